@@ -1,0 +1,483 @@
+//! The transport every endpoint goes through: auth header, timeouts,
+//! concurrency limits, retries with backoff and jitter, cancel checks,
+//! error envelopes and usage counters. Nothing else in the crate talks HTTP.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::auth::{TokenManager, TokenStore};
+use crate::cancel::Cancel;
+use crate::dc::Endpoints;
+use crate::error::{Error, Result};
+use crate::usage::Usage;
+use crate::Credentials;
+
+/// Bounded exponential backoff with jitter.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before attempt `attempt + 1`: half fixed, half random, so
+    /// that many clients throttled together do not come back together.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let half = exp / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+}
+
+/// How long and how often to poll asynchronous bulk jobs.
+#[derive(Debug, Clone)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max_interval: Duration,
+    /// Give up on a job after this long.
+    pub timeout: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_millis(200),
+            max_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub endpoints: Endpoints,
+    /// Path segment of the API version, `v8`.
+    pub api_version: String,
+    /// Use the `api_domain` the token response names (right for real DCs,
+    /// wrong when endpoints were overridden on purpose).
+    pub prefer_token_api_domain: bool,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Bulk result downloads can be large; they get their own limit.
+    pub download_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub poll: PollPolicy,
+    /// Calls in flight at once (the edition's concurrency limit).
+    pub max_concurrency: usize,
+    /// Calls Zoho counts under its sub-concurrency limit of 10.
+    pub sub_concurrency: usize,
+    pub token_store: Option<Arc<dyn TokenStore>>,
+    /// Key of this credential in the token store (default: derived from it).
+    pub token_key: Option<String>,
+    pub cancel: Cancel,
+}
+
+impl ClientConfig {
+    pub fn new(endpoints: Endpoints) -> ClientConfig {
+        ClientConfig {
+            endpoints,
+            api_version: "v8".into(),
+            prefer_token_api_domain: false,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            download_timeout: Duration::from_secs(1800),
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            max_concurrency: 10,
+            sub_concurrency: 10,
+            token_store: None,
+            token_key: None,
+            cancel: Cancel::never(),
+        }
+    }
+}
+
+/// Which of Zoho's concurrency pools a call counts against (zoho-api.md §12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    Normal,
+    /// COQL, sorted/cvid lists, writes of more than 10 records.
+    Sub,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A path on the API domain, e.g. `/crm/v8/Leads`.
+    Api(String),
+    /// A path on the upload host.
+    Upload(String),
+    /// A full URL (bulk-write result links) or a path (then on the API domain).
+    Link(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    /// A multipart upload of a file on disk, field `file`.
+    File { path: PathBuf, file_name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Label for counters and errors, e.g. `records.list`.
+    pub endpoint: &'static str,
+    pub method: Method,
+    pub target: Target,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+    pub credits: u32,
+    pub pool: Pool,
+}
+
+impl Call {
+    pub fn new(endpoint: &'static str, method: Method, target: Target) -> Call {
+        Call {
+            endpoint,
+            method,
+            target,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::None,
+            credits: 1,
+            pool: Pool::Normal,
+        }
+    }
+
+    pub fn query(mut self, k: &str, v: impl ToString) -> Call {
+        self.query.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn header(mut self, k: &'static str, v: impl Into<String>) -> Call {
+        self.headers.push((k, v.into()));
+        self
+    }
+
+    pub fn json(mut self, v: Value) -> Call {
+        self.body = Body::Json(v);
+        self
+    }
+
+    pub fn credits(mut self, c: u32) -> Call {
+        self.credits = c;
+        self
+    }
+
+    pub fn pool(mut self, p: Pool) -> Call {
+        self.pool = p;
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// 204 and 304 carry no body: "nothing" rather than an empty list.
+    pub fn is_empty(&self) -> bool {
+        self.status == 204 || self.status == 304 || self.body.iter().all(u8::is_ascii_whitespace)
+    }
+
+    pub fn json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let preview: String = String::from_utf8_lossy(&self.body).chars().take(120).collect();
+            Error::malformed(endpoint, format!("HTTP {} body does not parse ({e}): {preview:?}", self.status))
+        })
+    }
+}
+
+pub struct Transport {
+    pub(crate) config: ClientConfig,
+    http: reqwest::Client,
+    tokens: TokenManager,
+    normal: Semaphore,
+    sub: Semaphore,
+    pub(crate) usage: Usage,
+}
+
+impl Transport {
+    pub fn new(config: ClientConfig, credentials: Credentials) -> Result<Transport> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("zoho_fdw/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::transport("client", e))?;
+        let store = config.token_store.clone().unwrap_or_else(|| Arc::new(crate::auth::MemoryTokenStore::default()));
+        let tokens = TokenManager::new(credentials, &config.endpoints, store, config.token_key.clone(), http.clone(), config.request_timeout);
+        Ok(Transport {
+            normal: Semaphore::new(config.max_concurrency.max(1)),
+            sub: Semaphore::new(config.sub_concurrency.clamp(1, 10)),
+            http,
+            tokens,
+            usage: Usage::default(),
+            config,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    pub fn cancel(&self) -> &Cancel {
+        &self.config.cancel
+    }
+
+    /// Sends `call`, retrying what is worth retrying, and returns a 2xx/304 reply.
+    pub async fn send(&self, call: &Call) -> Result<Reply> {
+        self.with_retries(call, |c| async move {
+            let resp = self.attempt(c).await?;
+            self.read(c.endpoint, resp).await
+        })
+        .await
+    }
+
+    /// Sends `call` and parses its JSON body; `None` for 204/304. A body that
+    /// does not parse is retried like a dropped connection.
+    pub async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>> {
+        self.with_retries(call, |c| async move {
+            let reply = self.read(c.endpoint, self.attempt(c).await?).await?;
+            if reply.is_empty() {
+                return Ok(None);
+            }
+            reply.json(c.endpoint).map(Some)
+        })
+        .await
+    }
+
+    /// Streams the body of `call` into `file` (rewritten on each attempt)
+    /// and returns the number of bytes written.
+    pub async fn download(&self, call: &Call, file: &std::fs::File) -> Result<u64> {
+        self.with_retries(call, |c| async move {
+            let mut resp = self.attempt(c).await?;
+            let stream = async {
+                let mut out = file;
+                out.set_len(0)?;
+                std::io::Seek::rewind(&mut out)?;
+                let mut written = 0u64;
+                while let Some(chunk) = resp.chunk().await.map_err(|e| Error::transport(c.endpoint, e))? {
+                    out.write_all(&chunk)?;
+                    written += chunk.len() as u64;
+                }
+                out.flush()?;
+                Ok::<_, Error>(written)
+            };
+            self.config.cancel.run(c.endpoint, self.config.download_timeout, stream).await?
+        })
+        .await
+    }
+
+    async fn with_retries<'s, T, F, Fut>(&'s self, call: &'s Call, mut f: F) -> Result<T>
+    where
+        F: FnMut(&'s Call) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let cancel = &self.config.cancel;
+        let mut token_retried = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match f(call).await {
+                Ok(v) => {
+                    self.usage.call(call.endpoint, call.credits);
+                    return Ok(v);
+                }
+                Err(Error::Api { ref code, status: 401, .. }) if code == "INVALID_TOKEN" && !token_retried => {
+                    // The cached token was revoked or expired early: refresh once.
+                    token_retried = true;
+                    self.usage.retry(call.endpoint);
+                    attempt -= 1;
+                }
+                Err(e) if e.is_transient() && !credits_exhausted(&e) && attempt < self.config.retry.max_attempts => {
+                    self.usage.retry(call.endpoint);
+                    cancel.sleep(self.config.retry.delay(attempt - 1)).await?;
+                }
+                Err(e) => {
+                    self.usage.error(call.endpoint);
+                    return Err(if attempt > 1 && e.is_transient() {
+                        Error::RetriesExhausted {
+                            endpoint: call.endpoint.to_string(),
+                            attempts: attempt,
+                            last: Box::new(e),
+                        }
+                    } else {
+                        e
+                    });
+                }
+            }
+        }
+    }
+
+    fn url(&self, target: &Target, api_domain: &str) -> String {
+        match target {
+            Target::Api(path) => format!("{api_domain}{path}"),
+            Target::Upload(path) => format!("{}{path}", self.config.endpoints.upload_url),
+            Target::Link(link) if link.starts_with("http://") || link.starts_with("https://") => link.clone(),
+            Target::Link(path) => format!("{api_domain}/{}", path.trim_start_matches('/')),
+        }
+    }
+
+    /// One try: auth header, limits, timeout. Returns the response with its
+    /// body unread when the status is 2xx/304, else Zoho's error.
+    async fn attempt(&self, call: &Call) -> Result<reqwest::Response> {
+        let cancel = &self.config.cancel;
+        let timeout = self.config.request_timeout;
+        let _normal = cancel.run(call.endpoint, timeout, self.normal.acquire()).await?.expect("semaphore never closed");
+        let _sub = match call.pool {
+            Pool::Sub => Some(cancel.run(call.endpoint, timeout, self.sub.acquire()).await?.expect("semaphore never closed")),
+            Pool::Normal => None,
+        };
+        let token = self.tokens.token(cancel).await?;
+        let api_domain = match (&token.api_domain, self.config.prefer_token_api_domain) {
+            (Some(d), true) => d.trim_end_matches('/').to_string(),
+            _ => self.config.endpoints.api_domain.clone(),
+        };
+        let mut req = self
+            .http
+            .request(call.method.clone(), self.url(&call.target, &api_domain))
+            .header("Authorization", format!("Zoho-oauthtoken {}", token.token.expose()))
+            .query(&call.query);
+        for (k, v) in &call.headers {
+            req = req.header(*k, v);
+        }
+        req = match &call.body {
+            Body::None => req,
+            Body::Json(v) => req.json(v),
+            Body::File { path, file_name } => {
+                let bytes = tokio::fs::read(path).await?;
+                let part = reqwest::multipart::Part::bytes(bytes)
+                    .file_name(file_name.clone())
+                    .mime_str("application/zip")
+                    .expect("static mime");
+                req.multipart(reqwest::multipart::Form::new().part("file", part))
+            }
+        };
+        let endpoint = call.endpoint;
+        let resp = cancel.run(endpoint, timeout, req.send()).await?.map_err(|e| Error::transport(endpoint, e))?;
+        if let Some(rem) = resp.headers().get("X-API-CREDITS-REMAINING").and_then(|v| v.to_str().ok()?.parse().ok()) {
+            self.usage.set_remaining(rem);
+        }
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) || status == 304 {
+            return Ok(resp);
+        }
+        let reply = self.read(endpoint, resp).await?;
+        let err = api_error(endpoint, &reply);
+        if matches!(&err, Error::Api { code, .. } if code == "INVALID_TOKEN") {
+            self.tokens.discard(&token.token);
+        }
+        Err(err)
+    }
+}
+
+impl Transport {
+    /// Reads a whole (small) body within the request timeout.
+    async fn read(&self, endpoint: &str, resp: reqwest::Response) -> Result<Reply> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = self
+            .config
+            .cancel
+            .run(endpoint, self.config.request_timeout, resp.bytes())
+            .await?
+            .map_err(|e| Error::transport(endpoint, e))?;
+        Ok(Reply { status, headers, body })
+    }
+}
+
+/// Zoho's credit budget is gone for the day: retrying only burns time.
+fn credits_exhausted(e: &Error) -> bool {
+    matches!(e, Error::Api { status: 429, message, .. }
+        if message.contains("24 hour") || message.to_ascii_lowercase().contains("credit"))
+}
+
+/// Zoho's error envelope `{code, details, message, status}`, or the best
+/// description we can give of a body that is not one.
+pub(crate) fn api_error(endpoint: &str, reply: &Reply) -> Error {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        code: Option<String>,
+        message: Option<String>,
+        #[serde(default)]
+        details: Value,
+    }
+    let parsed: Option<Envelope> = serde_json::from_slice(&reply.body).ok();
+    // Some endpoints wrap the error in a one-element `data` array.
+    let parsed = parsed.filter(|e| e.code.is_some()).or_else(|| {
+        let v: Value = serde_json::from_slice(&reply.body).ok()?;
+        let first = v.get("data").or_else(|| v.get("watch"))?.get(0)?.clone();
+        serde_json::from_value(first).ok()
+    });
+    match parsed {
+        Some(Envelope { code: Some(code), message, details }) => Error::Api {
+            endpoint: endpoint.to_string(),
+            status: reply.status,
+            code,
+            message: message.unwrap_or_default(),
+            details,
+        },
+        _ => Error::Api {
+            endpoint: endpoint.to_string(),
+            status: reply.status,
+            code: format!("HTTP_{}", reply.status),
+            message: String::from_utf8_lossy(&reply.body).chars().take(200).collect(),
+            details: Value::Null,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_jittered() {
+        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) };
+        for attempt in 0..20 {
+            let d = p.delay(attempt);
+            let cap = (Duration::from_millis(100) * 2u32.pow(attempt.min(16))).min(Duration::from_secs(2));
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs cap {cap:?}");
+        }
+        let samples: std::collections::HashSet<_> = (0..20).map(|_| p.delay(5)).collect();
+        assert!(samples.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn error_envelopes() {
+        let reply = |status, body: &str| Reply { status, headers: HeaderMap::new(), body: Bytes::from(body.to_string()) };
+        let e = api_error("coql", &reply(400, r#"{"code":"SYNTAX_ERROR","details":{"near":"and"},"message":"error in query","status":"error"}"#));
+        assert_eq!(e.zoho_code(), Some("SYNTAX_ERROR"));
+        let e = api_error("records.insert", &reply(400, r#"{"data":[{"code":"LIMIT_EXCEEDED","details":{},"message":"too many","status":"error"}]}"#));
+        assert_eq!(e.zoho_code(), Some("LIMIT_EXCEEDED"));
+        let e = api_error("x", &reply(502, "<html>bad gateway</html>"));
+        assert_eq!(e.zoho_code(), Some("HTTP_502"));
+        assert!(e.is_transient());
+    }
+}

@@ -1,0 +1,20 @@
+//! zoho-api: an async client for Zoho CRM's v8 API, with no Postgres in it.
+//!
+//! Modules, in the order a request meets them: [`dc`] picks hosts, [`auth`]
+//! mints tokens, [`http`] sends (limits, retries, cancel), and the endpoint
+//! modules ([`records`], [`coql`], [`bulk_read`], [`bulk_write`],
+//! [`notifications`], [`metadata`]) shape requests and parse replies.
+//! [`planner`] chooses the cheapest way to push N records.
+
+pub mod auth;
+pub mod cancel;
+pub mod dc;
+pub mod error;
+pub mod http;
+pub mod usage;
+
+pub use auth::{AccessToken, Credentials, MemoryTokenStore, RefreshBudget, Secret, TokenStore};
+pub use cancel::{Cancel, CancelHook};
+pub use dc::{DataCenter, Endpoints, Environment};
+pub use error::{Error, Result};
+pub use http::{ClientConfig, PollPolicy, RetryPolicy};
