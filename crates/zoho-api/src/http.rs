@@ -151,6 +151,9 @@ pub struct Call {
     pub body: Body,
     pub credits: u32,
     pub pool: Pool,
+    /// Multi-record writes answer 207/400/202 with a result per record in
+    /// `data[]` (or `watch[]`): those replies are results, not call errors.
+    pub per_record: bool,
 }
 
 impl Call {
@@ -164,7 +167,13 @@ impl Call {
             body: Body::None,
             credits: 1,
             pool: Pool::Normal,
+            per_record: false,
         }
+    }
+
+    pub fn per_record(mut self) -> Call {
+        self.per_record = true;
+        self
     }
 
     pub fn query(mut self, k: &str, v: impl ToString) -> Call {
@@ -253,8 +262,7 @@ impl Transport {
     /// Sends `call`, retrying what is worth retrying, and returns a 2xx/304 reply.
     pub async fn send(&self, call: &Call) -> Result<Reply> {
         self.with_retries(call, |c| async move {
-            let resp = self.attempt(c).await?;
-            self.read(c.endpoint, resp).await
+            self.attempt(c).await?.read(self, c.endpoint).await
         })
         .await
     }
@@ -263,7 +271,7 @@ impl Transport {
     /// does not parse is retried like a dropped connection.
     pub async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>> {
         self.with_retries(call, |c| async move {
-            let reply = self.read(c.endpoint, self.attempt(c).await?).await?;
+            let reply = self.attempt(c).await?.read(self, c.endpoint).await?;
             if reply.is_empty() {
                 return Ok(None);
             }
@@ -276,7 +284,9 @@ impl Transport {
     /// and returns the number of bytes written.
     pub async fn download(&self, call: &Call, file: &std::fs::File) -> Result<u64> {
         self.with_retries(call, |c| async move {
-            let mut resp = self.attempt(c).await?;
+            let Outcome::Unread(mut resp) = self.attempt(c).await? else {
+                return Err(Error::malformed(c.endpoint, "expected a file, got per-record results"));
+            };
             let stream = async {
                 let mut out = file;
                 out.set_len(0)?;
@@ -346,7 +356,7 @@ impl Transport {
 
     /// One try: auth header, limits, timeout. Returns the response with its
     /// body unread when the status is 2xx/304, else Zoho's error.
-    async fn attempt(&self, call: &Call) -> Result<reqwest::Response> {
+    async fn attempt(&self, call: &Call) -> Result<Outcome> {
         let cancel = &self.config.cancel;
         let timeout = self.config.request_timeout;
         let _normal = cancel.run(call.endpoint, timeout, self.normal.acquire()).await?.expect("semaphore never closed");
@@ -386,15 +396,41 @@ impl Transport {
         }
         let status = resp.status().as_u16();
         if (200..300).contains(&status) || status == 304 {
-            return Ok(resp);
+            return Ok(Outcome::Unread(resp));
         }
         let reply = self.read(endpoint, resp).await?;
+        if call.per_record && status < 500 && status != 429 && is_per_record_envelope(&reply) {
+            return Ok(Outcome::Read(reply));
+        }
         let err = api_error(endpoint, &reply);
         if matches!(&err, Error::Api { code, .. } if code == "INVALID_TOKEN") {
             self.tokens.discard(&token.token);
         }
         Err(err)
     }
+}
+
+enum Outcome {
+    Unread(reqwest::Response),
+    Read(Reply),
+}
+
+impl Outcome {
+    async fn read(self, t: &Transport, endpoint: &str) -> Result<Reply> {
+        match self {
+            Outcome::Unread(resp) => t.read(endpoint, resp).await,
+            Outcome::Read(reply) => Ok(reply),
+        }
+    }
+}
+
+fn is_per_record_envelope(reply: &Reply) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(&reply.body) else { return false };
+    ["data", "watch"].iter().any(|k| {
+        v.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|items| !items.is_empty() && items.iter().all(|i| i.get("status").is_some()))
+    })
 }
 
 impl Transport {

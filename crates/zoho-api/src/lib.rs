@@ -18,3 +18,15 @@ pub use cancel::{Cancel, CancelHook};
 pub use dc::{DataCenter, Endpoints, Environment};
 pub use error::{Error, Result};
 pub use http::{ClientConfig, PollPolicy, RetryPolicy};
+
+pub mod bulk_read;
+pub mod bulk_write;
+pub mod client;
+pub mod coql;
+pub mod metadata;
+pub mod notifications;
+pub mod planner;
+pub mod records;
+
+pub use client::ZohoClient;
+pub use records::{Record, RecordError, RecordResult, WriteOp, WriteOptions};

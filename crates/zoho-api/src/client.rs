@@ -1,0 +1,51 @@
+//! [`ZohoClient`]: one org, one credential. The endpoint modules add their
+//! methods to it in `impl ZohoClient` blocks of their own.
+
+use tokio::sync::OnceCell;
+
+use crate::error::Result;
+use crate::http::{ClientConfig, Transport};
+use crate::metadata::Org;
+use crate::usage::Usage;
+use crate::Credentials;
+
+pub struct ZohoClient {
+    pub(crate) t: Transport,
+    org: OnceCell<Org>,
+}
+
+impl ZohoClient {
+    pub fn new(config: ClientConfig, credentials: Credentials) -> Result<ZohoClient> {
+        Ok(ZohoClient {
+            t: Transport::new(config, credentials)?,
+            org: OnceCell::new(),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.t.config
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.t.usage
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.t
+    }
+
+    /// `/crm/v8/<rest>`
+    pub(crate) fn path(&self, rest: &str) -> String {
+        format!("/crm/{}/{}", self.t.config.api_version, rest.trim_start_matches('/'))
+    }
+
+    /// `/crm/bulk/v8/<rest>`
+    pub(crate) fn bulk_path(&self, rest: &str) -> String {
+        format!("/crm/bulk/{}/{}", self.t.config.api_version, rest.trim_start_matches('/'))
+    }
+
+    /// The org, fetched once: bulk-write uploads need its `zgid`.
+    pub async fn org(&self) -> Result<&Org> {
+        self.org.get_or_try_init(|| self.fetch_org()).await
+    }
+}
