@@ -178,7 +178,8 @@ impl Fields {
                 DataType::Textarea => Some(32000),
                 _ => None,
             },
-            id: self.module_id + 1000 + self.out.len() as i64,
+            // Module ids differ only in their low digits: spread them out.
+            id: 5_725_767_000_100_000_000 + (self.module_id % 1_000_000_000) * 1000 + self.out.len() as i64,
         };
         tweak(&mut def);
         self.out.push(def);

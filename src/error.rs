@@ -1,0 +1,129 @@
+//! The extension's one error type, and how each case reaches the user: a
+//! SQLSTATE, a message naming the server/module/field, and a hint. Nothing
+//! here ever formats a credential: zoho-api's errors carry none, and user
+//! mapping options are only read, never echoed.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgSqlErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZohoFdwError {
+    #[error("invalid option \"{name}\" for a zoho_fdw {catalog}")]
+    UnknownOption { catalog: &'static str, name: String, valid: String },
+    #[error("a zoho_fdw {catalog} is missing option(s): {missing}")]
+    MissingOption { catalog: &'static str, missing: String, required: String },
+    #[error("invalid value for option \"{name}\" of a zoho_fdw {catalog}: {why}")]
+    BadOption { catalog: &'static str, name: String, why: String },
+    #[error("{0}")]
+    NoServer(String),
+    #[error("server \"{server}\": {source}")]
+    Api {
+        server: String,
+        #[source]
+        source: zoho_api::Error,
+    },
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ZohoFdwError {
+    pub fn api(server: &str, source: zoho_api::Error) -> ZohoFdwError {
+        ZohoFdwError::Api { server: server.to_string(), source }
+    }
+
+    fn code_and_hint(&self) -> (PgSqlErrorCode, Option<String>) {
+        use PgSqlErrorCode::*;
+        match self {
+            ZohoFdwError::UnknownOption { valid, .. } => (ERRCODE_FDW_INVALID_OPTION_NAME, Some(format!("Valid options here: {valid}."))),
+            ZohoFdwError::MissingOption { required, .. } => (ERRCODE_FDW_OPTION_NAME_NOT_FOUND, Some(format!("Required options here: {required}."))),
+            ZohoFdwError::BadOption { .. } => (ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE, None),
+            ZohoFdwError::NoServer(_) => (
+                ERRCODE_UNDEFINED_OBJECT,
+                Some("CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (data_center 'us'), or pass the server's name.".into()),
+            ),
+            ZohoFdwError::NotSupported(_) => (ERRCODE_FEATURE_NOT_SUPPORTED, None),
+            ZohoFdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
+            ZohoFdwError::Api { source, .. } => api_code_and_hint(source),
+        }
+    }
+}
+
+fn api_code_and_hint(e: &zoho_api::Error) -> (PgSqlErrorCode, Option<String>) {
+    use zoho_api::Error as E;
+    use PgSqlErrorCode::*;
+    let hint = |s: &str| Some(s.to_string());
+    match e {
+        E::Auth { hint: h, .. } => (
+            ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            h.clone().or_else(|| hint("Check client_id, client_secret and refresh_token in the user mapping.")),
+        ),
+        E::RefreshRateLimited { .. } => (
+            ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            hint("Zoho allows 10 token refreshes per 10 minutes per refresh token; wait, and avoid sharing one refresh token between many servers."),
+        ),
+        E::Cancelled => (ERRCODE_QUERY_CANCELED, None),
+        E::Timeout { .. } => (
+            ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+            hint("Raise the server's timeout_ms option, or check the network path to Zoho."),
+        ),
+        E::Transport { .. } => (
+            ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+            hint("Check the server's data_center or api_domain/accounts_url options and the network."),
+        ),
+        E::RetriesExhausted { last, .. } => {
+            let (code, h) = api_code_and_hint(last);
+            (code, h.or_else(|| hint("Zoho kept failing; try again later.")))
+        }
+        E::Api { status, code, .. } => match (status, code.as_str()) {
+            (401, "OAUTH_SCOPE_MISMATCH") => (
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                hint("The refresh token lacks a scope; generate it again with the scopes listed in the README."),
+            ),
+            (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, hint("Check the user mapping's credentials.")),
+            (403, _) | (_, "NO_PERMISSION") => (ERRCODE_INSUFFICIENT_PRIVILEGE, hint("The Zoho user's profile lacks this permission.")),
+            (429, _) => (
+                ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+                hint("Zoho's concurrency limit or daily credits were exceeded; see zoho-api limits, lower max_concurrency, or wait."),
+            ),
+            (_, "INVALID_MODULE") => (ERRCODE_UNDEFINED_TABLE, hint("Check the module's API name in Zoho (Setup > Developer Space > APIs).")),
+            (_, "INVALID_DATA" | "MANDATORY_NOT_FOUND" | "DUPLICATE_DATA") => (ERRCODE_DATA_EXCEPTION, None),
+            _ => (ERRCODE_FDW_ERROR, None),
+        },
+        E::Malformed { .. } | E::JobFailed { .. } => (ERRCODE_FDW_ERROR, None),
+        E::InvalidInput(_) => (ERRCODE_INVALID_PARAMETER_VALUE, None),
+        E::Io(_) | E::Csv(_) | E::Zip(_) => (ERRCODE_IO_ERROR, None),
+    }
+}
+
+impl From<ZohoFdwError> for ErrorReport {
+    fn from(e: ZohoFdwError) -> ErrorReport {
+        let (code, hint) = e.code_and_hint();
+        let detail = match &e {
+            ZohoFdwError::Api { source: zoho_api::Error::Api { details, .. }, .. } if !details.is_null() => {
+                Some(format!("Zoho details: {details}"))
+            }
+            _ => None,
+        };
+        let mut report = ErrorReport::new(code, format!("zoho_fdw: {e}"), "");
+        if let Some(d) = detail {
+            report = report.set_detail(d);
+        }
+        if let Some(h) = hint {
+            report = report.set_hint(h);
+        }
+        report
+    }
+}
+
+/// Raises `e` as a PostgreSQL error. A cancel is turned into Postgres' own
+/// cancel error (with its usual message) by letting it process interrupts.
+pub fn raise(e: ZohoFdwError) -> ! {
+    if matches!(&e, ZohoFdwError::Api { source: zoho_api::Error::Cancelled, .. }) {
+        pgrx::check_for_interrupts!();
+    }
+    let report: ErrorReport = e.into();
+    report.report(pgrx::PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

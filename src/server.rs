@@ -1,0 +1,120 @@
+//! From a server name to a ready [`ZohoClient`]: the server's options, the
+//! current user's mapping, and the token store shared by this backend.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgList};
+use zoho_api::{ClientConfig, Credentials, MemoryTokenStore, TokenStore, ZohoClient};
+
+use crate::error::ZohoFdwError;
+use crate::options::{self, Catalog};
+
+/// A server, its options, and the current user's mapping for it.
+pub struct ServerContext {
+    pub name: String,
+    pub oid: pg_sys::Oid,
+    pub options: HashMap<String, String>,
+}
+
+unsafe fn def_elems(list: *mut pg_sys::List) -> HashMap<String, String> {
+    PgList::<pg_sys::DefElem>::from_pg(list)
+        .iter_ptr()
+        .map(|d| {
+            let name = CStr::from_ptr((*d).defname).to_string_lossy().into_owned();
+            let value = CStr::from_ptr(pg_sys::defGetString(d)).to_string_lossy().into_owned();
+            (name, value)
+        })
+        .collect()
+}
+
+/// The named server, or the only zoho_fdw server when `name` is None.
+pub fn resolve(name: Option<&str>) -> Result<ServerContext, ZohoFdwError> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => {
+            let names: Vec<String> = Spi::connect(|client| {
+                client
+                    .select(
+                        "SELECT s.srvname::text FROM pg_foreign_server s \
+                         JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw \
+                         WHERE w.fdwname = 'zoho_fdw' ORDER BY 1",
+                        None,
+                        &[],
+                    )?
+                    .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| ZohoFdwError::Internal(format!("cannot list zoho_fdw servers: {e}")))?;
+            match names.as_slice() {
+                [only] => only.clone(),
+                [] => return Err(ZohoFdwError::NoServer("no zoho_fdw server exists".into())),
+                many => {
+                    return Err(ZohoFdwError::NoServer(format!(
+                        "{} zoho_fdw servers exist ({}); name the one to use",
+                        many.len(),
+                        many.join(", ")
+                    )))
+                }
+            }
+        }
+    };
+    let cname = CString::new(name.clone()).map_err(|_| ZohoFdwError::NoServer("server name contains a NUL byte".into()))?;
+    unsafe {
+        let server = pg_sys::GetForeignServerByName(cname.as_ptr(), true);
+        if server.is_null() {
+            return Err(ZohoFdwError::NoServer(format!("server \"{name}\" does not exist")));
+        }
+        let fdw = pg_sys::GetForeignDataWrapper((*server).fdwid);
+        let fdw_name = CStr::from_ptr((*fdw).fdwname).to_string_lossy();
+        if fdw_name != "zoho_fdw" {
+            return Err(ZohoFdwError::NoServer(format!("server \"{name}\" belongs to {fdw_name}, not zoho_fdw")));
+        }
+        Ok(ServerContext { name, oid: (*server).serverid, options: def_elems((*server).options) })
+    }
+}
+
+impl ServerContext {
+    /// The current user's mapping (or PUBLIC's). Postgres raises its own
+    /// error, naming server and user, when there is none.
+    fn credentials(&self) -> Result<Credentials, ZohoFdwError> {
+        let opts = unsafe {
+            let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), self.oid);
+            def_elems((*um).options)
+        };
+        options::validate(Catalog::UserMapping, &opts)?;
+        Ok(Credentials::new(&opts["client_id"], &opts["client_secret"], &opts["refresh_token"]))
+    }
+
+    pub fn client(&self) -> Result<ZohoClient, ZohoFdwError> {
+        let (endpoints, trust_token_domain) = options::server_endpoints(&self.options)?;
+        let credentials = self.credentials()?;
+        let mut config = ClientConfig::new(endpoints);
+        config.prefer_token_api_domain = trust_token_domain;
+        if let Some(v) = self.options.get("api_version") {
+            config.api_version = v.clone();
+        }
+        if let Some(ms) = options::timeout_ms(&self.options) {
+            config.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = options::max_concurrency(&self.options) {
+            config.max_concurrency = n as usize;
+        }
+        config.token_store = Some(token_store());
+        // One token per (server, user mapping credential).
+        config.token_key = Some(format!("{}:{}", u32::from(self.oid), credentials.store_key(&config.endpoints)));
+        config.cancel = zoho_api::Cancel::new(Some(crate::runtime::cancel_hook()));
+        ZohoClient::new(config, credentials).map_err(|e| ZohoFdwError::api(&self.name, e))
+    }
+}
+
+/// This backend's token cache.
+// TODO(issue 3): back this with shared memory so all backends and the
+// worker share one token and one refresh budget.
+fn token_store() -> Arc<dyn TokenStore> {
+    static STORE: OnceLock<Arc<MemoryTokenStore>> = OnceLock::new();
+    STORE.get_or_init(|| Arc::new(MemoryTokenStore::default())).clone()
+}
