@@ -325,7 +325,7 @@ impl Transport {
                     self.usage.retry(call.endpoint);
                     attempt -= 1;
                 }
-                Err(e) if e.is_transient() && !credits_exhausted(&e) && attempt < self.config.retry.max_attempts => {
+                Err(e) if e.is_transient() && !self.out_of_credits(&e) && attempt < self.config.retry.max_attempts => {
                     self.usage.retry(call.endpoint);
                     cancel.sleep(self.config.retry.delay(attempt - 1)).await?;
                 }
@@ -410,6 +410,15 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// A 429 once the daily credits are gone: retrying only burns time.
+    /// Zoho's message is the same for throttling and exhaustion, so the
+    /// `X-API-CREDITS-REMAINING` header decides.
+    fn out_of_credits(&self, e: &Error) -> bool {
+        e.http_status() == Some(429) && self.usage.credits_remaining() == Some(0)
+    }
+}
+
 enum Outcome {
     Unread(reqwest::Response),
     Read(Reply),
@@ -446,12 +455,6 @@ impl Transport {
             .map_err(|e| Error::transport(endpoint, e))?;
         Ok(Reply { status, headers, body })
     }
-}
-
-/// Zoho's credit budget is gone for the day: retrying only burns time.
-fn credits_exhausted(e: &Error) -> bool {
-    matches!(e, Error::Api { status: 429, message, .. }
-        if message.contains("24 hour") || message.to_ascii_lowercase().contains("credit"))
 }
 
 /// Zoho's error envelope `{code, details, message, status}`, or the best

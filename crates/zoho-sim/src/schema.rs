@@ -137,6 +137,9 @@ const LANGUAGES: &[&str] = &["English", "German", "French", "Spanish", "Hindi"];
 const STAGES: &[&str] = &["Qualification", "Needs Analysis", "Proposal", "Negotiation", "Closed Won", "Closed Lost"];
 const ORDER_STATUSES: &[&str] = &["New", "Paid", "Shipped", "Cancelled"];
 
+const SURVEY_ANSWERS: [&str; 60] = ["Answer_01", "Answer_02", "Answer_03", "Answer_04", "Answer_05", "Answer_06", "Answer_07", "Answer_08", "Answer_09", "Answer_10", "Answer_11", "Answer_12", "Answer_13", "Answer_14", "Answer_15", "Answer_16", "Answer_17", "Answer_18", "Answer_19", "Answer_20", "Answer_21", "Answer_22", "Answer_23", "Answer_24", "Answer_25", "Answer_26", "Answer_27", "Answer_28", "Answer_29", "Answer_30", "Answer_31", "Answer_32", "Answer_33", "Answer_34", "Answer_35", "Answer_36", "Answer_37", "Answer_38", "Answer_39", "Answer_40", "Answer_41", "Answer_42", "Answer_43", "Answer_44", "Answer_45", "Answer_46", "Answer_47", "Answer_48", "Answer_49", "Answer_50", "Answer_51", "Answer_52", "Answer_53", "Answer_54", "Answer_55", "Answer_56", "Answer_57", "Answer_58", "Answer_59", "Answer_60"];
+const SURVEY_LABELS: [&str; 60] = ["Answer 01", "Answer 02", "Answer 03", "Answer 04", "Answer 05", "Answer 06", "Answer 07", "Answer 08", "Answer 09", "Answer 10", "Answer 11", "Answer 12", "Answer 13", "Answer 14", "Answer 15", "Answer 16", "Answer 17", "Answer 18", "Answer 19", "Answer 20", "Answer 21", "Answer 22", "Answer 23", "Answer 24", "Answer 25", "Answer 26", "Answer 27", "Answer 28", "Answer 29", "Answer 30", "Answer 31", "Answer 32", "Answer 33", "Answer 34", "Answer 35", "Answer 36", "Answer 37", "Answer 38", "Answer 39", "Answer 40", "Answer 41", "Answer 42", "Answer 43", "Answer 44", "Answer 45", "Answer 46", "Answer 47", "Answer 48", "Answer 49", "Answer 50", "Answer 51", "Answer 52", "Answer 53", "Answer 54", "Answer 55", "Answer 56", "Answer 57", "Answer 58", "Answer 59", "Answer 60"];
+
 /// Builds field definitions with ids derived from the module id, so that
 /// they are stable without a hand-numbered table.
 struct Fields {
@@ -315,12 +318,23 @@ pub fn catalog() -> Vec<ModuleDef> {
         .lookup("Account", "Account", "Accounts")
         .done();
 
+    // A wide custom module: real orgs have modules past the 50 fields one
+    // list call may name.
+    let surveys_id = 5_725_767_000_000_413_001;
+    let mut surveys_fields = Fields::new(surveys_id);
+    surveys_fields.mandatory("Name", "Survey Name", Text);
+    for (api_name, label) in SURVEY_ANSWERS.iter().zip(SURVEY_LABELS) {
+        surveys_fields.plain(api_name, label, Text);
+    }
+    let surveys = surveys_fields.done();
+
     let mut out = vec![
         module("Leads", "Lead", leads_id, "default", Some("Email"), leads),
         module("Contacts", "Contact", contacts_id, "default", Some("Email"), contacts),
         module("Accounts", "Account", accounts_id, "default", Some("Account_Name"), accounts),
         module("Deals", "Deal", deals_id, "default", Some("Deal_Name"), deals),
         module("Orders", "Order", orders_id, "custom", Some("Name"), orders),
+        module("Surveys", "Survey", surveys_id, "custom", Some("Name"), surveys),
     ];
     out[1].plural_label = "Contacts";
 

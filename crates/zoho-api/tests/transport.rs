@@ -1,0 +1,142 @@
+//! Retries, backoff, timeouts, cancel, malformed replies, concurrency and
+//! usage counters, with faults injected by the simulator.
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zoho_api::{Cancel, Error, ZohoClient};
+use zoho_sim::{Fault, SimConfig};
+
+#[tokio::test]
+async fn storms_of_429_and_5xx_and_dropped_connections_are_ridden_out() {
+    let sim = sim(SimConfig::default()).await;
+    let c = client(&sim);
+    c.current_user().await.unwrap();
+    for fault in [Fault::status(429, 3), Fault::status(503, 2), Fault::status(500, 1), Fault::reset(2)] {
+        sim.inject(fault.on_path("/crm/v8/users"));
+        let user = c.current_user().await.unwrap();
+        assert!(!user.id.is_empty());
+    }
+    let usage = c.usage().snapshot();
+    assert_eq!(usage["users"].calls, 5, "{usage:?}");
+    assert_eq!(usage["users"].retries, 8, "{usage:?}");
+}
+
+#[tokio::test]
+async fn a_storm_longer_than_the_retry_budget_is_reported_with_zohos_code() {
+    let sim = sim(SimConfig::default()).await;
+    let c = client(&sim);
+    sim.inject(Fault::status(429, 50).on_path("/crm/v8/users"));
+    let err = c.current_user().await.unwrap_err();
+    assert!(matches!(err, Error::RetriesExhausted { attempts: 5, .. }), "{err:?}");
+    assert_eq!(err.zoho_code(), Some("TOO_MANY_REQUESTS"));
+}
+
+#[tokio::test]
+async fn slow_replies_time_out_and_are_retried() {
+    let sim = sim(SimConfig::default()).await;
+    let mut cfg = config(&sim);
+    cfg.request_timeout = Duration::from_millis(300);
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    c.current_user().await.unwrap();
+    sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/users"));
+    let started = Instant::now();
+    c.current_user().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(c.usage().snapshot()["users"].retries, 1);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_slow_call_within_a_second() {
+    let sim = sim(SimConfig::default()).await;
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut cfg = config(&sim);
+    let f = flag.clone();
+    cfg.cancel = Cancel::new(Some(Arc::new(move || f.load(Ordering::SeqCst))));
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    c.current_user().await.unwrap();
+    sim.inject(Fault::slow(20_000, 3).on_path("/crm/v8/users"));
+    let setter = flag.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        setter.store(true, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    let err = c.current_user().await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_retried_then_reported() {
+    let sim = sim(SimConfig::default()).await;
+    let c = client(&sim);
+    c.current_user().await.unwrap();
+    sim.inject(Fault::malformed(1).on_path("/crm/v8/users"));
+    c.current_user().await.unwrap();
+    sim.inject(Fault::malformed(10).on_path("/crm/v8/users"));
+    let err = c.current_user().await.unwrap_err();
+    let Error::RetriesExhausted { last, .. } = &err else { panic!("{err:?}") };
+    assert!(matches!(**last, Error::Malformed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_client_limits_its_own_concurrency() {
+    // The simulator allows 2 in flight and answers 429 beyond; a client
+    // limited to 2 never meets a 429 even when 12 calls are started at once.
+    let sim = sim(SimConfig::default().concurrency(2).latency_ms(40)).await;
+    let mut cfg = config(&sim);
+    cfg.max_concurrency = 2;
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    c.current_user().await.unwrap();
+    let started = Instant::now();
+    let results = futures_util::future::join_all((0..12).map(|_| c.current_user())).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(sim.calls().iter().all(|call| call.status != 429), "a 429 reached the client");
+    // 12 calls, 2 at a time, 40 ms each: at least 6 rounds.
+    assert!(started.elapsed() >= Duration::from_millis(240), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_client_allowed_more_than_zoho_recovers_from_429s() {
+    let sim = sim(SimConfig::default().concurrency(2).latency_ms(30)).await;
+    let mut cfg = config(&sim);
+    cfg.max_concurrency = 8;
+    cfg.retry.max_attempts = 20;
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    c.current_user().await.unwrap();
+    let results = futures_util::future::join_all((0..8).map(|_| c.current_user())).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(sim.calls().iter().any(|call| call.status == 429), "the simulator never throttled");
+}
+
+#[tokio::test]
+async fn exhausted_daily_credits_are_not_retried() {
+    let sim = sim(SimConfig::default().daily_credits(3)).await;
+    let c = client(&sim);
+    for _ in 0..3 {
+        c.current_user().await.unwrap();
+    }
+    let err = c.current_user().await.unwrap_err();
+    assert_eq!(err.http_status(), Some(429), "{err:?}");
+    assert!(!matches!(err, Error::RetriesExhausted { .. }), "credit exhaustion must not be retried: {err:?}");
+}
+
+#[tokio::test]
+async fn usage_counts_calls_and_credits_like_the_simulator() {
+    let sim = sim(SimConfig::default().seed("Leads", 300)).await;
+    let c = client(&sim);
+    let rows = c.list("Leads", zoho_api::records::ListOptions {
+        fields: vec!["Last_Name".into()],
+        converted: Some("both".into()),
+        ..Default::default()
+    }).unwrap().collect_all().await.unwrap();
+    assert_eq!(rows.len(), 300);
+    let ours = c.usage().total();
+    let theirs = sim.credits();
+    assert_eq!(ours.credits, theirs.used, "client {ours:?} vs simulator {theirs:?}");
+    assert_eq!(c.usage().snapshot()["records.list"].calls, 2);
+}

@@ -1,0 +1,27 @@
+//! The call log: one entry per API call (admin calls are not logged).
+
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallRecord {
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// e.g. `records.list`, `coql`, `bulk_read.create`, `oauth.token`.
+    pub endpoint: String,
+    pub status: u16,
+    pub credits: u32,
+    /// Zoho error code of the answer, if it was an error.
+    pub code: Option<String>,
+    /// The request body when it was JSON.
+    pub request_body: Option<Value>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct CallLog {
+    pub seq: u64,
+    pub calls: Vec<CallRecord>,
+}

@@ -1,0 +1,384 @@
+//! Bulk read (zoho-api.md §7): jobs that export a module to a zipped CSV.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration as CDuration;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Map, Value};
+
+use crate::coql;
+use crate::errors::{json_response, ok_json, ApiError, ApiResult};
+use crate::schema::{DataType, ModuleDef};
+use crate::state::{api_user, user_by_id, App, BulkReadCursor, BulkReadJob, JobState, State as SimState};
+use crate::ziputil::zip_one;
+
+pub const DOWNLOADS_PER_MINUTE: usize = 10;
+const USER_FIELDS: &[&str] = &["id", "name", "first_name", "last_name", "full_name", "email"];
+
+fn bad(code: &str, message: &str, details: Value) -> ApiError {
+    ApiError::bad(code, message, details)
+}
+
+/// Checks a requested export column: a field, or `lookup.field`.
+fn check_field(app: &App, m: &ModuleDef, f: &str) -> Result<(), ApiError> {
+    let missing = || bad("FIELD_NOT_AVAILABLE", "The given field is not available", json!({"api_name": f}));
+    match f.split_once('.') {
+        None => m.field(f).map(|_| ()).ok_or_else(missing),
+        Some((head, tail)) => {
+            let def = m.field(head).ok_or_else(missing)?;
+            match (def.data_type, def.lookup_module) {
+                (DataType::Ownerlookup, _) => USER_FIELDS.contains(&tail).then_some(()).ok_or_else(missing),
+                (DataType::Lookup, Some(target)) => {
+                    let tm = app.module(target).ok_or_else(missing)?;
+                    tm.field(tail).map(|_| ()).ok_or_else(missing)
+                }
+                _ => Err(missing()),
+            }
+        }
+    }
+}
+
+pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let is_json = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
+    if !is_json {
+        return Err(ApiError::new(415, "MEDIA_TYPE_NOT_SUPPORTED", "The Content-Type header must be application/json", json!({})));
+    }
+    if body.is_empty() {
+        return Err(bad("REQUEST_BODY_IS_EMPTY", "The request body is empty", json!({})));
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|_| bad("REQUEST_BODY_NOT_READABLE", "The request body is not readable", json!({})))?;
+    let Some(query) = v.get("query").and_then(|q| q.as_object()) else {
+        return Err(ApiError::bad("MANDATORY_NOT_FOUND", "required field not found", json!({"api_name": "query", "json_path": "$.query"})));
+    };
+    if v.get("file_type").and_then(|f| f.as_str()).is_some_and(|f| f != "csv") {
+        return Err(bad("NOT_SUPPORTED_FEATURE", "only csv exports are simulated", json!({"api_name": "file_type"})));
+    }
+    let callback = v.get("callback").filter(|c| c.is_object()).cloned();
+    let now = app.now();
+    let mut st = app.st();
+    let (module, fields, criteria, cvid, page, after_id, rows_before, used_token) = if let Some(tok) = query.get("page_token").and_then(|t| t.as_str()) {
+        let Some(c) = st.bulk_read_cursors.get(tok).cloned() else {
+            return Err(bad("INVALID_REQUEST", "invalid page token", json!({"api_name": "page_token", "json_path": "$.query.page_token"})));
+        };
+        if c.expires_at <= now {
+            return Err(bad("INVALID_REQUEST", "the page token has expired", json!({"api_name": "page_token", "json_path": "$.query.page_token"})));
+        }
+        (c.module, c.fields, c.criteria, c.cvid, c.page, c.after_id, c.rows_before, Some(tok.to_string()))
+    } else {
+        let name = query.get("module").and_then(|m| m.get("api_name")).and_then(|n| n.as_str()).unwrap_or("");
+        if name.is_empty() {
+            return Err(ApiError::bad("MANDATORY_NOT_FOUND", "required field not found", json!({"api_name": "module", "json_path": "$.query.module"})));
+        }
+        let m = match app.catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(name)) {
+            None => return Err(bad("MODULE_NOT_AVAILABLE", "The given module is not available", json!({"api_name": name}))),
+            Some(m) if !(m.api_supported && m.data_access) => return Err(bad("MODULE_NOT_SUPPORTED", "The given module is not supported for bulk read", json!({"api_name": m.api_name}))),
+            Some(m) => m,
+        };
+        if let Some(cvid) = query.get("cvid").filter(|c| !c.is_null()) {
+            return Err(bad("CVID_NOT_SUPPORTED", "The given custom view is not supported", json!({"cvid": cvid})));
+        }
+        let fields = match query.get("fields") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => {
+                let mut out = Vec::new();
+                for f in a {
+                    let f = f.as_str().unwrap_or("");
+                    check_field(&app, m, f)?;
+                    if f != "id" && !out.iter().any(|x: &String| x == f) {
+                        out.push(f.to_string());
+                    }
+                }
+                Some(out)
+            }
+            Some(_) => return Err(bad("INVALID_REQUEST", "fields must be an array", json!({"api_name": "fields"}))),
+        };
+        let criteria = query.get("criteria").filter(|c| !c.is_null()).cloned();
+        if let Some(c) = &criteria {
+            coql::criteria_from_json(c, m).map_err(|e| ApiError { status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), body: e.to_json() })?;
+        }
+        let page = query.get("page").and_then(|p| p.as_u64()).unwrap_or(1).max(1) as u32;
+        let before = (page as usize - 1) * app.cfg.bulk_page_size;
+        (m.api_name.to_string(), fields, criteria, None, page, 0, before, None)
+    };
+    let id = app.next_job_id(&mut st);
+    let fail = if st.pending_job_failures > 0 {
+        st.pending_job_failures -= 1;
+        true
+    } else {
+        false
+    };
+    let job = BulkReadJob {
+        id: id.clone(),
+        module,
+        fields,
+        criteria,
+        cvid,
+        page,
+        after_id,
+        rows_before,
+        state: JobState::Added,
+        created_time: now,
+        callback,
+        fail,
+        count: 0,
+        more_records: false,
+        next_page_token: None,
+        zip: None,
+        used_page_token: used_token,
+    };
+    st.bulk_reads.insert(id.clone(), job);
+    drop(st);
+    tokio::spawn(run_job(app.clone(), id.clone()));
+    let body = json!({"data": [{"status": "success", "code": "ADDED_SUCCESSFULLY", "message": "Added successfully.",
+        "details": {"id": id, "operation": "read", "state": "ADDED", "created_by": api_user().minified(), "created_time": app.fmt(now)}}],
+        "info": {}});
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// A CSV cell for a stored value.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(";"),
+        Value::Object(o) => o.get("id").map(cell).unwrap_or_default(),
+    }
+}
+
+fn dotted(st: &SimState, app: &App, m: &ModuleDef, rec: &Map<String, Value>, f: &str) -> String {
+    let Some((head, tail)) = f.split_once('.') else {
+        return cell(rec.get(f).unwrap_or(&Value::Null));
+    };
+    let Some(id) = rec.get(head).and_then(|v| v.get("id")).and_then(|v| v.as_str()) else { return String::new() };
+    let def = m.field(head);
+    let target = match def.map(|d| d.data_type) {
+        Some(DataType::Ownerlookup) => user_by_id(id).map(|u| u.as_record()),
+        _ => def
+            .and_then(|d| d.lookup_module)
+            .and_then(|t| st.store.get(t))
+            .and_then(|s| s.records.get(&id.parse::<i64>().ok()?))
+            .cloned(),
+    };
+    let _ = app;
+    target.and_then(|t| t.get(tail).map(cell)).unwrap_or_default()
+}
+
+fn scramble(id: i64) -> u64 {
+    let mut x = id as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+async fn run_job(app: Arc<App>, id: String) {
+    let step = Duration::from_millis(app.cfg.bulk_step_ms);
+    tokio::time::sleep(step).await;
+    if let Some(j) = app.st().bulk_reads.get_mut(&id) {
+        j.state = JobState::InProgress;
+    }
+    tokio::time::sleep(step).await;
+    let Some(job) = app.st().bulk_reads.get(&id).cloned() else { return };
+    if job.fail {
+        if let Some(j) = app.st().bulk_reads.get_mut(&id) {
+            j.state = JobState::Failed;
+        }
+        callback(&app, &id).await;
+        return;
+    }
+    let page_size = app.cfg.bulk_page_size;
+    let m = app.data_module(&job.module).expect("validated at creation");
+    let all_fields: Vec<String> = match &job.fields {
+        Some(f) => f.clone(),
+        None => m.fields.iter().filter(|f| f.api_name != "id").map(|f| f.api_name.to_string()).collect(),
+    };
+    // Cells are produced under the lock; zipping happens outside it.
+    let (rows, more, last_id) = {
+        let mut st = app.st();
+        crate::write::refresh_formulas(&app, &mut st, m.api_name);
+        let cond = job.criteria.as_ref().and_then(|c| coql::criteria_from_json(c, m).ok());
+        let empty = Default::default();
+        let store = st.store.get(m.api_name).map(|s| &s.records).unwrap_or(&empty);
+        let mut it = store
+            .range(job.after_id + 1..)
+            .filter(|(_, r)| cond.as_ref().is_none_or(|c| coql::matches(c, m, r)))
+            .skip(if job.after_id == 0 { job.rows_before } else { 0 });
+        let page: Vec<(i64, &Map<String, Value>)> = it.by_ref().take(page_size).map(|(k, r)| (*k, r)).collect();
+        let more = it.next().is_some();
+        let last_id = page.last().map(|(k, _)| *k).unwrap_or(job.after_id);
+        let mut rows: Vec<(u64, Vec<String>)> = page
+            .iter()
+            .map(|(k, r)| {
+                let mut row = vec![k.to_string()];
+                row.extend(all_fields.iter().map(|f| dotted(&st, &app, m, r, f)));
+                (scramble(*k), row)
+            })
+            .collect();
+        // Zoho does not document the row order: a deterministic shuffle.
+        rows.sort_by_key(|(h, _)| *h);
+        (rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(), more, last_id)
+    };
+    let count = rows.len();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["Id".to_string()];
+    header.extend(all_fields.iter().cloned());
+    let _ = w.write_record(&header);
+    for r in &rows {
+        let _ = w.write_record(r);
+    }
+    let data = w.into_inner().unwrap_or_default();
+    let zip = zip_one(&format!("{id}.csv"), &data);
+    {
+        let now = app.now();
+        let mut st = app.st();
+        let next = if more {
+            st.token_seq += 1;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(app.cfg.rng_seed ^ st.token_seq.wrapping_mul(0x51_7CC1_B727_220A));
+            let tok = format!("{:032x}", rng.gen::<u128>());
+            st.bulk_read_cursors.insert(
+                tok.clone(),
+                BulkReadCursor {
+                    module: job.module.clone(),
+                    fields: job.fields.clone(),
+                    criteria: job.criteria.clone(),
+                    cvid: job.cvid.clone(),
+                    page: job.page + 1,
+                    after_id: last_id,
+                    rows_before: job.rows_before + count,
+                    expires_at: now + CDuration::hours(24),
+                },
+            );
+            Some(tok)
+        } else {
+            None
+        };
+        if let Some(j) = st.bulk_reads.get_mut(&id) {
+            j.state = JobState::Completed;
+            j.count = count;
+            j.more_records = more;
+            j.next_page_token = next;
+            j.zip = Some(zip);
+        }
+    }
+    callback(&app, &id).await;
+}
+
+async fn callback(app: &Arc<App>, id: &str) {
+    let (url, body) = {
+        let st = app.st();
+        let Some(j) = st.bulk_reads.get(id) else { return };
+        let Some(url) = j.callback.as_ref().and_then(|c| c.get("url")).and_then(|u| u.as_str()).map(String::from) else { return };
+        (url, json!({"data": [job_json(app, j)]}))
+    };
+    let _ = app.http.post(url).timeout(Duration::from_secs(5)).json(&body).send().await;
+}
+
+fn job_json(app: &App, j: &BulkReadJob) -> Value {
+    let m = app.module(&j.module);
+    let fields: Vec<String> = match &j.fields {
+        Some(f) => f.clone(),
+        None => m.map(|m| m.fields.iter().filter(|f| f.api_name != "id").map(|f| f.api_name.to_string()).collect()).unwrap_or_default(),
+    };
+    let mut query = json!({
+        "module": {"api_name": j.module, "id": m.map(|m| m.id.to_string())},
+        "cvid": j.cvid,
+        "fields": fields,
+        "page": j.page,
+    });
+    if let (Some(c), Some(m)) = (&j.criteria, m) {
+        let mut c = c.clone();
+        with_field_ids(&mut c, m);
+        query["criteria"] = c;
+    }
+    if let Some(t) = &j.used_page_token {
+        query["page_token"] = json!(t);
+    }
+    let mut out = json!({
+        "id": j.id,
+        "operation": "read",
+        "state": j.state.read_str(),
+        "query": query,
+        "created_by": api_user().minified(),
+        "created_time": app.fmt(j.created_time),
+        "file_type": "csv",
+    });
+    match j.state {
+        JobState::Completed => {
+            out["result"] = json!({
+                "page": j.page,
+                "per_page": app.cfg.bulk_page_size,
+                "count": j.count,
+                "download_url": format!("/crm/bulk/v8/read/{}/result", j.id),
+                "more_records": j.more_records,
+                "next_page_token": j.next_page_token,
+            });
+        }
+        JobState::Failed => {
+            out["result"] = json!({
+                "error_message": {"status": "error", "code": "INTERNAL_ERROR", "message": "The bulk read job failed", "details": {}}
+            });
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Echoed criteria name each field as `{api_name, id}`, as Zoho does.
+fn with_field_ids(v: &mut Value, m: &ModuleDef) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Object(f)) = o.get_mut("field") {
+                let id = f.get("api_name").and_then(|a| a.as_str()).and_then(|a| m.field(a.split('.').next().unwrap_or(a))).map(|d| d.id.to_string());
+                if let Some(id) = id {
+                    f.insert("id".into(), Value::String(id));
+                }
+            }
+            for (_, x) in o.iter_mut() {
+                with_field_ids(x, m);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| with_field_ids(x, m)),
+        _ => {}
+    }
+}
+
+fn not_found(id: &str, status: u16) -> ApiError {
+    ApiError::new(status, "RESOURCE_NOT_FOUND", "The requested resource doesn't exist.", json!({"resource": id}))
+}
+
+pub async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+    let st = app.st();
+    let j = st.bulk_reads.get(&id).ok_or_else(|| not_found(&id, 404))?;
+    Ok(ok_json(&json!({"data": [job_json(&app, j)]})))
+}
+
+pub async fn download(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
+    let now = app.now();
+    let mut st = app.st();
+    if !st.bulk_reads.contains_key(&id) {
+        return Err(not_found(&id, 404));
+    }
+    while st.downloads.front().is_some_and(|t| now - *t >= CDuration::seconds(60)) {
+        st.downloads.pop_front();
+    }
+    if st.downloads.len() >= DOWNLOADS_PER_MINUTE {
+        return Err(ApiError::too_many("Download limit of 10 per minute exceeded"));
+    }
+    st.downloads.push_back(now);
+    let j = &st.bulk_reads[&id];
+    let Some(zip) = j.zip.clone() else {
+        return Err(not_found(&id, 400));
+    };
+    let mut resp: Response = (StatusCode::OK, zip).into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-download"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
+        resp.headers_mut().insert("content-disposition", v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,330 @@
+//! Shared simulator state: the org, the record store, id counters, the
+//! deleted log, tokens, notification channels and bulk jobs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::calllog::CallLog;
+use crate::clock::{fmt_dt, Clock};
+use crate::config::SimConfig;
+use crate::credits::Credits;
+use crate::faults::Faults;
+use crate::limits::Limits;
+use crate::schema::ModuleDef;
+
+/// A CRM user (owner lookups point here).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: &'static str,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    pub email: &'static str,
+    pub role: &'static str,
+    pub profile: &'static str,
+}
+
+impl User {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+    /// `{"id","name","email"}`, as owner lookups are returned.
+    pub fn owner_json(&self) -> Value {
+        json!({"id": self.id, "name": self.full_name(), "email": self.email})
+    }
+    /// `{"id","name"}`, as Created_By / Modified_By in write results.
+    pub fn minified(&self) -> Value {
+        json!({"id": self.id, "name": self.full_name()})
+    }
+    /// What COQL's `Owner.<x>` paths resolve against.
+    pub fn as_record(&self) -> Map<String, Value> {
+        let v = json!({"id": self.id, "name": self.full_name(), "first_name": self.first_name, "last_name": self.last_name,
+            "full_name": self.full_name(), "email": self.email});
+        v.as_object().cloned().unwrap_or_default()
+    }
+}
+
+/// The API user is the first; the others own seeded records and make UI edits.
+pub static USERS: &[User] = &[
+    User { id: "5725767000000411001", first_name: "Patricia", last_name: "Boyle", email: "patricia.boyle@zylker-sim.com", role: "CEO", profile: "Administrator" },
+    User { id: "5725767000000411005", first_name: "Rahul", last_name: "Menon", email: "rahul.menon@zylker-sim.com", role: "Manager", profile: "Standard" },
+    User { id: "5725767000000411009", first_name: "Chen", last_name: "Wei", email: "chen.wei@zylker-sim.com", role: "Manager", profile: "Standard" },
+];
+
+pub fn api_user() -> &'static User {
+    &USERS[0]
+}
+pub fn ui_user() -> &'static User {
+    &USERS[1]
+}
+pub fn user_by_id(id: &str) -> Option<&'static User> {
+    USERS.iter().find(|u| u.id == id)
+}
+
+#[derive(Debug, Default)]
+pub struct ModuleStore {
+    pub records: BTreeMap<i64, Map<String, Value>>,
+    pub next_id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeletedEntry {
+    pub module: String,
+    pub id: i64,
+    pub display_name: String,
+    pub created_by: Value,
+    pub deleted_by: Value,
+    pub deleted_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub issued_seq: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Tokens {
+    pub access: HashMap<String, AccessToken>,
+    /// Refresh times per refresh token (sim clock), for the 10/10 min limit.
+    pub refreshes: HashMap<String, VecDeque<DateTime<Utc>>>,
+    pub seq: u64,
+}
+
+/// A records-API page token: where the next page starts and what it is bound to.
+#[derive(Debug, Clone)]
+pub struct PageToken {
+    pub binding: String,
+    pub offset: usize,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub channel_id: String,
+    /// The channel id as the client sent it (number or string), echoed back.
+    pub channel_id_json: Value,
+    pub events: Vec<String>,
+    pub notify_url: String,
+    pub token: Option<String>,
+    pub channel_expiry: DateTime<Utc>,
+    pub return_affected_field_values: bool,
+    pub notify_on_related_action: bool,
+    pub notification_condition: Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delivery {
+    pub seq: u64,
+    pub channel_id: String,
+    pub notify_url: String,
+    pub module: String,
+    pub operation: String,
+    pub ids: Vec<String>,
+    /// HTTP status the receiver answered, if it answered.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    Added,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl JobState {
+    pub fn read_str(&self) -> &'static str {
+        match self {
+            JobState::Added => "ADDED",
+            JobState::InProgress => "IN PROGRESS",
+            JobState::Completed => "COMPLETED",
+            JobState::Failed => "FAILURE",
+        }
+    }
+    pub fn write_str(&self) -> &'static str {
+        match self {
+            JobState::Failed => "FAILED",
+            other => other.read_str(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkReadJob {
+    pub id: String,
+    pub module: String,
+    /// Requested fields (None: every field).
+    pub fields: Option<Vec<String>>,
+    pub criteria: Option<Value>,
+    pub cvid: Option<String>,
+    pub page: u32,
+    /// Rows with id greater than this are exported.
+    pub after_id: i64,
+    pub rows_before: usize,
+    pub state: JobState,
+    pub created_time: DateTime<Utc>,
+    pub callback: Option<Value>,
+    pub fail: bool,
+    pub count: usize,
+    pub more_records: bool,
+    pub next_page_token: Option<String>,
+    pub zip: Option<Bytes>,
+    pub used_page_token: Option<String>,
+}
+
+/// What a bulk-read `page_token` carries over to the next job.
+#[derive(Debug, Clone)]
+pub struct BulkReadCursor {
+    pub module: String,
+    pub fields: Option<Vec<String>>,
+    pub criteria: Option<Value>,
+    pub cvid: Option<String>,
+    pub page: u32,
+    pub after_id: i64,
+    pub rows_before: usize,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    pub file_id: String,
+    pub csv_name: String,
+    pub csv: Bytes,
+    /// Upload time, in the org's zone.
+    pub created_time: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WriteCounts {
+    pub added: usize,
+    pub updated: usize,
+    pub skipped: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkWriteJob {
+    pub id: String,
+    pub operation: String,
+    pub module: String,
+    pub request: Value,
+    pub file: UploadedFile,
+    pub state: JobState,
+    pub created_time: DateTime<Utc>,
+    pub counts: WriteCounts,
+    pub fail: bool,
+    pub skip_rows: usize,
+    pub result_zip: Option<Bytes>,
+    pub callback: Option<Value>,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub store: HashMap<String, ModuleStore>,
+    pub deleted: Vec<DeletedEntry>,
+    pub tokens: Tokens,
+    pub page_tokens: HashMap<String, PageToken>,
+    pub channels: BTreeMap<String, Channel>,
+    pub deliveries: Vec<Delivery>,
+    pub delivery_seq: u64,
+    pub bulk_reads: BTreeMap<String, BulkReadJob>,
+    pub bulk_read_cursors: HashMap<String, BulkReadCursor>,
+    pub uploads: HashMap<String, UploadedFile>,
+    pub bulk_writes: BTreeMap<String, BulkWriteJob>,
+    pub downloads: VecDeque<DateTime<Utc>>,
+    pub next_job_id: i64,
+    pub token_seq: u64,
+    pub pending_job_failures: u32,
+    pub pending_skip_rows: usize,
+    /// The sim day (epoch days) at which each module's Days_Open was last refreshed.
+    pub formula_day: HashMap<String, i64>,
+}
+
+/// One job in the notifier's queue.
+pub struct Outgoing {
+    pub seq: u64,
+    pub url: String,
+    pub payload: Value,
+}
+
+pub struct App {
+    pub cfg: SimConfig,
+    pub catalog: Vec<ModuleDef>,
+    pub clock: Clock,
+    pub tz: FixedOffset,
+    pub base_url: OnceLock<String>,
+    pub st: Mutex<State>,
+    pub calls: Mutex<CallLog>,
+    pub faults: Mutex<Faults>,
+    pub credits: Mutex<Credits>,
+    pub limits: Limits,
+    pub http: reqwest::Client,
+    pub notify_tx: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+}
+
+impl App {
+    pub fn st(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn module(&self, api_name: &str) -> Option<&ModuleDef> {
+        self.catalog.iter().find(|m| m.api_name == api_name)
+    }
+    /// A module the records / COQL / bulk APIs serve (case-insensitive name,
+    /// as Zoho matches module names).
+    pub fn data_module(&self, api_name: &str) -> Option<&ModuleDef> {
+        self.catalog
+            .iter()
+            .find(|m| m.api_name.eq_ignore_ascii_case(api_name) && m.api_supported && m.data_access)
+    }
+    pub fn base_url(&self) -> String {
+        self.base_url.get().cloned().unwrap_or_default()
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    pub fn fmt(&self, t: DateTime<Utc>) -> String {
+        fmt_dt(t, self.tz)
+    }
+    pub fn now_str(&self) -> String {
+        self.fmt(self.now())
+    }
+    pub fn next_job_id(&self, st: &mut State) -> String {
+        st.next_job_id += 1;
+        (5_725_767_000_009_000_000_i64 + st.next_job_id * 7).to_string()
+    }
+}
+
+/// The `{"id","name"}` of a record as lookups to it show it.
+pub fn display_name(module: &str, rec: &Map<String, Value>) -> String {
+    let s = |k: &str| rec.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    match module {
+        "Accounts" => s("Account_Name"),
+        "Deals" => s("Deal_Name"),
+        "Leads" | "Contacts" => {
+            let f = s("First_Name");
+            let l = s("Last_Name");
+            if f.is_empty() {
+                l
+            } else {
+                format!("{f} {l}")
+            }
+        }
+        _ => s("Name"),
+    }
+}
+
+/// Record id as i64 from a JSON string or number.
+pub fn id_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
