@@ -304,6 +304,12 @@ impl BulkRows {
     }
 }
 
+impl std::fmt::Debug for BulkRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkRows").field("headers", &self.headers).finish_non_exhaustive()
+    }
+}
+
 impl Iterator for BulkRows {
     type Item = Result<csv::StringRecord>;
 
