@@ -8,11 +8,11 @@ use pgrx::PgSqlErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZohoFdwError {
-    #[error("invalid option \"{name}\" for a zoho_fdw {catalog}")]
+    #[error("invalid option \"{name}\" for a {catalog}")]
     UnknownOption { catalog: &'static str, name: String, valid: String },
-    #[error("a zoho_fdw {catalog} is missing option(s): {missing}")]
+    #[error("{catalog} is missing option(s): {missing}")]
     MissingOption { catalog: &'static str, missing: String, required: String },
-    #[error("invalid value for option \"{name}\" of a zoho_fdw {catalog}: {why}")]
+    #[error("invalid value for option \"{name}\" of a {catalog}: {why}")]
     BadOption { catalog: &'static str, name: String, why: String },
     #[error("{0}")]
     NoServer(String),
@@ -85,7 +85,7 @@ fn api_code_and_hint(e: &zoho_api::Error) -> (PgSqlErrorCode, Option<String>) {
             (403, _) | (_, "NO_PERMISSION") => (ERRCODE_INSUFFICIENT_PRIVILEGE, hint("The Zoho user's profile lacks this permission.")),
             (429, _) => (
                 ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-                hint("Zoho's concurrency limit or daily credits were exceeded; see zoho-api limits, lower max_concurrency, or wait."),
+                hint("Zoho's concurrency limit or the org's daily API credits were exceeded; lower the server's max_concurrency, or wait."),
             ),
             (_, "INVALID_MODULE") => (ERRCODE_UNDEFINED_TABLE, hint("Check the module's API name in Zoho (Setup > Developer Space > APIs).")),
             (_, "INVALID_DATA" | "MANDATORY_NOT_FOUND" | "DUPLICATE_DATA") => (ERRCODE_DATA_EXCEPTION, None),

@@ -136,7 +136,12 @@ pub fn server_endpoints(opts: &HashMap<String, String>) -> Result<(Endpoints, bo
             return Err(bad(Catalog::Server, "data_center", "cannot be combined with api_domain/accounts_url/upload_url"));
         }
         let (Some(api), Some(accounts)) = (opts.get("api_domain"), opts.get("accounts_url")) else {
-            return Err(bad(Catalog::Server, "api_domain", "and accounts_url must be given together"));
+            let missing = if opts.contains_key("api_domain") { "accounts_url" } else { "api_domain" };
+            return Err(ZohoFdwError::MissingOption {
+                catalog: Catalog::Server.describe(),
+                missing: missing.into(),
+                required: "api_domain and accounts_url, when either of them or upload_url is set".into(),
+            });
         };
         let e = Endpoints::custom(api, accounts, opts.get("upload_url").map(String::as_str))
             .map_err(|e| bad(Catalog::Server, "api_domain", &e.to_string()))?;

@@ -60,9 +60,12 @@ impl Credentials {
         }
     }
 
-    /// A store key that identifies the refresh token without revealing it.
+    /// A store key that identifies the whole credential without revealing
+    /// it: a changed secret or refresh token must not reuse a token minted
+    /// under the old one.
     pub fn store_key(&self, endpoints: &Endpoints) -> String {
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.client_secret.expose().hash(&mut h);
         self.refresh_token.expose().hash(&mut h);
         format!("{}|{}|{:016x}", endpoints.accounts_url, self.client_id, h.finish())
     }
@@ -256,11 +259,11 @@ impl TokenManager {
 
 fn auth_hint(code: &str, description: Option<&str>) -> Option<String> {
     let hint = match code {
-        "invalid_client" => "check client_id and client_secret, and that the client belongs to this data centre",
-        "invalid_code" => "the refresh token is invalid or revoked: generate a new one from a self client",
-        "invalid_client_secret" => "check client_secret",
+        "invalid_client" => "Check client_id and client_secret, and that the client belongs to this data centre.",
+        "invalid_code" => "The refresh token is invalid or revoked: generate a new one from a self client.",
+        "invalid_client_secret" => "Check client_secret.",
         _ if description.is_some_and(|d| d.contains("too many requests")) => {
-            "Zoho allows 10 token requests per 10 minutes; wait and retry"
+            "Zoho allows 10 token requests per 10 minutes; wait and retry."
         }
         _ => return description.map(str::to_string),
     };
@@ -276,8 +279,10 @@ mod tests {
         let c = Credentials::new("id", "s3cret", "1000.refresh");
         let shown = format!("{c:?} {}", c.client_secret);
         assert!(!shown.contains("s3cret") && !shown.contains("1000.refresh"), "{shown}");
-        let key = c.store_key(&Endpoints::custom("http://a", "http://b", None).unwrap());
-        assert!(!key.contains("1000.refresh"), "{key}");
+        let e = Endpoints::custom("http://a", "http://b", None).unwrap();
+        let key = c.store_key(&e);
+        assert!(!key.contains("1000.refresh") && !key.contains("s3cret"), "{key}");
+        assert_ne!(key, Credentials::new("id", "other", "1000.refresh").store_key(&e), "a new secret is a new credential");
     }
 
     #[test]

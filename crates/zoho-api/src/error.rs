@@ -20,7 +20,7 @@ pub enum Error {
         details: Value,
     },
     /// The accounts server refused to mint a token (`{"error": …}`, often on HTTP 200).
-    #[error("Zoho OAuth refused the refresh token: {code}{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    #[error("Zoho OAuth refused the credentials: {code}")]
     Auth { code: String, hint: Option<String> },
     /// Zoho allows 10 token refreshes per 10 minutes per refresh token.
     #[error("Zoho token refresh budget exhausted (10 per 10 minutes); next refresh possible in {}s", retry_after.as_secs())]
