@@ -1,1 +1,25 @@
-fn main() {}
+//! Benchmarks that print ratios measured in one run, so that a noisy
+//! machine moves both sides of each ratio together.
+//!
+//!   cargo run --release -p zoho-fdw-bench -- all
+//!   cargo run --release -p zoho-fdw-bench -- bulk-read [rows]
+//!   cargo run --release -p zoho-fdw-bench -- planner
+
+mod bulk_read;
+mod planner;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bulk-read") => bulk_read::run(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000)),
+        Some("planner") => planner::run(),
+        Some("all") | None => {
+            planner::run();
+            bulk_read::run(200_000);
+        }
+        Some(other) => {
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner");
+            std::process::exit(2);
+        }
+    }
+}

@@ -62,35 +62,35 @@ pub fn plan(n: u64, mode: Mode) -> Plan {
     }
 }
 
+/// The true optimum over every way to cut `n` records into upsert calls
+/// (≤ 100 records, ⌈k/10⌉ credits) and bulk jobs (≤ 25,000, 500 credits),
+/// computed independently of the formula above: dynamic programming with
+/// a sliding-window minimum for the bulk transitions.
+pub fn optimum_table(max_n: usize) -> Vec<u64> {
+    let mut best = vec![0u64; max_n + 1];
+    let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    for n in 1..=max_n {
+        // Bulk: best[n - k] + 500 for k in 1..=25,000.
+        while window.back().is_some_and(|&j| best[j] >= best[n - 1]) {
+            window.pop_back();
+        }
+        window.push_back(n - 1);
+        while window.front().is_some_and(|&j| j + (BULK_BATCH as usize) < n) {
+            window.pop_front();
+        }
+        let mut b = best[*window.front().unwrap()] + u64::from(BULK_WRITE_JOB_CREDITS);
+        for k in 1..=(UPSERT_BATCH as usize).min(n) {
+            b = b.min(best[n - k] + (k as u64).div_ceil(RECORDS_PER_CREDIT));
+        }
+        best[n] = b;
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    /// The true optimum over every way to cut `n` records into upsert calls
-    /// (≤ 100 records, ⌈k/10⌉ credits) and bulk jobs (≤ 25,000, 500 credits),
-    /// computed independently of the formula above: dynamic programming with
-    /// a sliding-window minimum for the bulk transitions.
-    fn optimum_table(max_n: usize) -> Vec<u64> {
-        let mut best = vec![0u64; max_n + 1];
-        let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
-        for n in 1..=max_n {
-            // Bulk: best[n - k] + 500 for k in 1..=25,000.
-            while window.back().is_some_and(|&j| best[j] >= best[n - 1]) {
-                window.pop_back();
-            }
-            window.push_back(n - 1);
-            while window.front().is_some_and(|&j| j + (BULK_BATCH as usize) < n) {
-                window.pop_front();
-            }
-            let mut b = best[*window.front().unwrap()] + u64::from(BULK_WRITE_JOB_CREDITS);
-            for k in 1..=(UPSERT_BATCH as usize).min(n) {
-                b = b.min(best[n - k] + (k as u64).div_ceil(RECORDS_PER_CREDIT));
-            }
-            best[n] = b;
-        }
-        best
-    }
 
     #[test]
     fn seed_table() {
