@@ -2,7 +2,9 @@
 -- with -v sim_url=http://127.0.0.1:8089). Safe to run again.
 \set QUIET on
 \pset footer off
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
+RESET client_min_messages;
 CREATE EXTENSION zoho_fdw;
 \set QUIET off
 \echo
@@ -21,7 +23,7 @@ SELECT * FROM zoho_ping();
 \echo '-- Options are checked when they are written, not when a query first fails:'
 \set ON_ERROR_STOP off
 ALTER SERVER zoho OPTIONS (ADD datacenter 'eu');
-CREATE USER MAPPING FOR postgres SERVER zoho OPTIONS (client_id 'x');
+CREATE USER MAPPING FOR PUBLIC SERVER zoho OPTIONS (client_id 'x');
 \set ON_ERROR_STOP on
 
 \echo

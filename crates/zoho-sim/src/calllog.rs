@@ -17,6 +17,13 @@ pub struct CallRecord {
     pub code: Option<String>,
     /// The request body when it was JSON.
     pub request_body: Option<Value>,
+    /// The request's `Content-Type` header, if any.
+    pub request_content_type: Option<String>,
+    /// The answer's `Content-Type` header, if any.
+    pub response_content_type: Option<String>,
+    /// The answer's body when it was JSON and no larger than
+    /// [`crate::MAX_CAPTURED_BODY`]; only with `SimConfig::capture_bodies`.
+    pub response_body: Option<Value>,
     pub duration_ms: u64,
 }
 

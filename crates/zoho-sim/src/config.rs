@@ -33,6 +33,10 @@ pub struct SimConfig {
     pub refresh_token: String,
     /// The org's `zgid` (the bulk-write upload's `X-CRM-ORG` header).
     pub zgid: String,
+    /// Keep each JSON response body (up to [`crate::MAX_CAPTURED_BODY`]
+    /// bytes) in the call log's `response_body`. Off by default: it costs a
+    /// copy of every answer.
+    pub capture_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -53,6 +57,7 @@ impl Default for SimConfig {
             client_secret: "sim-client-secret".into(),
             refresh_token: "sim-refresh-token".into(),
             zgid: "60031234567".into(),
+            capture_bodies: false,
         }
     }
 }
@@ -100,6 +105,11 @@ impl SimConfig {
     }
     pub fn time_zone_offset(mut self, off: &str) -> Self {
         self.time_zone_offset = off.to_string();
+        self
+    }
+    /// Record JSON response bodies in the call log (see `CallRecord::response_body`).
+    pub fn capture_bodies(mut self, on: bool) -> Self {
+        self.capture_bodies = on;
         self
     }
     pub fn credentials(mut self, client_id: &str, client_secret: &str, refresh_token: &str) -> Self {

@@ -38,6 +38,7 @@ pub use calllog::CallRecord;
 pub use config::SimConfig;
 pub use credits::{CreditSummary, EndpointUsage};
 pub use faults::{Fault, FaultKind};
+pub use middleware::MAX_CAPTURED_BODY;
 pub use state::Delivery;
 
 use state::App;

@@ -41,6 +41,9 @@ struct Args {
     client_secret: String,
     #[arg(long, default_value = "sim-refresh-token")]
     refresh_token: String,
+    /// Keep JSON response bodies in the call log (`GET /__sim/calls`).
+    #[arg(long)]
+    capture_bodies: bool,
 }
 
 #[tokio::main]
@@ -56,7 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bulk_step_ms(a.bulk_step_ms)
         .token_ttl_secs(a.token_ttl)
         .time_zone_offset(&a.time_zone_offset)
-        .credentials(&a.client_id, &a.client_secret, &a.refresh_token);
+        .credentials(&a.client_id, &a.client_secret, &a.refresh_token)
+        .capture_bodies(a.capture_bodies);
     for s in &a.seeds {
         let (m, n) = s.split_once('=').ok_or_else(|| format!("--seed wants MODULE=N, got {s:?}"))?;
         cfg = cfg.seed(m.trim(), n.trim().parse().map_err(|_| format!("--seed {s:?}: N is not a number"))?);

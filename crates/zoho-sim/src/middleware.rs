@@ -21,6 +21,9 @@ use crate::state::App;
 /// Largest request body read (the bulk-write upload limit plus headroom).
 pub const MAX_BODY: usize = 26 * 1024 * 1024;
 
+/// Largest response body kept in the call log (`SimConfig::capture_bodies`).
+pub const MAX_CAPTURED_BODY: usize = 4 * 1024 * 1024;
+
 /// Marker panicked with to drop a connection (fault `reset`).
 pub struct SimReset;
 
@@ -111,7 +114,8 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     let start = Instant::now();
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_string();
-    let is_json = req.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    let request_content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let is_json = request_content_type.as_deref().is_some_and(|v| v.contains("json"));
     let (parts, body) = req.into_parts();
     let (bytes, too_large) = match to_bytes(body, MAX_BODY).await {
         Ok(b) => (b, false),
@@ -131,6 +135,12 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
 
     let code = resp.extensions().get::<ZCode>().map(|c| c.0.clone());
     let status = resp.status().as_u16();
+    let response_content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (resp, response_body) = if app.cfg.capture_bodies && !reset && response_content_type.as_deref().is_some_and(|v| v.contains("json")) {
+        capture(resp).await
+    } else {
+        (resp, None)
+    };
     {
         let mut log = app.calls.lock().unwrap_or_else(|e| e.into_inner());
         log.seq += 1;
@@ -146,6 +156,9 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             credits: charged,
             code: if reset { Some("RESET".into()) } else { code },
             request_body,
+            request_content_type,
+            response_content_type,
+            response_body,
             duration_ms: start.elapsed().as_millis() as u64,
         });
     }
@@ -155,6 +168,18 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         std::panic::resume_unwind(Box::new(SimReset));
     }
     resp
+}
+
+/// Buffers a JSON answer to log a copy of it; the client gets the same bytes.
+async fn capture(resp: Response) -> (Response, Option<Value>) {
+    let (parts, body) = resp.into_parts();
+    match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => {
+            let v = if bytes.len() <= MAX_CAPTURED_BODY { serde_json::from_slice(&bytes).ok() } else { None };
+            (Response::from_parts(parts, Body::from(bytes)), v)
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR.into_response(), None),
+    }
 }
 
 async fn run(app: &Arc<App>, req: Request, next: Next, path: &str, class: &Class, reset: &mut bool, charged: &mut u32) -> Response {

@@ -149,10 +149,16 @@ pub async fn module(State(app): State<Arc<App>>, Path(name): Path<String>) -> Ap
 }
 
 pub async fn fields(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+    // fields.json's error shapes: REQUIRED_PARAM_MISSING names the
+    // parameter as `param_name`, INVALID_MODULE as `api_name`.
     let Some(name) = q.get("module").filter(|s| !s.is_empty()) else {
-        return Err(ApiError::required_param("module"));
+        return Err(ApiError::bad("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", json!({"param_name": "module"})));
     };
-    let m = app.catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(name)).ok_or_else(|| ApiError::invalid_module(name))?;
+    let m = app
+        .catalog
+        .iter()
+        .find(|m| m.api_name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| ApiError::bad("INVALID_MODULE", "The module name given seems to be invalid", json!({"api_name": "module"})))?;
     if !m.api_supported || m.fields.is_empty() || q.get("type").is_some_and(|t| t == "unused") {
         return Ok(no_content());
     }

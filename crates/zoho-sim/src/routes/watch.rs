@@ -249,13 +249,19 @@ pub async fn get(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, St
         .take(per_page)
         .map(|c| {
             let first = c.events.first().and_then(|e| e.split('.').next()).unwrap_or("").to_string();
-            json!({
+            let mut v = json!({
                 "channel_id": c.channel_id_json, "events": c.events, "notify_url": c.notify_url, "token": c.token,
                 "channel_expiry": app.fmt(c.channel_expiry), "resource_name": first,
                 "resource_id": app.module(&first).map(|m| m.id.to_string()), "resource_uri": resource_uri(&first),
                 "return_affected_field_values": c.return_affected_field_values, "notify_on_related_action": c.notify_on_related_action,
-                "notification_condition": c.notification_condition, "fields": Value::Null,
-            })
+                "fields": Value::Null,
+            });
+            // notifications.json types `notification_condition` as an
+            // array (not nullable): a channel without one leaves it out.
+            if !c.notification_condition.is_null() {
+                v["notification_condition"] = c.notification_condition.clone();
+            }
+            v
         })
         .collect();
     if data.is_empty() {
