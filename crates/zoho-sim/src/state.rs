@@ -156,6 +156,23 @@ impl JobState {
     }
 }
 
+/// What the shared job life cycle needs of a bulk job.
+pub trait Job: Clone {
+    fn state_mut(&mut self) -> &mut JobState;
+    /// A `job_failed` fault was armed for this job.
+    fn fails(&self) -> bool;
+}
+
+/// How a bulk job came out of [`App::advance_job`].
+pub enum Advanced<J> {
+    /// IN PROGRESS: do the work.
+    Run(J),
+    /// Marked FAILED (a fault): send the callback and stop.
+    Failed,
+    /// The job is gone.
+    Gone,
+}
+
 #[derive(Debug, Clone)]
 pub struct BulkReadJob {
     pub id: String,
@@ -270,6 +287,24 @@ pub struct App {
 }
 
 impl App {
+    /// ADDED → IN PROGRESS, one `bulk_step_ms` apart, or FAILED for a job
+    /// with an armed fault: the life cycle bulk reads and writes share.
+    pub async fn advance_job<J: Job>(&self, id: &str, jobs: fn(&mut State) -> &mut BTreeMap<String, J>) -> Advanced<J> {
+        let step = std::time::Duration::from_millis(self.cfg.bulk_step_ms);
+        tokio::time::sleep(step).await;
+        if let Some(j) = jobs(&mut self.st()).get_mut(id) {
+            *j.state_mut() = JobState::InProgress;
+        }
+        tokio::time::sleep(step).await;
+        let mut st = self.st();
+        let Some(job) = jobs(&mut st).get_mut(id) else { return Advanced::Gone };
+        if job.fails() {
+            *job.state_mut() = JobState::Failed;
+            return Advanced::Failed;
+        }
+        Advanced::Run(job.clone())
+    }
+
     pub fn st(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -326,5 +361,25 @@ pub fn id_of(v: &Value) -> Option<i64> {
         Value::String(s) => s.trim().parse().ok(),
         Value::Number(n) => n.as_i64(),
         _ => None,
+    }
+}
+
+impl Job for BulkReadJob {
+    fn state_mut(&mut self) -> &mut JobState {
+        &mut self.state
+    }
+
+    fn fails(&self) -> bool {
+        self.fail
+    }
+}
+
+impl Job for BulkWriteJob {
+    fn state_mut(&mut self) -> &mut JobState {
+        &mut self.state
+    }
+
+    fn fails(&self) -> bool {
+        self.fail
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::coql;
 use crate::errors::{json_response, ok_json, ApiError, ApiResult};
 use crate::schema::{DataType, ModuleDef};
-use crate::state::{api_user, user_by_id, App, BulkReadCursor, BulkReadJob, JobState, State as SimState};
+use crate::state::{api_user, user_by_id, Advanced, App, BulkReadCursor, BulkReadJob, JobState, State as SimState};
 use crate::ziputil::zip_one;
 
 pub const DOWNLOADS_PER_MINUTE: usize = 10;
@@ -178,20 +178,11 @@ fn scramble(id: i64) -> u64 {
 }
 
 async fn run_job(app: Arc<App>, id: String) {
-    let step = Duration::from_millis(app.cfg.bulk_step_ms);
-    tokio::time::sleep(step).await;
-    if let Some(j) = app.st().bulk_reads.get_mut(&id) {
-        j.state = JobState::InProgress;
-    }
-    tokio::time::sleep(step).await;
-    let Some(job) = app.st().bulk_reads.get(&id).cloned() else { return };
-    if job.fail {
-        if let Some(j) = app.st().bulk_reads.get_mut(&id) {
-            j.state = JobState::Failed;
-        }
-        callback(&app, &id).await;
-        return;
-    }
+    let job = match app.advance_job(&id, |st| &mut st.bulk_reads).await {
+        Advanced::Run(job) => job,
+        Advanced::Failed => return callback(&app, &id).await,
+        Advanced::Gone => return,
+    };
     let page_size = app.cfg.bulk_page_size;
     let m = app.data_module(&job.module).expect("validated at creation");
     let all_fields: Vec<String> = match &job.fields {

@@ -15,7 +15,7 @@ use crate::clock::fmt_dt;
 use crate::errors::{error_obj, json_response, ok_json, ApiError, ApiResult};
 use crate::notify;
 use crate::schema::{DataType, FieldDef, ModuleDef};
-use crate::state::{api_user, id_of, App, BulkWriteJob, JobState, State as SimState, UploadedFile, WriteCounts, USERS};
+use crate::state::{api_user, id_of, Advanced, App, BulkWriteJob, JobState, State as SimState, UploadedFile, WriteCounts, USERS};
 use crate::values::normalize_value;
 use crate::write::{self, check_unique, find_by_value, Changes};
 use crate::ziputil::{first_csv, zip_one};
@@ -471,20 +471,11 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, op: &str, find_by: O
 }
 
 async fn run_job(app: Arc<App>, id: String) {
-    let step = Duration::from_millis(app.cfg.bulk_step_ms);
-    tokio::time::sleep(step).await;
-    if let Some(j) = app.st().bulk_writes.get_mut(&id) {
-        j.state = JobState::InProgress;
-    }
-    tokio::time::sleep(step).await;
-    let Some(job) = app.st().bulk_writes.get(&id).cloned() else { return };
-    if job.fail {
-        if let Some(j) = app.st().bulk_writes.get_mut(&id) {
-            j.state = JobState::Failed;
-        }
-        callback(&app, &id).await;
-        return;
-    }
+    let job = match app.advance_job(&id, |st| &mut st.bulk_writes).await {
+        Advanced::Run(job) => job,
+        Advanced::Failed => return callback(&app, &id).await,
+        Advanced::Gone => return,
+    };
     let m = app.data_module(&job.module).expect("validated");
     let res = &job.request["resource"][0];
     let (header, rows) = parse_csv(&job.file.csv).unwrap_or_default();
