@@ -284,7 +284,7 @@ impl Transport {
     /// and returns the number of bytes written.
     pub async fn download(&self, call: &Call, file: &std::fs::File) -> Result<u64> {
         self.with_retries(call, |c| async move {
-            let Outcome::Unread(mut resp) = self.attempt(c).await? else {
+            let Outcome::Unread(mut resp, _permits) = self.attempt(c).await? else {
                 return Err(Error::malformed(c.endpoint, "expected a file, got per-record results"));
             };
             let stream = async {
@@ -356,11 +356,13 @@ impl Transport {
 
     /// One try: auth header, limits, timeout. Returns the response with its
     /// body unread when the status is 2xx/304, else Zoho's error.
-    async fn attempt(&self, call: &Call) -> Result<Outcome> {
+    async fn attempt(&self, call: &Call) -> Result<Outcome<'_>> {
         let cancel = &self.config.cancel;
         let timeout = self.config.request_timeout;
-        let _normal = cancel.run(call.endpoint, timeout, self.normal.acquire()).await?.expect("semaphore never closed");
-        let _sub = match call.pool {
+        // Zoho counts a call in flight until its body is read: the permits
+        // travel with the unread response.
+        let normal = cancel.run(call.endpoint, timeout, self.normal.acquire()).await?.expect("semaphore never closed");
+        let sub = match call.pool {
             Pool::Sub => Some(cancel.run(call.endpoint, timeout, self.sub.acquire()).await?.expect("semaphore never closed")),
             Pool::Normal => None,
         };
@@ -396,7 +398,7 @@ impl Transport {
         }
         let status = resp.status().as_u16();
         if (200..300).contains(&status) || status == 304 {
-            return Ok(Outcome::Unread(resp));
+            return Ok(Outcome::Unread(resp, (normal, sub)));
         }
         let reply = self.read(endpoint, resp).await?;
         if call.per_record && status < 500 && status != 429 && is_per_record_envelope(&reply) {
@@ -419,15 +421,17 @@ impl Transport {
     }
 }
 
-enum Outcome {
-    Unread(reqwest::Response),
+type Permits<'t> = (tokio::sync::SemaphorePermit<'t>, Option<tokio::sync::SemaphorePermit<'t>>);
+
+enum Outcome<'t> {
+    Unread(reqwest::Response, Permits<'t>),
     Read(Reply),
 }
 
-impl Outcome {
+impl Outcome<'_> {
     async fn read(self, t: &Transport, endpoint: &str) -> Result<Reply> {
         match self {
-            Outcome::Unread(resp) => t.read(endpoint, resp).await,
+            Outcome::Unread(resp, _permits) => t.read(endpoint, resp).await,
             Outcome::Read(reply) => Ok(reply),
         }
     }
