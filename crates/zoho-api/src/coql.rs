@@ -315,20 +315,69 @@ impl Query {
     }
 }
 
-/// How a [`CoqlPages`] walks past one call's 2,000 rows.
+/// The order a keyset walks: `id`, or `(Modified_Time, id)` /
+/// `(Created_Time, id)` for incremental reads. These fields are never null,
+/// so Zoho's order and PostgreSQL's agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyset {
-    /// `id > last` ordered by id: any query without an ORDER BY of its own.
+pub enum KeyField {
     Id,
-    /// `(Modified_Time, id) > (last_ts, last_id)`: incremental reads.
     ModifiedTime,
+    CreatedTime,
 }
 
-/// Pages of a COQL query. With a keyset, the caller's query must not have
-/// its own ORDER BY or OFFSET; its LIMIT caps the total. Without one, the
-/// query runs as written, paged by OFFSET up to Zoho's 100,000 rows.
-pub struct CoqlPages<'c> {
-    client: &'c ZohoClient,
+impl KeyField {
+    pub fn api_name(self) -> &'static str {
+        match self {
+            KeyField::Id => "id",
+            KeyField::ModifiedTime => "Modified_Time",
+            KeyField::CreatedTime => "Created_Time",
+        }
+    }
+}
+
+/// How a [`CoqlCursor`] walks past one call's 2,000 rows without OFFSET
+/// (which stops at 100,000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyset {
+    pub field: KeyField,
+    pub descending: bool,
+}
+
+impl Keyset {
+    #[allow(non_upper_case_globals)]
+    pub const Id: Keyset = Keyset { field: KeyField::Id, descending: false };
+    #[allow(non_upper_case_globals)]
+    pub const ModifiedTime: Keyset = Keyset { field: KeyField::ModifiedTime, descending: false };
+
+    fn order(self) -> Order {
+        if self.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        }
+    }
+
+    /// Rows strictly after `(ts, id)` in this keyset's order.
+    fn after(self, ts: Option<&str>, id: i64) -> Result<Cond> {
+        let (past, past_or_at) = if self.descending { (CmpOp::Lt, CmpOp::Le) } else { (CmpOp::Gt, CmpOp::Ge) };
+        let after_id = Cond::cmp("id", past, Literal::Int(id));
+        Ok(match (self.field, ts) {
+            (KeyField::Id, _) | (_, None) => after_id,
+            (field, Some(ts)) => {
+                let ts = DateTime::parse_from_rfc3339(ts).map_err(|e| Error::malformed("coql", format!("{} {ts:?}: {e}", field.api_name())))?;
+                let at = |op| Cond::cmp(field.api_name(), op, Literal::DateTime(ts));
+                at(past_or_at).and(at(past).or(after_id))
+            }
+        })
+    }
+}
+
+/// Where a paged COQL read stands. With a keyset, the query must not have
+/// its own ORDER BY or OFFSET, and its LIMIT caps the total; without one,
+/// the query runs as written, paged by OFFSET up to Zoho's 100,000 rows.
+/// It holds no client, so a caller can keep it beside one.
+#[derive(Debug, Clone)]
+pub struct CoqlCursor {
     base: Query,
     keyset: Option<Keyset>,
     page_size: usize,
@@ -336,6 +385,7 @@ pub struct CoqlPages<'c> {
     after: Option<(Option<String>, i64)>,
     offset: usize,
     done: bool,
+    calls: u32,
 }
 
 #[derive(Deserialize)]
@@ -352,53 +402,81 @@ struct CoqlInfo {
     more_records: bool,
 }
 
-impl<'c> CoqlPages<'c> {
-    /// The query this pager sends next (for EXPLAIN and logs).
+impl CoqlCursor {
+    /// With `keyset`, the select list gains `id` (and the key field) when
+    /// missing, and `query.limit` caps the total.
+    pub fn new(mut query: Query, keyset: Option<Keyset>, page_size: usize) -> Result<CoqlCursor> {
+        if keyset.is_some() && (!query.order_by.is_empty() || query.offset.is_some()) {
+            return Err(Error::InvalidInput("keyset paging cannot be combined with ORDER BY or OFFSET".into()));
+        }
+        if let Some(k) = keyset {
+            for f in ["id", k.field.api_name()] {
+                if !query.select.iter().any(|s| s == f) {
+                    query.select.push(f.to_string());
+                }
+            }
+        }
+        let remaining = if keyset.is_some() { query.limit.take() } else { query.limit };
+        Ok(CoqlCursor {
+            page_size: page_size.clamp(1, MAX_LIMIT),
+            remaining,
+            base: query,
+            keyset,
+            after: None,
+            offset: 0,
+            done: false,
+            calls: 0,
+        })
+    }
+
+    /// The query this cursor sends next (for EXPLAIN and logs).
     pub fn next_query(&self) -> Result<Query> {
         let mut q = self.base.clone();
         let want = self.remaining.map_or(self.page_size, |r| r.min(self.page_size)).max(1);
         q.limit = Some(want);
         match self.keyset {
             Some(k) => {
-                q.order_by = match k {
-                    Keyset::Id => vec![("id".into(), Order::Asc)],
-                    Keyset::ModifiedTime => vec![("Modified_Time".into(), Order::Asc), ("id".into(), Order::Asc)],
-                };
+                q.order_by = vec![(k.field.api_name().to_string(), k.order())];
+                if k.field != KeyField::Id {
+                    q.order_by.push(("id".into(), k.order()));
+                }
                 q.offset = None;
                 if let Some((ts, id)) = &self.after {
-                    let after_id = Cond::cmp("id", CmpOp::Gt, Literal::Int(*id));
-                    let cond = match (k, ts) {
-                        (Keyset::ModifiedTime, Some(ts)) => {
-                            let ts = DateTime::parse_from_rfc3339(ts)
-                                .map_err(|e| Error::malformed("coql", format!("Modified_Time {ts:?}: {e}")))?;
-                            let at = |op| Cond::cmp("Modified_Time", op, Literal::DateTime(ts));
-                            at(CmpOp::Ge).and(at(CmpOp::Gt).or(after_id))
-                        }
-                        _ => after_id,
-                    };
+                    let cond = k.after(ts.as_deref(), *id)?;
                     q.filter = Some(match q.filter.take() {
                         Some(f) => f.and(cond),
                         None => cond,
                     });
                 }
             }
-            None => q.offset = Some(self.base.offset.unwrap_or(0) + self.offset),
+            None => q.offset = Some(self.base.offset.unwrap_or(0) + self.offset).filter(|&o| o > 0),
         }
         Ok(q)
     }
 
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>> {
-        if self.done || self.remaining == Some(0) {
+    /// Calls made so far.
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done || self.remaining == Some(0)
+    }
+
+    /// Fetches the next page through `client`; `None` once exhausted.
+    pub async fn next_page(&mut self, client: &ZohoClient) -> Result<Option<Vec<Record>>> {
+        if self.is_done() {
             return Ok(None);
         }
         let q = self.next_query()?;
         let limit = q.limit.unwrap_or(200);
         let text = q.render()?;
-        let call = Call::new("coql", Method::POST, Target::Api(self.client.path("coql")))
+        let call = Call::new("coql", Method::POST, Target::Api(client.path("coql")))
             .json(json!({ "select_query": text }))
             .credits(coql_credits(limit))
             .pool(Pool::Sub);
-        let reply: Option<CoqlReply> = self.client.t.send_json(&call).await?;
+        self.calls += 1;
+        let reply: Option<CoqlReply> = client.t.send_json(&call).await?;
         let Some(reply) = reply else {
             self.done = true;
             return Ok(None);
@@ -413,14 +491,14 @@ impl<'c> CoqlPages<'c> {
             let id = record_id(last)
                 .and_then(|s| s.parse::<i64>().ok())
                 .ok_or_else(|| Error::malformed("coql", "keyset paging needs id in every row"))?;
-            let ts = match k {
-                Keyset::ModifiedTime => Some(
-                    last.get("Modified_Time")
+            let ts = match k.field {
+                KeyField::Id => None,
+                f => Some(
+                    last.get(f.api_name())
                         .and_then(Value::as_str)
-                        .ok_or_else(|| Error::malformed("coql", "keyset paging needs Modified_Time in every row"))?
+                        .ok_or_else(|| Error::malformed("coql", format!("keyset paging needs {} in every row", f.api_name())))?
                         .to_string(),
                 ),
-                Keyset::Id => None,
             };
             self.after = Some((ts, id));
         }
@@ -434,33 +512,26 @@ impl<'c> CoqlPages<'c> {
     }
 }
 
+/// A [`CoqlCursor`] bound to a client.
+pub struct CoqlPages<'c> {
+    client: &'c ZohoClient,
+    cursor: CoqlCursor,
+}
+
+impl CoqlPages<'_> {
+    pub fn next_query(&self) -> Result<Query> {
+        self.cursor.next_query()
+    }
+
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>> {
+        self.cursor.next_page(self.client).await
+    }
+}
+
 impl ZohoClient {
-    /// Pages through `query`. With `keyset`, the select list gains `id`
-    /// (and `Modified_Time`) if missing, and `query.limit` caps the total.
-    pub fn coql<'c>(&'c self, mut query: Query, keyset: Option<Keyset>, page_size: usize) -> Result<CoqlPages<'c>> {
-        if keyset.is_some() && (!query.order_by.is_empty() || query.offset.is_some()) {
-            return Err(Error::InvalidInput("keyset paging cannot be combined with ORDER BY or OFFSET".into()));
-        }
-        let mut needed = vec!["id"];
-        if keyset == Some(Keyset::ModifiedTime) {
-            needed.push("Modified_Time");
-        }
-        for f in needed {
-            if !query.select.iter().any(|s| s == f) {
-                query.select.push(f.to_string());
-            }
-        }
-        let remaining = if keyset.is_some() { query.limit.take() } else { query.limit };
-        Ok(CoqlPages {
-            client: self,
-            page_size: page_size.clamp(1, MAX_LIMIT),
-            remaining,
-            base: query,
-            keyset,
-            after: None,
-            offset: 0,
-            done: false,
-        })
+    /// Pages through `query` (see [`CoqlCursor::new`]).
+    pub fn coql(&self, query: Query, keyset: Option<Keyset>, page_size: usize) -> Result<CoqlPages<'_>> {
+        Ok(CoqlPages { client: self, cursor: CoqlCursor::new(query, keyset, page_size)? })
     }
 }
 
@@ -537,5 +608,24 @@ mod tests {
         assert!(Query::new("Leads", ["id"]).limit(2000).offset(98_001).render().is_err());
         let many = Cond::all((0..26).map(|i| Cond::cmp("id", CmpOp::Ne, Literal::Int(i)))).unwrap();
         assert!(Query::new("Leads", ["id"]).filter(many).render().is_err());
+    }
+
+    #[test]
+    fn keyset_queries_in_both_directions() {
+        let q = Query::new("Leads", ["Last_Name"]);
+        let mut c = CoqlCursor::new(q.clone(), Some(Keyset { field: KeyField::ModifiedTime, descending: true }), 500).unwrap();
+        assert_eq!(
+            c.next_query().unwrap().render().unwrap(),
+            "select Last_Name, id, Modified_Time from Leads where id is not null order by Modified_Time desc, id desc limit 500"
+        );
+        c.after = Some((Some("2025-01-02T03:04:05+05:30".into()), 42));
+        assert_eq!(
+            c.next_query().unwrap().render().unwrap(),
+            "select Last_Name, id, Modified_Time from Leads where (Modified_Time <= '2025-01-02T03:04:05+05:30' and (Modified_Time < '2025-01-02T03:04:05+05:30' or id < 42)) order by Modified_Time desc, id desc limit 500"
+        );
+        let mut c = CoqlCursor::new(q.limit(30), Some(Keyset::Id), 2000).unwrap();
+        c.after = Some((None, 7));
+        assert_eq!(c.next_query().unwrap().render().unwrap(), "select Last_Name, id from Leads where id > 7 order by id asc limit 30");
+        assert!(CoqlCursor::new(Query::new("Leads", ["id"]).order_by("id", Order::Asc), Some(Keyset::Id), 10).is_err());
     }
 }
