@@ -24,6 +24,10 @@ pub enum ZohoFdwError {
     },
     #[error("{0}")]
     NotSupported(String),
+    #[error("cannot read {what} from Zoho value {value:?}: {reason}")]
+    Conversion { what: String, value: String, reason: String },
+    #[error("{0}")]
+    Planning(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -44,6 +48,11 @@ impl ZohoFdwError {
                 Some("CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (data_center 'us'), or pass the server's name.".into()),
             ),
             ZohoFdwError::NotSupported(_) => (ERRCODE_FEATURE_NOT_SUPPORTED, None),
+            ZohoFdwError::Conversion { .. } => (
+                ERRCODE_FDW_INVALID_DATA_TYPE,
+                Some("Declare the column with a type that fits the Zoho field (IMPORT FOREIGN SCHEMA picks one), or as text.".into()),
+            ),
+            ZohoFdwError::Planning(_) => (ERRCODE_FDW_ERROR, None),
             ZohoFdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
             ZohoFdwError::Api { source, .. } => api_code_and_hint(source),
         }

@@ -35,7 +35,7 @@ impl Catalog {
             Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency"],
             Catalog::UserMapping => &["client_id", "client_secret", "refresh_token"],
             Catalog::Table => &["module"],
-            Catalog::Column => &["api_name"],
+            Catalog::Column => &["api_name", "zoho_type"],
         }
     }
 

@@ -77,6 +77,18 @@ pub fn resolve(name: Option<&str>) -> Result<ServerContext, ZohoFdwError> {
     }
 }
 
+/// The server with this oid.
+pub fn resolve_oid(oid: pg_sys::Oid) -> Result<ServerContext, ZohoFdwError> {
+    unsafe {
+        let server = pg_sys::GetForeignServer(oid);
+        Ok(ServerContext {
+            name: CStr::from_ptr((*server).servername).to_string_lossy().into_owned(),
+            oid,
+            options: def_elems((*server).options),
+        })
+    }
+}
+
 impl ServerContext {
     /// The current user's mapping (or PUBLIC's). Postgres raises its own
     /// error, naming server and user, when there is none.

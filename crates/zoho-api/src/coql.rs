@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::client::ZohoClient;
@@ -23,7 +23,7 @@ pub const MAX_CRITERIA: usize = 25;
 pub const MAX_IN_VALUES: usize = 100;
 pub const MAX_SELECT_FIELDS: usize = 500;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Literal {
     Text(String),
     Int(i64),
@@ -34,7 +34,7 @@ pub enum Literal {
     DateTime(DateTime<FixedOffset>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CmpOp {
     Eq,
     Ne,
@@ -57,7 +57,7 @@ impl CmpOp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Cond {
     Cmp { field: String, op: CmpOp, value: Literal },
     In { field: String, values: Vec<Literal>, negated: bool },
@@ -213,13 +213,13 @@ fn push_literal(out: &mut String, v: &Literal) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
     Asc,
     Desc,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Query {
     pub select: Vec<String>,
     pub module: String,
@@ -318,7 +318,7 @@ impl Query {
 /// The order a keyset walks: `id`, or `(Modified_Time, id)` /
 /// `(Created_Time, id)` for incremental reads. These fields are never null,
 /// so Zoho's order and PostgreSQL's agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyField {
     Id,
     ModifiedTime,
@@ -337,7 +337,7 @@ impl KeyField {
 
 /// How a [`CoqlCursor`] walks past one call's 2,000 rows without OFFSET
 /// (which stops at 100,000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keyset {
     pub field: KeyField,
     pub descending: bool,

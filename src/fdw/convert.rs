@@ -1,0 +1,163 @@
+//! Values across the boundary: SQL constants and parameters become COQL
+//! literals, and Zoho's JSON values become datums through each type's own
+//! input function, so PostgreSQL's parsing rules (and errors) apply.
+
+use std::ffi::{CStr, CString};
+
+use chrono::{DateTime, Days, NaiveDate};
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::PgTryBuilder;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zoho_api::coql::Literal;
+
+use crate::error::ZohoFdwError;
+
+/// PostgreSQL counts days and microseconds from 2000-01-01.
+const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
+
+/// Zoho stores whole seconds, so a fractional timestamp bound can be
+/// rounded to an equivalent whole-second one: `x > 10:00:00.5` is
+/// `x > 10:00:00`, `x < 10:00:00.5` is `x < 10:00:01`. Equality with a
+/// fractional value can never hold and is not pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rounding {
+    Exact,
+    Floor,
+    Ceil,
+}
+
+unsafe fn output_text(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> String {
+    let mut func = pg_sys::Oid::INVALID;
+    let mut varlena = false;
+    pg_sys::getTypeOutputInfo(type_oid, &mut func, &mut varlena);
+    CStr::from_ptr(pg_sys::OidOutputFunctionCall(func, datum)).to_string_lossy().into_owned()
+}
+
+/// A non-null datum of `type_oid` as a COQL literal, or None when COQL
+/// cannot express it (infinities, NaN, fractional equality).
+pub unsafe fn literal(datum: pg_sys::Datum, type_oid: pg_sys::Oid, rounding: Rounding) -> Option<Literal> {
+    Some(match type_oid {
+        pg_sys::INT2OID => Literal::Int(i64::from(datum.value() as i16)),
+        pg_sys::INT4OID => Literal::Int(i64::from(datum.value() as i32)),
+        pg_sys::INT8OID => Literal::Int(datum.value() as i64),
+        pg_sys::BOOLOID => Literal::Bool(datum.value() != 0),
+        pg_sys::NUMERICOID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID => {
+            let text = output_text(datum, type_oid);
+            if text.parse::<f64>().map_or(true, |f| !f.is_finite()) {
+                return None;
+            }
+            Literal::Decimal(text)
+        }
+        pg_sys::DATEOID => {
+            let days = datum.value() as i32;
+            if days == i32::MIN || days == i32::MAX {
+                return None; // -infinity / infinity
+            }
+            let base = NaiveDate::from_ymd_opt(2000, 1, 1)?;
+            Literal::Date(if days >= 0 { base.checked_add_days(Days::new(days as u64))? } else { base.checked_sub_days(Days::new(days.unsigned_abs() as u64))? })
+        }
+        pg_sys::TIMESTAMPTZOID => {
+            let micros = datum.value() as i64;
+            if micros == i64::MIN || micros == i64::MAX {
+                return None;
+            }
+            let secs = micros.div_euclid(1_000_000);
+            let frac = micros.rem_euclid(1_000_000);
+            let secs = match (frac, rounding) {
+                (0, _) | (_, Rounding::Floor) => secs,
+                (_, Rounding::Ceil) => secs + 1,
+                (_, Rounding::Exact) => return None,
+            };
+            Literal::DateTime(DateTime::from_timestamp(PG_EPOCH_UNIX_SECS + secs, 0)?.fixed_offset())
+        }
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => Literal::Text(output_text(datum, type_oid)),
+        _ => return None,
+    })
+}
+
+/// How a column's values are parsed from text.
+#[derive(Debug, Clone)]
+pub struct Target {
+    input: pg_sys::Oid,
+    ioparam: pg_sys::Oid,
+    typmod: i32,
+    array: bool,
+    json: bool,
+    text: bool,
+}
+
+impl Target {
+    pub fn new(type_oid: pg_sys::Oid, typmod: i32) -> Target {
+        let mut input = pg_sys::Oid::INVALID;
+        let mut ioparam = pg_sys::Oid::INVALID;
+        unsafe { pg_sys::getTypeInputInfo(type_oid, &mut input, &mut ioparam) };
+        let array = unsafe { pg_sys::get_element_type(type_oid) } != pg_sys::Oid::INVALID;
+        Target {
+            input,
+            ioparam,
+            typmod,
+            array,
+            json: matches!(type_oid, pg_sys::JSONBOID | pg_sys::JSONOID),
+            text: matches!(type_oid, pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID),
+        }
+    }
+
+    /// The text PostgreSQL should parse for a Zoho value; None is NULL.
+    fn text_of(&self, v: &Value) -> Option<String> {
+        if self.json {
+            return (!v.is_null()).then(|| v.to_string());
+        }
+        match v {
+            Value::Null => None,
+            // Lookups and owners: the record id.
+            Value::Object(m) => match m.get("id") {
+                Some(id) => scalar(id),
+                None => Some(v.to_string()),
+            },
+            Value::Array(items) if self.array => {
+                let cells: Vec<String> = items
+                    .iter()
+                    .map(|i| match scalar(i) {
+                        Some(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+                        None => "NULL".into(),
+                    })
+                    .collect();
+                Some(format!("{{{}}}", cells.join(",")))
+            }
+            Value::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join("; ")),
+            Value::String(s) if s.is_empty() && !self.text => None,
+            other => scalar(other),
+        }
+    }
+
+    /// Parses `v` as this column's type. A value PostgreSQL refuses is an
+    /// error naming the column, the Zoho field and the record.
+    pub fn datum(&self, v: &Value, describe: impl Fn() -> String) -> Result<Option<pg_sys::Datum>, ZohoFdwError> {
+        let Some(text) = self.text_of(v) else { return Ok(None) };
+        let cstr = CString::new(text.replace('\0', "")).expect("NULs removed");
+        let (input, ioparam, typmod) = (self.input, self.ioparam, self.typmod);
+        let ptr = cstr.as_ptr() as *mut std::ffi::c_char;
+        let parsed: Result<pg_sys::Datum, String> = PgTryBuilder::new(|| Ok(unsafe { pg_sys::OidInputFunctionCall(input, ptr, ioparam, typmod) }))
+            .catch_others(|e| {
+                Err(match &e {
+                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
+                    CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                })
+            })
+            .execute();
+        parsed.map(Some).map_err(|reason| ZohoFdwError::Conversion { what: describe(), value: text.chars().take(80).collect(), reason })
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(m) => m.get("name").or_else(|| m.get("id")).and_then(scalar),
+        Value::Array(_) => Some(v.to_string()),
+    }
+}

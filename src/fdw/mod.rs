@@ -1,0 +1,60 @@
+//! The foreign-data wrapper, written directly against PostgreSQL's FDW API
+//! (as postgres_fdw is). supabase-wrappers 0.1.28 could not carry what this
+//! wrapper needs: OR conditions and stable expressions in pushdown, a
+//! LIMIT that stays correct under local rechecks, EXPLAIN showing the COQL,
+//! RETURNING and batched writes; and it passes scan state from planning to
+//! execution by raw pointer, which breaks cached generic plans.
+//!
+//! - [`table`]: a foreign table's module and columns
+//! - [`pushdown`]: WHERE clauses → COQL conditions
+//! - [`plan`]: planner callbacks; the plan carried as JSON
+//! - [`scan`]: executor callbacks and EXPLAIN
+//! - [`convert`]: values between SQL and Zoho
+//! - [`import`]: IMPORT FOREIGN SCHEMA
+
+mod convert;
+pub mod import;
+mod plan;
+mod pushdown;
+mod scan;
+pub mod table;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, AllocatedByRust, PgBox};
+
+use crate::error::raise;
+use crate::options::{self, Catalog};
+
+#[pg_extern(create_or_replace)]
+fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
+    unsafe {
+        let mut r = PgBox::<pg_sys::FdwRoutine, AllocatedByRust>::alloc_node(pg_sys::NodeTag::T_FdwRoutine);
+        r.GetForeignRelSize = Some(plan::get_foreign_rel_size);
+        r.GetForeignPaths = Some(plan::get_foreign_paths);
+        r.GetForeignPlan = Some(plan::get_foreign_plan);
+        r.BeginForeignScan = Some(scan::begin_foreign_scan);
+        r.IterateForeignScan = Some(scan::iterate_foreign_scan);
+        r.ReScanForeignScan = Some(scan::re_scan_foreign_scan);
+        r.EndForeignScan = Some(scan::end_foreign_scan);
+        r.ExplainForeignScan = Some(scan::explain_foreign_scan);
+        r.ImportForeignSchema = Some(import::import_foreign_schema);
+        r.into_pg_boxed()
+    }
+}
+
+fn catalog_of(oid: Option<pg_sys::Oid>) -> Catalog {
+    match oid {
+        Some(pg_sys::ForeignServerRelationId) => Catalog::Server,
+        Some(pg_sys::UserMappingRelationId) => Catalog::UserMapping,
+        Some(pg_sys::ForeignTableRelationId) => Catalog::Table,
+        Some(pg_sys::AttributeRelationId) => Catalog::Column,
+        _ => Catalog::Wrapper,
+    }
+}
+
+/// Checks the options of every zoho_fdw object as it is created or altered.
+#[pg_extern(create_or_replace)]
+fn zoho_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
+    let pairs = options::parse_pairs(options.into_iter().flatten());
+    options::validate(catalog_of(catalog), &pairs).unwrap_or_else(|e| raise(e));
+}

@@ -1,0 +1,268 @@
+//! Planning: which conditions, columns, order and row count go to Zoho.
+//!
+//! Everything the executor needs is written into the plan as JSON inside
+//! String nodes (`fdw_private`) and expressions (`fdw_exprs`), which
+//! PostgreSQL copies with the plan; nothing points into planner memory, so
+//! cached and generic plans stay valid.
+
+use std::ffi::{CStr, CString};
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgList, PgMemoryContexts};
+use serde::{Deserialize, Serialize};
+use zoho_api::coql::{Cond, KeyField, Keyset, Query, MAX_CRITERIA, MAX_LIMIT};
+
+use super::pushdown::{Ctx, Filter};
+use super::table::{self, TableDef};
+use crate::error::raise;
+
+/// Planner's guess of a module's size: Zoho has no statistics to offer
+/// without spending credits at plan time.
+const DEFAULT_ROWS: f64 = 1000.0;
+/// One API round trip, in the planner's cost units.
+const COST_PER_CALL: f64 = 1000.0;
+const STARTUP_COST: f64 = 100.0;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanPlan {
+    pub server_oid: u32,
+    pub table: TableDef,
+    /// Attribute numbers fetched from Zoho; the rest read as NULL.
+    pub fetch: Vec<i16>,
+    /// Conditions sent to Zoho (all are rechecked locally too).
+    pub filters: Vec<Filter>,
+    pub keyset: Keyset,
+    /// Rows per COQL call: 2,000, or fewer when a LIMIT needs fewer.
+    pub page_size: usize,
+    pub est_rows: f64,
+}
+
+impl ScanPlan {
+    /// The COQL query before paging, with `params` substituted.
+    pub fn query(&self, params: Option<&[Option<zoho_api::coql::Literal>]>) -> Query {
+        let mut select: Vec<String> = self
+            .fetch
+            .iter()
+            .filter_map(|a| self.table.column(*a))
+            .map(|c| c.api_name.clone())
+            .collect();
+        if select.is_empty() {
+            select.push("id".into());
+        }
+        select.dedup();
+        let conds: Vec<Cond> = self
+            .filters
+            .iter()
+            .filter_map(|f| match params {
+                Some(p) => f.to_cond(p),
+                None => f.to_display_cond(),
+            })
+            .collect();
+        let mut q = Query::new(&self.table.module, select);
+        // Conditions Zoho would refuse (too many, unsafe values) are left
+        // to the local recheck rather than failing the query.
+        for c in conds {
+            let candidate = q.clone().filter(c);
+            if candidate.filter.as_ref().is_some_and(|f| f.criteria() <= MAX_CRITERIA) && candidate.render().is_ok() {
+                q = candidate;
+            }
+        }
+        q
+    }
+
+    pub fn estimated_calls(&self) -> u64 {
+        (self.est_rows / self.page_size as f64).ceil().max(1.0) as u64
+    }
+
+    pub fn estimated_credits(&self) -> u64 {
+        self.estimated_calls() * u64::from(zoho_api::usage::coql_credits(self.page_size))
+    }
+}
+
+/// What planning learns about one relation, kept in `baserel->fdw_private`.
+struct RelState {
+    plan: ScanPlan,
+    params: Vec<*mut pg_sys::Expr>,
+}
+
+unsafe fn attrs_used(node: *mut pg_sys::Node, relid: u32, out: &mut Vec<i16>, all: &mut bool) {
+    let mut set: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    pg_sys::pull_varattnos(node, relid, &mut set);
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut i = -1;
+    loop {
+        i = pg_sys::bms_next_member(set, i);
+        if i < 0 {
+            break;
+        }
+        let attnum = (i + offset) as i16;
+        if attnum == 0 {
+            *all = true; // whole-row reference
+        } else if attnum > 0 && !out.contains(&attnum) {
+            out.push(attnum);
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, table_oid: pg_sys::Oid) {
+    let table = table::load(table_oid).unwrap_or_else(|e| raise(e));
+    let relid = (*baserel).relid;
+    let clauses: Vec<*mut pg_sys::RestrictInfo> = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr().collect();
+    let mut ctx = Ctx { relid, table: &table, params: Vec::new() };
+    let filters: Vec<Filter> = clauses.iter().filter_map(|ri| ctx.translate((**ri).clause as *mut pg_sys::Node)).collect();
+    let params = ctx.params;
+
+    let mut fetch = Vec::new();
+    let mut whole_row = false;
+    attrs_used((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut fetch, &mut whole_row);
+    for ri in &clauses {
+        attrs_used((**ri).clause as *mut pg_sys::Node, relid, &mut fetch, &mut whole_row);
+    }
+    if whole_row {
+        fetch = table.columns.iter().map(|c| c.attnum).collect();
+    }
+    fetch.sort_unstable();
+
+    let selectivity = pg_sys::clauselist_selectivity(root, (*baserel).baserestrictinfo, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
+    let rows = (DEFAULT_ROWS * selectivity).max(1.0).round();
+    (*baserel).rows = rows;
+
+    let server_oid = u32::from((*pg_sys::GetForeignTable(table_oid)).serverid);
+    let plan = ScanPlan {
+        server_oid,
+        table,
+        fetch,
+        filters,
+        keyset: Keyset::Id,
+        page_size: MAX_LIMIT,
+        est_rows: rows,
+    };
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params });
+    (*baserel).fdw_private = state.cast();
+}
+
+/// The keyset order matching the query's ORDER BY, if Zoho can produce it:
+/// `id`, `Modified_Time` or `Created_Time` (never null, so null ordering
+/// cannot differ), optionally followed by `id` in the same direction.
+unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, table: &TableDef) -> Option<Keyset> {
+    let keys: Vec<*mut pg_sys::PathKey> = PgList::<pg_sys::PathKey>::from_pg((*root).query_pathkeys).iter_ptr().collect();
+    if keys.is_empty() || keys.len() > 2 {
+        return None;
+    }
+    let mut fields = Vec::new();
+    for pk in &keys {
+        let ec = (**pk).pk_eclass;
+        let member = PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members).iter_ptr().find_map(|em| {
+            let mut expr = (*em).em_expr as *mut pg_sys::Node;
+            while !expr.is_null() && (*expr).type_ == pg_sys::NodeTag::T_RelabelType {
+                expr = (*(expr as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+            }
+            if expr.is_null() || (*expr).type_ != pg_sys::NodeTag::T_Var {
+                return None;
+            }
+            let var = expr as *mut pg_sys::Var;
+            ((*var).varno as u32 == (*baserel).relid && (*var).varlevelsup == 0).then(|| table.column((*var).varattno)).flatten()
+        })?;
+        let field = match member.api_name.as_str() {
+            "id" => KeyField::Id,
+            "Modified_Time" => KeyField::ModifiedTime,
+            "Created_Time" => KeyField::CreatedTime,
+            _ => return None,
+        };
+        let descending = match (**pk).pk_strategy as u32 {
+            pg_sys::BTLessStrategyNumber => false,
+            pg_sys::BTGreaterStrategyNumber => true,
+            _ => return None,
+        };
+        fields.push((field, descending));
+    }
+    match fields[..] {
+        [(field, descending)] => Some(Keyset { field, descending }),
+        [(field, descending), (KeyField::Id, d2)] if d2 == descending && field != KeyField::Id => Some(Keyset { field, descending }),
+        _ => None,
+    }
+}
+
+fn keyset_tag(k: &Keyset) -> String {
+    format!("{}:{}", k.field.api_name(), if k.descending { "desc" } else { "asc" })
+}
+
+fn keyset_from_tag(tag: &str) -> Option<Keyset> {
+    let (field, dir) = tag.split_once(':')?;
+    let field = match field {
+        "id" => KeyField::Id,
+        "Modified_Time" => KeyField::ModifiedTime,
+        "Created_Time" => KeyField::CreatedTime,
+        _ => return None,
+    };
+    Some(Keyset { field, descending: dir == "desc" })
+}
+
+unsafe fn string_list(items: &[String]) -> *mut pg_sys::List {
+    let mut list = PgList::<pg_sys::Node>::new();
+    for s in items {
+        let c = CString::new(s.as_str()).expect("no NUL in plan text");
+        list.push(pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node);
+    }
+    list.into_pg()
+}
+
+pub unsafe fn strings_of(list: *mut pg_sys::List) -> Vec<String> {
+    PgList::<pg_sys::Node>::from_pg(list)
+        .iter_ptr()
+        .filter(|n| !n.is_null() && (**n).type_ == pg_sys::NodeTag::T_String)
+        .map(|n| CStr::from_ptr((*(n as *mut pg_sys::String)).sval).to_string_lossy().into_owned())
+        .collect()
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, _table_oid: pg_sys::Oid) {
+    let state = &*((*baserel).fdw_private as *mut RelState);
+    let rows = (*baserel).rows;
+    let calls = (rows / MAX_LIMIT as f64).ceil().max(1.0);
+    let total = STARTUP_COST + calls * COST_PER_CALL + rows * pg_sys::cpu_tuple_cost;
+    let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, STARTUP_COST, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+    // Zoho sorts for free: offer the ordered path the query asks for.
+    if let Some(k) = pushable_order(root, baserel, &state.plan.table) {
+        let private = string_list(&[keyset_tag(&k)]);
+        let sorted = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, STARTUP_COST, total, (*root).query_pathkeys, std::ptr::null_mut(), std::ptr::null_mut(), private);
+        pg_sys::add_path(baserel, sorted as *mut pg_sys::Path);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_plan(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    _table_oid: pg_sys::Oid,
+    best_path: *mut pg_sys::ForeignPath,
+    tlist: *mut pg_sys::List,
+    scan_clauses: *mut pg_sys::List,
+    outer_plan: *mut pg_sys::Plan,
+) -> *mut pg_sys::ForeignScan {
+    let state = &*((*baserel).fdw_private as *mut RelState);
+    let mut plan = state.plan.clone();
+    let sorted = strings_of((*best_path).fdw_private).first().and_then(|t| keyset_from_tag(t));
+    if let Some(k) = sorted {
+        plan.keyset = k;
+    }
+    // A LIMIT sizes the first page, when this scan alone feeds it in the
+    // order it wants. It is a hint, not a cap: if the local recheck drops
+    // rows, paging simply continues.
+    let single_rel = pg_sys::bms_membership((*root).all_baserels) == pg_sys::BMS_Membership::BMS_SINGLETON;
+    let ordered_ok = (*root).query_pathkeys.is_null() || sorted.is_some();
+    if single_rel && ordered_ok && (*root).limit_tuples > 0.0 {
+        plan.page_size = ((*root).limit_tuples.ceil() as usize).clamp(1, MAX_LIMIT);
+        plan.est_rows = plan.est_rows.min((*root).limit_tuples);
+    }
+    let json = serde_json::to_string(&plan).unwrap_or_else(|e| raise(crate::error::ZohoFdwError::Planning(format!("cannot encode scan plan: {e}"))));
+    let mut exprs = PgList::<pg_sys::Expr>::new();
+    for e in &state.params {
+        exprs.push(*e);
+    }
+    // Every clause stays a local filter too (see pushdown.rs).
+    let local = pg_sys::extract_actual_clauses(scan_clauses, false);
+    pg_sys::make_foreignscan(tlist, local, (*baserel).relid, exprs.into_pg(), string_list(&[json]), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
+}

@@ -1,0 +1,297 @@
+//! WHERE clauses → COQL conditions.
+//!
+//! Every clause is also rechecked locally, so a pushed condition must only
+//! ever make Zoho return a superset of the rows PostgreSQL wants. That
+//! rules out what Zoho evaluates differently: text compares
+//! case-insensitively there (so `=`, `IN` and `LIKE` on text may be pushed,
+//! but not `<>`, `NOT IN` or `NOT LIKE`), `_` has no COQL wildcard, and
+//! textarea or multi-select fields cannot be filtered at all.
+//!
+//! Values that are not constants but are fixed for the scan (parameters,
+//! `now() - interval '1 day'`) go into the plan's `fdw_exprs` and are
+//! evaluated when the scan starts.
+
+use std::ffi::CStr;
+
+use pgrx::{pg_sys, PgList};
+use serde::{Deserialize, Serialize};
+use zoho_api::coql::{CmpOp, Cond, Literal};
+
+use super::convert::{self, Rounding};
+use super::table::{ColumnDef, Kind, TableDef};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Operand {
+    Lit(Literal),
+    /// The `index`th of the plan's `fdw_exprs`, of type `type_oid`.
+    Param { index: usize, type_oid: u32, rounding: Rounding },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Filter {
+    Cmp { field: String, op: CmpOp, value: Operand },
+    In { field: String, values: Vec<Literal>, negated: bool },
+    Null { field: String, negated: bool },
+    Like { field: String, pattern: String },
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+}
+
+impl Filter {
+    /// The COQL condition, with parameters substituted. None when a
+    /// parameter has no COQL form (then the condition is left to the local
+    /// recheck).
+    pub fn to_cond(&self, params: &[Option<Literal>]) -> Option<Cond> {
+        Some(match self {
+            Filter::Cmp { field, op, value } => {
+                let lit = match value {
+                    Operand::Lit(l) => l.clone(),
+                    Operand::Param { index, .. } => params.get(*index)?.clone()?,
+                };
+                Cond::Cmp { field: field.clone(), op: *op, value: lit }
+            }
+            Filter::In { field, values, negated } => Cond::In { field: field.clone(), values: values.clone(), negated: *negated },
+            Filter::Null { field, negated } => Cond::IsNull { field: field.clone(), negated: *negated },
+            Filter::Like { field, pattern } => Cond::Like { field: field.clone(), pattern: pattern.clone(), negated: false },
+            Filter::And(a, b) => match (a.to_cond(params), b.to_cond(params)) {
+                // Dropping one side of an AND only widens the result.
+                (Some(a), Some(b)) => a.and(b),
+                (Some(x), None) | (None, Some(x)) => x,
+                (None, None) => return None,
+            },
+            Filter::Or(a, b) => a.to_cond(params)?.or(b.to_cond(params)?),
+        })
+    }
+
+    /// For EXPLAIN before execution: parameters shown as `$n`.
+    pub fn to_display_cond(&self) -> Option<Cond> {
+        let mut n = 0;
+        self.params(&mut n);
+        let shown: Vec<Option<Literal>> = (1..=n).map(|i| Some(Literal::Text(format!("${i}")))).collect();
+        self.to_cond(&shown)
+    }
+
+    fn params(&self, max: &mut usize) {
+        match self {
+            Filter::Cmp { value: Operand::Param { index, .. }, .. } => *max = (*max).max(index + 1),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.params(max);
+                b.params(max);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Translation context for one relation.
+pub struct Ctx<'t> {
+    pub relid: u32,
+    pub table: &'t TableDef,
+    /// Expressions evaluated at scan start (the plan's `fdw_exprs`).
+    pub params: Vec<*mut pg_sys::Expr>,
+}
+
+unsafe fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
+    !node.is_null() && (*node).type_ == tag
+}
+
+unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    while is(node, pg_sys::NodeTag::T_RelabelType) {
+        node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+    }
+    node
+}
+
+impl<'t> Ctx<'t> {
+    /// The column a node reads, if it is a plain column of this relation.
+    unsafe fn column(&self, node: *mut pg_sys::Node) -> Option<&'t ColumnDef> {
+        let node = strip_relabel(node);
+        if !is(node, pg_sys::NodeTag::T_Var) {
+            return None;
+        }
+        let var = node as *mut pg_sys::Var;
+        if (*var).varno as u32 != self.relid || (*var).varlevelsup != 0 || (*var).varattno <= 0 {
+            return None;
+        }
+        self.table.column((*var).varattno).filter(|c| !c.unfilterable())
+    }
+
+    /// A value fixed for the whole scan: a constant, or an expression with
+    /// no column and nothing volatile in it.
+    unsafe fn operand(&mut self, node: *mut pg_sys::Node, rounding: Rounding) -> Option<Operand> {
+        let node = strip_relabel(node);
+        if is(node, pg_sys::NodeTag::T_Const) {
+            let c = node as *mut pg_sys::Const;
+            if (*c).constisnull {
+                return None;
+            }
+            return convert::literal((*c).constvalue, (*c).consttype, rounding).map(Operand::Lit);
+        }
+        if pg_sys::contain_var_clause(node) || pg_sys::contain_volatile_functions(node) {
+            return None;
+        }
+        let type_oid = pg_sys::exprType(node);
+        if !matches!(Kind::of(type_oid), Kind::Int | Kind::Decimal | Kind::Bool | Kind::Date | Kind::DateTime | Kind::Text) {
+            return None;
+        }
+        self.params.push(node as *mut pg_sys::Expr);
+        Some(Operand::Param { index: self.params.len() - 1, type_oid: u32::from(type_oid), rounding })
+    }
+
+    /// A pushable condition for `node`, or None to leave it local only.
+    pub unsafe fn translate(&mut self, node: *mut pg_sys::Node) -> Option<Filter> {
+        if is(node, pg_sys::NodeTag::T_BoolExpr) {
+            let b = node as *mut pg_sys::BoolExpr;
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args).iter_ptr().collect();
+            return match (*b).boolop {
+                pg_sys::BoolExprType::AND_EXPR => {
+                    // Any subset of an AND widens the result: keep what translates.
+                    let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                    parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
+                }
+                pg_sys::BoolExprType::OR_EXPR => {
+                    let mut parts = Vec::new();
+                    for a in args {
+                        parts.push(self.translate(a)?);
+                    }
+                    parts.into_iter().reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
+                }
+                _ => {
+                    // NOT bool_column
+                    let col = self.column(*args.first()?)?;
+                    (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(false)) })
+                }
+            };
+        }
+        if let Some(col) = self.column(node) {
+            // A bare boolean column.
+            return (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(true)) });
+        }
+        if is(node, pg_sys::NodeTag::T_NullTest) {
+            let t = node as *mut pg_sys::NullTest;
+            let col = self.column((*t).arg as *mut pg_sys::Node)?;
+            if (*t).argisrow || col.kind == Kind::Bool {
+                return None;
+            }
+            return Some(Filter::Null { field: col.api_name.clone(), negated: (*t).nulltesttype == pg_sys::NullTestType::IS_NOT_NULL });
+        }
+        if is(node, pg_sys::NodeTag::T_OpExpr) {
+            return self.op_expr(node as *mut pg_sys::OpExpr);
+        }
+        if is(node, pg_sys::NodeTag::T_ScalarArrayOpExpr) {
+            return self.array_op(node as *mut pg_sys::ScalarArrayOpExpr);
+        }
+        None
+    }
+
+    unsafe fn op_expr(&mut self, e: *mut pg_sys::OpExpr) -> Option<Filter> {
+        let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
+        let [left, right] = args[..] else { return None };
+        let (col, other, opno) = match (self.column(left), self.column(right)) {
+            (Some(c), None) => (c, right, (*e).opno),
+            (None, Some(c)) => (c, left, pg_sys::get_commutator((*e).opno)),
+            _ => return None,
+        };
+        if opno == pg_sys::Oid::INVALID {
+            return None;
+        }
+        let name = CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok()?.to_string();
+        if name == "~~" {
+            // LIKE: only `%` maps to COQL, and only at either end.
+            if col.kind != Kind::Text || col.is_lookup() {
+                return None;
+            }
+            let Operand::Lit(Literal::Text(p)) = self.operand(other, Rounding::Exact)? else { return None };
+            let core = p.trim_start_matches('%').trim_end_matches('%');
+            if core.is_empty() || core.contains(['%', '_', '\\']) {
+                return None;
+            }
+            return Some(Filter::Like { field: col.api_name.clone(), pattern: p });
+        }
+        let (op, rounding) = match name.as_str() {
+            "=" => (CmpOp::Eq, Rounding::Exact),
+            "<>" => (CmpOp::Ne, Rounding::Exact),
+            "<" => (CmpOp::Lt, Rounding::Ceil),
+            "<=" => (CmpOp::Le, Rounding::Floor),
+            ">" => (CmpOp::Gt, Rounding::Floor),
+            ">=" => (CmpOp::Ge, Rounding::Ceil),
+            _ => return None,
+        };
+        let allowed = if col.exact() {
+            true
+        } else {
+            // Text, booleans and lookups: equality only (a superset on text).
+            op == CmpOp::Eq && col.kind != Kind::Other
+        };
+        if !allowed {
+            return None;
+        }
+        let value = self.operand(other, rounding)?;
+        let value_kind = match &value {
+            Operand::Lit(l) => kind_of_literal(l),
+            Operand::Param { type_oid, .. } => Kind::of(pg_sys::Oid::from(*type_oid)),
+        };
+        compatible(col.kind, value_kind).then(|| Filter::Cmp { field: col.api_name.clone(), op, value })
+    }
+
+    unsafe fn array_op(&mut self, e: *mut pg_sys::ScalarArrayOpExpr) -> Option<Filter> {
+        let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
+        let [left, right] = args[..] else { return None };
+        let col = self.column(left)?;
+        let name = CStr::from_ptr(pg_sys::get_opname((*e).opno)).to_str().ok()?.to_string();
+        let negated = match (name.as_str(), (*e).useOr) {
+            ("=", true) => false,
+            ("<>", false) if col.exact() => true,
+            _ => return None,
+        };
+        if col.kind == Kind::Bool {
+            return None;
+        }
+        let right = strip_relabel(right);
+        if !is(right, pg_sys::NodeTag::T_Const) || (*(right as *mut pg_sys::Const)).constisnull {
+            return None;
+        }
+        let c = right as *mut pg_sys::Const;
+        let array = pg_sys::pg_detoast_datum((*c).constvalue.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        let elem = pg_sys::get_element_type((*c).consttype);
+        let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+        pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+        let (mut datums, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+        pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut datums, &mut nulls, &mut n);
+        let mut values = Vec::with_capacity(n as usize);
+        for i in 0..n as usize {
+            if *nulls.add(i) {
+                if negated {
+                    return None; // NOT IN (…, NULL) is never true
+                }
+                continue;
+            }
+            let lit = convert::literal(*datums.add(i), elem, Rounding::Exact)?;
+            if !compatible(col.kind, kind_of_literal(&lit)) {
+                return None;
+            }
+            values.push(lit);
+        }
+        if values.is_empty() {
+            return None;
+        }
+        Some(Filter::In { field: col.api_name.clone(), values, negated })
+    }
+}
+
+fn kind_of_literal(l: &Literal) -> Kind {
+    match l {
+        Literal::Int(_) => Kind::Int,
+        Literal::Decimal(_) => Kind::Decimal,
+        Literal::Bool(_) => Kind::Bool,
+        Literal::Date(_) => Kind::Date,
+        Literal::DateTime(_) => Kind::DateTime,
+        Literal::Text(_) => Kind::Text,
+    }
+}
+
+/// Whether a value of one kind can be compared with a column of another in
+/// COQL (Zoho rejects a date against a datetime field, for one).
+fn compatible(column: Kind, value: Kind) -> bool {
+    column == value && column != Kind::Other || matches!((column, value), (Kind::Int | Kind::Decimal, Kind::Int | Kind::Decimal))
+}

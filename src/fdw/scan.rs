@@ -1,0 +1,231 @@
+//! Execution: page through COQL results, one page in memory at a time,
+//! converting each record into the scan slot.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgList, PgMemoryContexts};
+use zoho_api::coql::{CoqlCursor, Literal};
+use zoho_api::{Record, ZohoClient};
+
+use super::convert::{self, Target};
+use super::plan::{strings_of, ScanPlan};
+use crate::error::{raise, ZohoFdwError};
+use crate::runtime::block_on;
+use crate::server;
+
+struct Fetched {
+    /// Index into the slot's values.
+    slot_index: usize,
+    api_name: String,
+    column: String,
+    target: Target,
+}
+
+struct ScanState {
+    plan: ScanPlan,
+    server: String,
+    client: Option<ZohoClient>,
+    cursor: Option<CoqlCursor>,
+    page: VecDeque<Record>,
+    fetched: Vec<Fetched>,
+    params: *mut pg_sys::List,
+    /// The first COQL text sent, for EXPLAIN ANALYZE.
+    first_query: Option<String>,
+    rows: u64,
+}
+
+unsafe fn plan_of(node: *mut pg_sys::ForeignScanState) -> ScanPlan {
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let text = strings_of((*fs).fdw_private).into_iter().next().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_else(|e| raise(ZohoFdwError::Internal(format!("unreadable scan plan: {e}"))))
+}
+
+impl ScanState {
+    /// Evaluates the plan's parameters for this (re)scan.
+    unsafe fn param_values(&self, node: *mut pg_sys::ForeignScanState) -> Vec<Option<Literal>> {
+        let econtext = (*node).ss.ps.ps_ExprContext;
+        let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+        let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).iter_ptr().collect();
+        let states: Vec<*mut pg_sys::ExprState> = PgList::<pg_sys::ExprState>::from_pg(self.params).iter_ptr().collect();
+        states
+            .iter()
+            .zip(exprs)
+            .enumerate()
+            .map(|(i, (st, expr))| {
+                let mut isnull = false;
+                let value = ((**st).evalfunc.expect("initialised expression"))(*st, econtext, &mut isnull);
+                if isnull {
+                    return None;
+                }
+                let rounding = self
+                    .plan
+                    .filters
+                    .iter()
+                    .find_map(|f| param_rounding(f, i))
+                    .unwrap_or(convert::Rounding::Exact);
+                convert::literal(value, pg_sys::exprType(expr), rounding)
+            })
+            .collect()
+    }
+
+    unsafe fn restart(&mut self, node: *mut pg_sys::ForeignScanState) {
+        let params = self.param_values(node);
+        let query = self.plan.query(Some(&params));
+        let cursor = CoqlCursor::new(query, Some(self.plan.keyset), self.plan.page_size).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e)));
+        if self.first_query.is_none() {
+            self.first_query = cursor.next_query().ok().and_then(|q| q.render().ok());
+        }
+        self.cursor = Some(cursor);
+        self.page.clear();
+    }
+
+    fn next_record(&mut self) -> Option<Record> {
+        loop {
+            if let Some(r) = self.page.pop_front() {
+                return Some(r);
+            }
+            let cursor = self.cursor.as_mut()?;
+            if cursor.is_done() {
+                return None;
+            }
+            let client = self.client.as_ref().expect("client exists when scanning");
+            match block_on(cursor.next_page(client)) {
+                Ok(Some(rows)) => self.page.extend(rows),
+                Ok(None) => return None,
+                Err(e) => raise(ZohoFdwError::api(&self.server, e)),
+            }
+        }
+    }
+}
+
+fn param_rounding(f: &super::pushdown::Filter, index: usize) -> Option<convert::Rounding> {
+    use super::pushdown::{Filter, Operand};
+    match f {
+        Filter::Cmp { value: Operand::Param { index: i, rounding, .. }, .. } if *i == index => Some(*rounding),
+        Filter::And(a, b) | Filter::Or(a, b) => param_rounding(a, index).or_else(|| param_rounding(b, index)),
+        _ => None,
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: i32) {
+    let plan = plan_of(node);
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let params = pg_sys::ExecInitExprList((*fs).fdw_exprs, node as *mut pg_sys::PlanState);
+    let server_ctx = server::resolve_oid(pg_sys::Oid::from(plan.server_oid)).unwrap_or_else(|e| raise(e));
+    let fetched = plan
+        .fetch
+        .iter()
+        .filter_map(|a| plan.table.column(*a))
+        .map(|c| Fetched {
+            slot_index: (c.attnum - 1) as usize,
+            api_name: c.api_name.clone(),
+            column: c.name.clone(),
+            target: Target::new(pg_sys::Oid::from(c.type_oid), c.typmod),
+        })
+        .collect();
+    let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
+    let client = if explain_only { None } else { Some(server_ctx.client().unwrap_or_else(|e| raise(e))) };
+    let state = ScanState {
+        plan,
+        server: server_ctx.name.clone(),
+        client,
+        cursor: None,
+        page: VecDeque::new(),
+        fetched,
+        params,
+        first_query: None,
+        rows: 0,
+    };
+    // Dropped with the executor's memory, also when the query fails.
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
+    (*node).fdw_state = state.cast();
+    if !explain_only {
+        (*state).restart(node);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let state = &mut *((*node).fdw_state as *mut ScanState);
+    let slot = (*node).ss.ss_ScanTupleSlot;
+    if let Some(clear) = (*(*slot).tts_ops).clear {
+        clear(slot);
+    }
+    let Some(record) = state.next_record() else { return slot };
+    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
+    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+    nulls.fill(true);
+    let module = &state.plan.table.module;
+    for f in &state.fetched {
+        let value = record.get(&f.api_name).unwrap_or(&serde_json::Value::Null);
+        let describe = || {
+            let id = record.get("id").and_then(|v| v.as_str()).unwrap_or("?");
+            format!("column {} ({}.{}) of record {}", f.column, module, f.api_name, id)
+        };
+        match f.target.datum(value, describe) {
+            Ok(Some(d)) => {
+                values[f.slot_index] = d;
+                nulls[f.slot_index] = false;
+            }
+            Ok(None) => {}
+            Err(e) => raise(e),
+        }
+    }
+    state.rows += 1;
+    pg_sys::ExecStoreVirtualTuple(slot)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn re_scan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    let state = &mut *((*node).fdw_state as *mut ScanState);
+    state.restart(node);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // The state itself goes with the executor's memory context; release
+    // the connection and buffered rows now.
+    if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
+        state.cursor = None;
+        state.page.clear();
+        state.client = None;
+    }
+}
+
+unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
+    let l = CString::new(label).expect("label");
+    let v = CString::new(value.replace('\0', "")).expect("value");
+    pg_sys::ExplainPropertyText(l.as_ptr(), v.as_ptr(), es);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
+    let state = ((*node).fdw_state as *mut ScanState).as_ref();
+    let plan = match state {
+        Some(s) => s.plan.clone(),
+        None => plan_of(node),
+    };
+    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| {
+        CoqlCursor::new(plan.query(None), Some(plan.keyset), plan.page_size)
+            .and_then(|c| c.next_query())
+            .and_then(|q| q.render())
+            .unwrap_or_else(|e| format!("(cannot render: {e})"))
+    });
+    explain_text(es, "Zoho COQL", &first);
+    if (*es).verbose {
+        let k = plan.keyset;
+        explain_text(
+            es,
+            "Zoho Paging",
+            &format!("keyset on {} {}, up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
+        );
+        explain_text(es, "Zoho Estimate", &format!("{} API call(s), {} credit(s)", plan.estimated_calls(), plan.estimated_credits()));
+        if let Some(c) = state.and_then(|s| s.cursor.as_ref()) {
+            explain_text(es, "Zoho Calls", &c.calls().to_string());
+        }
+    }
+}
