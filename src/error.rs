@@ -28,6 +28,10 @@ pub enum ZohoFdwError {
     Conversion { what: String, value: String, reason: String },
     #[error("{0}")]
     Planning(String),
+    #[error("Zoho has no module \"{module}\" (foreign table {table})")]
+    UnknownModule { module: String, table: String },
+    #[error("Zoho module {module} has no field \"{field}\" (column {column} of foreign table {table})")]
+    UnknownField { module: String, field: String, column: String, table: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -53,6 +57,14 @@ impl ZohoFdwError {
                 Some("Declare the column with a type that fits the Zoho field (IMPORT FOREIGN SCHEMA picks one), or as text.".into()),
             ),
             ZohoFdwError::Planning(_) => (ERRCODE_FDW_ERROR, None),
+            ZohoFdwError::UnknownModule { .. } => (
+                ERRCODE_UNDEFINED_TABLE,
+                Some("Set the table's module option to the module's API name (e.g. Leads); IMPORT FOREIGN SCHEMA creates tables with the right names.".into()),
+            ),
+            ZohoFdwError::UnknownField { .. } => (
+                ERRCODE_UNDEFINED_COLUMN,
+                Some("Set the column's api_name option to the field's API name (they are case-sensitive), or re-run IMPORT FOREIGN SCHEMA.".into()),
+            ),
             ZohoFdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
             ZohoFdwError::Api { source, .. } => api_code_and_hint(source),
         }

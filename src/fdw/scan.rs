@@ -94,7 +94,7 @@ impl ScanState {
             match block_on(cursor.next_page(client)) {
                 Ok(Some(rows)) => self.page.extend(rows),
                 Ok(None) => return None,
-                Err(e) => raise(ZohoFdwError::api(&self.server, e)),
+                Err(e) => raise(self.plan.table.explain_error(&self.server, e)),
             }
         }
     }

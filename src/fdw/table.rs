@@ -84,6 +84,8 @@ impl ColumnDef {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableDef {
+    /// `schema.table`, for messages.
+    pub relation: String,
     pub module: String,
     pub columns: Vec<ColumnDef>,
 }
@@ -91,6 +93,23 @@ pub struct TableDef {
 impl TableDef {
     pub fn column(&self, attnum: i16) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.attnum == attnum)
+    }
+
+    /// Puts Zoho's complaints about a query in this table's terms.
+    pub fn explain_error(&self, server: &str, e: zoho_api::Error) -> ZohoFdwError {
+        if e.zoho_code() == Some("INVALID_QUERY") {
+            if let zoho_api::Error::Api { details, .. } = &e {
+                if let Some(field) = details.get("column_name").and_then(|v| v.as_str()) {
+                    if let Some(col) = self.columns.iter().find(|c| c.api_name == field) {
+                        return ZohoFdwError::UnknownField { module: self.module.clone(), field: field.into(), column: col.name.clone(), table: self.relation.clone() };
+                    }
+                }
+                if details.get("reason").and_then(|v| v.as_str()).is_some_and(|r| r.contains("module")) {
+                    return ZohoFdwError::UnknownModule { module: self.module.clone(), table: self.relation.clone() };
+                }
+            }
+        }
+        ZohoFdwError::api(server, e)
     }
 }
 
@@ -134,6 +153,7 @@ pub fn load(table_oid: pg_sys::Oid) -> Result<TableDef, ZohoFdwError> {
                 kind: Kind::of(att.type_oid().value()),
             });
         }
-        Ok(TableDef { module, columns })
+        let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(table_oid))).to_string_lossy().into_owned();
+        Ok(TableDef { relation: format!("{schema}.{}", rel.name()), module, columns })
     }
 }

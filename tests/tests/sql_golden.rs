@@ -12,9 +12,22 @@ fn psql() -> String {
     std::env::var("PSQL").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/psql".into())
 }
 
+/// A first line `-- sim: Leads=300 Orders=30` seeds the simulator.
+fn sim_config(script: &str) -> SimConfig {
+    let mut cfg = SimConfig::default();
+    if let Some(spec) = script.lines().next().and_then(|l| l.strip_prefix("-- sim:")) {
+        for item in spec.split_whitespace() {
+            let (module, n) = item.split_once('=').expect("Module=N");
+            cfg = cfg.seed(module, n.parse().expect("a count"));
+        }
+    }
+    cfg
+}
+
 fn run(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let script = root.join("sql").join(format!("{name}.sql"));
+    let sim = start_sim(sim_config(&std::fs::read_to_string(&script).expect("script readable")));
     let db = TestDb::new(name);
     // Through sh so that errors interleave with the statements that raised them.
     let out = Command::new("sh")
@@ -29,7 +42,6 @@ fn run(name: &str) {
         .expect("psql runs");
     let mut actual = String::from_utf8_lossy(&out.stdout).into_owned();
     // psql prefixes errors with the script's path; keep only the file name.
-    let script = root.join("sql").join(format!("{name}.sql"));
     actual = actual.replace(&format!("{}:", script.display()), &format!("{name}.sql:"));
     let expected_path: PathBuf = root.join("expected").join(format!("{name}.out"));
     if std::env::var("ZOHO_FDW_BLESS").is_ok() {
@@ -55,4 +67,14 @@ fn options() {
 #[test]
 fn ping() {
     run("ping");
+}
+
+#[test]
+fn import() {
+    run("import");
+}
+
+#[test]
+fn scan() {
+    run("scan");
 }
