@@ -28,6 +28,8 @@ pub enum ZohoFdwError {
     Conversion { what: String, value: String, reason: String },
     #[error("{0}")]
     Planning(String),
+    #[error("Zoho rejected row {row} of the {verb} on {table}: {what}")]
+    WriteRejected { verb: &'static str, table: String, row: usize, what: String, code: Option<String>, written: usize, ids: Vec<String> },
     #[error("Zoho has no module \"{module}\" (foreign table {table})")]
     UnknownModule { module: String, table: String },
     #[error("Zoho module {module} has no field \"{field}\" (column {column} of foreign table {table})")]
@@ -57,6 +59,13 @@ impl ZohoFdwError {
                 Some("Declare the column with a type that fits the Zoho field (IMPORT FOREIGN SCHEMA picks one), or as text.".into()),
             ),
             ZohoFdwError::Planning(_) => (ERRCODE_FDW_ERROR, None),
+            ZohoFdwError::WriteRejected { code, .. } => match code.as_deref() {
+                Some("MANDATORY_NOT_FOUND") => (ERRCODE_NOT_NULL_VIOLATION, Some("Give the field a value: Zoho requires it.".into())),
+                Some("DUPLICATE_DATA") => (ERRCODE_UNIQUE_VIOLATION, Some("A record with this unique value exists already: update it instead.".into())),
+                Some("INVALID_DATA") => (ERRCODE_DATA_EXCEPTION, Some("Check the value's type, length and format against the Zoho field.".into())),
+                Some(_) => (ERRCODE_FDW_ERROR, None),
+                None => (ERRCODE_INVALID_PARAMETER_VALUE, None),
+            },
             ZohoFdwError::UnknownModule { .. } => (
                 ERRCODE_UNDEFINED_TABLE,
                 Some("Set the table's module option to the module's API name (e.g. Leads); IMPORT FOREIGN SCHEMA creates tables with the right names.".into()),
@@ -122,6 +131,12 @@ impl From<ZohoFdwError> for ErrorReport {
     fn from(e: ZohoFdwError) -> ErrorReport {
         let (code, hint) = e.code_and_hint();
         let detail = match &e {
+            ZohoFdwError::WriteRejected { written: 0, .. } => Some("Nothing was written to Zoho by this statement.".to_string()),
+            ZohoFdwError::WriteRejected { written, ids, .. } => Some(format!(
+                "{written} row(s) this statement wrote to Zoho before the error stay written, as remote writes cannot be rolled back (ids {}{}).",
+                ids.join(", "),
+                if *written > ids.len() { ", …" } else { "" }
+            )),
             ZohoFdwError::Api { source: zoho_api::Error::Api { details, .. }, .. } if !details.is_null() => {
                 Some(format!("Zoho details: {details}"))
             }

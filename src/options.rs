@@ -35,7 +35,7 @@ impl Catalog {
             Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency"],
             Catalog::UserMapping => &["client_id", "client_secret", "refresh_token"],
             Catalog::Table => &["module"],
-            Catalog::Column => &["api_name", "zoho_type"],
+            Catalog::Column => &["api_name", "zoho_type", "read_only"],
         }
     }
 
@@ -103,6 +103,11 @@ pub fn validate(catalog: Catalog, opts: &HashMap<String, String>) -> Result<(), 
             }
         }
         Catalog::Column => {
+            if let Some(v) = opts.get("read_only") {
+                if v != "true" && v != "false" {
+                    return Err(bad(catalog, "read_only", "must be true or false"));
+                }
+            }
             if let Some(f) = opts.get("api_name") {
                 if !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$') {
                     return Err(bad(catalog, "api_name", "must be a Zoho field API name such as Last_Name"));

@@ -161,3 +161,102 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Array(_) => Some(v.to_string()),
     }
 }
+
+/// Text values that look alike in every Zoho field type.
+fn text_like(zoho_type: &str) -> bool {
+    matches!(zoho_type, "text" | "textarea" | "email" | "phone" | "website" | "picklist" | "autonumber" | "profileimage")
+}
+
+/// A column value as Zoho's JSON for a write (zoho-api.md §4.3): ids and
+/// bigint fields as strings, lookups as `{"id"}`, dates `yyyy-MM-dd`,
+/// datetimes with an offset and whole seconds, multi-selects as arrays.
+/// The error says what is wrong with the value; nothing has been sent.
+pub unsafe fn to_json(datum: pg_sys::Datum, isnull: bool, col: &super::table::ColumnDef) -> Result<Value, String> {
+    use super::table::Kind;
+    if isnull {
+        return Ok(Value::Null);
+    }
+    let type_oid = pg_sys::Oid::from(col.type_oid);
+    let zoho_type = col.zoho_type.as_deref().unwrap_or("");
+    let lookup = col.is_lookup();
+    let as_id = |s: String| -> Result<Value, String> {
+        if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("{s:?} is not a Zoho record id"));
+        }
+        Ok(if lookup { serde_json::json!({ "id": s }) } else { Value::String(s) })
+    };
+    let number = |s: &str| -> Result<Value, String> {
+        let n: serde_json::Number = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+        if zoho_type == "integer" && !n.is_i64() {
+            return Err(format!("{s} is not a whole number"));
+        }
+        Ok(Value::Number(n))
+    };
+    Ok(match col.kind {
+        Kind::Int => {
+            let n = match type_oid {
+                pg_sys::INT2OID => i64::from(datum.value() as i16),
+                pg_sys::INT4OID => i64::from(datum.value() as i32),
+                _ => datum.value() as i64,
+            };
+            if lookup || col.api_name == "id" || zoho_type == "bigint" {
+                as_id(n.to_string())?
+            } else if text_like(zoho_type) {
+                Value::String(n.to_string())
+            } else {
+                Value::from(n)
+            }
+        }
+        Kind::Decimal => {
+            let text = output_text(datum, type_oid);
+            if text_like(zoho_type) {
+                Value::String(text)
+            } else {
+                number(&text)?
+            }
+        }
+        Kind::Bool => Value::Bool(datum.value() != 0),
+        Kind::Date => match literal(datum, type_oid, Rounding::Exact) {
+            Some(Literal::Date(d)) => Value::String(d.format("%Y-%m-%d").to_string()),
+            _ => return Err("infinite dates cannot be stored in Zoho".into()),
+        },
+        // Zoho keeps whole seconds: the fraction is dropped.
+        Kind::DateTime => match literal(datum, type_oid, Rounding::Floor) {
+            Some(Literal::DateTime(t)) => Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+            _ => return Err("infinite timestamps cannot be stored in Zoho".into()),
+        },
+        Kind::Text => {
+            let s = output_text(datum, type_oid);
+            match zoho_type {
+                _ if lookup => as_id(s)?,
+                "bigint" => as_id(s)?,
+                "integer" | "double" | "currency" | "percent" | "decimal" => number(&s)?,
+                "boolean" => match s.to_ascii_lowercase().as_str() {
+                    "true" | "t" => Value::Bool(true),
+                    "false" | "f" => Value::Bool(false),
+                    _ => return Err(format!("{s:?} is not a boolean")),
+                },
+                "multiselectpicklist" => Value::Array(s.split(';').map(|p| Value::String(p.trim().to_string())).filter(|v| v != "").collect()),
+                _ => Value::String(s),
+            }
+        }
+        Kind::Other if type_oid == pg_sys::JSONBOID || type_oid == pg_sys::JSONOID => {
+            serde_json::from_str(&output_text(datum, type_oid)).map_err(|e| format!("not JSON: {e}"))?
+        }
+        Kind::Other if pg_sys::get_element_type(type_oid) != pg_sys::Oid::INVALID => {
+            let elem = pg_sys::get_element_type(type_oid);
+            let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+            let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+            pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+            let (mut datums, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+            pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut datums, &mut nulls, &mut n);
+            Value::Array(
+                (0..n as usize)
+                    .filter(|i| !*nulls.add(*i))
+                    .map(|i| Value::String(output_text(*datums.add(i), elem)))
+                    .collect(),
+            )
+        }
+        Kind::Other => Value::String(output_text(datum, type_oid)),
+    })
+}

@@ -59,11 +59,12 @@ pub fn create_table(schema: &str, server: &str, module: &str, fields: &[FieldMet
             continue;
         }
         cols.push(format!(
-            "  {} {} OPTIONS (api_name {}, zoho_type {})",
+            "  {} {} OPTIONS (api_name {}, zoho_type {}{})",
             quote_ident(&name),
             pg_type(f),
             quote_literal(&f.api_name),
-            quote_literal(f.value_type())
+            quote_literal(f.value_type()),
+            if f.writable() { "" } else { ", read_only 'true'" }
         ));
     }
     let sql = format!(

@@ -10,10 +10,12 @@
 //! - [`plan`]: planner callbacks; the plan carried as JSON
 //! - [`scan`]: executor callbacks and EXPLAIN
 //! - [`convert`]: values between SQL and Zoho
+//! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING
 //! - [`import`]: IMPORT FOREIGN SCHEMA
 
 mod convert;
 pub mod import;
+mod modify;
 mod plan;
 mod pushdown;
 mod scan;
@@ -38,6 +40,15 @@ fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
         r.EndForeignScan = Some(scan::end_foreign_scan);
         r.ExplainForeignScan = Some(scan::explain_foreign_scan);
         r.ImportForeignSchema = Some(import::import_foreign_schema);
+        r.AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
+        r.BeginForeignModify = Some(modify::begin_foreign_modify);
+        r.GetForeignModifyBatchSize = Some(modify::get_foreign_modify_batch_size);
+        r.ExecForeignBatchInsert = Some(modify::exec_foreign_batch_insert);
+        r.ExecForeignInsert = Some(modify::exec_foreign_insert);
+        r.ExecForeignUpdate = Some(modify::exec_foreign_update);
+        r.ExecForeignDelete = Some(modify::exec_foreign_delete);
+        r.EndForeignModify = Some(modify::end_foreign_modify);
+        r.ExplainForeignModify = Some(modify::explain_foreign_modify);
         r.into_pg_boxed()
     }
 }

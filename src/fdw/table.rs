@@ -46,6 +46,8 @@ pub struct ColumnDef {
     pub api_name: String,
     /// Zoho's `data_type` (`zoho_type` option), when known.
     pub zoho_type: Option<String>,
+    /// The API cannot write it (`read_only` option, or a system field).
+    pub read_only: bool,
     pub type_oid: u32,
     pub typmod: i32,
     pub kind: Kind,
@@ -82,6 +84,9 @@ impl ColumnDef {
     }
 }
 
+/// Fields Zoho sets itself on every record.
+const SYSTEM_FIELDS: &[&str] = &["id", "Created_Time", "Modified_Time", "Created_By", "Modified_By"];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableDef {
     /// `schema.table`, for messages.
@@ -93,6 +98,11 @@ pub struct TableDef {
 impl TableDef {
     pub fn column(&self, attnum: i16) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.attnum == attnum)
+    }
+
+    /// The column holding the record id (`api_name 'id'`).
+    pub fn id_column(&self) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.api_name == "id")
     }
 
     /// Puts Zoho's complaints about a query in this table's terms.
@@ -147,6 +157,8 @@ pub fn load(table_oid: pg_sys::Oid) -> Result<TableDef, ZohoFdwError> {
                 attnum,
                 api_name: copts.get("api_name").cloned().unwrap_or_else(|| if name == "id" { "id".into() } else { name.clone() }),
                 zoho_type: copts.get("zoho_type").cloned(),
+                read_only: copts.get("read_only").is_some_and(|v| v == "true")
+                    || SYSTEM_FIELDS.contains(&copts.get("api_name").map(String::as_str).unwrap_or(name.as_str())),
                 name,
                 type_oid: u32::from(att.type_oid().value()),
                 typmod: att.type_mod(),

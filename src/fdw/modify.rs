@@ -1,0 +1,403 @@
+//! INSERT, UPDATE and DELETE on foreign tables.
+//!
+//! Writes go out 100 records a call: PostgreSQL hands INSERTs over in
+//! batches (ExecForeignBatchInsert), and UPDATE/DELETE rows are buffered and
+//! flushed every 100 rows and at the end of the statement. RETURNING needs
+//! each row's result at once, so it writes row by row and answers from the
+//! record as Zoho holds it afterwards (id, Modified_Time, formulas, …).
+//!
+//! Remote writes cannot be rolled back: when Zoho rejects a record, the
+//! error names the row, the field and Zoho's code, and its DETAIL says what
+//! this statement had already written.
+
+use std::ffi::CString;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgMemoryContexts};
+use serde_json::Value;
+use zoho_api::{Record, RecordResult, WriteOptions, ZohoClient};
+
+use super::convert::{self, Target};
+use super::table::{self, TableDef};
+use crate::error::{raise, ZohoFdwError};
+use crate::runtime::block_on;
+use crate::server;
+
+/// Records per write call (Zoho's maximum).
+const BATCH: usize = 100;
+const ROW_ID: &std::ffi::CStr = c"zoho_id";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    fn verb(self) -> &'static str {
+        match self {
+            Op::Insert => "INSERT",
+            Op::Update => "UPDATE",
+            Op::Delete => "DELETE",
+        }
+    }
+}
+
+struct ModifyState {
+    op: Op,
+    table: TableDef,
+    server: String,
+    client: ZohoClient,
+    /// Attribute of the row id in the plan's output (UPDATE, DELETE).
+    id_attno: i16,
+    /// Columns an UPDATE sets.
+    updated: Vec<i16>,
+    returning: bool,
+    /// Buffered UPDATE records or DELETE ids, with their row numbers.
+    pending: Vec<(usize, Record)>,
+    rows: usize,
+    written: usize,
+    written_ids: Vec<String>,
+    targets: Vec<Target>,
+}
+
+unsafe fn values(slot: *mut pg_sys::TupleTableSlot) -> (&'static [pg_sys::Datum], &'static [bool]) {
+    let natts = (*(*slot).tts_tupleDescriptor).natts;
+    if i32::from((*slot).tts_nvalid) < natts {
+        pg_sys::slot_getsomeattrs_int(slot, natts);
+    }
+    (
+        std::slice::from_raw_parts((*slot).tts_values, natts as usize),
+        std::slice::from_raw_parts((*slot).tts_isnull, natts as usize),
+    )
+}
+
+impl ModifyState {
+    fn fail(&self, row: usize, what: String, code: Option<String>) -> ZohoFdwError {
+        ZohoFdwError::WriteRejected {
+            verb: self.op.verb(),
+            table: self.table.relation.clone(),
+            row,
+            what,
+            code,
+            written: self.written,
+            ids: self.written_ids.clone(),
+        }
+    }
+
+    /// The record to send for a row; wrong values fail before any sending.
+    unsafe fn record(&self, row: usize, slot: *mut pg_sys::TupleTableSlot, only: Option<&[i16]>) -> Result<Record, ZohoFdwError> {
+        let (vals, nulls) = values(slot);
+        let mut rec = Record::new();
+        for col in &self.table.columns {
+            if only.is_some_and(|o| !o.contains(&col.attnum)) {
+                continue;
+            }
+            let i = (col.attnum - 1) as usize;
+            if self.op == Op::Insert && nulls[i] {
+                continue;
+            }
+            if col.read_only {
+                return Err(self.fail(row, format!("column {} ({}.{}) is set by Zoho and cannot be written", col.name, self.table.module, col.api_name), None));
+            }
+            let v = convert::to_json(vals[i], nulls[i], col)
+                .map_err(|why| self.fail(row, format!("column {} ({}.{}): {why}", col.name, self.table.module, col.api_name), None))?;
+            rec.insert(col.api_name.clone(), v);
+        }
+        Ok(rec)
+    }
+
+    unsafe fn row_id(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> String {
+        let (vals, nulls) = values(plan_slot);
+        let i = (self.id_attno - 1) as usize;
+        if nulls[i] {
+            raise(ZohoFdwError::Internal(format!("{} row without an id", self.op.verb())));
+        }
+        (vals[i].value() as i64).to_string()
+    }
+
+    /// Checks Zoho's per-record answers, counting what was written.
+    fn check(&mut self, rows: &[usize], results: Vec<RecordResult>) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut first_error = None;
+        for r in results {
+            match r.outcome {
+                Ok(ok) => {
+                    self.written += 1;
+                    if self.written_ids.len() < 10 {
+                        self.written_ids.push(ok.id.clone());
+                    }
+                    ids.push(ok.id);
+                }
+                Err(e) if first_error.is_none() => first_error = Some((rows[r.index], e)),
+                Err(_) => {}
+            }
+        }
+        if let Some((row, e)) = first_error {
+            let field = e.field().map(|f| match self.table.columns.iter().find(|c| c.api_name == f) {
+                Some(c) => format!(" on field {f} (column {})", c.name),
+                None => format!(" on field {f}"),
+            });
+            let mut what = format!("{}{}: {}", e.code, field.unwrap_or_default(), e.message);
+            if let Some(dup) = e.details.pointer("/duplicate_record/id").and_then(Value::as_str) {
+                what.push_str(&format!(" (existing record {dup})"));
+            }
+            raise(self.fail(row, what, Some(e.code)));
+        }
+        ids
+    }
+
+    fn send(&mut self, rows: &[usize], records: Vec<Record>) -> Vec<String> {
+        let opts = WriteOptions::default();
+        let module = self.table.module.clone();
+        let result = match self.op {
+            Op::Insert => block_on(self.client.insert(&module, &records, &opts)),
+            Op::Update => block_on(self.client.update(&module, &records, &opts)),
+            Op::Delete => {
+                let ids: Vec<String> = records.iter().filter_map(zoho_api::records::record_id).collect();
+                block_on(self.client.delete(&module, &ids, true))
+            }
+        };
+        let results = result.unwrap_or_else(|e| raise(self.table.explain_error(&self.server, e)));
+        self.check(rows, results)
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (rows, records): (Vec<usize>, Vec<Record>) = std::mem::take(&mut self.pending).into_iter().unzip();
+        self.send(&rows, records);
+    }
+
+    /// Replaces `slot`'s contents with the record as Zoho holds it.
+    unsafe fn fill_from(&self, slot: *mut pg_sys::TupleTableSlot, record: &Record) {
+        let tupdesc = (*slot).tts_tupleDescriptor;
+        let natts = (*tupdesc).natts as usize;
+        let mut vals = vec![pg_sys::Datum::from(0usize); natts];
+        let mut nulls = vec![true; natts];
+        for (col, target) in self.table.columns.iter().zip(&self.targets) {
+            let v = record.get(&col.api_name).unwrap_or(&Value::Null);
+            let describe = || format!("column {} ({}.{}) of the {} result", col.name, self.table.module, col.api_name, self.op.verb());
+            if let Some(d) = target.datum(v, describe).unwrap_or_else(|e| raise(e)) {
+                vals[(col.attnum - 1) as usize] = d;
+                nulls[(col.attnum - 1) as usize] = false;
+            }
+        }
+        let tuple = pg_sys::heap_form_tuple(tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr());
+        pg_sys::ExecForceStoreHeapTuple(tuple, slot, true);
+    }
+
+    fn fetch(&self, id: &str) -> Record {
+        block_on(self.client.get_record(&self.table.module, id))
+            .unwrap_or_else(|e| raise(self.table.explain_error(&self.server, e)))
+            .unwrap_or_default()
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::PlannerInfo, rtindex: pg_sys::Index, _rte: *mut pg_sys::RangeTblEntry, rel: pg_sys::Relation) {
+    let table = table::load((*rel).rd_id).unwrap_or_else(|e| raise(e));
+    let Some(id) = table.id_column() else {
+        raise(ZohoFdwError::NotSupported(format!(
+            "foreign table {} has no column for the record id (a bigint column with api_name 'id'), which UPDATE and DELETE need",
+            table.relation
+        )));
+    };
+    let var = pg_sys::makeVar(rtindex as i32, id.attnum, pg_sys::Oid::from(id.type_oid), id.typmod, pg_sys::Oid::INVALID, 0);
+    pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, _private: *mut pg_sys::List, _subplan: i32, eflags: i32) {
+    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+        return;
+    }
+    let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
+    let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
+    let ctx = server::resolve_oid((*pg_sys::GetForeignTable(rel_oid)).serverid).unwrap_or_else(|e| raise(e));
+    let op = match (*mtstate).operation {
+        pg_sys::CmdType::CMD_INSERT => Op::Insert,
+        pg_sys::CmdType::CMD_UPDATE => Op::Update,
+        _ => Op::Delete,
+    };
+    let id_attno = if op == Op::Insert {
+        0
+    } else {
+        let sub = (*(*mtstate).ps.lefttree).plan;
+        pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, ROW_ID.as_ptr())
+    };
+    let mut updated = Vec::new();
+    if op == Op::Update {
+        let set = pg_sys::ExecGetUpdatedCols(rinfo, (*mtstate).ps.state);
+        let mut i = -1;
+        loop {
+            i = pg_sys::bms_next_member(set, i);
+            if i < 0 {
+                break;
+            }
+            updated.push((i + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
+        }
+        // Refuse up front, before any row is sent.
+        if let Some(c) = table.columns.iter().find(|c| updated.contains(&c.attnum) && c.read_only) {
+            raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, table.module, c.api_name, table.relation)));
+        }
+    }
+    let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
+    let state = ModifyState {
+        op,
+        server: ctx.name.clone(),
+        client: ctx.client().unwrap_or_else(|e| raise(e)),
+        table,
+        id_attno,
+        updated,
+        // ri_projectReturning is set up after this callback: ask the plan.
+        returning: !(*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists.is_null(),
+        pending: Vec::new(),
+        rows: 0,
+        written: 0,
+        written_ids: Vec::new(),
+        targets,
+    };
+    (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
+}
+
+unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
+    &mut *((*rinfo).ri_FdwState as *mut ModifyState)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_modify_batch_size(rinfo: *mut pg_sys::ResultRelInfo) -> i32 {
+    let td = (*rinfo).ri_TrigDesc;
+    let row_triggers = !td.is_null() && ((*td).trig_insert_before_row || (*td).trig_insert_after_row);
+    if !(*rinfo).ri_projectReturning.is_null() || row_triggers {
+        1
+    } else {
+        BATCH as i32
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn exec_foreign_batch_insert(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slots: *mut *mut pg_sys::TupleTableSlot,
+    _plan_slots: *mut *mut pg_sys::TupleTableSlot,
+    num_slots: *mut i32,
+) -> *mut *mut pg_sys::TupleTableSlot {
+    let st = state(rinfo);
+    let n = *num_slots as usize;
+    let mut rows = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    for i in 0..n {
+        st.rows += 1;
+        rows.push(st.rows);
+        records.push(st.record(st.rows, *slots.add(i), None).unwrap_or_else(|e| raise(e)));
+    }
+    st.send(&rows, records);
+    slots
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn exec_foreign_insert(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    _plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
+    let st = state(rinfo);
+    st.rows += 1;
+    let row = st.rows;
+    let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
+    let ids = st.send(&[row], vec![rec]);
+    if st.returning {
+        let fresh = st.fetch(&ids[0]);
+        st.fill_from(slot, &fresh);
+    }
+    slot
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn exec_foreign_update(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
+    let st = state(rinfo);
+    st.rows += 1;
+    let row = st.rows;
+    let id = st.row_id(plan_slot);
+    let updated = st.updated.clone();
+    let mut rec = st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e));
+    rec.insert("id".into(), Value::String(id.clone()));
+    if st.returning {
+        st.send(&[row], vec![rec]);
+        let fresh = st.fetch(&id);
+        st.fill_from(slot, &fresh);
+    } else {
+        st.pending.push((row, rec));
+        if st.pending.len() >= BATCH {
+            st.flush();
+        }
+    }
+    slot
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn exec_foreign_delete(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
+    let st = state(rinfo);
+    st.rows += 1;
+    let row = st.rows;
+    let id = st.row_id(plan_slot);
+    let mut rec = Record::new();
+    rec.insert("id".into(), Value::String(id.clone()));
+    if st.returning {
+        // What was deleted: read it before it goes.
+        let old = st.fetch(&id);
+        st.send(&[row], vec![rec]);
+        st.fill_from(slot, &old);
+    } else {
+        st.pending.push((row, rec));
+        if st.pending.len() >= BATCH {
+            st.flush();
+        }
+    }
+    slot
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo) {
+    if let Some(st) = ((*rinfo).ri_FdwState as *mut ModifyState).as_mut() {
+        st.flush();
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn explain_foreign_modify(
+    mtstate: *mut pg_sys::ModifyTableState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    _private: *mut pg_sys::List,
+    _subplan: i32,
+    es: *mut pg_sys::ExplainState,
+) {
+    if !(*es).verbose {
+        return;
+    }
+    let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
+    let module = table::load(rel_oid).map(|t| t.module).unwrap_or_default();
+    let (verb, path) = match (*mtstate).operation {
+        pg_sys::CmdType::CMD_INSERT => ("insert", format!("POST /crm/v8/{module}")),
+        pg_sys::CmdType::CMD_UPDATE => ("update", format!("PUT /crm/v8/{module}")),
+        _ => ("delete", format!("DELETE /crm/v8/{module}?ids=…")),
+    };
+    let per_call = if (*rinfo).ri_projectReturning.is_null() { format!("up to {BATCH} records per call") } else { "1 record per call, then a read for RETURNING".to_string() };
+    let text = CString::new(format!("{verb} via {path}, {per_call}")).expect("no NUL");
+    pg_sys::ExplainPropertyText(c"Zoho Write".as_ptr(), text.as_ptr(), es);
+}
