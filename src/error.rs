@@ -28,7 +28,7 @@ pub enum ZohoFdwError {
     Conversion { what: String, value: String, reason: String },
     #[error("{0}")]
     Planning(String),
-    #[error("Zoho rejected row {row} of the {verb} on {table}: {what}")]
+    #[error("{}", if code.is_some() { format!("Zoho rejected row {row} of the {verb} on {table}: {what}") } else { format!("row {row} of the {verb} on {table} cannot be sent to Zoho: {what}") })]
     WriteRejected { verb: &'static str, table: String, row: usize, what: String, code: Option<String>, written: usize, ids: Vec<String> },
     #[error("Zoho has no module \"{module}\" (foreign table {table})")]
     UnknownModule { module: String, table: String },

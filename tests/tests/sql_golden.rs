@@ -78,3 +78,8 @@ fn import() {
 fn scan() {
     run("scan");
 }
+
+#[test]
+fn modify() {
+    run("modify");
+}

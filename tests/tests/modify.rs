@@ -1,0 +1,96 @@
+//! Writes through foreign tables, checked in the simulator's call log:
+//! 100 records a call, nothing sent for bad values, RETURNING from Zoho.
+
+use zoho_fdw_tests::*;
+
+fn write_calls(sim: &Sim, endpoint: &str) -> Vec<usize> {
+    sim.calls()
+        .iter()
+        .filter(|c| c.endpoint == endpoint)
+        .map(|c| match c.request_body.as_ref().and_then(|b| b.get("data")).and_then(|d| d.as_array()) {
+            Some(items) => items.len(),
+            None => c.query.split('&').find_map(|kv| kv.strip_prefix("ids=")).map_or(0, |ids| ids.split("%2C").flat_map(|s| s.split(',')).count()),
+        })
+        .collect()
+}
+
+fn setup(sim: &Sim, db: &TestDb) -> Client {
+    let mut c = db.client_for(sim);
+    c.batch_execute("CREATE SCHEMA zoho_crm; IMPORT FOREIGN SCHEMA crm LIMIT TO (orders) FROM SERVER zoho INTO zoho_crm").unwrap();
+    sim.clear_calls();
+    c
+}
+
+#[test]
+fn inserts_updates_and_deletes_go_100_records_a_call() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("batches");
+    let mut c = setup(&sim, &db);
+    let n = c.execute("INSERT INTO zoho_crm.orders (name, parent_id, quantity) SELECT 'O' || g, 'K-' || g, g FROM generate_series(1, 250) g", &[]).unwrap();
+    assert_eq!(n, 250);
+    assert_eq!(write_calls(&sim, "records.insert"), vec![100, 100, 50]);
+    assert_eq!(sim.records("Orders").len(), 250);
+
+    let n = c.execute("UPDATE zoho_crm.orders SET status = 'Paid' WHERE quantity <= 150", &[]).unwrap();
+    assert_eq!(n, 150);
+    assert_eq!(write_calls(&sim, "records.update"), vec![100, 50]);
+    assert_eq!(sim.records("Orders").iter().filter(|o| o["Status"] == "Paid").count(), 150);
+
+    let n = c.execute("DELETE FROM zoho_crm.orders WHERE quantity > 130", &[]).unwrap();
+    assert_eq!(n, 120);
+    assert_eq!(write_calls(&sim, "records.delete"), vec![100, 20]);
+    assert_eq!(sim.records("Orders").len(), 130);
+    // 250 inserted records cost 25 credits, 150 updates 15.
+    let by = sim.credits().by_endpoint;
+    assert_eq!((by["records.insert"].credits, by["records.update"].credits), (25, 15));
+}
+
+#[test]
+fn returning_answers_with_zohos_record() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("returning");
+    let mut c = setup(&sim, &db);
+    let rows = c
+        .query("INSERT INTO zoho_crm.orders (name, parent_id) VALUES ('A', 'R-1'), ('B', 'R-2') RETURNING id, parent_id, modified_time::text", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let stored = sim.records("Orders");
+    for row in &rows {
+        let id: i64 = row.get(0);
+        let rec = stored.iter().find(|r| r["id"] == serde_json::json!(id.to_string())).expect("returned id exists in Zoho");
+        assert_eq!(rec["parent_id"], serde_json::json!(row.get::<_, String>(1)));
+    }
+    assert_eq!(write_calls(&sim, "records.insert"), vec![1, 1], "RETURNING writes row by row");
+}
+
+#[test]
+fn bad_values_send_nothing() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("badvalues");
+    let mut c = setup(&sim, &db);
+    let err = c
+        .execute("INSERT INTO zoho_crm.orders (name, parent_id, modified_time) SELECT 'O', 'K-' || g, now() FROM generate_series(1, 5) g", &[])
+        .unwrap_err();
+    let (code, message, _) = sql_error(&err);
+    assert_eq!(code, "22023", "{message}");
+    assert!(message.contains("row 1") && message.contains("modified_time"), "{message}");
+    assert!(write_calls(&sim, "records.insert").is_empty(), "nothing may be sent");
+    assert!(sim.records("Orders").is_empty());
+}
+
+#[test]
+fn a_rejected_record_names_row_field_and_what_stayed_written() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("rejected");
+    let mut c = setup(&sim, &db);
+    c.execute("INSERT INTO zoho_crm.orders (name, parent_id) VALUES ('first', 'DUP')", &[]).unwrap();
+    let err = c
+        .execute("INSERT INTO zoho_crm.orders (name, parent_id) SELECT 'n' || g, CASE WHEN g = 150 THEN 'DUP' ELSE 'P-' || g END FROM generate_series(1, 200) g", &[])
+        .unwrap_err();
+    let db_err = err.as_db_error().unwrap();
+    assert_eq!(db_err.code().code(), "23505");
+    assert!(db_err.message().contains("row 150") && db_err.message().contains("parent_id") && db_err.message().contains("DUPLICATE_DATA"), "{}", db_err.message());
+    // The first batch of 100 and the other 99 of the second were written.
+    assert!(db_err.detail().unwrap().starts_with("199 row(s)"), "{:?}", db_err.detail());
+    assert_eq!(sim.records("Orders").len(), 200);
+}
