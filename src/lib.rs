@@ -6,6 +6,7 @@
 //! - [`server`]: server + user mapping → a configured client
 //! - [`functions`]: the SQL functions (`zoho_ping`, …)
 //! - [`runtime`]: the backend's async runtime and cancel hook
+//! - [`tokens`]: access tokens shared by all backends (shared memory)
 //! - [`error`]: errors → SQLSTATE, message, hint
 
 use pgrx::prelude::*;
@@ -16,8 +17,14 @@ mod functions;
 mod options;
 mod runtime;
 mod server;
+mod tokens;
 
 ::pgrx::pg_module_magic!();
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    tokens::init();
+}
 
 extension_sql_file!("../sql/fdw.sql", name = "create_fdw", requires = [zoho_fdw_handler, zoho_fdw_validator]);
 

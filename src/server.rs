@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgList};
-use zoho_api::{ClientConfig, Credentials, MemoryTokenStore, TokenStore, ZohoClient};
+use zoho_api::{ClientConfig, Credentials, ZohoClient};
 
 use crate::error::ZohoFdwError;
 use crate::options::{self, Catalog};
@@ -115,18 +114,10 @@ impl ServerContext {
         if let Some(n) = options::max_concurrency(&self.options) {
             config.max_concurrency = n as usize;
         }
-        config.token_store = Some(token_store());
+        config.token_store = Some(crate::tokens::store());
         // One token per (server, user mapping credential).
         config.token_key = Some(format!("{}:{}", u32::from(self.oid), credentials.store_key(&config.endpoints)));
         config.cancel = zoho_api::Cancel::new(Some(crate::runtime::cancel_hook()));
         ZohoClient::new(config, credentials).map_err(|e| ZohoFdwError::api(&self.name, e))
     }
-}
-
-/// This backend's token cache.
-// TODO(issue 3): back this with shared memory so all backends and the
-// worker share one token and one refresh budget.
-fn token_store() -> Arc<dyn TokenStore> {
-    static STORE: OnceLock<Arc<MemoryTokenStore>> = OnceLock::new();
-    STORE.get_or_init(|| Arc::new(MemoryTokenStore::default())).clone()
 }

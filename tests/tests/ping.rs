@@ -23,6 +23,26 @@ fn zoho_ping_names_the_org_and_caches_the_token() {
 }
 
 #[test]
+fn backends_share_one_token() {
+    // The test cluster preloads zoho_fdw, so tokens live in shared memory.
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("shared_token");
+    db.client_for(&sim);
+    for _ in 0..4 {
+        let mut c = db.client();
+        c.query_one("SELECT * FROM zoho_ping()", &[]).unwrap();
+    }
+    let refreshes = sim.calls().iter().filter(|c| c.endpoint == "oauth.token").count();
+    assert_eq!(refreshes, 1, "four backends, one token");
+    // A token Zoho revokes is dropped for everyone and refreshed once.
+    sim.expire_tokens();
+    for _ in 0..3 {
+        db.client().query_one("SELECT * FROM zoho_ping()", &[]).unwrap();
+    }
+    assert_eq!(sim.calls().iter().filter(|c| c.endpoint == "oauth.token").count(), 2);
+}
+
+#[test]
 fn a_wrong_secret_is_an_auth_error_without_the_secret() {
     let sim = start_sim(SimConfig::default());
     let db = TestDb::new("badsecret");

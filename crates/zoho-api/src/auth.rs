@@ -100,6 +100,16 @@ impl RefreshBudget {
     pub const LIMIT: usize = 10;
     pub const WINDOW: Duration = Duration::from_secs(600);
 
+    /// Rebuilds a budget from stored refresh times (e.g. shared memory).
+    pub fn from_times(times: impl IntoIterator<Item = SystemTime>) -> RefreshBudget {
+        RefreshBudget { recent: times.into_iter().collect() }
+    }
+
+    /// The refresh times still inside the window, at most [`Self::LIMIT`].
+    pub fn times(&self) -> &[SystemTime] {
+        &self.recent
+    }
+
     /// Records a refresh at `now`, or says how long until one is allowed.
     pub fn claim(&mut self, now: SystemTime) -> std::result::Result<(), Duration> {
         self.recent.retain(|t| now.duration_since(*t).map(|age| age < Self::WINDOW).unwrap_or(true));
