@@ -4,21 +4,25 @@
 //!   cargo run --release -p zoho-fdw-bench -- all
 //!   cargo run --release -p zoho-fdw-bench -- bulk-read [rows]
 //!   cargo run --release -p zoho-fdw-bench -- planner
+//!   cargo run --release -p zoho-fdw-bench -- queries   (needs ZOHO_FDW_TEST_PG)
 
 mod bulk_read;
 mod planner;
+mod queries;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bulk-read") => bulk_read::run(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000)),
         Some("planner") => planner::run(),
+        Some("queries") => queries::run(),
         Some("all") | None => {
             planner::run();
+            queries::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries");
             std::process::exit(2);
         }
     }

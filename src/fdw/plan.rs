@@ -22,6 +22,8 @@ const DEFAULT_ROWS: f64 = 1000.0;
 /// One API round trip, in the planner's cost units.
 const COST_PER_CALL: f64 = 1000.0;
 const STARTUP_COST: f64 = 100.0;
+/// The largest COQL page in the cheapest credit tier.
+const SMALL_PAGE: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanPlan {
@@ -34,6 +36,8 @@ pub struct ScanPlan {
     pub keyset: Keyset,
     /// Rows per COQL call: 2,000, or fewer when a LIMIT needs fewer.
     pub page_size: usize,
+    /// A cheaper first call when few rows are expected.
+    pub first_page: Option<usize>,
     pub est_rows: f64,
 }
 
@@ -70,12 +74,21 @@ impl ScanPlan {
         q
     }
 
-    pub fn estimated_calls(&self) -> u64 {
-        (self.est_rows / self.page_size as f64).ceil().max(1.0) as u64
+    pub fn cursor(&self, query: Query) -> zoho_api::Result<zoho_api::coql::CoqlCursor> {
+        let c = zoho_api::coql::CoqlCursor::new(query, Some(self.keyset), self.page_size)?;
+        Ok(match self.first_page {
+            Some(n) => c.first_page(n),
+            None => c,
+        })
     }
 
-    pub fn estimated_credits(&self) -> u64 {
-        self.estimated_calls() * u64::from(zoho_api::usage::coql_credits(self.page_size))
+    /// Calls and credits if the row estimate holds.
+    pub fn estimate(&self) -> (u64, u64) {
+        use zoho_api::usage::coql_credits;
+        let first = self.first_page.unwrap_or(self.page_size);
+        let rest = (self.est_rows - first as f64).max(0.0);
+        let more = (rest / self.page_size as f64).ceil() as u64;
+        (1 + more, u64::from(coql_credits(first)) + more * u64::from(coql_credits(self.page_size)))
     }
 }
 
@@ -136,6 +149,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         filters,
         keyset: Keyset::Id,
         page_size: MAX_LIMIT,
+        first_page: None,
         est_rows: rows,
     };
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params });
@@ -256,6 +270,10 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     if single_rel && ordered_ok && (*root).limit_tuples > 0.0 {
         plan.page_size = ((*root).limit_tuples.ceil() as usize).clamp(1, MAX_LIMIT);
         plan.est_rows = plan.est_rows.min((*root).limit_tuples);
+    } else if plan.est_rows <= SMALL_PAGE as f64 {
+        // Few rows expected: a 1-credit first call; paging goes on at full
+        // size if the estimate was wrong.
+        plan.first_page = Some(SMALL_PAGE);
     }
     let json = serde_json::to_string(&plan).unwrap_or_else(|e| raise(crate::error::ZohoFdwError::Planning(format!("cannot encode scan plan: {e}"))));
     let mut exprs = PgList::<pg_sys::Expr>::new();

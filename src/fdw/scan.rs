@@ -73,7 +73,7 @@ impl ScanState {
     unsafe fn restart(&mut self, node: *mut pg_sys::ForeignScanState) {
         let params = self.param_values(node);
         let query = self.plan.query(Some(&params));
-        let cursor = CoqlCursor::new(query, Some(self.plan.keyset), self.plan.page_size).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e)));
+        let cursor = self.plan.cursor(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e)));
         if self.first_query.is_none() {
             self.first_query = cursor.next_query().ok().and_then(|q| q.render().ok());
         }
@@ -210,7 +210,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         None => plan_of(node),
     };
     let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| {
-        CoqlCursor::new(plan.query(None), Some(plan.keyset), plan.page_size)
+        plan.cursor(plan.query(None))
             .and_then(|c| c.next_query())
             .and_then(|q| q.render())
             .unwrap_or_else(|e| format!("(cannot render: {e})"))
@@ -218,12 +218,14 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     explain_text(es, "Zoho COQL", &first);
     if (*es).verbose {
         let k = plan.keyset;
+        let first = plan.first_page.map(|n| format!("first call {n} rows, then ")).unwrap_or_default();
         explain_text(
             es,
             "Zoho Paging",
-            &format!("keyset on {} {}, up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
+            &format!("keyset on {} {}, {first}up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
         );
-        explain_text(es, "Zoho Estimate", &format!("{} API call(s), {} credit(s)", plan.estimated_calls(), plan.estimated_credits()));
+        let (calls, credits) = plan.estimate();
+        explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
         if let Some(c) = state.and_then(|s| s.cursor.as_ref()) {
             explain_text(es, "Zoho Calls", &c.calls().to_string());
         }

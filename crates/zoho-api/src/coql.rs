@@ -381,6 +381,9 @@ pub struct CoqlCursor {
     base: Query,
     keyset: Option<Keyset>,
     page_size: usize,
+    /// A smaller first page when few rows are expected (COQL credits go
+    /// by LIMIT tier: 200 rows cost 1, 2,000 cost 3).
+    first_page: Option<usize>,
     remaining: Option<usize>,
     after: Option<(Option<String>, i64)>,
     offset: usize,
@@ -419,6 +422,7 @@ impl CoqlCursor {
         let remaining = if keyset.is_some() { query.limit.take() } else { query.limit };
         Ok(CoqlCursor {
             page_size: page_size.clamp(1, MAX_LIMIT),
+            first_page: None,
             remaining,
             base: query,
             keyset,
@@ -429,10 +433,20 @@ impl CoqlCursor {
         })
     }
 
+    /// Asks for `n` rows on the first call only.
+    pub fn first_page(mut self, n: usize) -> CoqlCursor {
+        self.first_page = Some(n.clamp(1, MAX_LIMIT));
+        self
+    }
+
     /// The query this cursor sends next (for EXPLAIN and logs).
     pub fn next_query(&self) -> Result<Query> {
         let mut q = self.base.clone();
-        let want = self.remaining.map_or(self.page_size, |r| r.min(self.page_size)).max(1);
+        let size = match self.first_page {
+            Some(n) if self.calls == 0 => n,
+            _ => self.page_size,
+        };
+        let want = self.remaining.map_or(size, |r| r.min(size)).max(1);
         q.limit = Some(want);
         match self.keyset {
             Some(k) => {
@@ -623,6 +637,10 @@ mod tests {
             c.next_query().unwrap().render().unwrap(),
             "select Last_Name, id, Modified_Time from Leads where (Modified_Time <= '2025-01-02T03:04:05+05:30' and (Modified_Time < '2025-01-02T03:04:05+05:30' or id < 42)) order by Modified_Time desc, id desc limit 500"
         );
+        let mut c = CoqlCursor::new(q.clone(), Some(Keyset::Id), 2000).unwrap().first_page(200);
+        assert!(c.next_query().unwrap().render().unwrap().ends_with("limit 200"));
+        c.calls = 1;
+        assert!(c.next_query().unwrap().render().unwrap().ends_with("limit 2000"));
         let mut c = CoqlCursor::new(q.limit(30), Some(Keyset::Id), 2000).unwrap();
         c.after = Some((None, 7));
         assert_eq!(c.next_query().unwrap().render().unwrap(), "select Last_Name, id from Leads where id > 7 order by id asc limit 30");
