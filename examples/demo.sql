@@ -3,6 +3,7 @@
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS zoho_crm CASCADE;
 DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION zoho_fdw;
@@ -33,3 +34,33 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (SET client_secret 'not-
 SELECT * FROM zoho_ping('zoho');
 \set ON_ERROR_STOP on
 ALTER USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (SET client_secret 'sim-client-secret');
+
+\echo
+\echo '-- Zoho modules as foreign tables, from live metadata.'
+CREATE SCHEMA zoho_crm;
+IMPORT FOREIGN SCHEMA crm LIMIT TO (leads, orders) FROM SERVER zoho INTO zoho_crm;
+\d zoho_crm.orders
+SET TimeZone = 'UTC';
+\echo '-- The WHERE, ORDER BY and LIMIT go to Zoho as COQL; EXPLAIN shows it and what it costs.'
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT id, last_name, email FROM zoho_crm.leads
+ WHERE lead_status = 'Contacted' AND modified_time > now() - interval '400 days'
+ ORDER BY modified_time DESC LIMIT 5;
+SELECT id, last_name, email, modified_time FROM zoho_crm.leads
+ WHERE lead_status = 'Contacted' AND modified_time > now() - interval '400 days'
+ ORDER BY modified_time DESC LIMIT 5;
+\echo '-- Joins with local tables work like any other table.'
+CREATE TEMP TABLE shipments (order_ref text, carrier text);
+INSERT INTO shipments VALUES ('ORD-000001', 'DHL'), ('ORD-000002', 'UPS');
+SELECT o.parent_id, o.name, o.amount, s.carrier FROM zoho_crm.orders o JOIN shipments s ON s.order_ref = o.parent_id ORDER BY 1;
+\echo '-- Writes go out 100 records a call; RETURNING shows what Zoho stored.'
+UPDATE zoho_crm.orders SET status = 'Shipped' WHERE parent_id IN ('ORD-000001', 'ORD-000002')
+RETURNING parent_id, status, modified_time > now() - interval '1 minute' AS just_modified;
+INSERT INTO zoho_crm.orders (name, parent_id, quantity, order_date)
+SELECT 'Demo order ' || g, 'DEMO-' || g, g, current_date FROM generate_series(1, 250) g;
+SELECT count(*) AS demo_orders FROM zoho_crm.orders WHERE parent_id LIKE 'DEMO-%';
+DELETE FROM zoho_crm.orders WHERE parent_id LIKE 'DEMO-%';
+\echo '-- A record Zoho refuses fails the statement with the row, the field and Zoho''s code.'
+\set ON_ERROR_STOP off
+INSERT INTO zoho_crm.orders (parent_id) VALUES ('NO-NAME');
+\set ON_ERROR_STOP on

@@ -16,7 +16,3 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (SET client_secret 'wron
 SELECT * FROM zoho_ping();
 \echo :LAST_ERROR_SQLSTATE
 ALTER USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (SET client_secret 'sim-client-secret');
--- Foreign tables can be declared; reading them comes with the foreign-table work.
-CREATE FOREIGN TABLE leads (id bigint, last_name text OPTIONS (api_name 'Last_Name')) SERVER zoho OPTIONS (module 'Leads');
-SELECT * FROM leads;
-\echo :LAST_ERROR_SQLSTATE
