@@ -21,3 +21,13 @@ CREATE FOREIGN TABLE leads (id bigint OPTIONS (name 'id')) SERVER zoho OPTIONS (
 CREATE FOREIGN TABLE leads (id bigint, last_name text OPTIONS (api_name 'Last_Name')) SERVER zoho OPTIONS (module 'Leads');
 CREATE FOREIGN DATA WRAPPER zoho_fdw2 HANDLER zoho_fdw_handler VALIDATOR zoho_fdw_validator OPTIONS (x '1');
 SELECT srvname, srvoptions FROM pg_foreign_server ORDER BY 1;
+-- Credentials: only the mapping's owner and superusers can read them.
+DROP ROLE IF EXISTS zoho_golden_reader;
+CREATE ROLE zoho_golden_reader;
+GRANT USAGE ON FOREIGN SERVER zoho TO zoho_golden_reader;
+SET ROLE zoho_golden_reader;
+SELECT srvname, usename, umoptions FROM pg_user_mappings WHERE srvname = 'zoho';
+RESET ROLE;
+SELECT srvname, usename, umoptions FROM pg_user_mappings WHERE srvname = 'zoho';
+DROP OWNED BY zoho_golden_reader;
+DROP ROLE zoho_golden_reader;
