@@ -163,6 +163,14 @@ impl ModifyState {
         self.check(rows, results)
     }
 
+    /// Holds a record back until 100 are waiting (or the statement ends).
+    fn buffer(&mut self, row: usize, rec: Record) {
+        self.pending.push((row, rec));
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
+    }
+
     fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
@@ -337,10 +345,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
         let fresh = st.fetch(&id);
         st.fill_from(slot, &fresh);
     } else {
-        st.pending.push((row, rec));
-        if st.pending.len() >= BATCH {
-            st.flush();
-        }
+        st.buffer(row, rec);
     }
     slot
 }
@@ -364,10 +369,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
         st.send(&[row], vec![rec]);
         st.fill_from(slot, &old);
     } else {
-        st.pending.push((row, rec));
-        if st.pending.len() >= BATCH {
-            st.flush();
-        }
+        st.buffer(row, rec);
     }
     slot
 }

@@ -305,6 +305,13 @@ impl App {
         Advanced::Run(job.clone())
     }
 
+    /// POSTs a finished job's details to the job's `callback.url`, as Zoho
+    /// does; delivery failures are the receiver's problem.
+    pub async fn post_job_callback(&self, callback: Option<&Value>, body: impl FnOnce() -> Value) {
+        let Some(url) = callback.and_then(|c| c.get("url")).and_then(|u| u.as_str()) else { return };
+        let _ = self.http.post(url).timeout(std::time::Duration::from_secs(5)).json(&body()).send().await;
+    }
+
     pub fn st(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,7 +1,6 @@
 //! Bulk read (zoho-api.md §7): jobs that export a module to a zipped CSV.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -261,13 +260,8 @@ async fn run_job(app: Arc<App>, id: String) {
 }
 
 async fn callback(app: &Arc<App>, id: &str) {
-    let (url, body) = {
-        let st = app.st();
-        let Some(j) = st.bulk_reads.get(id) else { return };
-        let Some(url) = j.callback.as_ref().and_then(|c| c.get("url")).and_then(|u| u.as_str()).map(String::from) else { return };
-        (url, json!({"data": [job_json(app, j)]}))
-    };
-    let _ = app.http.post(url).timeout(Duration::from_secs(5)).json(&body).send().await;
+    let Some(j) = app.st().bulk_reads.get(id).cloned() else { return };
+    app.post_job_callback(j.callback.as_ref(), || json!({"data": [job_json(app, &j)]})).await;
 }
 
 fn job_json(app: &App, j: &BulkReadJob) -> Value {

@@ -2,7 +2,6 @@
 //! insert / update / upsert, job status and the result file.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
@@ -532,13 +531,8 @@ async fn run_job(app: Arc<App>, id: String) {
 }
 
 async fn callback(app: &Arc<App>, id: &str) {
-    let (url, body) = {
-        let st = app.st();
-        let Some(j) = st.bulk_writes.get(id) else { return };
-        let Some(url) = j.callback.as_ref().and_then(|c| c.get("url")).and_then(|u| u.as_str()).map(String::from) else { return };
-        (url, job_json(app, j))
-    };
-    let _ = app.http.post(url).timeout(Duration::from_secs(5)).json(&body).send().await;
+    let Some(j) = app.st().bulk_writes.get(id).cloned() else { return };
+    app.post_job_callback(j.callback.as_ref(), || job_json(app, &j)).await;
 }
 
 pub fn download_url(app: &App, id: &str) -> String {
