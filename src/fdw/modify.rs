@@ -108,6 +108,20 @@ impl ModifyState {
         Ok(rec)
     }
 
+    /// Counts a row of this statement and returns its number (for messages).
+    fn next_row(&mut self) -> usize {
+        self.rows += 1;
+        self.rows
+    }
+
+    /// The record naming the row UPDATE or DELETE acts on, and its id.
+    unsafe fn id_record(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> (String, Record) {
+        let id = self.row_id(plan_slot);
+        let mut rec = Record::new();
+        rec.insert("id".into(), Value::String(id.clone()));
+        (id, rec)
+    }
+
     unsafe fn row_id(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> String {
         let (vals, nulls) = values(plan_slot);
         let i = (self.id_attno - 1) as usize;
@@ -299,9 +313,9 @@ pub unsafe extern "C-unwind" fn exec_foreign_batch_insert(
     let mut rows = Vec::with_capacity(n);
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
-        st.rows += 1;
-        rows.push(st.rows);
-        records.push(st.record(st.rows, *slots.add(i), None).unwrap_or_else(|e| raise(e)));
+        let row = st.next_row();
+        rows.push(row);
+        records.push(st.record(row, *slots.add(i), None).unwrap_or_else(|e| raise(e)));
     }
     st.send(&rows, records);
     slots
@@ -315,8 +329,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
     _plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
     let st = state(rinfo);
-    st.rows += 1;
-    let row = st.rows;
+    let row = st.next_row();
     let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
     let ids = st.send(&[row], vec![rec]);
     if st.returning {
@@ -334,12 +347,10 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
     let st = state(rinfo);
-    st.rows += 1;
-    let row = st.rows;
-    let id = st.row_id(plan_slot);
+    let row = st.next_row();
+    let (id, mut rec) = st.id_record(plan_slot);
     let updated = st.updated.clone();
-    let mut rec = st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e));
-    rec.insert("id".into(), Value::String(id.clone()));
+    rec.extend(st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e)));
     if st.returning {
         st.send(&[row], vec![rec]);
         let fresh = st.fetch(&id);
@@ -358,11 +369,8 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
     let st = state(rinfo);
-    st.rows += 1;
-    let row = st.rows;
-    let id = st.row_id(plan_slot);
-    let mut rec = Record::new();
-    rec.insert("id".into(), Value::String(id.clone()));
+    let row = st.next_row();
+    let (id, rec) = st.id_record(plan_slot);
     if st.returning {
         // What was deleted: read it before it goes.
         let old = st.fetch(&id);
