@@ -369,6 +369,9 @@ impl ZohoClient {
         let poll = self.config().poll.clone();
         let started = tokio::time::Instant::now();
         let mut interval = poll.initial;
+        // No job is done the moment it is created, and each status read
+        // costs a credit: wait before the first.
+        self.t.cancel().sleep(interval).await?;
         loop {
             let job = self.bulk_write_status(job_id).await?;
             progress(&job);

@@ -4,7 +4,8 @@
 //! mints tokens, [`http`] sends (limits, retries, cancel), and the endpoint
 //! modules ([`records`], [`coql`], [`bulk_read`], [`bulk_write`],
 //! [`notifications`], [`metadata`]) shape requests and parse replies.
-//! [`planner`] chooses the cheapest way to push N records.
+//! [`planner`] chooses the cheapest way to push N records and [`push`]
+//! sends them by upsert or bulk job, with an outcome per row.
 
 pub mod auth;
 pub mod cancel;
@@ -26,6 +27,7 @@ pub mod coql;
 pub mod metadata;
 pub mod notifications;
 pub mod planner;
+pub mod push;
 pub mod records;
 
 pub use client::ZohoClient;

@@ -1,12 +1,20 @@
 //! The credit planner: how to push N records for the fewest credits
 //! (Kaizen #123's table). Upsert costs 1 credit per 10 records, 100 records
-//! a call; a bulk-write job costs 500 credits for up to 25,000 records.
+//! a call; a bulk-write job costs 500 credits for up to 25,000 records, plus
+//! the calls every job needs besides its creation: the upload, at least one
+//! status read and the result download, 1 credit each (zoho-api.md §12.1:
+//! "1 unless listed"). So a job costs at least 503.
 //!
 //! For `b` bulk jobs the rest goes by upsert, so the cost is
-//! `500·b + ⌈(n − 25,000·b)⁺ / 10⌉`, minimised over `b`. Ties go to fewer
+//! `503·b + ⌈(n − 25,000·b)⁺ / 10⌉`, minimised over `b`. Ties go to fewer
 //! bulk jobs: upserts answer at once, bulk jobs take minutes.
 
 use crate::usage::BULK_WRITE_JOB_CREDITS;
+
+/// Upload, one status read and the download of a bulk-write job.
+pub const BULK_JOB_SIDE_CREDITS: u64 = 3;
+/// The least a bulk-write job can cost.
+pub const BULK_JOB_CREDITS: u64 = BULK_WRITE_JOB_CREDITS as u64 + BULK_JOB_SIDE_CREDITS;
 
 pub const UPSERT_BATCH: u64 = 100;
 pub const RECORDS_PER_CREDIT: u64 = 10;
@@ -40,7 +48,7 @@ impl Plan {
             bulk_records,
             upsert_calls: upsert_records.div_ceil(UPSERT_BATCH),
             upsert_records,
-            credits: jobs * u64::from(BULK_WRITE_JOB_CREDITS) + upsert_records.div_ceil(RECORDS_PER_CREDIT),
+            credits: jobs * BULK_JOB_CREDITS + upsert_records.div_ceil(RECORDS_PER_CREDIT),
         }
     }
 
@@ -78,7 +86,7 @@ pub fn optimum_table(max_n: usize) -> Vec<u64> {
         while window.front().is_some_and(|&j| j + (BULK_BATCH as usize) < n) {
             window.pop_front();
         }
-        let mut b = best[*window.front().unwrap()] + u64::from(BULK_WRITE_JOB_CREDITS);
+        let mut b = best[*window.front().unwrap()] + BULK_JOB_CREDITS;
         for k in 1..=(UPSERT_BATCH as usize).min(n) {
             b = b.min(best[n - k] + (k as u64).div_ceil(RECORDS_PER_CREDIT));
         }
@@ -98,24 +106,27 @@ mod tests {
         assert_eq!((p.upsert_calls, p.credits, p.bulk_jobs), (1, 10, 0));
         let p = plan(2_000, Mode::Auto);
         assert_eq!((p.upsert_calls, p.credits, p.bulk_jobs), (20, 200, 0));
-        // 5,000: 50 calls / 500 credits, the same as one bulk job; the tie
-        // goes to upsert, which answers at once.
+        // 5,000: 50 calls / 500 credits, 3 fewer than one bulk job.
         let p = plan(5_000, Mode::Auto);
         assert_eq!((p.upsert_calls, p.credits, p.bulk_jobs), (50, 500, 0));
-        assert_eq!(plan(5_000, Mode::Bulk).credits, 500);
+        assert_eq!(plan(5_000, Mode::Bulk).credits, 503);
+        // Break-even: 5,030 records by upsert cost 503, the same as a job;
+        // the tie goes to upsert.
+        assert_eq!(plan(5_030, Mode::Auto).bulk_jobs, 0);
+        assert_eq!(plan(5_031, Mode::Auto).bulk_jobs, 1);
         let p = plan(25_000, Mode::Auto);
-        assert_eq!((p.bulk_jobs, p.credits, p.upsert_calls), (1, 500, 0));
+        assert_eq!((p.bulk_jobs, p.credits, p.upsert_calls), (1, 503, 0));
         assert_eq!(plan(25_000, Mode::Upsert).credits, 2_500);
     }
 
     #[test]
     fn mixed_plans() {
-        // 30,000 = one job + 5,000 by upsert (500) = 1,000 credits.
+        // 30,000 = one job (503) + 5,000 by upsert (500) = 1,003 credits.
         let p = plan(30_000, Mode::Auto);
-        assert_eq!((p.bulk_jobs, p.upsert_records, p.credits), (1, 5_000, 1_000));
-        // 30,001: a second job is cheaper than 5,001 upserts.
-        let p = plan(30_001, Mode::Auto);
-        assert_eq!((p.bulk_jobs, p.upsert_records, p.credits), (2, 0, 1_000));
+        assert_eq!((p.bulk_jobs, p.upsert_records, p.credits), (1, 5_000, 1_003));
+        // 30,031: a second job is cheaper than 5,031 upserts.
+        let p = plan(30_031, Mode::Auto);
+        assert_eq!((p.bulk_jobs, p.upsert_records, p.credits), (2, 0, 1_006));
         assert_eq!(plan(0, Mode::Auto).credits, 0);
     }
 

@@ -313,18 +313,18 @@ impl ZohoClient {
         Ok(self.t.send_json::<DataEnvelope>(&call).await?.and_then(|e| e.data.into_iter().next()))
     }
 
-    /// Insert, update or upsert any number of records, 100 per call. The
-    /// results are in input order, one per record; a rejected record is a
-    /// result, not an error.
+    /// Insert, update or upsert any number of records, 100 per call, with
+    /// up to `max_concurrency` calls in flight (the transport's pools keep
+    /// them under Zoho's limits). The results are in input order, one per
+    /// record; a rejected record is a result, not an error.
     pub async fn write(&self, op: WriteOp, module: &str, records: &[Record], opts: &WriteOptions) -> Result<Vec<RecordResult>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let (endpoint, method, path) = match op {
             WriteOp::Insert => ("records.insert", Method::POST, self.path(module)),
             WriteOp::Update => ("records.update", Method::PUT, self.path(module)),
             WriteOp::Upsert => ("records.upsert", Method::POST, self.path(&format!("{module}/upsert"))),
         };
-        let mut out = Vec::with_capacity(records.len());
-        for (n, chunk) in records.chunks(MAX_RECORDS_PER_WRITE).enumerate() {
-            self.t.cancel().check()?;
+        let one_call = |n: usize, chunk: &[Record]| {
             let mut body = json!({ "data": chunk });
             if let Some(trigger) = &opts.trigger {
                 body["trigger"] = json!(trigger);
@@ -337,10 +337,19 @@ impl ZohoClient {
                 .credits(write_credits(chunk.len()))
                 .pool(if chunk.len() > 10 { Pool::Sub } else { Pool::Normal })
                 .per_record();
-            let reply: Option<Value> = self.t.send_json(&call).await?;
-            out.extend(parse_results(endpoint, n * MAX_RECORDS_PER_WRITE, chunk.len(), reply)?);
-        }
-        Ok(out)
+            let expected = chunk.len();
+            async move {
+                self.t.cancel().check()?;
+                let reply: Option<Value> = self.t.send_json(&call).await?;
+                parse_results(endpoint, n * MAX_RECORDS_PER_WRITE, expected, reply)
+            }
+        };
+        let batches: Vec<Vec<RecordResult>> = stream::iter(records.chunks(MAX_RECORDS_PER_WRITE).enumerate())
+            .map(|(n, chunk)| one_call(n, chunk))
+            .buffered(self.t.config.max_concurrency.max(1))
+            .try_collect()
+            .await?;
+        Ok(batches.into_iter().flatten().collect())
     }
 
     pub async fn insert(&self, module: &str, records: &[Record], opts: &WriteOptions) -> Result<Vec<RecordResult>> {

@@ -1,0 +1,213 @@
+//! Pushing rows to a module, matched on a unique key field, by whichever API
+//! the caller picked (see [`crate::planner`]): the Upsert API, 100 records a
+//! call with several calls in flight, or a bulk-write job of up to 25,000
+//! rows whose failure falls back to the Upsert API. Either way each row gets
+//! an outcome: the record id, or Zoho's reason for rejecting it.
+//!
+//! Rows are values aligned with [`PushSpec::fields`], Zoho's JSON write
+//! shapes (zoho-api.md §4.3); the key is field 0.
+
+use serde_json::{Map, Value};
+
+use crate::bulk_write::{BulkRowResult, BulkWriteJob, BulkWriteSpec, Column, RowStatus};
+use crate::client::ZohoClient;
+use crate::error::{Error, Result};
+use crate::records::{WriteOp, WriteOptions};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushField {
+    pub api_name: String,
+    /// Zoho's `data_type`: it decides how a value is written in bulk CSV.
+    pub data_type: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PushSpec {
+    pub module: String,
+    /// The key first: the unique field rows are matched on.
+    pub fields: Vec<PushField>,
+}
+
+/// One row: a value per field of the spec.
+pub type PushRow = Vec<Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Written; the record's id.
+    Synced(String),
+    /// Zoho refused the row: code, field and message.
+    Rejected(String),
+}
+
+/// What a bulk push did besides the outcomes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BulkPushReport {
+    pub job_ids: Vec<String>,
+    /// The job failed and its rows went through the Upsert API.
+    pub fell_back: bool,
+    /// Rows the job left unprocessed, re-sent through the Upsert API.
+    pub resent: usize,
+}
+
+impl PushSpec {
+    fn key(&self) -> &str {
+        &self.fields[0].api_name
+    }
+
+    fn validate(&self, rows: &[PushRow]) -> Result<()> {
+        if self.fields.is_empty() {
+            return Err(Error::InvalidInput("a push needs at least the key field".into()));
+        }
+        if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != self.fields.len()) {
+            return Err(Error::InvalidInput(format!("row {i} has {} values for {} fields", r.len(), self.fields.len())));
+        }
+        Ok(())
+    }
+
+    fn record(&self, row: &PushRow) -> Map<String, Value> {
+        self.fields.iter().zip(row).map(|(f, v)| (f.api_name.clone(), v.clone())).collect()
+    }
+
+    fn bulk_spec(&self) -> BulkWriteSpec {
+        BulkWriteSpec {
+            module: self.module.clone(),
+            operation: WriteOp::Upsert,
+            find_by: Some(self.key().to_string()),
+            columns: self
+                .fields
+                .iter()
+                .map(|f| match f.data_type.as_str() {
+                    "date" => Column::with_format(&f.api_name, "yyyy-MM-dd"),
+                    "datetime" => Column::with_format(&f.api_name, "yyyy-MM-dd'T'HH:mm:ssXXX"),
+                    _ => Column::new(&f.api_name),
+                })
+                .collect(),
+            // NULL clears the field, as it does through the Upsert API.
+            ignore_empty: false,
+        }
+    }
+}
+
+/// A JSON write value as a bulk CSV cell: lookups by id, multi-selects
+/// joined with `;`, `None` for null (an empty cell).
+pub fn cell(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(m) => m.get("id").and_then(cell),
+        Value::Array(items) => Some(items.iter().filter_map(cell).collect::<Vec<_>>().join(";")),
+    }
+}
+
+fn bulk_rejection(r: &BulkRowResult) -> String {
+    if r.errors.is_empty() {
+        return format!("{:?}", r.status).to_uppercase();
+    }
+    r.errors
+        .iter()
+        .map(|e| if e.columns.is_empty() { e.code.clone() } else { format!("{} {}", e.code, e.columns.join(",")) })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ZohoClient {
+    /// Upserts `rows` on the key field, 100 a call, several calls at once.
+    pub async fn push_upsert(&self, spec: &PushSpec, rows: &[PushRow]) -> Result<Vec<Outcome>> {
+        spec.validate(rows)?;
+        let records: Vec<Map<String, Value>> = rows.iter().map(|r| spec.record(r)).collect();
+        let opts = WriteOptions { duplicate_check_fields: Some(vec![spec.key().to_string()]), ..Default::default() };
+        let results = self.write(WriteOp::Upsert, &spec.module, &records, &opts).await?;
+        Ok(results
+            .into_iter()
+            .map(|r| match r.outcome {
+                Ok(ok) => Outcome::Synced(ok.id),
+                Err(e) => Outcome::Rejected(e.to_string()),
+            })
+            .collect())
+    }
+
+    /// Upserts `rows` (at most one job's worth, 25,000 rows and 25 MB) as a
+    /// bulk-write job on the key field. A job that fails sends its rows
+    /// through the Upsert API instead; rows it left unprocessed are re-sent
+    /// the same way. Either is safe: every write is an upsert on the key.
+    pub async fn push_bulk(&self, spec: &PushSpec, rows: &[PushRow], progress: &mut dyn FnMut(&BulkWriteJob)) -> Result<(Vec<Outcome>, BulkPushReport)> {
+        spec.validate(rows)?;
+        let bulk = spec.bulk_spec();
+        let mut cells = rows.iter().map(|r| Ok(r.iter().map(cell).collect::<Vec<_>>()));
+        let chunk = crate::bulk_write::next_chunk(&bulk, &mut cells, 0)?.ok_or_else(|| Error::InvalidInput("a bulk push needs rows".into()))?;
+        if chunk.keys.len() != rows.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} rows do not fit one bulk job ({} did: 25,000 rows or 25 MB)",
+                rows.len(),
+                chunk.keys.len()
+            )));
+        }
+        let mut report = BulkPushReport::default();
+        let results = match self.bulk_write_chunk(&bulk, &chunk, progress).await {
+            Ok(r) => {
+                report.job_ids = r.job_ids;
+                r.results
+            }
+            Err(Error::JobFailed { job_id, .. }) => {
+                report.job_ids.push(job_id);
+                report.fell_back = true;
+                return Ok((self.push_upsert(spec, rows).await?, report));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut outcomes: Vec<Option<Outcome>> = results
+            .iter()
+            .map(|r| match (r.status, &r.record_id) {
+                (RowStatus::Added | RowStatus::Updated, Some(id)) => Some(Outcome::Synced(id.clone())),
+                (RowStatus::Skipped, _) => Some(Outcome::Rejected(bulk_rejection(r))),
+                _ => None,
+            })
+            .collect();
+        let resend: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_none()).collect();
+        if !resend.is_empty() {
+            report.resent = resend.len();
+            let again: Vec<PushRow> = resend.iter().map(|&i| rows[i].clone()).collect();
+            for (i, o) in resend.into_iter().zip(self.push_upsert(spec, &again).await?) {
+                outcomes[i] = Some(o);
+            }
+        }
+        Ok((outcomes.into_iter().map(|o| o.expect("every row has an outcome")).collect(), report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cells_follow_bulk_write_formats() {
+        assert_eq!(cell(&json!(null)), None);
+        assert_eq!(cell(&json!("a,b")), Some("a,b".into()));
+        assert_eq!(cell(&json!(true)), Some("true".into()));
+        assert_eq!(cell(&json!(12.5)), Some("12.5".into()));
+        assert_eq!(cell(&json!({"id": "5725767000000412001"})), Some("5725767000000412001".into()));
+        assert_eq!(cell(&json!(["English", "French"])), Some("English;French".into()));
+    }
+
+    #[test]
+    fn dates_carry_their_format_and_the_key_goes_first() {
+        let spec = PushSpec {
+            module: "Orders".into(),
+            fields: vec![
+                PushField { api_name: "parent_id".into(), data_type: "text".into() },
+                PushField { api_name: "Order_Date".into(), data_type: "date".into() },
+                PushField { api_name: "Shipped_At".into(), data_type: "datetime".into() },
+            ],
+        };
+        let b = spec.bulk_spec();
+        assert_eq!(b.find_by.as_deref(), Some("parent_id"));
+        assert_eq!(b.columns[0], Column::new("parent_id"));
+        assert_eq!(b.columns[1].format.as_deref(), Some("yyyy-MM-dd"));
+        assert_eq!(b.columns[2].format.as_deref(), Some("yyyy-MM-dd'T'HH:mm:ssXXX"));
+        assert!(!b.ignore_empty);
+        assert!(spec.validate(&[vec![json!("A")]]).is_err());
+    }
+}
