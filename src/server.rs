@@ -1,8 +1,11 @@
 //! From a server name to a ready [`ZohoClient`]: the server's options, the
 //! current user's mapping, and the token store shared by this backend.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::time::Duration;
 
 use pgrx::prelude::*;
@@ -101,8 +104,38 @@ impl ServerContext {
     }
 
     pub fn client(&self) -> Result<ZohoClient, ZohoFdwError> {
-        let (endpoints, trust_token_domain) = options::server_endpoints(&self.options)?;
         let credentials = self.credentials()?;
+        self.client_with(credentials)
+    }
+
+    /// This backend's long-lived client for the server and the current
+    /// user's mapping: its org and field metadata stay cached between
+    /// calls, so a push every few minutes pays no metadata calls. Any
+    /// change to the server's or mapping's options makes a new one.
+    pub fn shared_client(&self) -> Result<Rc<ZohoClient>, ZohoFdwError> {
+        thread_local! {
+            static CLIENTS: RefCell<HashMap<u64, Rc<ZohoClient>>> = RefCell::new(HashMap::new());
+        }
+        let um = unsafe {
+            let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), self.oid);
+            def_elems((*um).options)
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        u32::from(self.oid).hash(&mut h);
+        let mut all: Vec<_> = self.options.iter().map(|(k, v)| ("s", k, v)).chain(um.iter().map(|(k, v)| ("u", k, v))).collect();
+        all.sort();
+        all.hash(&mut h);
+        let key = h.finish();
+        if let Some(c) = CLIENTS.with(|m| m.borrow().get(&key).cloned()) {
+            return Ok(c);
+        }
+        let client = Rc::new(self.client()?);
+        CLIENTS.with(|m| m.borrow_mut().insert(key, client.clone()));
+        Ok(client)
+    }
+
+    fn client_with(&self, credentials: Credentials) -> Result<ZohoClient, ZohoFdwError> {
+        let (endpoints, trust_token_domain) = options::server_endpoints(&self.options)?;
         let mut config = ClientConfig::new(endpoints);
         config.prefer_token_api_domain = trust_token_domain;
         if let Some(v) = self.options.get("api_version") {

@@ -26,6 +26,7 @@ pub mod client;
 pub mod coql;
 pub mod metadata;
 pub mod notifications;
+pub mod mapping;
 pub mod planner;
 pub mod push;
 pub mod records;

@@ -128,43 +128,42 @@ impl ZohoClient {
             .collect())
     }
 
-    /// Upserts `rows` (at most one job's worth, 25,000 rows and 25 MB) as a
-    /// bulk-write job on the key field. A job that fails sends its rows
-    /// through the Upsert API instead; rows it left unprocessed are re-sent
-    /// the same way. Either is safe: every write is an upsert on the key.
+    /// Upserts `rows` by bulk-write jobs on the key field: one job per
+    /// 25,000 rows (fewer when 25 MB of zip comes first). A job that fails
+    /// sends its rows through the Upsert API instead; rows a job left
+    /// unprocessed are re-sent the same way. Either is safe: every write is
+    /// an upsert on the key.
     pub async fn push_bulk(&self, spec: &PushSpec, rows: &[PushRow], progress: &mut dyn FnMut(&BulkWriteJob)) -> Result<(Vec<Outcome>, BulkPushReport)> {
         spec.validate(rows)?;
         let bulk = spec.bulk_spec();
         let mut cells = rows.iter().map(|r| Ok(r.iter().map(cell).collect::<Vec<_>>()));
-        let chunk = crate::bulk_write::next_chunk(&bulk, &mut cells, 0)?.ok_or_else(|| Error::InvalidInput("a bulk push needs rows".into()))?;
-        if chunk.keys.len() != rows.len() {
-            return Err(Error::InvalidInput(format!(
-                "{} rows do not fit one bulk job ({} did: 25,000 rows or 25 MB)",
-                rows.len(),
-                chunk.keys.len()
-            )));
-        }
         let mut report = BulkPushReport::default();
-        let results = match self.bulk_write_chunk(&bulk, &chunk, progress).await {
-            Ok(r) => {
-                report.job_ids = r.job_ids;
-                r.results
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
+        let mut first = 0;
+        while let Some(chunk) = crate::bulk_write::next_chunk(&bulk, &mut cells, first)? {
+            let span = first..first + chunk.keys.len();
+            first = span.end;
+            match self.bulk_write_chunk(&bulk, &chunk, progress).await {
+                Ok(r) => {
+                    report.job_ids.extend(r.job_ids);
+                    for res in r.results {
+                        outcomes[res.index] = match (res.status, &res.record_id) {
+                            (RowStatus::Added | RowStatus::Updated, Some(id)) => Some(Outcome::Synced(id.clone())),
+                            (RowStatus::Skipped, _) => Some(Outcome::Rejected(bulk_rejection(&res))),
+                            _ => None,
+                        };
+                    }
+                }
+                Err(Error::JobFailed { job_id, .. }) => {
+                    report.job_ids.push(job_id);
+                    report.fell_back = true;
+                    for (i, o) in span.clone().zip(self.push_upsert(spec, &rows[span]).await?) {
+                        outcomes[i] = Some(o);
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(Error::JobFailed { job_id, .. }) => {
-                report.job_ids.push(job_id);
-                report.fell_back = true;
-                return Ok((self.push_upsert(spec, rows).await?, report));
-            }
-            Err(e) => return Err(e),
-        };
-        let mut outcomes: Vec<Option<Outcome>> = results
-            .iter()
-            .map(|r| match (r.status, &r.record_id) {
-                (RowStatus::Added | RowStatus::Updated, Some(id)) => Some(Outcome::Synced(id.clone())),
-                (RowStatus::Skipped, _) => Some(Outcome::Rejected(bulk_rejection(r))),
-                _ => None,
-            })
-            .collect();
+        }
         let resend: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_none()).collect();
         if !resend.is_empty() {
             report.resent = resend.len();

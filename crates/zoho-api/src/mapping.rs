@@ -1,0 +1,139 @@
+//! Which local column holds which Zoho field (DESIGN.md, "Column matching"):
+//! a column maps to the field whose API name equals its name ignoring case,
+//! unless a mapping object (`{"order_id": "parent_id", "notes": null}`,
+//! local column → field) says otherwise; a column mapped to null is left out.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::metadata::FieldMeta;
+
+#[derive(Debug, Clone)]
+pub struct ColumnMatch {
+    /// Index into the caller's column list.
+    pub column: usize,
+    pub field: FieldMeta,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Matching {
+    pub matched: Vec<ColumnMatch>,
+    /// Columns no field matches (and no mapping names).
+    pub unmatched: Vec<String>,
+    /// Columns left out because their field cannot be written (`column`,
+    /// `field`); only when matching for a write.
+    pub read_only: Vec<(String, String)>,
+}
+
+impl Matching {
+    pub fn field_of(&self, column: usize) -> Option<&FieldMeta> {
+        self.matched.iter().find(|m| m.column == column).map(|m| &m.field)
+    }
+}
+
+fn find_field<'f>(fields: &'f [FieldMeta], name: &str) -> Option<&'f FieldMeta> {
+    fields.iter().find(|f| f.api_name == name).or_else(|| fields.iter().find(|f| f.api_name.eq_ignore_ascii_case(name)))
+}
+
+/// Matches `columns` to `fields`. `module` names the module in errors.
+/// With `for_write`, fields Zoho does not let the API write are left out.
+pub fn match_columns(module: &str, columns: &[&str], fields: &[FieldMeta], mapping: Option<&Value>, for_write: bool) -> Result<Matching> {
+    let map = match mapping {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(other) => return Err(Error::InvalidInput(format!("mapping must be a JSON object of column → field, not {other}"))),
+    };
+    if let Some(map) = map {
+        for (col, field) in map {
+            if !columns.iter().any(|c| c == col) {
+                return Err(Error::InvalidInput(format!("mapping names column \"{col}\", which the table does not have")));
+            }
+            match field {
+                Value::Null => {}
+                Value::String(name) if find_field(fields, name).is_some() => {}
+                Value::String(name) => return Err(Error::InvalidInput(format!("mapping sends column \"{col}\" to field \"{name}\", which module {module} does not have"))),
+                other => return Err(Error::InvalidInput(format!("mapping for column \"{col}\" must be a field name or null, not {other}"))),
+            }
+        }
+    }
+    let mut out = Matching::default();
+    for (i, col) in columns.iter().enumerate() {
+        let wanted = match map.and_then(|m| m.get(*col)) {
+            Some(Value::Null) => continue,
+            Some(Value::String(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        let field = match wanted {
+            Some(name) => find_field(fields, name),
+            None => find_field(fields, col),
+        };
+        let Some(field) = field else {
+            out.unmatched.push(col.to_string());
+            continue;
+        };
+        if for_write && !field.writable() {
+            out.read_only.push((col.to_string(), field.api_name.clone()));
+            continue;
+        }
+        if let Some(prev) = out.matched.iter().find(|m| m.field.api_name == field.api_name) {
+            return Err(Error::InvalidInput(format!(
+                "columns \"{}\" and \"{col}\" both map to field {}; map one of them elsewhere or to null",
+                columns[prev.column], field.api_name
+            )));
+        }
+        out.matched.push(ColumnMatch { column: i, field: field.clone() });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields() -> Vec<FieldMeta> {
+        serde_json::from_value(json!([
+            {"api_name": "id", "data_type": "bigint", "read_only": true},
+            {"api_name": "Name", "data_type": "text"},
+            {"api_name": "parent_id", "data_type": "text", "unique": {"casesensitive": false}},
+            {"api_name": "Customer_Name", "data_type": "text"},
+            {"api_name": "Amount", "data_type": "currency"},
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn names_match_ignoring_case() {
+        let m = match_columns("Orders", &["name", "PARENT_ID", "amount", "legacy_flag"], &fields(), None, true).unwrap();
+        let got: Vec<(usize, &str)> = m.matched.iter().map(|c| (c.column, c.field.api_name.as_str())).collect();
+        assert_eq!(got, vec![(0, "Name"), (1, "parent_id"), (2, "Amount")]);
+        assert_eq!(m.unmatched, vec!["legacy_flag"]);
+    }
+
+    #[test]
+    fn a_mapping_renames_and_drops_columns() {
+        let mapping = json!({"order_id": "parent_id", "customer": "Customer_Name", "amount": null});
+        let m = match_columns("Orders", &["order_id", "customer", "amount", "name"], &fields(), Some(&mapping), true).unwrap();
+        let got: Vec<&str> = m.matched.iter().map(|c| c.field.api_name.as_str()).collect();
+        assert_eq!(got, vec!["parent_id", "Customer_Name", "Name"]);
+        assert!(m.unmatched.is_empty());
+    }
+
+    #[test]
+    fn a_write_leaves_read_only_fields_out() {
+        let m = match_columns("Orders", &["id", "name"], &fields(), None, true).unwrap();
+        assert_eq!(m.read_only, vec![("id".to_string(), "id".to_string())]);
+        let m = match_columns("Orders", &["id", "name"], &fields(), None, false).unwrap();
+        assert_eq!(m.matched.len(), 2);
+    }
+
+    #[test]
+    fn bad_mappings_name_what_is_wrong() {
+        let err = |mapping: Value, cols: &[&str]| match_columns("Orders", cols, &fields(), Some(&mapping), true).unwrap_err().to_string();
+        assert!(err(json!({"order_id": "Parent"}), &["order_id"]).contains("field \"Parent\", which module Orders does not have"));
+        assert!(err(json!({"nope": "Name"}), &["order_id"]).contains("column \"nope\""));
+        assert!(err(json!({"order_id": 3}), &["order_id"]).contains("field name or null"));
+        assert!(err(json!(["x"]), &["order_id"]).contains("JSON object"));
+        assert!(err(json!({"a": "Name"}), &["a", "name"]).contains("both map to field Name"));
+    }
+}
