@@ -34,6 +34,13 @@ pub enum ZohoFdwError {
     UnknownModule { module: String, table: String },
     #[error("Zoho module {module} has no field \"{field}\" (column {column} of foreign table {table})")]
     UnknownField { module: String, field: String, column: String, table: String },
+    #[error("table {table} has no column \"{column}\"")]
+    NoColumn { table: String, column: String, hint: String },
+    #[error("{what}")]
+    BadArgument { what: String, hint: Option<String> },
+    /// A local row that cannot go to Zoho as it is; nothing was sent.
+    #[error("{table}: {what}")]
+    BadRow { table: String, what: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -73,6 +80,12 @@ impl ZohoFdwError {
             ZohoFdwError::UnknownField { .. } => (
                 ERRCODE_UNDEFINED_COLUMN,
                 Some("Set the column's api_name option to the field's API name (they are case-sensitive), or re-run IMPORT FOREIGN SCHEMA.".into()),
+            ),
+            ZohoFdwError::NoColumn { hint, .. } => (ERRCODE_UNDEFINED_COLUMN, Some(hint.clone())),
+            ZohoFdwError::BadArgument { hint, .. } => (ERRCODE_INVALID_PARAMETER_VALUE, hint.clone()),
+            ZohoFdwError::BadRow { .. } => (
+                ERRCODE_DATA_EXCEPTION,
+                Some("Fix the row (or map the column elsewhere with the mapping argument) and push again; nothing was sent and no row changed.".into()),
             ),
             ZohoFdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
             ZohoFdwError::Api { source, .. } => api_code_and_hint(source),

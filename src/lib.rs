@@ -5,6 +5,7 @@
 //! - [`options`]: which options each catalog object takes, and their checks
 //! - [`server`]: server + user mapping → a configured client
 //! - [`functions`]: the SQL functions (`zoho_ping`, …)
+//! - [`push`]: legacy → Zoho: `zoho_upsert_pending`, the `zoho_mark_pending` trigger
 //! - [`runtime`]: the backend's async runtime and cancel hook
 //! - [`tokens`]: access tokens shared by all backends (shared memory)
 //! - [`error`]: errors → SQLSTATE, message, hint
@@ -15,6 +16,7 @@ mod error;
 mod fdw;
 mod functions;
 mod options;
+mod push;
 mod runtime;
 mod server;
 mod tokens;

@@ -13,7 +13,7 @@
 //! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING
 //! - [`import`]: IMPORT FOREIGN SCHEMA
 
-mod convert;
+pub mod convert;
 pub mod import;
 mod modify;
 mod plan;

@@ -228,6 +228,6 @@ fn seed_module(app: &App, st: &mut State, m: &ModuleDef, n: usize) {
         }
         apply_formulas(m.api_name, &mut rec, now);
         let _: &mut Map<String, Value> = &mut rec;
-        st.store.entry(m.api_name.to_string()).or_default().records.insert(id, rec);
+        st.store.entry(m.api_name.to_string()).or_default().insert(id, rec);
     }
 }

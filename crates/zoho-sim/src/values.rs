@@ -182,7 +182,9 @@ pub fn normalize_record(st: &State, m: &ModuleDef, input: &Map<String, Value>, j
     Ok(out)
 }
 
-/// Case-insensitive value equality as duplicate checks compare.
+/// Case-insensitive value equality as duplicate checks compare; the value
+/// index (`state::ModuleStore::find`) must agree with it.
+#[cfg(test)]
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::String(x), Value::String(y)) => x.trim().eq_ignore_ascii_case(y.trim()),

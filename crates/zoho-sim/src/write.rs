@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::errors::error_obj;
 use crate::schema::{DataType, ModuleDef};
 use crate::state::{display_name, App, DeletedEntry, State, User};
-use crate::values::{apply_formulas, normalize_record, same_value, RecErr};
+use crate::values::{apply_formulas, normalize_record, RecErr};
 
 /// Writes made by one call, for notifications.
 #[derive(Debug, Default)]
@@ -37,11 +37,7 @@ pub fn find_by_value(st: &State, m: &ModuleDef, field: &str, value: &Value, excl
         let id = crate::state::id_of(value)?;
         return store.records.contains_key(&id).then_some(id);
     }
-    store
-        .records
-        .iter()
-        .find(|(id, rec)| Some(**id) != exclude && rec.get(field).is_some_and(|v| same_value(v, value)))
-        .map(|(id, _)| *id)
+    store.find(field, value, exclude)
 }
 
 fn duplicate_error(st: &State, m: &ModuleDef, field: &str, jp: &str, dup: i64) -> RecErr {
@@ -132,7 +128,7 @@ pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, values: Map<S
     rec.insert("Created_By".into(), user.owner_json());
     rec.insert("Modified_By".into(), user.owner_json());
     apply_formulas(m.api_name, &mut rec, now);
-    st.store.entry(m.api_name.to_string()).or_default().records.insert(id, rec.clone());
+    st.store.entry(m.api_name.to_string()).or_default().insert(id, rec.clone());
     ch.inserted.push(id.to_string());
     rec
 }
@@ -149,18 +145,22 @@ pub fn update(app: &App, st: &mut State, m: &ModuleDef, id: i64, input: &Map<Str
 
 pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, values: Map<String, Value>, user: &User, ch: &mut Changes) -> Map<String, Value> {
     let now = app.now();
-    let rec = st.store.get_mut(m.api_name).and_then(|s| s.records.get_mut(&id)).expect("record checked above");
-    let mut changed = Map::new();
-    for (k, v) in values {
-        if rec.get(&k) != Some(&v) {
-            changed.insert(k.clone(), v.clone());
-        }
-        rec.insert(k, v);
-    }
-    rec.insert("Modified_Time".into(), Value::String(app.fmt(now)));
-    rec.insert("Modified_By".into(), user.owner_json());
-    apply_formulas(m.api_name, rec, now);
-    let out = rec.clone();
+    let store = st.store.get_mut(m.api_name).expect("record checked above");
+    let (out, changed) = store
+        .update(id, |rec| {
+            let mut changed = Map::new();
+            for (k, v) in values {
+                if rec.get(&k) != Some(&v) {
+                    changed.insert(k.clone(), v.clone());
+                }
+                rec.insert(k, v);
+            }
+            rec.insert("Modified_Time".into(), Value::String(app.fmt(now)));
+            rec.insert("Modified_By".into(), user.owner_json());
+            apply_formulas(m.api_name, rec, now);
+            (rec.clone(), changed)
+        })
+        .expect("record checked above");
     ch.updated.push((id.to_string(), changed));
     out
 }
@@ -168,7 +168,7 @@ pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, valu
 /// Deletes record `id` (to the recycle bin). Already-deleted or unknown ids
 /// give INVALID_DATA.
 pub fn delete(app: &App, st: &mut State, m: &ModuleDef, id: i64, user: &User, ch: &mut Changes) -> Result<(), RecErr> {
-    let removed = st.store.get_mut(m.api_name).and_then(|s| s.records.remove(&id));
+    let removed = st.store.get_mut(m.api_name).and_then(|s| s.remove(id));
     let Some(rec) = removed else {
         let was_deleted = st.deleted.iter().any(|d| d.module == m.api_name && d.id == id);
         let msg = if was_deleted { "record not deleted" } else { "the id given seems to be invalid" };

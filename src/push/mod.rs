@@ -1,0 +1,293 @@
+//! Legacy → Zoho (Kaizen #123): `zoho_upsert_pending` pushes the rows of a
+//! table whose sync column is false, matched on a unique Zoho field, by
+//! whichever API costs fewer credits; `zoho_mark_pending` is the trigger
+//! that sets the flag.
+//!
+//! The order of work is what keeps rows safe:
+//! 1. check everything (columns, mapping, key, every value) before sending;
+//! 2. take a per-table advisory lock, so two pushes never send one row;
+//! 3. read pending rows with their versions and send them; nothing in the
+//!    table is locked while Zoho is called, so legacy writes go on;
+//! 4. mark synced only the rows still at the version that was sent.
+//!
+//! A failure before step 4 raises an ERROR and the transaction changes
+//! nothing locally; records already written in Zoho are written again by
+//! the next push, which is safe because every write is an upsert on the key.
+//!
+//! Layout: [`source`] reads the table's catalog entry, [`columns`] decides
+//! what is sent as what, [`read`] reads and converts pending rows,
+//! [`apply`] records outcomes, [`trigger`] is `zoho_mark_pending`.
+
+mod apply;
+mod columns;
+mod read;
+mod source;
+mod trigger;
+
+use std::ffi::CStr;
+use std::time::Duration;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use zoho_api::planner::{self, Mode};
+use zoho_api::push::{Outcome, PushRow};
+
+use crate::error::{raise, ZohoFdwError};
+use crate::runtime::block_on;
+use crate::server;
+use apply::Outcomes;
+use read::RowRef;
+use source::SourceTable;
+
+/// Columns a push maintains and never sends (besides the sync column).
+pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at"];
+
+/// Rows read and sent per round of Upsert API calls: 10 calls in flight.
+const UPSERT_ROUND: usize = 1_000;
+/// Field metadata younger than this is reused.
+const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
+/// First key of the advisory lock that serialises pushes of one table.
+const LOCK_SPACE: i32 = 0x5a4f_4850; // "ZOHP"
+
+type PushResult = TableIterator<
+    'static,
+    (
+        name!(mode, String),
+        name!(pending, i64),
+        name!(synced, i64),
+        name!(failed, i64),
+        name!(api_calls, i32),
+        name!(credits, i32),
+    ),
+>;
+
+#[pg_extern(
+    volatile,
+    sql = r#"
+CREATE FUNCTION zoho_upsert_pending(
+    source regclass, module text, key_field text DEFAULT NULL, sync_column name DEFAULT 'synced',
+    mode text DEFAULT 'auto', mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+  RETURNS TABLE(mode text, pending bigint, synced bigint, failed bigint, api_calls int, credits int)
+  VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_upsert_pending_wrapper';
+COMMENT ON FUNCTION zoho_upsert_pending(regclass, text, text, name, text, jsonb, name) IS
+  'Push the rows of source whose sync column is false to a Zoho module, matched on key_field; marks them synced';
+"#
+)]
+fn zoho_upsert_pending(
+    source: Option<pg_sys::Oid>,
+    module: Option<&str>,
+    key_field: Option<&str>,
+    sync_column: Option<&CStr>,
+    mode: Option<&str>,
+    mapping: Option<JsonB>,
+    server: Option<&CStr>,
+) -> PushResult {
+    let required = |what: &str| ZohoFdwError::BadArgument { what: format!("{what} must not be NULL"), hint: None };
+    let source = source.unwrap_or_else(|| raise(required("source")));
+    let module = module.unwrap_or_else(|| raise(required("module")));
+    let mode = match mode.unwrap_or("auto") {
+        "auto" => Mode::Auto,
+        "upsert" => Mode::Upsert,
+        "bulk" => Mode::Bulk,
+        other => raise(ZohoFdwError::BadArgument { what: format!("mode must be auto, upsert or bulk, not \"{other}\""), hint: None }),
+    };
+    let sync_column = sync_column.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "synced".into());
+    let server = server.map(|c| c.to_string_lossy().into_owned());
+    let report = push(source, module, key_field, &sync_column, mode, mapping.as_ref().map(|j| &j.0), server.as_deref()).unwrap_or_else(|e| raise(e));
+    TableIterator::once((report.mode, report.pending, report.synced, report.failed, report.api_calls, report.credits))
+}
+
+struct Report {
+    mode: String,
+    pending: i64,
+    synced: i64,
+    failed: i64,
+    api_calls: i32,
+    credits: i32,
+}
+
+fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column: &str, mode: Mode, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<Report, ZohoFdwError> {
+    let src = SourceTable::load(source, sync_column)?;
+    let ctx = server::resolve(server)?;
+    let client = ctx.shared_client()?;
+    let before = client.usage().total();
+    let fields = block_on(client.fields_cached(module, METADATA_MAX_AGE)).map_err(|e| match e.zoho_code() {
+        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: src.display.clone() },
+        _ => ZohoFdwError::api(&ctx.name, e),
+    })?;
+    if fields.is_empty() {
+        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can write"), hint: None });
+    }
+    let cols = columns::build(&src, module, &fields, key_field, mapping)?;
+    let query = read::pending_query(&src, &cols);
+
+    Spi::connect_mut(|spi| -> Result<Report, ZohoFdwError> {
+        lock(spi, &src)?;
+        let n = count_pending(spi, &src)?;
+        check_keys(spi, &src, &cols)?;
+        let plan = planner::plan(n, mode);
+        // Every value is converted before the first row is sent, so a bad
+        // one stops the push with nothing sent. One round needs no pre-pass.
+        let first_round = if plan.bulk_jobs > 0 { planner::BULK_BATCH as usize } else { UPSERT_ROUND };
+        if n as usize > first_round {
+            let mut cursor = read::Cursor::open(&query)?;
+            while !cursor.fetch(10_000, &src, &cols)?.is_empty() {}
+            cursor.close();
+        }
+        if n > 0 {
+            notice!(
+                "zoho_fdw: pushing {n} pending row(s) of {} to {module}: {} bulk job(s) for {} row(s), {} upsert call(s) for {} row(s), at least {} credits",
+                src.display,
+                plan.bulk_jobs,
+                plan.bulk_records,
+                plan.upsert_calls,
+                plan.upsert_records,
+                plan.credits
+            );
+        }
+        let mut outcomes = Outcomes::default();
+        let mut sent = 0u64;
+        let mut used_bulk = false;
+        let mut used_upsert = false;
+        {
+            let mut cursor = read::Cursor::open(&query)?;
+            let mut bulk_left = plan.bulk_records;
+            for job in 0..plan.bulk_jobs {
+                let take = bulk_left.min(planner::BULK_BATCH);
+                bulk_left -= take;
+                let rows = cursor.fetch(take as usize, &src, &cols)?;
+                if rows.is_empty() {
+                    break;
+                }
+                used_bulk = true;
+                sent += rows.len() as u64;
+                let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
+                let mut last_state = String::new();
+                let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| {
+                    if j.status != last_state {
+                        notice!("zoho_fdw: {module} bulk job {}/{} ({} rows): {}", job + 1, plan.bulk_jobs, refs.len(), j.status);
+                        last_state = j.status.clone();
+                    }
+                };
+                let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+                if report.fell_back {
+                    notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
+                    used_upsert = true;
+                }
+                record(&mut outcomes, refs, results)?;
+            }
+            loop {
+                let rows = cursor.fetch(UPSERT_ROUND, &src, &cols)?;
+                if rows.is_empty() {
+                    break;
+                }
+                used_upsert = true;
+                sent += rows.len() as u64;
+                let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
+                let results = block_on(client.push_upsert(&cols.spec, &values)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+                record(&mut outcomes, refs, results)?;
+                if sent % 10_000 < UPSERT_ROUND as u64 && sent >= 10_000 {
+                    notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
+                }
+            }
+            cursor.close();
+        }
+        let synced = apply::mark_synced(spi, &src, &outcomes.synced)?;
+        apply::record_rejections(spi, &src, &outcomes.rejected)?;
+        let moved = outcomes.synced.len() as u64 - synced;
+        if moved > 0 {
+            notice!("zoho_fdw: {moved} row(s) of {} changed while their push was in flight; they stay pending and go out with the next push", src.display);
+        }
+        if let Some((_, first)) = outcomes.rejected.first() {
+            notice!(
+                "zoho_fdw: Zoho rejected {} row(s) of {}; they stay pending{} (first: {first})",
+                outcomes.rejected.len(),
+                src.display,
+                if src.zoho_error.is_some() { " with the reason in zoho_error" } else { "" }
+            );
+        }
+        let after = client.usage().total();
+        Ok(Report {
+            mode: match (used_bulk, used_upsert) {
+                (true, true) => "bulk+upsert",
+                (true, false) => "bulk",
+                (false, true) => "upsert",
+                (false, false) => "none",
+            }
+            .into(),
+            pending: sent as i64,
+            synced: synced as i64,
+            failed: outcomes.rejected.len() as i64,
+            api_calls: (after.calls - before.calls) as i32,
+            credits: (after.credits - before.credits) as i32,
+        })
+    })
+}
+
+fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {
+    ZohoFdwError::Internal(format!("reading pending rows: {e}"))
+}
+
+fn record(outcomes: &mut Outcomes, refs: Vec<RowRef>, results: Vec<Outcome>) -> Result<(), ZohoFdwError> {
+    for (r, o) in refs.into_iter().zip(results) {
+        match o {
+            Outcome::Synced(id) => {
+                let id: u64 = id.parse().map_err(|_| ZohoFdwError::Internal(format!("Zoho returned record id {id:?}, which is not a number")))?;
+                outcomes.synced.push((r, id));
+            }
+            Outcome::Rejected(e) => outcomes.rejected.push((r, e)),
+        }
+    }
+    Ok(())
+}
+
+/// One push per table at a time. A second waits for the first to commit
+/// and then sees its rows synced. Under REPEATABLE READ it could not see
+/// them, and would send them again, so there it gives up instead of waiting.
+fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<(), ZohoFdwError> {
+    let key = u32::from(src.oid) as i32;
+    let got = spi
+        .select("SELECT pg_try_advisory_xact_lock($1, $2)", None, &[LOCK_SPACE.into(), key.into()])
+        .and_then(|t| t.first().get_one::<bool>())
+        .map_err(spi_error)?
+        .unwrap_or(false);
+    if got {
+        return Ok(());
+    }
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Err(ZohoFdwError::BadArgument {
+            what: format!("another zoho_upsert_pending is pushing {} now", src.display),
+            hint: Some("Retry when it has finished; in READ COMMITTED a push waits for the other instead.".into()),
+        });
+    }
+    notice!("zoho_fdw: waiting for another zoho_upsert_pending on {} to finish", src.display);
+    spi.update("SELECT pg_advisory_xact_lock($1, $2)", None, &[LOCK_SPACE.into(), key.into()]).map_err(spi_error)?;
+    Ok(())
+}
+
+fn count_pending(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<u64, ZohoFdwError> {
+    let sql = format!("SELECT count(*) FROM {} WHERE NOT {}", src.sql_name, src.sync.quoted());
+    Ok(spi.select(sql.as_str(), None, &[]).and_then(|t| t.first().get_one::<i64>()).map_err(spi_error)?.unwrap_or(0) as u64)
+}
+
+/// Zoho matches rows on the key: two pending rows with one key would write
+/// one record twice, and a row without a key cannot be matched at all.
+fn check_keys(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, cols: &columns::PushColumns) -> Result<(), ZohoFdwError> {
+    let key = &cols.columns[0].local;
+    let sql = format!(
+        "SELECT {k}::text, count(*) FROM {t} WHERE NOT {s} GROUP BY {k} HAVING count(*) > 1 OR {k} IS NULL LIMIT 1",
+        k = key.quoted(),
+        t = src.sql_name,
+        s = src.sync.quoted()
+    );
+    let row = spi.select(sql.as_str(), None, &[]).map_err(spi_error)?;
+    if row.is_empty() {
+        return Ok(());
+    }
+    let (value, count) = row.first().get_two::<String, i64>().map_err(spi_error)?;
+    let what = match value {
+        None => format!("{} pending row(s) have no value in key column {} ({}), so Zoho cannot match them", count.unwrap_or(0), key.name, cols.spec.fields[0].api_name),
+        Some(v) => format!("{} pending rows share the key {} = '{v}'; Zoho would write one record twice", count.unwrap_or(0), key.name),
+    };
+    Err(ZohoFdwError::BadRow { table: src.display.clone(), what })
+}

@@ -1,0 +1,120 @@
+//! Reading pending rows: each with the version it was read at (table oid,
+//! ctid, xmin), so the row is marked synced only if nobody changed it while
+//! its push was in flight, and its values converted to Zoho's JSON.
+
+use pgrx::pg_sys;
+use zoho_api::push::PushRow;
+
+use super::columns::PushColumns;
+use super::source::SourceTable;
+use crate::error::ZohoFdwError;
+
+/// Where a row version lives: it matches only while the row is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef {
+    pub table: u32,
+    pub block: u32,
+    pub offset: u16,
+    pub xmin: u32,
+}
+
+impl RowRef {
+    pub fn tid_text(&self) -> String {
+        format!("({},{})", self.block, self.offset)
+    }
+}
+
+/// `SELECT tableoid, ctid, xmin, <columns> FROM t WHERE NOT sync`.
+pub fn pending_query(src: &SourceTable, cols: &PushColumns) -> String {
+    let exprs: Vec<String> = cols.columns.iter().map(|c| c.select_expr()).collect();
+    format!("SELECT tableoid, ctid, xmin, {} FROM {} WHERE NOT {}", exprs.join(", "), src.sql_name, src.sync.quoted())
+}
+
+/// A cursor over pending rows, read through SPI's C API: pgrx's typed
+/// tuples check each value's Rust type, and these go straight to the FDW's
+/// datum → JSON conversion. Valid while the caller's SPI connection is.
+pub struct Cursor {
+    portal: pg_sys::Portal,
+}
+
+impl Cursor {
+    pub fn open(sql: &str) -> Result<Cursor, ZohoFdwError> {
+        let c = std::ffi::CString::new(sql).map_err(|_| ZohoFdwError::Internal("query contains a NUL byte".into()))?;
+        let portal = unsafe { pg_sys::SPI_cursor_open_with_args(std::ptr::null(), c.as_ptr(), 0, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null(), false, 0) };
+        if portal.is_null() {
+            return Err(ZohoFdwError::Internal("cannot open a cursor over the pending rows".into()));
+        }
+        Ok(Cursor { portal })
+    }
+
+    /// On an ERROR the transaction's end closes the portal instead.
+    pub fn close(self) {
+        unsafe { pg_sys::SPI_cursor_close(self.portal) }
+    }
+
+    /// The next `n` rows, converted. A value Zoho cannot take is an error
+    /// naming the row's key, the column and the value.
+    pub fn fetch(&mut self, n: usize, src: &SourceTable, cols: &PushColumns) -> Result<Vec<(RowRef, PushRow)>, ZohoFdwError> {
+        unsafe {
+            pg_sys::SPI_cursor_fetch(self.portal, true, n as std::ffi::c_long);
+            let table = pg_sys::SPI_tuptable;
+            if table.is_null() {
+                return Ok(Vec::new());
+            }
+            let count = pg_sys::SPI_processed as usize;
+            let desc = (*table).tupdesc;
+            let mut out = Vec::with_capacity(count);
+            for i in 0..count {
+                let tuple = *(*table).vals.add(i);
+                let mut isnull = false;
+                let mut get = |attnum: usize| {
+                    let d = pg_sys::heap_getattr(tuple, attnum as i32, desc, &mut isnull);
+                    (d, isnull)
+                };
+                let (toid, _) = get(1);
+                let (tid, _) = get(2);
+                let (xmin, _) = get(3);
+                let ip = tid.cast_mut_ptr::<pg_sys::ItemPointerData>();
+                let r = RowRef {
+                    table: toid.value() as u32,
+                    block: (u32::from((*ip).ip_blkid.bi_hi) << 16) | u32::from((*ip).ip_blkid.bi_lo),
+                    offset: (*ip).ip_posid,
+                    xmin: xmin.value() as u32,
+                };
+                let mut values = Vec::with_capacity(cols.columns.len());
+                for (j, c) in cols.columns.iter().enumerate() {
+                    let (d, null) = get(4 + j);
+                    match crate::fdw::convert::to_json(d, null, &c.def) {
+                        Ok(v) => values.push(v),
+                        Err(reason) => return Err(bad_value(src, cols, &values, r, j, reason)),
+                    }
+                }
+                if values[0].is_null() {
+                    return Err(ZohoFdwError::BadRow {
+                        table: src.display.clone(),
+                        what: format!("row at {} has no value in key column {} ({}), so Zoho cannot match it", r.tid_text(), cols.columns[0].local.name, cols.spec.fields[0].api_name),
+                    });
+                }
+                out.push((r, values));
+            }
+            pg_sys::SPI_freetuptable(table);
+            Ok(out)
+        }
+    }
+}
+
+fn bad_value(src: &SourceTable, cols: &PushColumns, values: &[serde_json::Value], r: RowRef, j: usize, reason: String) -> ZohoFdwError {
+    let key = values.first().and_then(zoho_api::push::cell).unwrap_or_else(|| "?".into());
+    let c = &cols.columns[j];
+    ZohoFdwError::BadRow {
+        table: src.display.clone(),
+        what: format!(
+            "row with {} = '{key}' at {}: column {} cannot be sent to Zoho field {} ({}): {reason}",
+            cols.columns[0].local.name,
+            r.tid_text(),
+            c.local.name,
+            c.field.api_name,
+            c.field.value_type()
+        ),
+    }
+}

@@ -1,0 +1,113 @@
+//! `zoho_mark_pending()`: a BEFORE INSERT OR UPDATE row trigger that sets the
+//! sync column (trigger argument, default `synced`) to false on INSERT and
+//! on any UPDATE that changes a column other than the bookkeeping ones. So
+//! the UPDATE by which `zoho_upsert_pending` marks rows synced, which only
+//! touches bookkeeping columns, is left as it is.
+//!
+//! Written against the raw trigger API: it compares every column of OLD and
+//! NEW by binary image (`datum_image_eq`, what HOT updates use), which
+//! pgrx's typed tuple API cannot do without knowing each column's type.
+
+use std::ffi::{c_int, CStr};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::BOOKKEEPING;
+
+extern "C-unwind" {
+    /// utils/datum.h, which pgrx does not bind. Called through
+    /// `pg_guard_ffi_boundary`: detoasting may raise an ERROR.
+    fn datum_image_eq(value1: pg_sys::Datum, value2: pg_sys::Datum, typ_by_val: bool, typ_len: c_int) -> bool;
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_zoho_mark_pending() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION zoho_mark_pending() RETURNS trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_mark_pending';
+COMMENT ON FUNCTION zoho_mark_pending() IS
+  'BEFORE INSERT OR UPDATE row trigger: sets the sync column (argument, default synced) to false when a non-bookkeeping column changes';
+"#,
+    name = "mark_pending_trigger"
+);
+
+fn fail(msg: String, hint: &str) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, msg, hint);
+}
+
+/// # Safety
+/// Called by PostgreSQL's trigger manager with a valid `fcinfo`.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let td = (*fcinfo).context as *mut pg_sys::TriggerData;
+    if td.is_null() || (*td).type_ != pg_sys::NodeTag::T_TriggerData {
+        fail("zoho_mark_pending() must be called as a trigger".into(), "CREATE TRIGGER … BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending('synced')");
+    }
+    let event = (*td).tg_event;
+    let before_row = event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE && event & pg_sys::TRIGGER_EVENT_ROW != 0;
+    let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let rel = (*td).tg_relation;
+    let relname = CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
+    if !before_row || !(op == pg_sys::TRIGGER_EVENT_INSERT || op == pg_sys::TRIGGER_EVENT_UPDATE) {
+        fail(
+            format!("zoho_mark_pending() on {relname} must be a BEFORE INSERT OR UPDATE … FOR EACH ROW trigger"),
+            "CREATE TRIGGER … BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending('synced')",
+        );
+    }
+    let trigger = (*td).tg_trigger;
+    let sync_name = if (*trigger).tgnargs > 0 {
+        CStr::from_ptr(*(*trigger).tgargs).to_string_lossy().into_owned()
+    } else {
+        "synced".to_string()
+    };
+    let desc = (*rel).rd_att;
+    let natts = (*desc).natts as usize;
+    let attrs = (*desc).attrs.as_slice(natts);
+    let name_of = |a: &pg_sys::FormData_pg_attribute| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned();
+    let Some(sync_idx) = attrs.iter().position(|a| !a.attisdropped && name_of(a) == sync_name) else {
+        fail(
+            format!("zoho_mark_pending(): table {relname} has no sync column \"{sync_name}\""),
+            "Add it (ALTER TABLE … ADD COLUMN synced boolean NOT NULL DEFAULT false) or pass the column's name as the trigger's argument.",
+        );
+    };
+    if attrs[sync_idx].atttypid != pg_sys::BOOLOID {
+        fail(format!("zoho_mark_pending(): sync column \"{sync_name}\" of {relname} is not boolean"), "The sync column must be boolean.");
+    }
+    let new = if op == pg_sys::TRIGGER_EVENT_INSERT { (*td).tg_trigtuple } else { (*td).tg_newtuple };
+    let changed = op == pg_sys::TRIGGER_EVENT_INSERT || {
+        let old = (*td).tg_trigtuple;
+        attrs.iter().enumerate().any(|(i, a)| {
+            if a.attisdropped || i == sync_idx || BOOKKEEPING.contains(&name_of(a).as_str()) {
+                return false;
+            }
+            let (mut n1, mut n2) = (false, false);
+            let v1 = pg_sys::heap_getattr(old, i as i32 + 1, desc, &mut n1);
+            let v2 = pg_sys::heap_getattr(new, i as i32 + 1, desc, &mut n2);
+            match (n1, n2) {
+                (true, true) => false,
+                (false, false) => !pg_sys::ffi::pg_guard_ffi_boundary(|| datum_image_eq(v1, v2, a.attbyval, a.attlen.into())),
+                _ => true,
+            }
+        })
+    };
+    if !changed {
+        return pg_sys::Datum::from(new);
+    }
+    let mut isnull = false;
+    let current = pg_sys::heap_getattr(new, sync_idx as i32 + 1, desc, &mut isnull);
+    if !isnull && current.value() == 0 {
+        return pg_sys::Datum::from(new);
+    }
+    let mut col: c_int = sync_idx as c_int + 1;
+    let mut value = pg_sys::Datum::from(false);
+    let mut null = false;
+    let modified = pg_sys::heap_modify_tuple_by_cols(new, desc, 1, &mut col, &mut value, &mut null);
+    pg_sys::Datum::from(modified)
+}
