@@ -30,7 +30,7 @@ pub enum ZohoFdwError {
     Planning(String),
     #[error("{}", if code.is_some() { format!("Zoho rejected row {row} of the {verb} on {table}: {what}") } else { format!("row {row} of the {verb} on {table} cannot be sent to Zoho: {what}") })]
     WriteRejected { verb: &'static str, table: String, row: usize, what: String, code: Option<String>, written: usize, ids: Vec<String> },
-    #[error("Zoho has no module \"{module}\" (foreign table {table})")]
+    #[error("Zoho has no module \"{module}\" ({table})")]
     UnknownModule { module: String, table: String },
     #[error("Zoho module {module} has no field \"{field}\" (column {column} of foreign table {table})")]
     UnknownField { module: String, field: String, column: String, table: String },

@@ -115,7 +115,7 @@ impl TableDef {
                     }
                 }
                 if details.get("reason").and_then(|v| v.as_str()).is_some_and(|r| r.contains("module")) {
-                    return ZohoFdwError::UnknownModule { module: self.module.clone(), table: self.relation.clone() };
+                    return ZohoFdwError::UnknownModule { module: self.module.clone(), table: format!("foreign table {}", self.relation) };
                 }
             }
         }

@@ -112,7 +112,7 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
     let client = ctx.shared_client()?;
     let before = client.usage().total();
     let fields = block_on(client.fields_cached(module, METADATA_MAX_AGE)).map_err(|e| match e.zoho_code() {
-        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: src.display.clone() },
+        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: format!("pushing {}", src.display) },
         _ => ZohoFdwError::api(&ctx.name, e),
     })?;
     if fields.is_empty() {

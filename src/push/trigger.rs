@@ -38,7 +38,10 @@ COMMENT ON FUNCTION zoho_mark_pending() IS
 );
 
 fn fail(msg: String, hint: &str) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, msg, hint);
+    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, msg, "")
+        .set_hint(hint)
+        .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
 }
 
 /// # Safety

@@ -83,3 +83,8 @@ fn scan() {
 fn modify() {
     run("modify");
 }
+
+#[test]
+fn push() {
+    run("push");
+}
