@@ -5,9 +5,11 @@
 //!   cargo run --release -p zoho-fdw-bench -- bulk-read [rows]
 //!   cargo run --release -p zoho-fdw-bench -- planner
 //!   cargo run --release -p zoho-fdw-bench -- queries   (needs ZOHO_FDW_TEST_PG)
+//!   cargo run --release -p zoho-fdw-bench -- push      (needs ZOHO_FDW_TEST_PG)
 
 mod bulk_read;
 mod planner;
+mod push;
 mod queries;
 
 fn main() {
@@ -16,13 +18,15 @@ fn main() {
         Some("bulk-read") => bulk_read::run(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000)),
         Some("planner") => planner::run(),
         Some("queries") => queries::run(),
+        Some("push") => push::run(),
         Some("all") | None => {
             planner::run();
             queries::run();
+            push::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push");
             std::process::exit(2);
         }
     }

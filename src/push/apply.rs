@@ -10,7 +10,7 @@ use super::read::RowRef;
 use super::source::SourceTable;
 use crate::error::ZohoFdwError;
 
-const BATCH: usize = 5_000;
+const BATCH: usize = 20_000;
 
 #[derive(Default)]
 pub struct Outcomes {

@@ -123,6 +123,8 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
 
     Spi::connect_mut(|spi| -> Result<Report, ZohoFdwError> {
         lock(spi, &src)?;
+        let started = std::time::Instant::now();
+        let mut prepass = Duration::ZERO;
         let n = count_pending(spi, &src)?;
         check_keys(spi, &src, &cols)?;
         let plan = planner::plan(n, mode);
@@ -133,6 +135,7 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
             let mut cursor = read::Cursor::open(&query)?;
             while !cursor.fetch(10_000, &src, &cols)?.is_empty() {}
             cursor.close();
+            prepass = started.elapsed();
         }
         if n > 0 {
             notice!(
@@ -145,6 +148,8 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
                 plan.credits
             );
         }
+        // Time waiting on Zoho, for the benchmark's local rows/s.
+        let mut remote = Duration::ZERO;
         let mut outcomes = Outcomes::default();
         let mut sent = 0u64;
         let mut used_bulk = false;
@@ -169,7 +174,9 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
                         last_state = j.status.clone();
                     }
                 };
+                let t = std::time::Instant::now();
                 let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+                remote += t.elapsed().saturating_sub(report.csv_time);
                 if report.fell_back {
                     notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
                     used_upsert = true;
@@ -184,7 +191,9 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
                 used_upsert = true;
                 sent += rows.len() as u64;
                 let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
+                let t = std::time::Instant::now();
                 let results = block_on(client.push_upsert(&cols.spec, &values)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+                remote += t.elapsed();
                 record(&mut outcomes, refs, results)?;
                 if sent % 10_000 < UPSERT_ROUND as u64 && sent >= 10_000 {
                     notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
@@ -192,6 +201,7 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
             }
             cursor.close();
         }
+        let marking = std::time::Instant::now();
         let synced = apply::mark_synced(spi, &src, &outcomes.synced)?;
         apply::record_rejections(spi, &src, &outcomes.rejected)?;
         let moved = outcomes.synced.len() as u64 - synced;
@@ -206,6 +216,15 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
                 if src.zoho_error.is_some() { " with the reason in zoho_error" } else { "" }
             );
         }
+        let total = started.elapsed();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        debug1!(
+            "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1}",
+            ms(total - remote),
+            ms(remote),
+            ms(prepass),
+            ms(marking.elapsed())
+        );
         let after = client.usage().total();
         Ok(Report {
             mode: match (used_bulk, used_upsert) {

@@ -47,6 +47,8 @@ pub struct BulkPushReport {
     pub fell_back: bool,
     /// Rows the job left unprocessed, re-sent through the Upsert API.
     pub resent: usize,
+    /// Time spent writing and zipping CSV (local work, not waiting on Zoho).
+    pub csv_time: std::time::Duration,
 }
 
 impl PushSpec {
@@ -140,7 +142,11 @@ impl ZohoClient {
         let mut report = BulkPushReport::default();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
         let mut first = 0;
-        while let Some(chunk) = crate::bulk_write::next_chunk(&bulk, &mut cells, first)? {
+        loop {
+            let started = std::time::Instant::now();
+            let next = crate::bulk_write::next_chunk(&bulk, &mut cells, first)?;
+            report.csv_time += started.elapsed();
+            let Some(chunk) = next else { break };
             let span = first..first + chunk.keys.len();
             first = span.end;
             match self.bulk_write_chunk(&bulk, &chunk, progress).await {

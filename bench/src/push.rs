@@ -1,0 +1,152 @@
+//! zoho_upsert_pending through a real PostgreSQL against the simulator:
+//! 1. credits the simulator charged against the planner's lower bound;
+//! 2. wall time against the ideal at 200 ms per call and 10 calls at once;
+//! 3. local work (read pending rows, convert, build CSV, mark rows) in
+//!    rows/s against `COPY (…) TO` of the same rows.
+//! Needs ZOHO_FDW_TEST_PG (scripts/pg.sh starts a cluster).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use postgres::{Client, NoTls};
+use zoho_api::planner::{plan, Mode};
+use zoho_sim::{Sim, SimConfig};
+
+const MAPPING: &str = r#"{"order_id": "parent_id", "customer": "Customer_Name"}"#;
+
+/// Milliseconds of local work in a push: all of it, the checks before
+/// sending (counting, keys, converting every value), and marking rows.
+#[derive(Clone, Copy)]
+struct Timing {
+    local: f64,
+    checks: f64,
+    mark: f64,
+}
+
+struct Db {
+    c: Client,
+    /// The last push's DEBUG1 timing line: local and remote milliseconds.
+    timing: Arc<Mutex<Option<Timing>>>,
+}
+
+impl Db {
+    fn new(dsn: &str, sim: &Sim, n: u64) -> Db {
+        let mut admin = Client::connect(dsn, NoTls).expect("PostgreSQL");
+        admin.batch_execute("DROP DATABASE IF EXISTS zoho_bench_push WITH (FORCE)").unwrap();
+        admin.batch_execute("CREATE DATABASE zoho_bench_push").unwrap();
+        let timing = Arc::new(Mutex::new(None));
+        let sink = timing.clone();
+        let mut config: postgres::Config = format!("{dsn} dbname=zoho_bench_push").parse().expect("a libpq connection string");
+        config.notice_callback(move |n| {
+            let msg = n.message();
+            if let Some(rest) = msg.strip_prefix("zoho_fdw: push timing: ") {
+                let field = |k: &str| rest.split_whitespace().find_map(|kv| kv.strip_prefix(k)).and_then(|v| v.parse::<f64>().ok());
+                if let (Some(local), Some(checks), Some(mark)) = (field("local_ms="), field("checks_ms="), field("mark_ms=")) {
+                    *sink.lock().unwrap() = Some(Timing { local, checks, mark });
+                }
+            }
+        });
+        let mut c = config.connect(NoTls).expect("bench database");
+        let url = sim.base_url();
+        c.batch_execute(&format!(
+            "CREATE EXTENSION zoho_fdw;
+             CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}', timeout_ms '60000');
+             CREATE USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+             CREATE TABLE orders (order_id text PRIMARY KEY, name text, customer text, amount numeric(12,2), order_date date, quantity int,
+                                  synced boolean NOT NULL DEFAULT false, zoho_id bigint, zoho_error text, zoho_synced_at timestamptz);
+             CREATE TRIGGER orders_pending BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending();
+             INSERT INTO orders (order_id, name, customer, amount, order_date, quantity)
+             SELECT 'ORD-' || g, 'Order ' || g, 'Customer ' || g % 97, g * 1.5, date '2026-01-01' + g % 365, g FROM generate_series(1, {n}) g;"
+        ))
+        .unwrap();
+        c.batch_execute("VACUUM ANALYZE orders").unwrap();
+        Db { c, timing }
+    }
+
+    /// Pushes; returns (mode used, rows synced).
+    fn push(&mut self, mode: &str) -> (String, i64) {
+        let row = self.c.query_one("SELECT mode, synced FROM zoho_upsert_pending('orders', 'Orders', mode => $1, mapping => $2::text::jsonb)", &[&mode, &MAPPING]).unwrap();
+        (row.get(0), row.get(1))
+    }
+}
+
+pub fn run() {
+    println!("\n== zoho_upsert_pending: credits, wall time and local work ==");
+    let Ok(dsn) = std::env::var("ZOHO_FDW_TEST_PG") else {
+        println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed (scripts/pg.sh start)");
+        return;
+    };
+    credits(&dsn);
+    wall_time(&dsn);
+    local_rate(&dsn);
+}
+
+fn credits(dsn: &str) {
+    println!("\ncredits the simulator charged for the push (metadata calls excluded) against the planner's lower bound");
+    println!("(503 per bulk job: create 500 + upload + one status read + download; 1 per 10 records by upsert)");
+    println!("{:>8} {:>12} {:>8} {:>8} {:>8} {:>9}", "N", "mode", "jobs", "upserts", "credits", "/bound");
+    for n in [100u64, 2_000, 5_000, 25_000, 30_000, 100_000] {
+        let sim = Sim::start_blocking(SimConfig::default().bulk_step_ms(20)).expect("simulator");
+        let mut db = Db::new(dsn, &sim, n);
+        let (mode, synced) = db.push("auto");
+        assert_eq!(synced, n as i64, "every row synced");
+        let by = sim.credits().by_endpoint;
+        let spent: u64 = by.iter().filter(|(e, _)| !e.starts_with("meta.")).map(|(_, u)| u.credits).sum();
+        let jobs = by.get("bulk_write.create").map_or(0, |u| u.calls);
+        let upserts = by.get("records.upsert").map_or(0, |u| u.calls);
+        let bound = plan(n, Mode::Auto).credits;
+        println!("{n:>8} {mode:>12} {jobs:>8} {upserts:>8} {spent:>8} {:>9.3}", spent as f64 / bound as f64);
+    }
+}
+
+fn wall_time(dsn: &str) {
+    const LATENCY: u64 = 200;
+    const STEP: u64 = 100;
+    println!("\nwall time at {LATENCY} ms per call, 10 calls at once, bulk jobs running {} ms, against the ideal", 2 * STEP);
+    println!("(ideal: upsert rounds of 10 calls at one latency each; per bulk job upload, create, the job, one status read and the download in sequence)");
+    println!("{:>8} {:>8} {:>10} {:>10} {:>7}", "N", "mode", "ideal s", "actual s", "ratio");
+    for (n, mode) in [(2_000u64, "upsert"), (10_000, "upsert"), (25_000, "bulk"), (30_000, "auto")] {
+        let sim = Sim::start_blocking(SimConfig::default().latency_ms(LATENCY).concurrency(10).bulk_step_ms(STEP)).expect("simulator");
+        let mut db = Db::new(dsn, &sim, n);
+        // Warm the session's metadata cache: the ideal has no metadata call.
+        db.c.batch_execute(&format!("BEGIN; UPDATE orders SET synced = true; SELECT zoho_upsert_pending('orders', 'Orders', mapping => '{MAPPING}'); ROLLBACK;")).unwrap();
+        let p = plan(n, if mode == "bulk" { Mode::Bulk } else if mode == "upsert" { Mode::Upsert } else { Mode::Auto });
+        let rounds = p.upsert_calls.div_ceil(10);
+        let ideal_ms = rounds * LATENCY + p.bulk_jobs * (4 * LATENCY + 2 * STEP);
+        let started = Instant::now();
+        let (_, synced) = db.push(mode);
+        let actual = started.elapsed().as_secs_f64();
+        assert_eq!(synced, n as i64);
+        println!("{n:>8} {mode:>8} {:>10.2} {actual:>10.2} {:>7.2}", ideal_ms as f64 / 1e3, actual / (ideal_ms as f64 / 1e3));
+    }
+}
+
+fn local_rate(dsn: &str) {
+    println!("\nlocal work of a push (read and convert pending rows, build the CSV, mark rows synced) against COPY of the same rows");
+    println!("{:>8} {:>8} {:>12} {:>12} {:>7} {:>10} {:>8} {:>12}", "N", "mode", "push rows/s", "COPY rows/s", "ratio", "checks ms", "mark ms", "UPDATE rows/s");
+    for (n, mode) in [(100_000u64, "bulk"), (100_000, "upsert")] {
+        let sim = Sim::start_blocking(SimConfig::default().bulk_step_ms(0)).expect("simulator");
+        let mut db = Db::new(dsn, &sim, n);
+        let copy_started = Instant::now();
+        db.c.batch_execute("COPY (SELECT order_id, name, customer, amount, order_date, quantity FROM orders WHERE NOT synced) TO '/dev/null'").unwrap();
+        let copy = copy_started.elapsed().as_secs_f64();
+        db.c.batch_execute("SET client_min_messages = debug1").unwrap();
+        let (_, synced) = db.push(mode);
+        assert_eq!(synced, n as i64);
+        let t = db.timing.lock().unwrap().expect("the push reports its timing at DEBUG1");
+        let local = t.local / 1e3;
+        // What marking costs at best: one UPDATE of the same rows.
+        let update_started = Instant::now();
+        db.c.batch_execute("UPDATE orders SET zoho_synced_at = now()").unwrap();
+        let update = update_started.elapsed().as_secs_f64();
+        println!(
+            "{n:>8} {mode:>8} {:>12.0} {:>12.0} {:>7.3} {:>10.0} {:>8.0} {:>12.0}",
+            n as f64 / local,
+            n as f64 / copy,
+            copy / local,
+            t.checks,
+            t.mark,
+            n as f64 / update
+        );
+    }
+}
