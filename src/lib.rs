@@ -6,6 +6,8 @@
 //! - [`server`]: server + user mapping → a configured client
 //! - [`functions`]: the SQL functions (`zoho_ping`, …)
 //! - [`push`]: legacy → Zoho: `zoho_upsert_pending`, the `zoho_mark_pending` trigger
+//! - [`export`]: Zoho → legacy: `zoho_bulk_export`, `zoho_create_mirror`
+//! - [`local`]: local tables and columns, as push and export read them
 //! - [`runtime`]: the backend's async runtime and cancel hook
 //! - [`tokens`]: access tokens shared by all backends (shared memory)
 //! - [`error`]: errors → SQLSTATE, message, hint
@@ -13,7 +15,9 @@
 use pgrx::prelude::*;
 
 mod error;
+mod export;
 mod fdw;
+mod local;
 mod functions;
 mod options;
 mod push;

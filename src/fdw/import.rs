@@ -15,6 +15,11 @@ use crate::server;
 /// Field types a list or COQL read never returns.
 const UNREADABLE_TYPES: &[&str] = &["fileupload", "imageupload", "multiselectlookup", "multiuserlookup", "subform"];
 
+/// Whether a list, COQL or Bulk Read call returns the field at all.
+pub fn readable(field: &FieldMeta) -> bool {
+    !UNREADABLE_TYPES.contains(&field.data_type.as_str()) && !field.virtual_field
+}
+
 /// The PostgreSQL type for a field (formulas by their return type).
 pub fn pg_type(field: &FieldMeta) -> &'static str {
     if field.api_name == "id" {
@@ -36,7 +41,7 @@ fn quote_ident(s: &str) -> String {
     unsafe { CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())).to_string_lossy().into_owned() }
 }
 
-fn quote_literal(s: &str) -> String {
+pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -50,7 +55,7 @@ pub fn create_table(schema: &str, server: &str, module: &str, fields: &[FieldMet
     ordered.extend(fields.iter().filter(|f| f.api_name != "id"));
     for f in ordered {
         let name = f.api_name.to_lowercase();
-        if UNREADABLE_TYPES.contains(&f.data_type.as_str()) || f.virtual_field {
+        if !readable(f) {
             skipped.push(format!("{} ({})", f.api_name, f.data_type));
             continue;
         }

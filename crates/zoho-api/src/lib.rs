@@ -24,6 +24,7 @@ pub mod bulk_read;
 pub mod bulk_write;
 pub mod client;
 pub mod coql;
+pub mod copy_text;
 pub mod metadata;
 pub mod notifications;
 pub mod mapping;

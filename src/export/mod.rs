@@ -1,0 +1,251 @@
+//! Zoho → legacy (the Kaizen flow's Bulk Read half): `zoho_create_mirror`
+//! makes a table typed from a module's metadata, and `zoho_bulk_export`
+//! fills any table with matching columns from Bulk Read jobs, page after
+//! page, newer `Modified_Time` winning.
+//!
+//! Each page's zip streams through zoho-api (CSV parsed on a thread, cells
+//! checked and turned into COPY text) into PostgreSQL's COPY machinery
+//! ([`copy`]). Into an empty table, rows go straight in, under a lock that
+//! makes concurrent writers (notifications) wait and apply after; otherwise
+//! they go through a typed staging table and one
+//! `INSERT … ON CONFLICT (id) DO UPDATE … WHERE older`. Memory stays flat:
+//! a page is a temporary file, and rows pass through in small batches.
+//!
+//! [`mirror`] holds `zoho_create_mirror`.
+
+mod copy;
+mod mirror;
+
+use std::ffi::CStr;
+use std::time::Duration;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use zoho_api::bulk_read::{BulkReadQuery, Criteria};
+use zoho_api::copy_text::{CopyColumn, Kind};
+use zoho_api::metadata::FieldMeta;
+
+use crate::error::{raise, ZohoFdwError};
+use crate::local::{LocalColumn, LocalTable};
+use crate::runtime::block_on;
+use crate::server;
+
+const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
+
+extension_sql_file!("../../sql/export.sql", name = "export_catalog");
+
+#[pg_extern(
+    volatile,
+    sql = r#"
+CREATE FUNCTION zoho_bulk_export(module text, target regclass, since timestamptz DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+  RETURNS bigint VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_bulk_export_wrapper';
+COMMENT ON FUNCTION zoho_bulk_export(text, regclass, timestamptz, jsonb, name) IS
+  'Bulk Read a Zoho module (every page; only rows modified since "since") into target, newer Modified_Time winning; returns rows written';
+"#,
+    requires = ["export_catalog"]
+)]
+fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Option<pgrx::datum::TimestampWithTimeZone>, mapping: Option<JsonB>, server: Option<&CStr>) -> i64 {
+    let required = |what: &str| ZohoFdwError::BadArgument { what: format!("{what} must not be NULL"), hint: None };
+    let module = module.unwrap_or_else(|| raise(required("module")));
+    let target = target.unwrap_or_else(|| raise(required("target")));
+    let since = since.map(|t| {
+        let micros: i64 = t.into_inner();
+        // PostgreSQL's epoch is 2000-01-01.
+        chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
+    });
+    let server = server.map(|c| c.to_string_lossy().into_owned());
+    export(module, target, since, mapping.as_ref().map(|j| &j.0), server.as_deref()).unwrap_or_else(|e| raise(e))
+}
+
+/// The COPY kind for a local column's type.
+fn kind_of(c: &LocalColumn) -> Kind {
+    match c.type_oid {
+        pg_sys::INT2OID => Kind::Int2,
+        pg_sys::INT4OID => Kind::Int4,
+        pg_sys::INT8OID => Kind::Int8,
+        pg_sys::NUMERICOID => Kind::Numeric,
+        pg_sys::FLOAT4OID | pg_sys::FLOAT8OID => Kind::Float,
+        pg_sys::BOOLOID => Kind::Bool,
+        pg_sys::DATEOID => Kind::Date,
+        pg_sys::TIMESTAMPTZOID => Kind::Timestamptz,
+        pg_sys::TIMESTAMPOID => Kind::Timestamp,
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => Kind::Text,
+        pg_sys::TEXTARRAYOID | pg_sys::VARCHARARRAYOID => Kind::TextArray,
+        _ => Kind::Other,
+    }
+}
+
+struct Target {
+    table: LocalTable,
+    /// (local column, Zoho field), `id` first, `Modified_Time` second.
+    columns: Vec<(LocalColumn, FieldMeta)>,
+}
+
+fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
+    let table = LocalTable::load(oid, "exported rows are written into a local table")?;
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    let readable: Vec<FieldMeta> = fields.iter().filter(|f| crate::fdw::import::readable(f)).cloned().collect();
+    let matching = zoho_api::mapping::match_columns(module, &names, &readable, mapping, false)
+        .map_err(|e| ZohoFdwError::BadArgument { what: format!("{}: {e}", table.display), hint: Some("mapping is a JSON object of local column → Zoho field API name (or null to leave a column alone).".into()) })?;
+    let mut columns: Vec<(LocalColumn, FieldMeta)> = matching.matched.iter().map(|m| (table.columns[m.column].clone(), m.field.clone())).collect();
+    for (pos, api) in [(0, "id"), (1, "Modified_Time")] {
+        let Some(i) = columns.iter().position(|(_, f)| f.api_name == api) else {
+            return Err(ZohoFdwError::BadArgument {
+                what: format!("no column of {} holds Zoho's {api}, which the export needs", table.display),
+                hint: Some(format!(
+                    "Add a column {} (or map one to {api}): records are matched on id and the newer Modified_Time wins.",
+                    api.to_lowercase()
+                )),
+            });
+        };
+        let c = columns.remove(i);
+        columns.insert(pos, c);
+    }
+    if !matching.unmatched.is_empty() {
+        notice!("zoho_fdw: {} column(s) of {} match no field of {module} and keep their values: {}", matching.unmatched.len(), table.display, matching.unmatched.join(", "));
+    }
+    Ok(Target { table, columns })
+}
+
+fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
+    ZohoFdwError::Internal(format!("export: {e}"))
+}
+
+fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<chrono::FixedOffset>>, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<i64, ZohoFdwError> {
+    let ctx = server::resolve(server)?;
+    let client = ctx.shared_client()?;
+    let fields = block_on(client.fields_cached(module, METADATA_MAX_AGE)).map_err(|e| match e.zoho_code() {
+        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: "zoho_bulk_export".into() },
+        _ => ZohoFdwError::api(&ctx.name, e),
+    })?;
+    if fields.is_empty() {
+        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can read"), hint: None });
+    }
+    let target = plan_target(target_oid, module, &fields, mapping)?;
+    let t = &target.table;
+    let id_col = &target.columns[0].0;
+    let mt_col = &target.columns[1].0;
+    let col_list: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
+    let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
+
+    Spi::connect_mut(|spi| -> Result<i64, ZohoFdwError> {
+        let started = spi
+            .select("SELECT clock_timestamp()", None, &[])
+            .and_then(|r| r.first().get_one::<pgrx::datum::TimestampWithTimeZone>())
+            .map_err(spi_err)?
+            .expect("a timestamp");
+        // Newer-wins needs a unique id to conflict on.
+        let unique = spi
+            .select(
+                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indnatts = 1 AND i.indkey[0] = $2 AND i.indpred IS NULL)",
+                None,
+                &[target_oid.into(), id_col.attnum.into()],
+            )
+            .and_then(|r| r.first().get_one::<bool>())
+            .map_err(spi_err)?
+            .unwrap_or(false);
+        if !unique {
+            return Err(ZohoFdwError::BadArgument {
+                what: format!("column {} of {} has no unique index, so exported records cannot be matched to rows", id_col.name, t.display),
+                hint: Some(format!("ALTER TABLE {} ADD PRIMARY KEY ({})", t.display, id_col.quoted())),
+            });
+        }
+        // Into an empty table rows go straight in. The lock makes other
+        // writers (notifications) wait for the export and then apply their
+        // newer rows over it; without it they could insert an id first.
+        // A table with rows takes no lock beyond INSERT's own.
+        let is_empty = |spi: &mut pgrx::spi::SpiClient<'_>| {
+            spi.select(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.sql_name), None, &[])
+                .and_then(|r| r.first().get_one::<bool>())
+                .map_err(spi_err)
+                .map(|b| b.unwrap_or(false))
+        };
+        let mut empty = is_empty(spi)?;
+        if empty {
+            spi.update(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", t.sql_name), None, &[]).map_err(spi_err)?;
+            empty = is_empty(spi)?;
+        }
+        let stage = if empty {
+            None
+        } else {
+            spi.update(
+                &format!("CREATE TEMP TABLE zoho_export_stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA", col_list.join(", "), t.sql_name),
+                None,
+                &[],
+            )
+            .map_err(spi_err)?;
+            let oid = spi
+                .select("SELECT 'pg_temp.zoho_export_stage'::regclass::oid", None, &[])
+                .and_then(|r| r.first().get_one::<pg_sys::Oid>())
+                .map_err(spi_err)?
+                .expect("the staging table exists");
+            Some(oid)
+        };
+        let merge = format!(
+            "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt}",
+            t = t.sql_name,
+            cols = col_list.join(", "),
+            id = id_col.quoted(),
+            sets = col_list.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            mt = mt_col.quoted(),
+        );
+
+        let query = BulkReadQuery {
+            module: module.to_string(),
+            fields: target.columns.iter().map(|(_, f)| f.api_name.clone()).collect(),
+            criteria: since.as_ref().map(Criteria::modified_since),
+            cvid: None,
+        };
+        let mut pages = client.bulk_export(query);
+        let mut written: i64 = 0;
+        let mut page = 0;
+        loop {
+            page += 1;
+            let mut last = String::new();
+            let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| {
+                if j.state != last {
+                    notice!("zoho_fdw: {module} page {page}: job {} {}", j.id, j.state);
+                    last = j.state.clone();
+                }
+            };
+            let Some((job, rows)) = block_on(pages.next_page(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
+                break;
+            };
+            let headers = rows.headers().to_vec();
+            let mut columns = Vec::with_capacity(target.columns.len());
+            for (c, f) in &target.columns {
+                let cell = rows.column(&f.api_name).ok_or_else(|| ZohoFdwError::Internal(format!("the Bulk Read file of {module} has no column {} (it has {})", f.api_name, headers.join(", "))))?;
+                columns.push(CopyColumn { cell, kind: kind_of(c), name: c.name.clone() });
+            }
+            let id_cell = columns[0].cell;
+            let count = job.result.as_ref().and_then(|r| r.count);
+            let feed = copy::Feed::new(rows, columns, id_cell, t.display.clone());
+            let (applied, fed) = match stage {
+                None => {
+                    let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
+                    (n as i64, feed.fed)
+                }
+                Some(stage_oid) => {
+                    let (_, feed) = copy::copy_into(stage_oid, &names, feed)?;
+                    let n = spi.update(merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64;
+                    spi.update("TRUNCATE pg_temp.zoho_export_stage", None, &[]).map_err(spi_err)?;
+                    (n, feed.fed)
+                }
+            };
+            written += applied;
+            notice!(
+                "zoho_fdw: {module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}",
+                count.map(|c| format!(" of {c}")).unwrap_or_default(),
+                t.display
+            );
+        }
+        spi.update(
+            "SELECT zoho.record_export($1, $2::oid::regclass, $3::name, $4, $5, $6)",
+            None,
+            &[module.into(), target_oid.into(), ctx.name.as_str().into(), started.into(), written.into(), (page - 1).into()],
+        )
+        .map_err(spi_err)?;
+        Ok(written)
+    })
+}
+
