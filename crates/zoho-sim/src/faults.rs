@@ -61,11 +61,26 @@ impl Fault {
         self
     }
 
+    /// The path starts with the prefix; a `*` in it stands for any run of
+    /// characters and the part after the last `*` must end the path
+    /// (`/crm/bulk/v8/read/*/result` hits downloads, not status reads).
     fn matches(&self, path: &str) -> bool {
-        match &self.path_prefix {
-            Some(p) => path.starts_with(p.as_str()),
-            None => !path.starts_with("/oauth"),
+        let Some(p) = &self.path_prefix else { return !path.starts_with("/oauth") };
+        let parts: Vec<&str> = p.split('*').collect();
+        if parts.len() == 1 {
+            return path.starts_with(p.as_str());
         }
+        let Some(mut rest) = path.strip_prefix(parts[0]) else { return false };
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            }
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -115,5 +130,20 @@ impl Faults {
             self.queue.remove(i);
         }
         Some(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_by_prefix_or_pattern() {
+        let f = Fault::status(500, 1).on_path("/crm/bulk/v8/read/*/result");
+        assert!(f.matches("/crm/bulk/v8/read/5725/result"));
+        assert!(!f.matches("/crm/bulk/v8/read/5725"));
+        let f = Fault::status(500, 1).on_path("/crm/v8/upload");
+        assert!(f.matches("/crm/v8/upload") && !f.matches("/crm/v8/Leads"));
+        assert!(Fault::status(500, 1).matches("/crm/v8/Leads") && !Fault::status(500, 1).matches("/oauth/v2/token"));
     }
 }
