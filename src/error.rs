@@ -41,6 +41,9 @@ pub enum ZohoFdwError {
     /// A local row that cannot go to Zoho as it is; nothing was sent.
     #[error("{table}: {what}")]
     BadRow { table: String, what: String },
+    /// A value from Zoho that a local column cannot hold; nothing was written.
+    #[error("{table}: {what}")]
+    BadValue { table: String, what: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -86,6 +89,10 @@ impl ZohoFdwError {
             ZohoFdwError::BadRow { .. } => (
                 ERRCODE_DATA_EXCEPTION,
                 Some("Fix the row (or map the column elsewhere with the mapping argument) and push again; nothing was sent and no row changed.".into()),
+            ),
+            ZohoFdwError::BadValue { .. } => (
+                ERRCODE_DATA_EXCEPTION,
+                Some("Give the column a type that fits the Zoho field (zoho_create_mirror picks one), or leave it out with the mapping argument; nothing was written.".into()),
             ),
             ZohoFdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
             ZohoFdwError::Api { source, .. } => api_code_and_hint(source),

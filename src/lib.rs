@@ -20,6 +20,7 @@ mod fdw;
 mod local;
 mod functions;
 mod options;
+mod progress;
 mod push;
 mod runtime;
 mod server;

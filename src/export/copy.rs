@@ -44,10 +44,10 @@ impl Feed {
             match self.rows.next() {
                 None => break,
                 Some(Err(e)) => {
-                    return Err(ZohoFdwError::BadRow { table: self.table.clone(), what: format!("the Bulk Read file is not valid CSV after {} rows: {e}", self.fed) })
+                    return Err(ZohoFdwError::BadValue { table: self.table.clone(), what: format!("the Bulk Read file is not valid CSV after {} rows: {e}", self.fed) })
                 }
                 Some(Ok(rec)) => {
-                    encode_row(&self.columns, self.id_cell, &rec, &mut self.buf).map_err(|e: CellError| ZohoFdwError::BadRow {
+                    encode_row(&self.columns, self.id_cell, &rec, &mut self.buf).map_err(|e: CellError| ZohoFdwError::BadValue {
                         table: self.table.clone(),
                         what: format!("Zoho record {} sends {:?} for column {}, which cannot hold it: {}", e.record_id, e.value, e.column, e.reason),
                     })?;

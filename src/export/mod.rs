@@ -201,16 +201,14 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
         let mut page = 0;
         loop {
             page += 1;
-            let mut last = String::new();
-            let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| {
-                if j.state != last {
-                    notice!("zoho_fdw: {module} page {page}: job {} {}", j.id, j.state);
-                    last = j.state.clone();
-                }
-            };
+            let mut notices = crate::progress::JobNotices::new(format!("{module} page {page}"));
+            let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| notices.seen(&j.id, &j.state, j.is_finished());
+            let waited = std::time::Instant::now();
             let Some((job, rows)) = block_on(pages.next_page(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
                 break;
             };
+            let zoho_ms = waited.elapsed().as_secs_f64() * 1e3;
+            let applying = std::time::Instant::now();
             let headers = rows.headers().to_vec();
             let mut columns = Vec::with_capacity(target.columns.len());
             for (c, f) in &target.columns {
@@ -233,6 +231,7 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
                 }
             };
             written += applied;
+            debug1!("zoho_fdw: export timing: page={page} rows={fed} zoho_ms={zoho_ms:.1} apply_ms={:.1}", applying.elapsed().as_secs_f64() * 1e3);
             notice!(
                 "zoho_fdw: {module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}",
                 count.map(|c| format!(" of {c}")).unwrap_or_default(),

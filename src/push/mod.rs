@@ -167,13 +167,8 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
                 used_bulk = true;
                 sent += rows.len() as u64;
                 let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
-                let mut last_state = String::new();
-                let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| {
-                    if j.status != last_state {
-                        notice!("zoho_fdw: {module} bulk job {}/{} ({} rows): {}", job + 1, plan.bulk_jobs, refs.len(), j.status);
-                        last_state = j.status.clone();
-                    }
-                };
+                let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
+                let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
                 let t = std::time::Instant::now();
                 let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
                 remote += t.elapsed().saturating_sub(report.csv_time);

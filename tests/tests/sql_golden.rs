@@ -88,3 +88,8 @@ fn modify() {
 fn push() {
     run("push");
 }
+
+#[test]
+fn export() {
+    run("export");
+}
