@@ -12,51 +12,46 @@ use std::ffi::{c_int, c_void, CString};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use zoho_api::bulk_read::BulkRows;
-use zoho_api::copy_text::{encode_row, CellError, CopyColumn};
+use zoho_api::copy_text::{CopyText, StreamError};
 
 use crate::error::{raise, ZohoFdwError};
 
-/// Rows of one downloaded page, encoded as COPY text on demand.
+/// One downloaded page as COPY text (encoded on zoho-api's thread).
 pub struct Feed {
-    pub rows: BulkRows,
-    pub columns: Vec<CopyColumn>,
-    pub id_cell: usize,
+    pub text: CopyText,
     /// The table rows go to, for messages.
     pub table: String,
-    buf: Vec<u8>,
+    chunk: Vec<u8>,
     pos: usize,
-    pub fed: u64,
 }
 
 impl Feed {
-    pub fn new(rows: BulkRows, columns: Vec<CopyColumn>, id_cell: usize, table: String) -> Feed {
-        Feed { rows, columns, id_cell, table, buf: Vec::with_capacity(1 << 17), pos: 0, fed: 0 }
+    pub fn new(text: CopyText, table: String) -> Feed {
+        Feed { text, table, chunk: Vec::new(), pos: 0 }
     }
 
     /// Fills `out` with up to its length of COPY text; 0 at the end.
     fn read(&mut self, out: &mut [u8]) -> Result<usize, ZohoFdwError> {
-        while self.buf.len() - self.pos < out.len() {
-            if self.pos > 0 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
-            match self.rows.next() {
-                None => break,
-                Some(Err(e)) => {
-                    return Err(ZohoFdwError::BadValue { table: self.table.clone(), what: format!("the Bulk Read file is not valid CSV after {} rows: {e}", self.fed) })
+        if self.pos == self.chunk.len() {
+            match self.text.next_chunk() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
                 }
-                Some(Ok(rec)) => {
-                    encode_row(&self.columns, self.id_cell, &rec, &mut self.buf).map_err(|e: CellError| ZohoFdwError::BadValue {
+                Some(Err(StreamError::Cell(e))) => {
+                    return Err(ZohoFdwError::BadValue {
                         table: self.table.clone(),
                         what: format!("Zoho record {} sends {:?} for column {}, which cannot hold it: {}", e.record_id, e.value, e.column, e.reason),
-                    })?;
-                    self.fed += 1;
+                    })
+                }
+                Some(Err(StreamError::Read(e))) => {
+                    return Err(ZohoFdwError::BadValue { table: self.table.clone(), what: format!("the Bulk Read file cannot be read after {} rows: {e}", self.text.rows()) })
                 }
             }
         }
-        let n = (self.buf.len() - self.pos).min(out.len());
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        let n = (self.chunk.len() - self.pos).min(out.len());
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }
@@ -84,7 +79,7 @@ unsafe extern "C-unwind" fn read_feed(outbuf: *mut c_void, _minread: c_int, maxr
 }
 
 /// `COPY rel (columns) FROM <feed>`; returns the rows inserted and gives
-/// the feed back (its `fed` count, its download's temp file).
+/// the feed back (for its row count).
 pub fn copy_into(rel_oid: pg_sys::Oid, columns: &[String], feed: Feed) -> Result<(u64, Feed), ZohoFdwError> {
     unsafe {
         if pg_sys::check_enable_rls(rel_oid, pg_sys::InvalidOid, false) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 {

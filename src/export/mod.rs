@@ -22,7 +22,7 @@ use std::time::Duration;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use zoho_api::bulk_read::{BulkReadQuery, Criteria};
-use zoho_api::copy_text::{CopyColumn, Kind};
+use zoho_api::copy_text::{CopyColumn, CopyText, Kind};
 use zoho_api::metadata::FieldMeta;
 
 use crate::error::{raise, ZohoFdwError};
@@ -204,30 +204,39 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
             let mut notices = crate::progress::JobNotices::new(format!("{module} page {page}"));
             let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| notices.seen(&j.id, &j.state, j.is_finished());
             let waited = std::time::Instant::now();
-            let Some((job, rows)) = block_on(pages.next_page(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
+            let Some((job, file)) = block_on(pages.next_page_file(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
                 break;
             };
             let zoho_ms = waited.elapsed().as_secs_f64() * 1e3;
             let applying = std::time::Instant::now();
-            let headers = rows.headers().to_vec();
-            let mut columns = Vec::with_capacity(target.columns.len());
-            for (c, f) in &target.columns {
-                let cell = rows.column(&f.api_name).ok_or_else(|| ZohoFdwError::Internal(format!("the Bulk Read file of {module} has no column {} (it has {})", f.api_name, headers.join(", "))))?;
-                columns.push(CopyColumn { cell, kind: kind_of(c), name: c.name.clone() });
-            }
-            let id_cell = columns[0].cell;
+            let wanted: Vec<(String, Kind, String)> = target.columns.iter().map(|(c, f)| (f.api_name.clone(), kind_of(c), c.name.clone())).collect();
+            let plan: zoho_api::copy_text::Plan = Box::new(move |headers: &[String]| {
+                let find = |api: &str| headers.iter().position(|h| h == api).or_else(|| headers.iter().position(|h| h.eq_ignore_ascii_case(api)));
+                let columns = wanted
+                    .iter()
+                    .map(|(api, kind, name)| {
+                        find(api)
+                            .map(|cell| CopyColumn { cell, kind: *kind, name: name.clone() })
+                            .ok_or_else(|| format!("the Bulk Read file has no column {api} (it has {})", headers.join(", ")))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let id_cell = columns[0].cell;
+                Ok((columns, id_cell))
+            });
+            let text = CopyText::from_zip(file, plan).map_err(|e| ZohoFdwError::BadValue { table: t.display.clone(), what: format!("the Bulk Read file of page {page} cannot be read: {e}") })?;
             let count = job.result.as_ref().and_then(|r| r.count);
-            let feed = copy::Feed::new(rows, columns, id_cell, t.display.clone());
+            let feed = copy::Feed::new(text, t.display.clone());
             let (applied, fed) = match stage {
                 None => {
                     let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
-                    (n as i64, feed.fed)
+                    (n as i64, feed.text.rows())
                 }
                 Some(stage_oid) => {
                     let (_, feed) = copy::copy_into(stage_oid, &names, feed)?;
+                    let fed = feed.text.rows();
                     let n = spi.update(merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64;
                     spi.update("TRUNCATE pg_temp.zoho_export_stage", None, &[]).map_err(spi_err)?;
-                    (n, feed.fed)
+                    (n, fed)
                 }
             };
             written += applied;

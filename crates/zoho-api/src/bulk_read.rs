@@ -178,6 +178,11 @@ impl ZohoClient {
     /// Downloads a completed job's zip into an anonymous temporary file and
     /// returns a streaming reader of its CSV.
     pub async fn bulk_read_download(&self, job: &BulkReadJob) -> Result<BulkRows> {
+        BulkRows::from_zip(self.bulk_read_download_file(job).await?)
+    }
+
+    /// Downloads a completed job's zip into an anonymous temporary file.
+    pub async fn bulk_read_download_file(&self, job: &BulkReadJob) -> Result<std::fs::File> {
         let url = job
             .result
             .as_ref()
@@ -186,7 +191,7 @@ impl ZohoClient {
         let file = tempfile::tempfile()?;
         let call = Call::new("bulk_read.download", Method::GET, Target::Link(url));
         self.t.download(&call, &file).await?;
-        BulkRows::from_zip(file)
+        Ok(file)
     }
 
     /// The whole export, page after page: create, wait, download, and on to
@@ -208,12 +213,21 @@ pub struct BulkExport<'c> {
 impl<'c> BulkExport<'c> {
     /// Runs the next job and returns its rows with the job's final state.
     pub async fn next_page(&mut self, progress: &mut dyn FnMut(&BulkReadJob)) -> Result<Option<(BulkReadJob, BulkRows)>> {
+        match self.next_page_file(progress).await? {
+            None => Ok(None),
+            Some((job, file)) => Ok(Some((job, BulkRows::from_zip(file)?))),
+        }
+    }
+
+    /// Runs the next job and returns its downloaded zip, for readers other
+    /// than [`BulkRows`] (such as [`crate::copy_text::CopyText`]).
+    pub async fn next_page_file(&mut self, progress: &mut dyn FnMut(&BulkReadJob)) -> Result<Option<(BulkReadJob, std::fs::File)>> {
         if self.done {
             return Ok(None);
         }
         let id = self.client.bulk_read_create(&self.query, self.next_token.as_deref()).await?;
         let job = self.client.bulk_read_wait(&id, progress).await?;
-        let rows = self.client.bulk_read_download(&job).await?;
+        let rows = self.client.bulk_read_download_file(&job).await?;
         self.pages += 1;
         let result = job.result.clone();
         self.next_token = result.as_ref().and_then(|r| r.next_page_token.clone()).filter(|_| result.as_ref().is_some_and(|r| r.more_records));
@@ -224,6 +238,15 @@ impl<'c> BulkExport<'c> {
     pub fn pages_done(&self) -> u32 {
         self.pages
     }
+}
+
+/// The first CSV file of a Bulk Read zip, as a CSV reader.
+pub(crate) fn csv_of(archive: &mut zip::ZipArchive<std::fs::File>) -> Result<csv::Reader<zip::read::ZipFile<'_, std::fs::File>>> {
+    let index = (0..archive.len())
+        .find(|&i| archive.by_index(i).map(|f| f.name().ends_with(".csv")).unwrap_or(false))
+        .ok_or_else(|| Error::malformed("bulk_read.download", "the zip holds no CSV file"))?;
+    let entry = archive.by_index(index)?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(entry))
 }
 
 /// Rows sent from the parsing thread per message: amortises channel costs.
@@ -247,11 +270,7 @@ impl BulkRows {
             let mut head_tx = Some(head_tx);
             let run = |head_tx: &mut Option<mpsc::SyncSender<Result<Vec<String>>>>| -> Result<()> {
                 let mut archive = zip::ZipArchive::new(file)?;
-                let index = (0..archive.len())
-                    .find(|&i| archive.by_index(i).map(|f| f.name().ends_with(".csv")).unwrap_or(false))
-                    .ok_or_else(|| Error::malformed("bulk_read.download", "the zip holds no CSV file"))?;
-                let entry = archive.by_index(index)?;
-                let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(entry);
+                let mut reader = csv_of(&mut archive)?;
                 let headers = reader.headers()?.iter().map(str::to_string).collect();
                 if head_tx.take().expect("headers sent once").send(Ok(headers)).is_err() {
                     return Ok(());

@@ -47,6 +47,10 @@ pub struct CellError {
 
 /// Appends `s` escaped for COPY's text format.
 fn escape_into(s: &str, out: &mut Vec<u8>) {
+    if !s.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     for b in s.bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -55,6 +59,31 @@ fn escape_into(s: &str, out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             _ => out.push(b),
         }
+    }
+}
+
+/// `yyyy-MM-ddTHH:mm:ss` with an optional fraction and a `Z` or `±hh:mm`
+/// offset: what Bulk Read writes. Checked by shape, which is enough for
+/// PostgreSQL's parser to accept it, and far cheaper than parsing twice.
+fn rfc3339_shape(t: &str) -> bool {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 20 || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10) && b[10] == b'T')
+        || !(digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    match &b[i..] {
+        [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
     }
 }
 
@@ -82,13 +111,12 @@ fn check(kind: Kind, cell: &str) -> Result<Option<String>, String> {
                 Err("not a number".into())
             }
         }
-        Kind::Bool => match t.to_ascii_lowercase().as_str() {
-            "true" => Ok(Some("t".into())),
-            "false" => Ok(Some("f".into())),
-            _ => Err("not true or false".into()),
-        },
+        // PostgreSQL reads true/false itself.
+        Kind::Bool if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") => Ok(None),
+        Kind::Bool => Err("not true or false".into()),
         Kind::Date => NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|_| None).map_err(|_| "not a yyyy-MM-dd date".into()),
-        Kind::Timestamptz => DateTime::parse_from_rfc3339(t).map(|_| None).map_err(|_| "not a date-time with an offset".into()),
+        Kind::Timestamptz if rfc3339_shape(t) => Ok(None),
+        Kind::Timestamptz => Err("not a date-time with an offset".into()),
         Kind::Timestamp => DateTime::parse_from_rfc3339(t)
             .map(|d| Some(d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()))
             .map_err(|_| "not a date-time with an offset".into()),
@@ -134,6 +162,89 @@ pub fn encode_row(columns: &[CopyColumn], id_cell: usize, row: &csv::StringRecor
     Ok(())
 }
 
+/// COPY text bytes per message from the encoding thread.
+const CHUNK: usize = 1 << 16;
+/// Messages in flight: bounds memory at about 1 MB.
+const IN_FLIGHT: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Cell(#[from] CellError),
+    #[error("{0}")]
+    Read(#[from] crate::Error),
+}
+
+/// How the CSV's columns become COPY columns, decided from its header:
+/// the COPY columns and the cell of the record id.
+pub type Plan = Box<dyn FnOnce(&[String]) -> Result<(Vec<CopyColumn>, usize), String> + Send>;
+
+/// A Bulk Read zip as a stream of COPY text: one thread inflates, parses
+/// and encodes (checking every cell), and hands over 64 KB chunks, so the
+/// backend only copies bytes into COPY. Memory stays flat at any size.
+pub struct CopyText {
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, StreamError>>,
+    /// Rows encoded so far (by the thread: ahead of what was consumed).
+    rows: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CopyText {
+    pub fn from_zip(file: std::fs::File, plan: Plan) -> Result<CopyText, StreamError> {
+        use std::sync::atomic::Ordering;
+        let (head_tx, head_rx) = std::sync::mpsc::sync_channel::<Result<(), StreamError>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let rows = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = rows.clone();
+        std::thread::Builder::new()
+            .name("zoho-copy-text".into())
+            .spawn(move || {
+                let mut head_tx = Some(head_tx);
+                let run = |head_tx: &mut Option<std::sync::mpsc::SyncSender<Result<(), StreamError>>>| -> Result<(), StreamError> {
+                    let mut archive = zip::ZipArchive::new(file).map_err(crate::Error::from)?;
+                    let mut reader = crate::bulk_read::csv_of(&mut archive)?;
+                    let headers: Vec<String> = reader.headers().map_err(crate::Error::from)?.iter().map(str::to_string).collect();
+                    let (columns, id_cell) = plan(&headers).map_err(|m| crate::Error::malformed("bulk_read.download", m))?;
+                    if head_tx.take().expect("header answered once").send(Ok(())).is_err() {
+                        return Ok(());
+                    }
+                    let mut record = csv::StringRecord::new();
+                    let mut buf = Vec::with_capacity(CHUNK + 4096);
+                    while reader.read_record(&mut record).map_err(crate::Error::from)? {
+                        encode_row(&columns, id_cell, &record, &mut buf)?;
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        if buf.len() >= CHUNK && tx.send(Ok(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096)))).is_err() {
+                            return Ok(()); // the reader is gone: stop quietly
+                        }
+                    }
+                    if !buf.is_empty() {
+                        let _ = tx.send(Ok(buf));
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run(&mut head_tx) {
+                    match head_tx {
+                        Some(h) => drop(h.send(Err(e))),
+                        None => drop(tx.send(Err(e))),
+                    }
+                }
+            })
+            .map_err(|e| StreamError::Read(crate::Error::Io(e)))?;
+        head_rx
+            .recv()
+            .map_err(|_| StreamError::Read(crate::Error::malformed("bulk_read.download", "CSV reader stopped before the header")))??;
+        Ok(CopyText { rx, rows })
+    }
+
+    /// The next chunk of COPY text; `None` at the end.
+    pub fn next_chunk(&mut self) -> Option<Result<Vec<u8>, StreamError>> {
+        self.rx.recv().ok()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +269,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             got,
-            "5725767000000412001\tt\t2026-03-04T10:20:30+05:30\t2026-03-04\t{\"English\",\"Hindi\"}\ta\\tb\\\\c\\nd\t1234.50\t2026-03-04 04:50:30\n"
+            "5725767000000412001\ttrue\t2026-03-04T10:20:30+05:30\t2026-03-04\t{\"English\",\"Hindi\"}\ta\\tb\\\\c\\nd\t1234.50\t2026-03-04 04:50:30\n"
         );
         assert_eq!(enc(&[Int8, Text], &["1", ""]).unwrap(), "1\t\\N\n");
         assert_eq!(enc(&[Int8, TextArray], &["1", "say \"hi\""]).unwrap(), "1\t{\"say \\\\\"hi\\\\\"\"}\n");
@@ -175,6 +286,9 @@ mod tests {
         assert!(enc(&[Int8, Bool], &["1", "yes"]).is_err());
         assert!(enc(&[Int8, Date], &["1", "03/04/2026"]).is_err());
         assert!(enc(&[Int8, Timestamptz], &["1", "2026-03-04 10:20"]).is_err());
+        assert!(enc(&[Int8, Timestamptz], &["1", "2026-03-04T10:20:30"]).is_err());
+        assert!(enc(&[Int8, Timestamptz], &["1", "2026-03-04T10:20:30.125Z"]).is_ok());
+        assert!(enc(&[Int8, Timestamptz], &["1", "2026-03-04T10:20:30+0530"]).is_err());
         assert!(enc(&[Int8], &["x"]).is_err());
     }
 }
