@@ -64,3 +64,31 @@ DELETE FROM zoho_crm.orders WHERE parent_id LIKE 'DEMO-%';
 \set ON_ERROR_STOP off
 INSERT INTO zoho_crm.orders (parent_id) VALUES ('NO-NAME');
 \set ON_ERROR_STOP on
+
+\echo '-- Legacy → Zoho: a legacy table, a trigger that marks changed rows pending, and a push.'
+DROP TABLE IF EXISTS legacy_orders;
+CREATE TABLE legacy_orders (
+  order_id text PRIMARY KEY, name text, customer text, amount numeric(12,2), order_date date,
+  synced boolean NOT NULL DEFAULT false, zoho_id bigint, zoho_error text, zoho_synced_at timestamptz);
+CREATE TRIGGER legacy_orders_pending BEFORE INSERT OR UPDATE ON legacy_orders
+  FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending('synced');
+INSERT INTO legacy_orders (order_id, name, customer, amount, order_date)
+SELECT 'LEG-' || g, 'Legacy order ' || g, 'Customer ' || g % 40, g * 12.5, current_date - g % 90 FROM generate_series(1, 30000) g;
+UPDATE legacy_orders SET name = NULL WHERE order_id IN ('LEG-7', 'LEG-70', 'LEG-700');
+SELECT * FROM zoho_upsert_pending('legacy_orders', 'Orders', key_field => 'parent_id',
+         mapping => '{"order_id": "parent_id", "customer": "Customer_Name"}');
+SELECT order_id, synced, zoho_error FROM legacy_orders WHERE NOT synced ORDER BY 1;
+\echo '-- Fixed rows go out with the next push, by the Upsert API.'
+UPDATE legacy_orders SET name = 'Fixed ' || order_id WHERE name IS NULL;
+UPDATE legacy_orders SET amount = amount + 1 WHERE order_id IN ('LEG-1', 'LEG-2');
+SELECT * FROM zoho_upsert_pending('legacy_orders', 'Orders', key_field => 'parent_id',
+         mapping => '{"order_id": "parent_id", "customer": "Customer_Name"}');
+
+\echo '-- Zoho → legacy: a mirror typed from metadata, filled by Bulk Read at COPY speed.'
+DROP TABLE IF EXISTS crm_leads;
+SELECT zoho_create_mirror('Leads', 'crm_leads');
+SELECT zoho_bulk_export('Leads', 'crm_leads') AS written;
+SELECT lead_status, count(*) FROM crm_leads GROUP BY 1 ORDER BY 2 DESC LIMIT 5;
+\echo '-- Again, only what changed since the last export (nothing, here).'
+SELECT zoho_bulk_export('Leads', 'crm_leads',
+         since => (SELECT last_success FROM zoho.exports WHERE module = 'Leads' AND target = 'crm_leads'::regclass)) AS written;
