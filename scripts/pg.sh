@@ -18,6 +18,11 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$ZOHO_FDW_RUN'
 shared_preload_libraries = 'zoho_fdw'
 log_min_messages = warning
+# The background worker: channels of the postgres database, webhooks on
+# $ZOHO_FDW_WEBHOOK_PORT (the demo and the worker tests use both).
+zoho_fdw.database = 'postgres'
+zoho_fdw.webhook_listen = '127.0.0.1:$ZOHO_FDW_WEBHOOK_PORT'
+zoho_fdw.webhook_url = 'http://127.0.0.1:$ZOHO_FDW_WEBHOOK_PORT/zoho/notify'
 CONF
 }
 

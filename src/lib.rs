@@ -7,6 +7,8 @@
 //! - [`functions`]: the SQL functions (`zoho_ping`, …)
 //! - [`push`]: legacy → Zoho: `zoho_upsert_pending`, the `zoho_mark_pending` trigger
 //! - [`export`]: Zoho → legacy: `zoho_bulk_export`, `zoho_create_mirror`
+//! - [`watch`]: `zoho_watch`, `zoho_unwatch`; [`worker`]: the background worker
+//! - [`gucs`]: the `zoho_fdw.*` settings
 //! - [`local`]: local tables and columns, as push and export read them
 //! - [`runtime`]: the backend's async runtime and cancel hook
 //! - [`tokens`]: access tokens shared by all backends (shared memory)
@@ -17,6 +19,7 @@ use pgrx::prelude::*;
 mod error;
 mod export;
 mod fdw;
+mod gucs;
 mod local;
 mod functions;
 mod options;
@@ -25,12 +28,16 @@ mod push;
 mod runtime;
 mod server;
 mod tokens;
+mod watch;
+mod worker;
 
 ::pgrx::pg_module_magic!();
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     tokens::init();
+    gucs::init();
+    worker::register();
 }
 
 extension_sql_file!("../sql/fdw.sql", name = "create_fdw", requires = [zoho_fdw_handler, zoho_fdw_validator]);

@@ -95,8 +95,12 @@ impl ServerContext {
     /// The current user's mapping (or PUBLIC's). Postgres raises its own
     /// error, naming server and user, when there is none.
     fn credentials(&self) -> Result<Credentials, ZohoFdwError> {
+        self.credentials_of(unsafe { pg_sys::GetUserId() })
+    }
+
+    fn credentials_of(&self, user: pg_sys::Oid) -> Result<Credentials, ZohoFdwError> {
         let opts = unsafe {
-            let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), self.oid);
+            let um = pg_sys::GetUserMapping(user, self.oid);
             def_elems((*um).options)
         };
         options::validate(Catalog::UserMapping, &opts)?;
@@ -132,6 +136,12 @@ impl ServerContext {
         let client = Rc::new(self.client()?);
         CLIENTS.with(|m| m.borrow_mut().insert(key, client.clone()));
         Ok(client)
+    }
+
+    /// A client with `user`'s mapping: the worker acts for the role that
+    /// set a channel up.
+    pub fn client_for(&self, user: pg_sys::Oid) -> Result<ZohoClient, ZohoFdwError> {
+        self.client_with(self.credentials_of(user)?)
     }
 
     fn client_with(&self, credentials: Credentials) -> Result<ZohoClient, ZohoFdwError> {

@@ -33,6 +33,7 @@ use crate::server;
 const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
 
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
+extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
 
 #[pg_extern(
     volatile,
@@ -75,13 +76,13 @@ fn kind_of(c: &LocalColumn) -> Kind {
     }
 }
 
-struct Target {
-    table: LocalTable,
+pub(crate) struct Target {
+    pub table: LocalTable,
     /// (local column, Zoho field), `id` first, `Modified_Time` second.
-    columns: Vec<(LocalColumn, FieldMeta)>,
+    pub columns: Vec<(LocalColumn, FieldMeta)>,
 }
 
-fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
+pub(crate) fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
     let table = LocalTable::load(oid, "exported rows are written into a local table")?;
     let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let readable: Vec<FieldMeta> = fields.iter().filter(|f| crate::fdw::import::readable(f)).cloned().collect();
@@ -105,6 +106,26 @@ fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], mapping: Op
         notice!("zoho_fdw: {} column(s) of {} match no field of {module} and keep their values: {}", matching.unmatched.len(), table.display, matching.unmatched.join(", "));
     }
     Ok(Target { table, columns })
+}
+
+/// Newer-wins needs a unique id to conflict on.
+pub(crate) fn require_unique_id(spi: &pgrx::spi::SpiClient<'_>, t: &LocalTable, id_col: &LocalColumn) -> Result<(), ZohoFdwError> {
+    let unique = spi
+        .select(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indnatts = 1 AND i.indkey[0] = $2 AND i.indpred IS NULL)",
+            None,
+            &[t.oid.into(), id_col.attnum.into()],
+        )
+        .and_then(|r| r.first().get_one::<bool>())
+        .map_err(spi_err)?
+        .unwrap_or(false);
+    if unique {
+        return Ok(());
+    }
+    Err(ZohoFdwError::BadArgument {
+        what: format!("column {} of {} has no unique index, so exported records cannot be matched to rows", id_col.name, t.display),
+        hint: Some(format!("ALTER TABLE {} ADD PRIMARY KEY ({})", t.display, id_col.quoted())),
+    })
 }
 
 fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
@@ -134,22 +155,7 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
             .and_then(|r| r.first().get_one::<pgrx::datum::TimestampWithTimeZone>())
             .map_err(spi_err)?
             .expect("a timestamp");
-        // Newer-wins needs a unique id to conflict on.
-        let unique = spi
-            .select(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indnatts = 1 AND i.indkey[0] = $2 AND i.indpred IS NULL)",
-                None,
-                &[target_oid.into(), id_col.attnum.into()],
-            )
-            .and_then(|r| r.first().get_one::<bool>())
-            .map_err(spi_err)?
-            .unwrap_or(false);
-        if !unique {
-            return Err(ZohoFdwError::BadArgument {
-                what: format!("column {} of {} has no unique index, so exported records cannot be matched to rows", id_col.name, t.display),
-                hint: Some(format!("ALTER TABLE {} ADD PRIMARY KEY ({})", t.display, id_col.quoted())),
-            });
-        }
+        require_unique_id(spi, t, id_col)?;
         // Into an empty table rows go straight in. The lock makes other
         // writers (notifications) wait for the export and then apply their
         // newer rows over it; without it they could insert an id first.

@@ -1,0 +1,92 @@
+//! The extension's settings (`zoho_fdw.*`), read by the worker and by
+//! `zoho_watch`.
+
+use std::ffi::CString;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// The database the background worker works in (its catalog tables are
+/// there); unset, the worker waits idle.
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `host:port` the worker's webhook listener binds; unset, no listener.
+pub static WEBHOOK_LISTEN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// The public URL Zoho posts notifications to (default notify_url).
+pub static WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// How long a channel is subscribed for, in seconds (Zoho allows a week).
+pub static CHANNEL_EXPIRY: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+/// Renew a channel this many seconds before it expires.
+pub static RENEW_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// Seconds between catch-up reads of each channel's module (the safety net
+/// for missed notifications).
+pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
+
+fn text(s: &GucSetting<Option<CString>>) -> Option<String> {
+    s.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
+}
+
+pub fn database() -> Option<String> {
+    text(&DATABASE)
+}
+pub fn webhook_listen() -> Option<String> {
+    text(&WEBHOOK_LISTEN)
+}
+pub fn webhook_url() -> Option<String> {
+    text(&WEBHOOK_URL)
+}
+
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"zoho_fdw.database",
+        c"Database the zoho_fdw background worker works in.",
+        c"The worker reads its channels and schedules from this database's zoho schema. Unset, it waits idle.",
+        &DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"zoho_fdw.webhook_listen",
+        c"host:port on which the worker receives Zoho's notifications.",
+        c"Unset, no listener runs and channels are kept current by catch-up reads only.",
+        &WEBHOOK_LISTEN,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"zoho_fdw.webhook_url",
+        c"Public URL of the webhook listener, given to Zoho as notify_url.",
+        c"zoho_watch uses it when no notify_url is passed.",
+        &WEBHOOK_URL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.channel_expiry",
+        c"Seconds a notification channel is subscribed for.",
+        c"Zoho allows at most a week; the worker renews channels before they expire.",
+        &CHANNEL_EXPIRY,
+        60,
+        7 * 86_400,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.renew_margin",
+        c"Seconds before expiry at which the worker renews a channel.",
+        c"",
+        &RENEW_MARGIN,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.catchup_interval",
+        c"Seconds between the worker's catch-up reads of each watched module.",
+        c"A catch-up reads what changed since the channel was last known current (COQL on Modified_Time, and deleted records).",
+        &CATCHUP_INTERVAL,
+        1,
+        7 * 86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+}

@@ -1,0 +1,345 @@
+//! The worker's view of the channels in zoho.watches, and what it does
+//! with them each tick: reload, apply queued notifications, renew, catch up.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use pgrx::prelude::*;
+use zoho_api::coql::{CmpOp, CoqlCursor, Cond, Keyset, Literal, Query};
+use zoho_api::notifications::{Channel, Operation, WebhookPayload};
+use zoho_api::ZohoClient;
+
+use super::listener::{self, Listener};
+use super::{apply, in_transaction};
+use crate::error::ZohoFdwError;
+use crate::export::{plan_target, Target};
+use crate::runtime::block_on;
+use crate::{gucs, server};
+
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+const RENEW_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Notifications applied per tick, so renewals and shutdown are not starved.
+const MAX_BATCH: usize = 500;
+
+#[derive(Debug, Clone)]
+struct Watch {
+    channel_id: i64,
+    module: String,
+    target: pg_sys::Oid,
+    server: String,
+    owner: pg_sys::Oid,
+    events: Vec<String>,
+    notify_url: String,
+    token: String,
+    expires_at: Option<DateTime<Utc>>,
+    synced_until: DateTime<Utc>,
+}
+
+pub struct Worker {
+    listener: Option<Listener>,
+    watches: HashMap<i64, Watch>,
+    clients: HashMap<(String, u32), Rc<ZohoClient>>,
+    loaded: Option<Instant>,
+    renew_checked: Option<Instant>,
+    /// When each channel last caught up (absent: due now).
+    caught_up: HashMap<i64, Instant>,
+    reported: Option<String>,
+}
+
+fn epoch(secs: f64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros((secs * 1e6) as i64).unwrap_or_default()
+}
+
+impl Worker {
+    pub fn start() -> Worker {
+        let listener = gucs::webhook_listen().and_then(|addr| match listener::start(&addr) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                warning!("zoho_fdw worker: no webhook listener: {e}; channels are kept current by catch-up reads only");
+                None
+            }
+        });
+        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), reported: None }
+    }
+
+    pub fn listening(&self) -> Option<std::net::SocketAddr> {
+        self.listener.as_ref().map(|l| l.addr)
+    }
+
+    pub fn tick(&mut self) {
+        if self.loaded.is_none_or(|t| t.elapsed() >= RELOAD_EVERY) {
+            match in_transaction(load) {
+                Ok(watches) => {
+                    self.set_watches(watches);
+                    self.reported = None;
+                }
+                Err(e) => {
+                    // E.g. the extension is not (yet) created here: say it once.
+                    if self.reported.as_deref() != Some(e.as_str()) {
+                        warning!("zoho_fdw worker: cannot read zoho.watches: {e}");
+                        self.reported = Some(e);
+                    }
+                }
+            }
+            self.loaded = Some(Instant::now());
+        }
+        self.apply_notifications();
+        if self.renew_checked.is_none_or(|t| t.elapsed() >= RENEW_CHECK_EVERY) {
+            self.renew_checked = Some(Instant::now());
+            self.renew();
+            self.catch_up();
+        }
+    }
+
+    fn set_watches(&mut self, watches: Vec<Watch>) {
+        if let Some(l) = &self.listener {
+            if let Ok(mut tokens) = l.tokens.write() {
+                *tokens = watches.iter().map(|w| (w.channel_id.to_string(), w.token.clone())).collect();
+            }
+        }
+        self.caught_up.retain(|id, _| watches.iter().any(|w| w.channel_id == *id));
+        self.watches = watches.into_iter().map(|w| (w.channel_id, w)).collect();
+    }
+
+    /// The client for a channel's server and owner, made (from the
+    /// catalogs, so in a transaction) the first time.
+    fn client(&mut self, w: &Watch) -> Result<Rc<ZohoClient>, String> {
+        let key = (w.server.clone(), u32::from(w.owner));
+        if let Some(c) = self.clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = Rc::new(in_transaction(|| server::resolve(Some(&w.server))?.client_for(w.owner))?);
+        self.clients.insert(key, c.clone());
+        Ok(c)
+    }
+
+    fn apply_notifications(&mut self) {
+        let Some(l) = &self.listener else { return };
+        let incoming: Vec<listener::Incoming> = l.queue.try_iter().take(MAX_BATCH).collect();
+        if incoming.is_empty() {
+            return;
+        }
+        // Callbacks of channels made since the last reload: reload, then
+        // check their tokens (the listener holds the HTTP answer meanwhile).
+        if incoming.iter().any(|i| i.verdict.is_some()) {
+            if let Ok(watches) = in_transaction(load) {
+                self.set_watches(watches);
+                self.loaded = Some(Instant::now());
+            }
+        }
+        let mut batch: Vec<WebhookPayload> = Vec::with_capacity(incoming.len());
+        for i in incoming {
+            match i.verdict {
+                None => batch.push(i.payload),
+                Some(verdict) => {
+                    let ok = i.payload.channel_id.parse::<i64>().ok().and_then(|id| self.watches.get(&id)).is_some_and(|w| i.payload.token_matches(&w.token));
+                    let _ = verdict.send(ok);
+                    if ok {
+                        batch.push(i.payload);
+                    }
+                }
+            }
+        }
+        // One fetch per channel and operation, ids in arrival order.
+        batch.sort_by_key(|p| p.channel_id.clone());
+        let mut groups: Vec<(i64, Operation, Vec<String>)> = Vec::new();
+        for p in batch {
+            let Ok(id) = p.channel_id.parse::<i64>() else { continue };
+            match groups.last_mut() {
+                Some((c, op, ids)) if *c == id && *op == p.operation => ids.extend(p.ids),
+                _ => groups.push((id, p.operation, p.ids)),
+            }
+        }
+        for (channel, op, ids) in groups {
+            let Some(w) = self.watches.get(&channel).cloned() else { continue };
+            let client = match self.client(&w) {
+                Ok(c) => c,
+                Err(e) => {
+                    record_error(channel, &e);
+                    continue;
+                }
+            };
+            let n = ids.len() as i64;
+            let done = in_transaction(|| {
+                let target = target_of(&client, &w)?;
+                match op {
+                    Operation::Delete => {
+                        apply::delete(&target, &ids.iter().filter_map(|i| i.parse().ok()).collect::<Vec<i64>>())?;
+                    }
+                    Operation::Insert | Operation::Update => {
+                        let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
+                        let records = block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+                        apply::upsert(&target, &records)?;
+                    }
+                }
+                Spi::run_with_args(
+                    "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
+                    &[channel.into(), n.into()],
+                )
+                .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+            });
+            if let Err(e) = done {
+                // The changes are not lost: the next catch-up reads them.
+                record_error(channel, &format!("applying a notification: {e}"));
+                self.caught_up.remove(&channel);
+            }
+        }
+    }
+
+    fn renew(&mut self) {
+        let margin = chrono::Duration::seconds(gucs::RENEW_MARGIN.get().into());
+        let now = Utc::now();
+        let due: Vec<Watch> = self.watches.values().filter(|w| w.expires_at.is_none_or(|e| e - now <= margin)).cloned().collect();
+        for w in due {
+            let client = match self.client(&w) {
+                Ok(c) => c,
+                Err(e) => {
+                    record_error(w.channel_id, &e);
+                    continue;
+                }
+            };
+            let expiry = Utc::now() + chrono::Duration::seconds(gucs::CHANNEL_EXPIRY.get().into());
+            let channel = Channel {
+                channel_id: w.channel_id,
+                events: w.events.iter().map(|e| format!("{}.{e}", w.module)).collect(),
+                notify_url: w.notify_url.clone(),
+                token: Some(w.token.clone()),
+                channel_expiry: Some(expiry.fixed_offset()),
+                return_affected_field_values: false,
+                notify_on_related_action: false,
+            };
+            let renewed = block_on(async {
+                let first = client.watch_update(std::slice::from_ref(&channel)).await?;
+                match first.into_iter().next().map(|r| r.outcome) {
+                    Some(Ok(subs)) => Ok((subs, false)),
+                    // Expired on Zoho's side: subscribe again, then catch up.
+                    Some(Err(e)) if e.code == "NOT_SUBSCRIBED" => {
+                        let again = client.watch_enable(std::slice::from_ref(&channel)).await?;
+                        match again.into_iter().next().map(|r| r.outcome) {
+                            Some(Ok(subs)) => Ok((subs, true)),
+                            Some(Err(e)) => Err(zoho_api::Error::InvalidInput(format!("Zoho refused to subscribe the channel again: {e}"))),
+                            None => Err(zoho_api::Error::InvalidInput("no answer for the channel".into())),
+                        }
+                    }
+                    Some(Err(e)) => Err(zoho_api::Error::InvalidInput(format!("Zoho refused to renew the channel: {e}"))),
+                    None => Err(zoho_api::Error::InvalidInput("no answer for the channel".into())),
+                }
+            });
+            match renewed {
+                Ok((subs, lapsed)) => {
+                    let granted = subs.iter().filter_map(|s| s.channel_expiry.as_deref()).filter_map(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).min().unwrap_or(expiry);
+                    let stored = in_transaction(|| {
+                        Spi::run_with_args(
+                            "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now() WHERE channel_id = $1",
+                            &[w.channel_id.into(), (granted.timestamp_micros() as f64 / 1e6).into()],
+                        )
+                        .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+                    });
+                    if let Err(e) = stored {
+                        record_error(w.channel_id, &e);
+                    }
+                    if let Some(known) = self.watches.get_mut(&w.channel_id) {
+                        known.expires_at = Some(granted);
+                    }
+                    if lapsed {
+                        log!("zoho_fdw worker: channel {} had lapsed; subscribed again, catching up", w.channel_id);
+                        self.caught_up.remove(&w.channel_id);
+                    }
+                }
+                Err(e) => record_error(w.channel_id, &format!("renewing: {e}")),
+            }
+        }
+    }
+
+    fn catch_up(&mut self) {
+        let every = Duration::from_secs(gucs::CATCHUP_INTERVAL.get() as u64);
+        let due: Vec<Watch> = self.watches.values().filter(|w| self.caught_up.get(&w.channel_id).is_none_or(|t| t.elapsed() >= every)).cloned().collect();
+        for w in due {
+            let client = match self.client(&w) {
+                Ok(c) => c,
+                Err(e) => {
+                    record_error(w.channel_id, &e);
+                    continue;
+                }
+            };
+            let started = Utc::now();
+            let done = in_transaction(|| {
+                let target = target_of(&client, &w)?;
+                // A second of overlap: Modified_Time has whole seconds.
+                let since = (w.synced_until - chrono::Duration::seconds(1)).fixed_offset();
+                let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
+                let query = Query::new(&w.module, fields).filter(Cond::cmp("Modified_Time", CmpOp::Ge, Literal::DateTime(since)));
+                let mut cursor = CoqlCursor::new(query, Some(Keyset::ModifiedTime), 2_000).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+                let mut changed = 0;
+                while let Some(page) = block_on(cursor.next_page(&client)).map_err(|e| ZohoFdwError::api(&w.server, e))? {
+                    changed += apply::upsert(&target, &page)?;
+                }
+                let deleted = block_on(client.deleted(&w.module, Some(since))).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+                let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
+                let removed = apply::delete(&target, &ids)?;
+                Spi::run_with_args(
+                    "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL WHERE channel_id = $1",
+                    &[w.channel_id.into(), (started.timestamp_micros() as f64 / 1e6).into()],
+                )
+                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                Ok((changed, removed))
+            });
+            self.caught_up.insert(w.channel_id, Instant::now());
+            match done {
+                Ok((changed, removed)) => {
+                    if changed + removed > 0 {
+                        log!("zoho_fdw worker: channel {} caught up: {changed} row(s) written, {removed} deleted", w.channel_id);
+                    }
+                    if let Some(known) = self.watches.get_mut(&w.channel_id) {
+                        known.synced_until = started;
+                    }
+                }
+                Err(e) => record_error(w.channel_id, &format!("catching up: {e}")),
+            }
+        }
+    }
+}
+
+fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
+    let fields = block_on(client.fields_cached(&w.module, Duration::from_secs(600))).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+    plan_target(w.target, &w.module, &fields, None)
+}
+
+fn load() -> Result<Vec<Watch>, ZohoFdwError> {
+    Spi::connect(|spi| {
+        let rows = spi.select(
+            "SELECT channel_id, module, target::oid, server::text, owner::oid, events, notify_url, token,
+                    extract(epoch FROM expires_at)::float8, extract(epoch FROM synced_until)::float8
+               FROM zoho.watches",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(Watch {
+                channel_id: r.get::<i64>(1)?.unwrap_or_default(),
+                module: r.get::<String>(2)?.unwrap_or_default(),
+                target: r.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::InvalidOid),
+                server: r.get::<String>(4)?.unwrap_or_default(),
+                owner: r.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::InvalidOid),
+                events: r.get::<Vec<String>>(6)?.unwrap_or_default(),
+                notify_url: r.get::<String>(7)?.unwrap_or_default(),
+                token: r.get::<String>(8)?.unwrap_or_default(),
+                expires_at: r.get::<f64>(9)?.map(epoch),
+                synced_until: r.get::<f64>(10)?.map(epoch).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    })
+    .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))
+}
+
+fn record_error(channel: i64, e: &str) {
+    warning!("zoho_fdw worker: channel {channel}: {e}");
+    let _ = in_transaction(|| {
+        Spi::run_with_args("UPDATE zoho.watches SET last_error = $2, last_error_at = now() WHERE channel_id = $1", &[channel.into(), e.into()])
+            .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+    });
+}

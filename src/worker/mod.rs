@@ -1,0 +1,120 @@
+//! The background worker (`shared_preload_libraries = 'zoho_fdw'`): in the
+//! database `zoho_fdw.database` it keeps every channel made by zoho_watch
+//! alive and its table current.
+//!
+//! - [`listener`] receives Zoho's callbacks on `zoho_fdw.webhook_listen`,
+//!   checks channel and token, and queues them;
+//! - the main loop applies queued notifications (records re-read by id,
+//!   100 a call, newer `Modified_Time` wins; deletes delete);
+//! - [`channels`] renews channels before they expire (re-enabling lapsed
+//!   ones) and catches up from each channel's `synced_until` after any gap:
+//!   at start, after a lapse, and every `zoho_fdw.catchup_interval`.
+//!
+//! Every unit of work runs in its own transaction; a failure is logged and
+//! recorded on the channel (`zoho.channels.last_error`) and retried, never
+//! fatal. State lives in the catalog, so a restarted worker (after its own
+//! crash or PostgreSQL's restart) picks up where it was.
+
+mod apply;
+mod channels;
+mod listener;
+
+use std::time::Duration;
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::prelude::*;
+
+use crate::error::ZohoFdwError;
+use crate::gucs;
+
+pub fn register() {
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    BackgroundWorkerBuilder::new("zoho_fdw worker")
+        .set_type("zoho_fdw worker")
+        .set_library("zoho_fdw")
+        .set_function("zoho_fdw_worker_main")
+        .enable_spi_access()
+        .set_restart_time(Some(Duration::from_secs(2)))
+        .load();
+}
+
+const fn libc_sigterm() -> i32 {
+    15
+}
+
+extern "C-unwind" {
+    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c), as a
+    /// plain C function: pgrx binds it only behind a Rust wrapper.
+    #[link_name = "die"]
+    fn backend_die(signal: std::ffi::c_int);
+}
+
+/// Runs `f` in a transaction of its own; any error (a PostgreSQL ERROR
+/// included) rolls it back and comes back as text.
+pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> Result<R, String> {
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| f().map_err(|e| e.to_string())))
+        .catch_others(|e| {
+            Err(match e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_string(),
+            })
+        })
+        .execute();
+    unsafe {
+        match &result {
+            Ok(_) => {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Err(_) => pg_sys::AbortCurrentTransaction(),
+        }
+    }
+    result
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SIGTERM as in any backend: it sets ProcDiePending, which stops a
+    // Zoho call within ~50 ms (the cancel hook reads it), and the next
+    // CHECK_FOR_INTERRUPTS exits. Shutdown never waits on Zoho.
+    unsafe {
+        pg_sys::pqsignal(libc_sigterm(), Some(backend_die));
+    }
+    let Some(db) = gucs::database() else {
+        log!("zoho_fdw worker: zoho_fdw.database is not set; waiting");
+        while BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
+            pg_sys::check_for_interrupts!();
+            if BackgroundWorker::sighup_received() {
+                unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+                if gucs::database().is_some() {
+                    // Restarted by the postmaster, connected to it.
+                    unsafe { pg_sys::proc_exit(1) };
+                }
+            }
+        }
+        return;
+    };
+    BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    let mut worker = channels::Worker::start();
+    log!("zoho_fdw worker: started in database {db}{}", worker.listening().map(|a| format!(", webhook listener on {a}")).unwrap_or_default());
+    while BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
+        pg_sys::check_for_interrupts!();
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            if gucs::database().as_deref() != Some(db.as_str()) {
+                log!("zoho_fdw worker: zoho_fdw.database changed; restarting");
+                unsafe { pg_sys::proc_exit(1) };
+            }
+        }
+        worker.tick();
+    }
+    log!("zoho_fdw worker: stopping");
+}
