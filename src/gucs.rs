@@ -75,7 +75,7 @@ pub fn init() {
         c"",
         &RENEW_MARGIN,
         1,
-        86_400,
+        7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );

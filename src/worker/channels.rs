@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use pgrx::prelude::*;
-use zoho_api::coql::{CmpOp, CoqlCursor, Cond, Keyset, Literal, Query};
+use zoho_api::records::ListOptions;
 use zoho_api::notifications::{Channel, Operation, WebhookPayload};
 use zoho_api::ZohoClient;
 
@@ -20,6 +20,8 @@ use crate::{gucs, server};
 
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The second catch-up after the worker starts or a channel lapses.
+const FOLLOW_UP: Duration = Duration::from_secs(5);
 /// Notifications applied per tick, so renewals and shutdown are not starved.
 const MAX_BATCH: usize = 500;
 
@@ -35,16 +37,23 @@ struct Watch {
     token: String,
     expires_at: Option<DateTime<Utc>>,
     synced_until: DateTime<Utc>,
+    /// Digest of the server's and user mapping's options: a changed server
+    /// (a new api_domain, new credentials) gets a new client.
+    options: String,
 }
 
 pub struct Worker {
     listener: Option<Listener>,
     watches: HashMap<i64, Watch>,
-    clients: HashMap<(String, u32), Rc<ZohoClient>>,
+    clients: HashMap<(String, u32, String), Rc<ZohoClient>>,
     loaded: Option<Instant>,
     renew_checked: Option<Instant>,
     /// When each channel last caught up (absent: due now).
     caught_up: HashMap<i64, Instant>,
+    /// Channels past their follow-up catch-up: the first one after the
+    /// worker starts is repeated shortly, for changes whose callbacks
+    /// failed while the worker was coming up.
+    settled: std::collections::HashSet<i64>,
     reported: Option<String>,
 }
 
@@ -61,7 +70,7 @@ impl Worker {
                 None
             }
         });
-        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), reported: None }
+        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), settled: Default::default(), reported: None }
     }
 
     pub fn listening(&self) -> Option<std::net::SocketAddr> {
@@ -100,13 +109,14 @@ impl Worker {
             }
         }
         self.caught_up.retain(|id, _| watches.iter().any(|w| w.channel_id == *id));
+        self.clients.retain(|(server, owner, options), _| watches.iter().any(|w| &w.server == server && u32::from(w.owner) == *owner && &w.options == options));
         self.watches = watches.into_iter().map(|w| (w.channel_id, w)).collect();
     }
 
     /// The client for a channel's server and owner, made (from the
     /// catalogs, so in a transaction) the first time.
     fn client(&mut self, w: &Watch) -> Result<Rc<ZohoClient>, String> {
-        let key = (w.server.clone(), u32::from(w.owner));
+        let key = (w.server.clone(), u32::from(w.owner), w.options.clone());
         if let Some(c) = self.clients.get(&key) {
             return Ok(c.clone());
         }
@@ -246,6 +256,7 @@ impl Worker {
                     if lapsed {
                         log!("zoho_fdw worker: channel {} had lapsed; subscribed again, catching up", w.channel_id);
                         self.caught_up.remove(&w.channel_id);
+                        self.settled.remove(&w.channel_id);
                     }
                 }
                 Err(e) => record_error(w.channel_id, &format!("renewing: {e}")),
@@ -255,7 +266,16 @@ impl Worker {
 
     fn catch_up(&mut self) {
         let every = Duration::from_secs(gucs::CATCHUP_INTERVAL.get() as u64);
-        let due: Vec<Watch> = self.watches.values().filter(|w| self.caught_up.get(&w.channel_id).is_none_or(|t| t.elapsed() >= every)).cloned().collect();
+        let due: Vec<Watch> = self
+            .watches
+            .values()
+            .filter(|w| match self.caught_up.get(&w.channel_id) {
+                None => true,
+                Some(t) if !self.settled.contains(&w.channel_id) => t.elapsed() >= FOLLOW_UP.min(every),
+                Some(t) => t.elapsed() >= every,
+            })
+            .cloned()
+            .collect();
         for w in due {
             let client = match self.client(&w) {
                 Ok(c) => c,
@@ -270,10 +290,18 @@ impl Worker {
                 // A second of overlap: Modified_Time has whole seconds.
                 let since = (w.synced_until - chrono::Duration::seconds(1)).fixed_offset();
                 let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
-                let query = Query::new(&w.module, fields).filter(Cond::cmp("Modified_Time", CmpOp::Ge, Literal::DateTime(since)));
-                let mut cursor = CoqlCursor::new(query, Some(Keyset::ModifiedTime), 2_000).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+                // The records list with If-Modified-Since, not COQL: COQL
+                // never returns converted leads, and they change too.
+                let convertible = fields.iter().any(|f| f == "Converted__s") || w.module.eq_ignore_ascii_case("Leads");
+                let opts = ListOptions {
+                    fields,
+                    modified_since: Some(since),
+                    converted: convertible.then(|| "both".to_string()),
+                    ..Default::default()
+                };
+                let mut pages = client.list(&w.module, opts).map_err(|e| ZohoFdwError::api(&w.server, e))?;
                 let mut changed = 0;
-                while let Some(page) = block_on(cursor.next_page(&client)).map_err(|e| ZohoFdwError::api(&w.server, e))? {
+                while let Some(page) = block_on(pages.next_page()).map_err(|e| ZohoFdwError::api(&w.server, e))? {
                     changed += apply::upsert(&target, &page)?;
                 }
                 let deleted = block_on(client.deleted(&w.module, Some(since))).map_err(|e| ZohoFdwError::api(&w.server, e))?;
@@ -286,7 +314,9 @@ impl Worker {
                 .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
                 Ok((changed, removed))
             });
-            self.caught_up.insert(w.channel_id, Instant::now());
+            if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
+                self.settled.insert(w.channel_id);
+            }
             match done {
                 Ok((changed, removed)) => {
                     if changed + removed > 0 {
@@ -310,9 +340,11 @@ fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
 fn load() -> Result<Vec<Watch>, ZohoFdwError> {
     Spi::connect(|spi| {
         let rows = spi.select(
-            "SELECT channel_id, module, target::oid, server::text, owner::oid, events, notify_url, token,
-                    extract(epoch FROM expires_at)::float8, extract(epoch FROM synced_until)::float8
-               FROM zoho.watches",
+            "SELECT w.channel_id, w.module, w.target::oid, w.server::text, w.owner::oid, w.events, w.notify_url, w.token,
+                    extract(epoch FROM w.expires_at)::float8, extract(epoch FROM w.synced_until)::float8,
+                    md5(coalesce(s.srvoptions::text, '') || coalesce((SELECT um.umoptions::text FROM pg_user_mapping um
+                          WHERE um.umserver = s.oid AND um.umuser IN (w.owner::oid, 0) ORDER BY um.umuser DESC LIMIT 1), ''))
+               FROM zoho.watches w LEFT JOIN pg_foreign_server s ON s.srvname = w.server",
             None,
             &[],
         )?;
@@ -329,6 +361,7 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
                 token: r.get::<String>(8)?.unwrap_or_default(),
                 expires_at: r.get::<f64>(9)?.map(epoch),
                 synced_until: r.get::<f64>(10)?.map(epoch).unwrap_or_default(),
+                options: r.get::<String>(11)?.unwrap_or_default(),
             });
         }
         Ok(out)

@@ -7,8 +7,9 @@
 //! - the main loop applies queued notifications (records re-read by id,
 //!   100 a call, newer `Modified_Time` wins; deletes delete);
 //! - [`channels`] renews channels before they expire (re-enabling lapsed
-//!   ones) and catches up from each channel's `synced_until` after any gap:
-//!   at start, after a lapse, and every `zoho_fdw.catchup_interval`.
+//!   ones) and catches up from each channel's `synced_until` after any gap
+//!   (records modified since, and deleted records): at start, after a lapse,
+//!   and every `zoho_fdw.catchup_interval`.
 //!
 //! Every unit of work runs in its own transaction; a failure is logged and
 //! recorded on the channel (`zoho.channels.last_error`) and retried, never

@@ -1,0 +1,222 @@
+//! The background worker, against the test cluster's worker (database
+//! `postgres`, webhooks on 127.0.0.1:28816, see scripts/pg.sh) and an
+//! in-process simulator that delivers notifications to it: watch then
+//! export with edits during and after, wrong tokens, renewal and lapses,
+//! a dead webhook, and the worker killed with kill -9.
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zoho_fdw_tests::*;
+
+const HOOK: &str = "http://127.0.0.1:28816/zoho/notify";
+
+/// The worker's database, reset for one test; settings changed with
+/// ALTER SYSTEM are reset when it is dropped.
+struct WorkerDb {
+    dsn: String,
+    settings: Vec<String>,
+}
+
+impl WorkerDb {
+    fn new(sim: &Sim) -> (WorkerDb, Client) {
+        let dsn = format!("{} dbname=postgres", pg_dsn());
+        let mut c = Client::connect(&dsn, NoTls).unwrap();
+        let url = sim.base_url();
+        c.batch_execute(&format!(
+            "SET client_min_messages = warning;
+             DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
+             DROP TABLE IF EXISTS crm_leads;
+             CREATE EXTENSION zoho_fdw;
+             CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}', timeout_ms '5000');
+             CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
+               OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+             SELECT zoho_create_mirror('Leads', 'crm_leads');"
+        ))
+        .unwrap();
+        (WorkerDb { dsn, settings: Vec::new() }, c)
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.dsn, NoTls).unwrap()
+    }
+
+    fn set(&mut self, c: &mut Client, name: &str, value: &str) {
+        c.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'")).unwrap();
+        c.batch_execute("SELECT pg_reload_conf()").unwrap();
+        self.settings.push(name.to_string());
+    }
+}
+
+impl Drop for WorkerDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(&self.dsn, NoTls) {
+            for s in &self.settings {
+                let _ = c.batch_execute(&format!("ALTER SYSTEM RESET {s}"));
+            }
+            let _ = c.batch_execute("SELECT pg_reload_conf()");
+            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads");
+        }
+    }
+}
+
+fn watch(c: &mut Client, notify_url: &str) -> String {
+    c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1)", &[&notify_url]).unwrap().get(0)
+}
+
+/// id → last name, in Zoho and in the mirror.
+fn zoho_names(sim: &Sim) -> BTreeMap<i64, String> {
+    sim.records("Leads").iter().map(|r| (r["id"].as_str().unwrap().parse().unwrap(), r["Last_Name"].as_str().unwrap_or_default().to_string())).collect()
+}
+
+fn mirror_names(c: &mut Client) -> BTreeMap<i64, String> {
+    c.query("SELECT id, coalesce(last_name, '') FROM crm_leads", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Waits until the mirror equals Zoho; panics with the difference.
+fn converges(sim: &Sim, c: &mut Client, within: Duration, what: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (z, m) = (zoho_names(sim), mirror_names(c));
+        if z == m {
+            return started.elapsed();
+        }
+        if started.elapsed() > within {
+            let missing: Vec<_> = z.iter().filter(|(k, v)| m.get(k) != Some(v)).take(5).collect();
+            let extra: Vec<_> = m.keys().filter(|k| !z.contains_key(k)).take(5).collect();
+            panic!("{what}: the mirror did not converge in {within:?}; differing {missing:?}, extra {extra:?}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ids(sim: &Sim) -> Vec<String> {
+    sim.records("Leads").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn watch_then_export_then_edits_converge() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 400).bulk_step_ms(300));
+    let (db, mut c) = WorkerDb::new(&sim);
+    watch(&mut c, HOOK);
+    let dsn = db.dsn.clone();
+    let exporter = thread::spawn(move || Client::connect(&dsn, NoTls).unwrap().query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).map(|r| r.get::<_, i64>(0)));
+    // While the export runs: edits, a create and a delete in Zoho's UI.
+    thread::sleep(Duration::from_millis(150));
+    let all = ids(&sim);
+    for id in &all[..5] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("During {id}")})).unwrap();
+    }
+    sim.ui_create("Leads", json!({"Last_Name": "Created during", "Company": "X"})).unwrap();
+    sim.ui_delete("Leads", &all[10]).unwrap();
+    assert_eq!(exporter.join().unwrap().unwrap(), 400);
+    converges(&sim, &mut c, Duration::from_secs(10), "after the export");
+    // And after it.
+    for id in &all[20..25] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("After {id}")})).unwrap();
+    }
+    sim.ui_delete("Leads", &all[30]).unwrap();
+    let took = converges(&sim, &mut c, Duration::from_secs(10), "after edits");
+    assert!(took < Duration::from_secs(3), "notifications took {took:?}");
+    let delivered: Vec<Option<u16>> = sim.deliveries().iter().map(|d| d.status).collect();
+    assert!(delivered.iter().all(|s| *s == Some(200)), "{delivered:?}");
+    let n: i64 = c.query_one("SELECT notifications FROM zoho.channels", &[]).unwrap().get(0);
+    assert!(n >= 13, "{n} notifications applied");
+}
+
+#[test]
+fn a_wrong_token_or_an_unknown_channel_gets_403_and_changes_nothing() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let channel = watch(&mut c, HOOK);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let victim: i64 = c.query_one("SELECT min(id) FROM crm_leads", &[]).unwrap().get(0);
+    let post = |channel: &str, token: &str| -> u16 {
+        let body = json!({"server_time": 1, "module": "Leads", "ids": [victim.to_string()], "operation": "delete", "channel_id": channel, "token": token});
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "content-type: application/json", "-d", &body.to_string(), HOOK])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).parse().unwrap()
+    };
+    assert_eq!(post(&channel, "not-the-token"), 403);
+    assert_eq!(post("123456789", "whatever"), 403);
+    thread::sleep(Duration::from_millis(500));
+    let still: i64 = c.query_one("SELECT count(*) FROM crm_leads WHERE id = $1", &[&victim]).unwrap().get(0);
+    assert_eq!(still, 1, "a refused callback deleted a row");
+}
+
+#[test]
+fn channels_are_renewed_and_a_lapsed_channel_is_subscribed_again_and_caught_up() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 50));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    // Renew on every check, for a week at a time.
+    db.set(&mut c, "zoho_fdw.renew_margin", "604800");
+    db.set(&mut c, "zoho_fdw.channel_expiry", "604800");
+    c.batch_execute("SET zoho_fdw.channel_expiry = 3600").unwrap();
+    watch(&mut c, HOOK);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let renewed = (0..50).any(|_| {
+        thread::sleep(Duration::from_millis(200));
+        c.query_one("SELECT renewed_at IS NOT NULL AND expires_at > now() + interval '6 days' FROM zoho.channels", &[]).unwrap().get::<_, bool>(0)
+    });
+    assert!(renewed, "the worker did not renew the channel");
+    // Two days pass in Zoho: the channel is gone; changes meanwhile are
+    // not notified.
+    sim.advance_clock(Duration::from_secs(2 * 86_400));
+    let all = ids(&sim);
+    sim.ui_edit("Leads", &all[3], json!({"Last_Name": "While lapsed"})).unwrap();
+    sim.ui_delete("Leads", &all[4]).unwrap();
+    converges(&sim, &mut c, Duration::from_secs(10), "after the lapse");
+    assert!(!sim.channels().is_empty(), "the channel was not subscribed again");
+}
+
+#[test]
+fn a_dead_webhook_is_made_good_by_catch_up() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 100));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.catchup_interval", "1");
+    // Zoho posts to a port where nothing listens.
+    watch(&mut c, "http://127.0.0.1:9/zoho/notify");
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let all = ids(&sim);
+    for id in &all[..10] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("Unheard {id}")})).unwrap();
+    }
+    for id in &all[10..13] {
+        sim.ui_delete("Leads", id).unwrap();
+    }
+    sim.ui_create("Leads", json!({"Last_Name": "Unheard new", "Company": "X"})).unwrap();
+    converges(&sim, &mut c, Duration::from_secs(10), "by catch-up");
+    assert!(sim.deliveries().iter().all(|d| d.status.is_none()), "a delivery reached something");
+}
+
+#[test]
+fn the_worker_killed_with_kill_9_picks_up_where_it_was() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 100));
+    let (db, mut c) = WorkerDb::new(&sim);
+    watch(&mut c, HOOK);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let pid: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    // While PostgreSQL recovers and the worker restarts, Zoho changes.
+    let all = ids(&sim);
+    for id in &all[..5] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("While down {id}")})).unwrap();
+    }
+    sim.ui_delete("Leads", &all[7]).unwrap();
+    drop(c);
+    let mut c = (0..100)
+        .find_map(|_| {
+            thread::sleep(Duration::from_millis(200));
+            let mut c = Client::connect(&db.dsn, NoTls).ok()?;
+            c.query_one("SELECT 1", &[]).ok().map(|_| c)
+        })
+        .expect("PostgreSQL is back");
+    converges(&sim, &mut c, Duration::from_secs(15), "after the restart");
+    let pid2: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
+    assert_ne!(pid, pid2);
+    let _ = db.client();
+}
