@@ -7,9 +7,11 @@
 //!   cargo run --release -p zoho-fdw-bench -- queries   (needs ZOHO_FDW_TEST_PG)
 //!   cargo run --release -p zoho-fdw-bench -- push      (needs ZOHO_FDW_TEST_PG)
 //!   cargo run --release -p zoho-fdw-bench -- export [rows…] (needs ZOHO_FDW_TEST_PG)
+//!   cargo run --release -p zoho-fdw-bench -- notify    (needs ZOHO_FDW_TEST_PG and the worker)
 
 mod bulk_read;
 mod export;
+mod notify;
 mod planner;
 mod push;
 mod queries;
@@ -21,16 +23,18 @@ fn main() {
         Some("planner") => planner::run(),
         Some("queries") => queries::run(),
         Some("push") => push::run(),
+        Some("notify") => notify::run(),
         Some("export") => export::run(&args[1..].iter().filter_map(|s| s.parse().ok()).collect::<Vec<usize>>().is_empty().then(|| vec![200_000, 1_000_000]).unwrap_or_else(|| args[1..].iter().filter_map(|s| s.parse().ok()).collect())),
         Some("all") | None => {
             planner::run();
             queries::run();
             push::run();
             export::run(&[200_000, 1_000_000]);
+            notify::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…]");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify");
             std::process::exit(2);
         }
     }
