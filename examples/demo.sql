@@ -93,6 +93,6 @@ SELECT lead_status, count(*) FROM crm_leads GROUP BY 1 ORDER BY 2 DESC LIMIT 5;
 SELECT zoho_bulk_export('Leads', 'crm_leads',
          since => (SELECT last_success FROM zoho.exports WHERE module = 'Leads' AND target = 'crm_leads'::regclass)) AS written;
 
-\echo '-- Kept current by the background worker: watch, then edit in Zoho (the simulator''s UI).'
+\echo '-- From now on the background worker keeps crm_leads current: a channel for Leads changes.'
 SELECT zoho_watch('Leads', 'crm_leads') IS NOT NULL AS watching;
 SELECT channel_id IS NOT NULL AS has_channel, module, target, expires_at > now() AS live FROM zoho.channels;
