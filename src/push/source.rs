@@ -23,45 +23,43 @@ pub struct SourceTable {
 impl SourceTable {
     pub fn load(oid: pg_sys::Oid, sync_column: &str) -> Result<SourceTable, ZohoFdwError> {
         let LocalTable { oid, display, sql_name, columns } = LocalTable::load(oid, "pending rows are read from, and marked in, a local table")?;
-        {
-            let find = |n: &str| columns.iter().find(|c| c.name == n).cloned();
-            let sync = find(sync_column).ok_or_else(|| ZohoFdwError::NoColumn {
-                table: display.clone(),
-                column: sync_column.to_string(),
-                hint: format!(
-                    "Add the sync column (ALTER TABLE {display} ADD COLUMN {} boolean NOT NULL DEFAULT false) and a zoho_mark_pending() trigger, or pass sync_column => '…'.",
-                    quote_ident(sync_column)
-                ),
-            })?;
-            if sync.type_oid != pg_sys::BOOLOID {
-                return Err(ZohoFdwError::BadArgument {
-                    what: format!("sync column \"{}\" of {display} is {}, not boolean", sync.name, sync.type_name),
-                    hint: Some("The sync column is a boolean: false while a row waits to be pushed.".into()),
-                });
-            }
-            let zoho_error = find("zoho_error");
-            if let Some(c) = &zoho_error {
-                if !matches!(c.type_oid, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
-                    return Err(ZohoFdwError::BadArgument { what: format!("column zoho_error of {display} is {}, not text", c.type_name), hint: None });
-                }
-            }
-            let synced_at = find("zoho_synced_at");
-            if let Some(c) = &synced_at {
-                if !matches!(c.type_oid, pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID) {
-                    return Err(ZohoFdwError::BadArgument { what: format!("column zoho_synced_at of {display} is {}, not a timestamp", c.type_name), hint: None });
-                }
-            }
-            Ok(SourceTable {
-                oid,
-                sql_name,
-                display,
-                zoho_id: find("zoho_id"),
-                zoho_error,
-                synced_at,
-                sync,
-                columns,
-            })
+        let find = |n: &str| columns.iter().find(|c| c.name == n).cloned();
+        let sync = find(sync_column).ok_or_else(|| ZohoFdwError::NoColumn {
+            table: display.clone(),
+            column: sync_column.to_string(),
+            hint: format!(
+                "Add the sync column (ALTER TABLE {display} ADD COLUMN {} boolean NOT NULL DEFAULT false) and a zoho_mark_pending() trigger, or pass sync_column => '…'.",
+                quote_ident(sync_column)
+            ),
+        })?;
+        if sync.type_oid != pg_sys::BOOLOID {
+            return Err(ZohoFdwError::BadArgument {
+                what: format!("sync column \"{}\" of {display} is {}, not boolean", sync.name, sync.type_name),
+                hint: Some("The sync column is a boolean: false while a row waits to be pushed.".into()),
+            });
         }
+        let zoho_error = find("zoho_error");
+        if let Some(c) = &zoho_error {
+            if !matches!(c.type_oid, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
+                return Err(ZohoFdwError::BadArgument { what: format!("column zoho_error of {display} is {}, not text", c.type_name), hint: None });
+            }
+        }
+        let synced_at = find("zoho_synced_at");
+        if let Some(c) = &synced_at {
+            if !matches!(c.type_oid, pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID) {
+                return Err(ZohoFdwError::BadArgument { what: format!("column zoho_synced_at of {display} is {}, not a timestamp", c.type_name), hint: None });
+            }
+        }
+        Ok(SourceTable {
+            oid,
+            sql_name,
+            display,
+            zoho_id: find("zoho_id"),
+            zoho_error,
+            synced_at,
+            sync,
+            columns,
+        })
     }
 
     /// Columns whose values go to Zoho: all but the bookkeeping ones.
