@@ -34,6 +34,7 @@ const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
 
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
 extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
+extension_sql_file!("../../sql/schedule.sql", name = "schedule_catalog", requires = ["watch_catalog"]);
 
 #[pg_extern(
     volatile,

@@ -97,16 +97,16 @@ fn zoho_upsert_pending(
     TableIterator::once((report.mode, report.pending, report.synced, report.failed, report.api_calls, report.credits))
 }
 
-struct Report {
-    mode: String,
-    pending: i64,
-    synced: i64,
-    failed: i64,
-    api_calls: i32,
-    credits: i32,
+pub(crate) struct Report {
+    pub mode: String,
+    pub pending: i64,
+    pub synced: i64,
+    pub failed: i64,
+    pub api_calls: i32,
+    pub credits: i32,
 }
 
-fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column: &str, mode: Mode, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<Report, ZohoFdwError> {
+pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column: &str, mode: Mode, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<Report, ZohoFdwError> {
     let src = SourceTable::load(source, sync_column)?;
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
@@ -236,6 +236,15 @@ fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column:
             credits: (after.credits - before.credits) as i32,
         })
     })
+}
+
+/// `"schema"."table"` of a table, for SQL.
+pub(crate) fn qualified_name(oid: pg_sys::Oid) -> String {
+    unsafe {
+        let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))).to_string_lossy().into_owned();
+        let name = CStr::from_ptr(pg_sys::get_rel_name(oid)).to_string_lossy().into_owned();
+        format!("{}.{}", crate::local::quote_ident(&schema), crate::local::quote_ident(&name))
+    }
 }
 
 fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {

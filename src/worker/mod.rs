@@ -11,6 +11,8 @@
 //!   (records modified since, and deleted records): at start, after a lapse,
 //!   and every `zoho_fdw.catchup_interval`.
 //!
+//! - [`schedules`] runs scheduled pushes (zoho.push_schedules).
+//!
 //! Every unit of work runs in its own transaction; a failure is logged and
 //! recorded on the channel (`zoho.channels.last_error`) and retried, never
 //! fatal. State lives in the catalog, so a restarted worker (after its own
@@ -19,6 +21,7 @@
 mod apply;
 mod channels;
 mod listener;
+mod schedules;
 
 use std::time::Duration;
 
@@ -105,6 +108,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     let mut worker = channels::Worker::start();
+    let mut schedules = schedules::Schedules::default();
     log!("zoho_fdw worker: started in database {db}{}", worker.listening().map(|a| format!(", webhook listener on {a}")).unwrap_or_default());
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
         pg_sys::check_for_interrupts!();
@@ -116,6 +120,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
             }
         }
         worker.tick();
+        schedules.run_due();
     }
     log!("zoho_fdw worker: stopping");
 }

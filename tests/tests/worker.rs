@@ -2,7 +2,7 @@
 //! `postgres`, webhooks on 127.0.0.1:28816, see scripts/pg.sh) and an
 //! in-process simulator that delivers notifications to it: watch then
 //! export with edits during and after, wrong tokens, renewal and lapses,
-//! a dead webhook, and the worker killed with kill -9.
+//! a dead webhook, the worker killed with kill -9, and scheduled pushes.
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -28,7 +28,7 @@ impl WorkerDb {
         c.batch_execute(&format!(
             "SET client_min_messages = warning;
              DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
-             DROP TABLE IF EXISTS crm_leads;
+             DROP TABLE IF EXISTS crm_leads, orders;
              CREATE EXTENSION zoho_fdw;
              CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}', timeout_ms '5000');
              CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
@@ -57,7 +57,7 @@ impl Drop for WorkerDb {
                 let _ = c.batch_execute(&format!("ALTER SYSTEM RESET {s}"));
             }
             let _ = c.batch_execute("SELECT pg_reload_conf()");
-            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads");
+            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads, orders");
         }
     }
 }
@@ -219,4 +219,99 @@ fn the_worker_killed_with_kill_9_picks_up_where_it_was() {
     let pid2: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
     assert_ne!(pid, pid2);
     let _ = db.client();
+}
+
+fn orders(c: &mut Client, n: usize, from: usize) {
+    c.execute(
+        &format!(
+            "INSERT INTO orders (order_id, name, quantity) SELECT 'SCH-' || g, 'Order ' || g, g FROM generate_series({}, {}) g",
+            from,
+            from + n - 1
+        ),
+        &[],
+    )
+    .unwrap();
+}
+
+fn orders_table(c: &mut Client) {
+    c.batch_execute(
+        "DROP TABLE IF EXISTS orders;
+         CREATE TABLE orders (order_id text PRIMARY KEY, name text, quantity int,
+                              synced boolean NOT NULL DEFAULT false, zoho_id bigint, zoho_error text);
+         CREATE TRIGGER orders_pending BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending();",
+    )
+    .unwrap();
+}
+
+fn wait_for(c: &mut Client, sql: &str, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if c.query_one(sql, &[]).map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
+            return Some(started.elapsed());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn a_near_real_time_push_follows_the_threshold_and_the_interval() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    c.batch_execute(
+        "SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', min_pending => 50, max_wait => '4 seconds',
+                                   mapping => '{\"order_id\": \"parent_id\"}')",
+    )
+    .unwrap();
+    // The first run has no previous one to wait for; then the clock starts.
+    orders(&mut c, 1, 1);
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(5)).expect("the first row was pushed");
+    // 60 pending rows pass the threshold: pushed within about a second.
+    orders(&mut c, 60, 2);
+    let took = wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(5)).expect("the threshold push");
+    assert!(took < Duration::from_secs(3), "threshold push took {took:?}");
+    // 5 rows stay below it: they wait for max_wait.
+    orders(&mut c, 5, 100);
+    thread::sleep(Duration::from_millis(1_500));
+    let waiting: i64 = c.query_one("SELECT count(*) FROM orders WHERE NOT synced", &[]).unwrap().get(0);
+    assert_eq!(waiting, 5, "rows below the threshold went out before max_wait");
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(8)).expect("the interval push");
+    assert_eq!(sim.records("Orders").len(), 66);
+    let row = c.query_one("SELECT (last_result->>'pending')::int, last_error FROM zoho.push_schedules", &[]).unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, Option<String>>(1)), (5, None));
+    let status: i64 = c.query_one("SELECT rows_pending FROM zoho.sync_status WHERE flow = 'push'", &[]).unwrap().get(0);
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn a_scheduled_push_survives_the_worker_killed_in_its_middle() {
+    let sim = start_sim(SimConfig::default());
+    let (db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    orders(&mut c, 300, 1);
+    // The second upsert call hangs 3 s: the push is in flight when killed.
+    sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/Orders/upsert"));
+    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
+    let started = Instant::now();
+    while !sim.calls().iter().any(|c| c.endpoint == "records.upsert") && started.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(300));
+    let pid: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    drop(c);
+    let mut c = (0..100)
+        .find_map(|_| {
+            thread::sleep(Duration::from_millis(200));
+            let mut c = Client::connect(&db.dsn, NoTls).ok()?;
+            c.query_one("SELECT 1", &[]).ok().map(|_| c)
+        })
+        .expect("PostgreSQL is back");
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(15)).expect("the push ran again and finished");
+    let records = sim.records("Orders");
+    let keys: std::collections::HashSet<String> = records.iter().map(|r| r["parent_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!((records.len(), keys.len()), (300, 300), "every row once in Zoho");
+    let wrong: i64 = c.query_one("SELECT count(*) FROM orders WHERE zoho_id IS NULL", &[]).unwrap().get(0);
+    assert_eq!(wrong, 0);
 }

@@ -1,0 +1,151 @@
+//! Scheduled pushes (zoho.push_schedules): each second the worker looks at
+//! how many rows of each table are pending (counting no further than
+//! `min_pending`) and pushes when `min_pending` are waiting, or when any
+//! are and `max_wait` has passed since the last run. A push runs as the
+//! schedule's owner, in a transaction of its own, exactly as a call of
+//! zoho_upsert_pending would: a crash or restart in the middle leaves rows
+//! pending, and the next run sends them again, safely.
+
+use std::time::{Duration, Instant};
+
+use pgrx::prelude::*;
+use zoho_api::planner::Mode;
+
+use super::in_transaction;
+use crate::error::ZohoFdwError;
+use crate::local::quote_ident;
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+struct Schedule {
+    source: pg_sys::Oid,
+    module: String,
+    key_field: Option<String>,
+    sync_column: String,
+    mode: Mode,
+    mapping: Option<serde_json::Value>,
+    server: Option<String>,
+    owner: pg_sys::Oid,
+    min_pending: i64,
+    /// Seconds since the last run (None: never ran) and the wait allowed.
+    since_last: Option<f64>,
+    max_wait: f64,
+}
+
+#[derive(Default)]
+pub struct Schedules {
+    checked: Option<Instant>,
+}
+
+fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
+    Spi::connect(|spi| {
+        let rows = spi.select(
+            "SELECT source::oid, module, key_field, sync_column::text, mode, mapping, server::text, owner::oid, min_pending,
+                    extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8
+               FROM zoho.push_schedules WHERE NOT paused",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(Schedule {
+                source: r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                module: r.get::<String>(2)?.unwrap_or_default(),
+                key_field: r.get::<String>(3)?,
+                sync_column: r.get::<String>(4)?.unwrap_or_else(|| "synced".into()),
+                mode: match r.get::<String>(5)?.as_deref() {
+                    Some("upsert") => Mode::Upsert,
+                    Some("bulk") => Mode::Bulk,
+                    _ => Mode::Auto,
+                },
+                mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
+                server: r.get::<String>(7)?,
+                owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
+                min_pending: r.get::<i32>(9)?.unwrap_or(100).into(),
+                since_last: r.get::<f64>(10)?,
+                max_wait: r.get::<f64>(11)?.unwrap_or(600.0),
+            });
+        }
+        Ok(out)
+    })
+    .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))
+}
+
+/// Pending rows, counted up to `limit`.
+fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
+    let name = unsafe { pg_sys::get_rel_name(s.source) };
+    if name.is_null() {
+        return Err(ZohoFdwError::BadArgument { what: format!("the scheduled table (oid {}) no longer exists", u32::from(s.source)), hint: None });
+    }
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE NOT {} LIMIT {}) p",
+        crate::push::qualified_name(s.source),
+        quote_ident(&s.sync_column),
+        s.min_pending
+    );
+    Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(|e| ZohoFdwError::Internal(e.to_string()))
+}
+
+/// Runs `f` with `user`'s identity and privileges, as SECURITY DEFINER
+/// functions do; an abort restores the worker's own.
+fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    let (mut old, mut ctx) = (pg_sys::InvalidOid, 0);
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut old, &mut ctx);
+        pg_sys::SetUserIdAndSecContext(user, ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let r = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(old, ctx) };
+    r
+}
+
+impl Schedules {
+    pub fn run_due(&mut self) {
+        if self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+            return;
+        }
+        self.checked = Some(Instant::now());
+        let Ok(schedules) = in_transaction(load) else { return };
+        for s in schedules {
+            let due = in_transaction(|| {
+                let n = pending(&s)?;
+                Ok(n >= s.min_pending || (n > 0 && s.since_last.is_none_or(|t| t >= s.max_wait)))
+            });
+            match due {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    record(s.source, Err(ZohoFdwError::Internal(e)));
+                    continue;
+                }
+            }
+            let result = in_transaction(|| {
+                let r = as_user(s.owner, || crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref()))?;
+                let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
+                Spi::run_with_args(
+                    "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL WHERE source = $1",
+                    &[s.source.into(), pgrx::JsonB(summary.clone()).into()],
+                )
+                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                Ok(summary)
+            });
+            if let Err(e) = result {
+                record(s.source, Err(ZohoFdwError::Internal(e)));
+            }
+        }
+    }
+}
+
+fn record(source: pg_sys::Oid, r: Result<(), ZohoFdwError>) {
+    if let Err(e) = r {
+        warning!("zoho_fdw worker: scheduled push of oid {}: {e}", u32::from(source));
+        let msg = e.to_string();
+        let _ = in_transaction(|| {
+            Spi::run_with_args(
+                "UPDATE zoho.push_schedules SET last_run = now(), last_error = $2, last_error_at = now() WHERE source = $1",
+                &[source.into(), msg.as_str().into()],
+            )
+            .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+        });
+    }
+}
