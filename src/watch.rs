@@ -48,10 +48,7 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
     })?;
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
-    let fields = block_on(client.fields_cached(module, std::time::Duration::from_secs(600))).map_err(|e| match e.zoho_code() {
-        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: "zoho_watch".into() },
-        _ => ZohoFdwError::api(&ctx.name, e),
-    })?;
+    let fields = ctx.module_fields(&client, module, "zoho_watch")?;
     let plan = crate::export::plan_target(target, module, &fields, None)?;
     Spi::connect_mut(|spi| -> Result<String, ZohoFdwError> {
         let err = |e: pgrx::spi::SpiError| ZohoFdwError::Internal(format!("zoho_watch: {e}"));

@@ -3,14 +3,12 @@
 //! case column names, primary key `id` and always a `modified_time`.
 
 use std::ffi::CStr;
-use std::time::Duration;
 
 use pgrx::prelude::*;
 
 use crate::error::{raise, ZohoFdwError};
 use crate::fdw::import::{pg_type, readable};
 use crate::local::{quote_ident, LocalTable};
-use crate::runtime::block_on;
 use crate::server;
 
 #[pg_extern(
@@ -33,13 +31,7 @@ pub fn zoho_create_mirror(module: Option<&str>, target: Option<&str>, server: Op
 fn create(module: &str, target: &str, server: Option<&str>) -> Result<pg_sys::Oid, ZohoFdwError> {
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
-    let fields = block_on(client.fields_cached(module, Duration::from_secs(600))).map_err(|e| match e.zoho_code() {
-        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: format!("mirror {target}") },
-        _ => ZohoFdwError::api(&ctx.name, e),
-    })?;
-    if fields.is_empty() {
-        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can read"), hint: None });
-    }
+    let fields = ctx.module_fields(&client, module, &format!("mirror {target}"))?;
     Spi::connect_mut(|spi| {
         let err = |e: pgrx::spi::SpiError| ZohoFdwError::Internal(format!("zoho_create_mirror: {e}"));
         let parts: Vec<String> = spi

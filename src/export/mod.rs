@@ -17,7 +17,6 @@ mod copy;
 mod mirror;
 
 use std::ffi::CStr;
-use std::time::Duration;
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -30,7 +29,6 @@ use crate::local::{LocalColumn, LocalTable};
 use crate::runtime::block_on;
 use crate::server;
 
-const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
 
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
 extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
@@ -136,13 +134,7 @@ fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
 fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<chrono::FixedOffset>>, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<i64, ZohoFdwError> {
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
-    let fields = block_on(client.fields_cached(module, METADATA_MAX_AGE)).map_err(|e| match e.zoho_code() {
-        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: "zoho_bulk_export".into() },
-        _ => ZohoFdwError::api(&ctx.name, e),
-    })?;
-    if fields.is_empty() {
-        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can read"), hint: None });
-    }
+    let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
     let target = plan_target(target_oid, module, &fields, mapping)?;
     let t = &target.table;
     let id_col = &target.columns[0].0;

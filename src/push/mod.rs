@@ -44,8 +44,6 @@ pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at"];
 
 /// Rows read and sent per round of Upsert API calls: 10 calls in flight.
 const UPSERT_ROUND: usize = 1_000;
-/// Field metadata younger than this is reused.
-const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
 /// First key of the advisory lock that serialises pushes of one table.
 const LOCK_SPACE: i32 = 0x5a4f_4850; // "ZOHP"
 
@@ -111,13 +109,7 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
     let before = client.usage().total();
-    let fields = block_on(client.fields_cached(module, METADATA_MAX_AGE)).map_err(|e| match e.zoho_code() {
-        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: format!("pushing {}", src.display) },
-        _ => ZohoFdwError::api(&ctx.name, e),
-    })?;
-    if fields.is_empty() {
-        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can write"), hint: None });
-    }
+    let fields = ctx.module_fields(&client, module, &format!("pushing {}", src.display))?;
     let cols = columns::build(&src, module, &fields, key_field, mapping)?;
     let query = read::pending_query(&src, &cols);
 

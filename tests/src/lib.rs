@@ -76,3 +76,15 @@ pub fn sql_error(e: &postgres::Error) -> (String, String, Option<String>) {
 pub fn start_sim(cfg: SimConfig) -> Sim {
     Sim::start_blocking(cfg).expect("simulator starts")
 }
+
+/// A connection once PostgreSQL takes queries again, after a `kill -9`
+/// made the postmaster restart every backend.
+pub fn reconnect(dsn: &str) -> Client {
+    (0..150)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut c = Client::connect(dsn, NoTls).ok()?;
+            c.query_one("SELECT 1", &[]).ok().map(|_| c)
+        })
+        .expect("PostgreSQL is back")
+}

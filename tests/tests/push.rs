@@ -235,7 +235,7 @@ fn retries_exhausted_fail_the_call_and_change_nothing() {
 fn the_backend_killed_in_the_middle_of_a_push() {
     let sim = start_sim(SimConfig::default());
     let db = TestDb::new("push_kill");
-    let mut c = setup(&sim, &db, 500);
+    let c = setup(&sim, &db, 500);
     sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/Orders/upsert"));
     let dsn = db.dsn.clone();
     let pusher = thread::spawn(move || {
@@ -255,13 +255,7 @@ fn the_backend_killed_in_the_middle_of_a_push() {
     // The postmaster restarts every backend after a kill -9; wait until
     // it takes queries again.
     drop(c);
-    let mut c = (0..150)
-        .find_map(|_| {
-            thread::sleep(Duration::from_millis(200));
-            let mut c = Client::connect(&db.dsn, NoTls).ok()?;
-            c.query_one("SELECT 1", &[]).ok().map(|_| c)
-        })
-        .expect("PostgreSQL is back");
+    let mut c = reconnect(&db.dsn);
     assert_eq!(pending(&mut c), 500, "the killed push marked rows synced");
     check_invariants(&sim, &mut c);
     let p = push(&mut c, "auto").unwrap();

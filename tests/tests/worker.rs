@@ -208,13 +208,7 @@ fn the_worker_killed_with_kill_9_picks_up_where_it_was() {
     }
     sim.ui_delete("Leads", &all[7]).unwrap();
     drop(c);
-    let mut c = (0..100)
-        .find_map(|_| {
-            thread::sleep(Duration::from_millis(200));
-            let mut c = Client::connect(&db.dsn, NoTls).ok()?;
-            c.query_one("SELECT 1", &[]).ok().map(|_| c)
-        })
-        .expect("PostgreSQL is back");
+    let mut c = reconnect(&db.dsn);
     converges(&sim, &mut c, Duration::from_secs(15), "after the restart");
     let pid2: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
     assert_ne!(pid, pid2);
@@ -301,13 +295,7 @@ fn a_scheduled_push_survives_the_worker_killed_in_its_middle() {
     let pid: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
     assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
     drop(c);
-    let mut c = (0..100)
-        .find_map(|_| {
-            thread::sleep(Duration::from_millis(200));
-            let mut c = Client::connect(&db.dsn, NoTls).ok()?;
-            c.query_one("SELECT 1", &[]).ok().map(|_| c)
-        })
-        .expect("PostgreSQL is back");
+    let mut c = reconnect(&db.dsn);
     wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(15)).expect("the push ran again and finished");
     let records = sim.records("Orders");
     let keys: std::collections::HashSet<String> = records.iter().map(|r| r["parent_id"].as_str().unwrap().to_string()).collect();
