@@ -114,15 +114,24 @@ impl Worker {
     }
 
     /// The client for a channel's server and owner, made (from the
-    /// catalogs, so in a transaction) the first time.
-    fn client(&mut self, w: &Watch) -> Result<Rc<ZohoClient>, String> {
+    /// catalogs, so in a transaction) the first time; a failure is
+    /// recorded on the channel.
+    fn client(&mut self, w: &Watch) -> Option<Rc<ZohoClient>> {
         let key = (w.server.clone(), u32::from(w.owner), w.options.clone());
         if let Some(c) = self.clients.get(&key) {
-            return Ok(c.clone());
+            return Some(c.clone());
         }
-        let c = Rc::new(in_transaction(|| server::resolve(Some(&w.server))?.client_for(w.owner))?);
-        self.clients.insert(key, c.clone());
-        Ok(c)
+        match in_transaction(|| server::resolve(Some(&w.server))?.client_for(w.owner)) {
+            Ok(c) => {
+                let c = Rc::new(c);
+                self.clients.insert(key, c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                record_error(w.channel_id, &e);
+                None
+            }
+        }
     }
 
     fn apply_notifications(&mut self) {
@@ -164,13 +173,7 @@ impl Worker {
         }
         for (channel, op, ids) in groups {
             let Some(w) = self.watches.get(&channel).cloned() else { continue };
-            let client = match self.client(&w) {
-                Ok(c) => c,
-                Err(e) => {
-                    record_error(channel, &e);
-                    continue;
-                }
-            };
+            let Some(client) = self.client(&w) else { continue };
             let n = ids.len() as i64;
             let done = in_transaction(|| {
                 let target = target_of(&client, &w)?;
@@ -203,13 +206,7 @@ impl Worker {
         let now = Utc::now();
         let due: Vec<Watch> = self.watches.values().filter(|w| w.expires_at.is_none_or(|e| e - now <= margin)).cloned().collect();
         for w in due {
-            let client = match self.client(&w) {
-                Ok(c) => c,
-                Err(e) => {
-                    record_error(w.channel_id, &e);
-                    continue;
-                }
-            };
+            let Some(client) = self.client(&w) else { continue };
             let expiry = Utc::now() + chrono::Duration::seconds(gucs::CHANNEL_EXPIRY.get().into());
             let channel = Channel {
                 channel_id: w.channel_id,
@@ -277,13 +274,7 @@ impl Worker {
             .cloned()
             .collect();
         for w in due {
-            let client = match self.client(&w) {
-                Ok(c) => c,
-                Err(e) => {
-                    record_error(w.channel_id, &e);
-                    continue;
-                }
-            };
+            let Some(client) = self.client(&w) else { continue };
             let started = Utc::now();
             let done = in_transaction(|| {
                 let target = target_of(&client, &w)?;
@@ -333,7 +324,7 @@ impl Worker {
 }
 
 fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
-    let fields = block_on(client.fields_cached(&w.module, Duration::from_secs(600))).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+    let fields = server::resolve(Some(&w.server))?.module_fields(client, &w.module, &format!("channel {}", w.channel_id))?;
     plan_target(w.target, &w.module, &fields, None)
 }
 
