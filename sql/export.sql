@@ -4,6 +4,12 @@
 CREATE SCHEMA zoho;
 COMMENT ON SCHEMA zoho IS 'zoho_fdw bookkeeping and status views';
 
+-- Whether the session's user may change or drop a flow owned by `owner`.
+CREATE FUNCTION zoho.may_manage(owner regrole) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_has_role(session_user, owner, 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+$$;
+
 CREATE TABLE zoho.exports (
   module       text        NOT NULL,
   target       regclass    NOT NULL,

@@ -48,7 +48,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE found boolean;
 BEGIN
   DELETE FROM zoho.push_schedules s WHERE s.source = $1
-     AND (pg_has_role(session_user, s.owner, 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user))
+     AND zoho.may_manage(s.owner)
   RETURNING true INTO found;
   RETURN coalesce(found, false);
 END $$;
@@ -56,7 +56,7 @@ END $$;
 CREATE FUNCTION zoho_pause_push(source regclass, paused boolean DEFAULT true) RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   UPDATE zoho.push_schedules s SET paused = $2 WHERE s.source = $1
-     AND (pg_has_role(session_user, s.owner, 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user))
+     AND zoho.may_manage(s.owner)
   RETURNING true;
 $$;
 
@@ -70,18 +70,3 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege OR undefined_column OR undefined_table THEN
   RETURN NULL;
 END $$;
-
--- Every flow the worker runs, one row each.
-CREATE VIEW zoho.sync_status AS
-  SELECT 'push'::text AS flow, s.source::text AS target, s.module, s.paused,
-         s.last_run, s.last_success, s.last_error, s.last_error_at,
-         zoho.pending_rows(s.source, s.sync_column) AS rows_pending
-    FROM zoho.push_schedules s
-  UNION ALL
-  SELECT 'watch', c.target::text, c.module, false,
-         greatest(c.last_notified, c.last_catchup), c.synced_until, c.last_error, c.last_error_at, NULL
-    FROM zoho.channels c
-  UNION ALL
-  SELECT 'export', e.target::text, e.module, false, e.finished_at, e.last_success, NULL, NULL, NULL
-    FROM zoho.exports e;
-GRANT SELECT ON zoho.sync_status TO PUBLIC;

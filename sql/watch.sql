@@ -50,8 +50,7 @@ RETURNS TABLE (server name, owner regrole) LANGUAGE plpgsql SECURITY DEFINER SET
 BEGIN
   RETURN QUERY DELETE FROM zoho.watches w
    WHERE w.channel_id = p_channel
-     AND (pg_has_role(session_user, w.owner, 'MEMBER')
-          OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user))
+     AND zoho.may_manage(w.owner)
   RETURNING w.server, w.owner;
 END $$;
 REVOKE ALL ON FUNCTION zoho.add_watch(bigint, text, regclass, name, text[], text, text, timestamptz, timestamptz) FROM PUBLIC;

@@ -12,6 +12,7 @@
 //! - [`local`]: local tables and columns, as push and export read them
 //! - [`runtime`]: the backend's async runtime and cancel hook
 //! - [`tokens`]: access tokens shared by all backends (shared memory)
+//! - [`usage`]: API calls and credits of all backends (shared memory)
 //! - [`error`]: errors → SQLSTATE, message, hint
 
 use pgrx::prelude::*;
@@ -28,6 +29,7 @@ mod push;
 mod runtime;
 mod server;
 mod tokens;
+mod usage;
 mod watch;
 mod worker;
 
@@ -36,6 +38,8 @@ mod worker;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     tokens::init();
+    usage::init();
+    worker::wake::init();
     gucs::init();
     worker::register();
 }

@@ -32,7 +32,7 @@ impl Catalog {
     pub fn valid(self) -> &'static [&'static str] {
         match self {
             Catalog::Wrapper => &[],
-            Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency"],
+            Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency", "daily_credit_budget"],
             Catalog::UserMapping => &["client_id", "client_secret", "refresh_token"],
             Catalog::Table => &["module"],
             Catalog::Column => &["api_name", "zoho_type", "read_only"],
@@ -95,6 +95,7 @@ pub fn validate(catalog: Catalog, opts: &HashMap<String, String>) -> Result<(), 
             }
             positive(opts, "timeout_ms", 100, 3_600_000)?;
             positive(opts, "max_concurrency", 1, 25)?;
+            positive(opts, "daily_credit_budget", 1, 1_000_000_000)?;
         }
         Catalog::Table => {
             let m = &opts["module"];

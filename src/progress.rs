@@ -2,9 +2,30 @@
 //! it runs a line a minute, so a DBA waiting on a long job sees it move
 //! without a line per poll (and test output does not depend on timing).
 
+use std::cell::Cell;
+use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use pgrx::prelude::*;
+
+thread_local! {
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Progress also goes to this backend's pg_stat_activity entry (the
+/// worker's job runner, whose jobs zoho.jobs shows); a user's backend
+/// keeps showing the user's statement.
+pub fn report_activity(on: bool) {
+    REPORTING.set(on);
+}
+
+pub fn activity(text: &str) {
+    if REPORTING.get() {
+        if let Ok(c) = CString::new(text) {
+            unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, c.as_ptr()) };
+        }
+    }
+}
 
 const EVERY: Duration = Duration::from_secs(60);
 
@@ -21,6 +42,7 @@ impl JobNotices {
 
     /// Call with each status read.
     pub fn seen(&mut self, job_id: &str, state: &str, finished: bool) {
+        activity(&format!("{}: Zoho job {job_id} {state} after {} s", self.label, self.started.elapsed().as_secs()));
         if self.last.is_none() {
             notice!("zoho_fdw: {}: job {job_id} created", self.label);
             self.last = Some(Instant::now());

@@ -33,6 +33,9 @@ use crate::server;
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
 extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
 extension_sql_file!("../../sql/schedule.sql", name = "schedule_catalog", requires = ["watch_catalog"]);
+extension_sql_file!("../../sql/usage.sql", name = "usage_catalog", requires = ["schedule_catalog"]);
+extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog"]);
+extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["jobs_catalog"]);
 
 #[pg_extern(
     volatile,
@@ -54,7 +57,21 @@ fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Op
         chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
     });
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    export(module, target, since, mapping.as_ref().map(|j| &j.0), server.as_deref()).unwrap_or_else(|e| raise(e))
+    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false };
+    export(&spec).unwrap_or_else(|e| raise(e))
+}
+
+/// One export: zoho_bulk_export's arguments, or a queued job's.
+pub(crate) struct Export<'a> {
+    pub module: &'a str,
+    pub target: pg_sys::Oid,
+    pub since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub mapping: Option<&'a serde_json::Value>,
+    pub server: Option<&'a str>,
+    /// Re-read only the formula fields (and id) and overwrite them in rows
+    /// that exist: their changes do not move Modified_Time, so newer-wins
+    /// cannot see them.
+    pub formulas_only: bool,
 }
 
 /// The COPY kind for a local column's type.
@@ -131,14 +148,20 @@ fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("export: {e}"))
 }
 
-fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<chrono::FixedOffset>>, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<i64, ZohoFdwError> {
-    let ctx = server::resolve(server)?;
+pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
+    let (module, target_oid, since) = (spec.module, spec.target, spec.since);
+    let ctx = server::resolve(spec.server)?;
     let client = ctx.shared_client()?;
     let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
-    let target = plan_target(target_oid, module, &fields, mapping)?;
+    let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
+    if spec.formulas_only {
+        target.columns.retain(|(_, f)| f.api_name == "id" || f.is_formula());
+        if target.columns.len() < 2 {
+            return Err(ZohoFdwError::BadArgument { what: format!("no column of {} holds a formula field of {module}, so there is nothing to refresh", target.table.display), hint: None });
+        }
+    }
     let t = &target.table;
     let id_col = &target.columns[0].0;
-    let mt_col = &target.columns[1].0;
     let col_list: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
     let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
 
@@ -159,7 +182,7 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
                 .map_err(spi_err)
                 .map(|b| b.unwrap_or(false))
         };
-        let mut empty = is_empty(spi)?;
+        let mut empty = !spec.formulas_only && is_empty(spi)?;
         if empty {
             spi.update(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", t.sql_name), None, &[]).map_err(spi_err)?;
             empty = is_empty(spi)?;
@@ -180,14 +203,26 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
                 .expect("the staging table exists");
             Some(oid)
         };
-        let merge = format!(
-            "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt}",
-            t = t.sql_name,
-            cols = col_list.join(", "),
-            id = id_col.quoted(),
-            sets = col_list.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-            mt = mt_col.quoted(),
-        );
+        let merge = if spec.formulas_only {
+            let values = &col_list[1..];
+            format!(
+                "UPDATE {t} AS t SET {sets} FROM pg_temp.zoho_export_stage s WHERE t.{id} = s.{id} AND ({old}) IS DISTINCT FROM ({new})",
+                t = t.sql_name,
+                id = id_col.quoted(),
+                sets = values.iter().map(|c| format!("{c} = s.{c}")).collect::<Vec<_>>().join(", "),
+                old = values.iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", "),
+                new = values.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+            )
+        } else {
+            format!(
+                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt}",
+                t = t.sql_name,
+                cols = col_list.join(", "),
+                id = id_col.quoted(),
+                sets = col_list.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+                mt = target.columns[1].0.quoted(),
+            )
+        };
 
         let query = BulkReadQuery {
             module: module.to_string(),
@@ -240,11 +275,12 @@ fn export(module: &str, target_oid: pg_sys::Oid, since: Option<chrono::DateTime<
             };
             written += applied;
             debug1!("zoho_fdw: export timing: page={page} rows={fed} zoho_ms={zoho_ms:.1} apply_ms={:.1}", applying.elapsed().as_secs_f64() * 1e3);
-            notice!(
-                "zoho_fdw: {module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}",
-                count.map(|c| format!(" of {c}")).unwrap_or_default(),
-                t.display
-            );
+            let line = format!("{module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}", count.map(|c| format!(" of {c}")).unwrap_or_default(), t.display);
+            notice!("zoho_fdw: {line}");
+            crate::progress::activity(&line);
+        }
+        if spec.formulas_only {
+            return Ok(written);
         }
         spi.update(
             "SELECT zoho.record_export($1, $2::oid::regclass, $3::name, $4, $5, $6)",

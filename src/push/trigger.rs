@@ -103,6 +103,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     if !changed {
         return pg_sys::Datum::from(new);
     }
+    crate::worker::wake::pushes_at_commit();
     let mut isnull = false;
     let current = pg_sys::heap_getattr(new, sync_idx as i32 + 1, desc, &mut isnull);
     if !isnull && current.value() == 0 {

@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use pgrx::prelude::*;
-use zoho_api::records::ListOptions;
 use zoho_api::notifications::{Channel, Operation, WebhookPayload};
 use zoho_api::ZohoClient;
 
 use super::listener::{self, Listener};
-use super::{apply, in_transaction};
+use super::{apply, catchup, in_transaction};
 use crate::error::ZohoFdwError;
-use crate::export::{plan_target, Target};
+use crate::export::Target;
 use crate::runtime::block_on;
 use crate::{gucs, server};
 
@@ -278,32 +277,13 @@ impl Worker {
             let started = Utc::now();
             let done = in_transaction(|| {
                 let target = target_of(&client, &w)?;
-                // A second of overlap: Modified_Time has whole seconds.
-                let since = (w.synced_until - chrono::Duration::seconds(1)).fixed_offset();
-                let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
-                // The records list with If-Modified-Since, not COQL: COQL
-                // never returns converted leads, and they change too.
-                let convertible = fields.iter().any(|f| f == "Converted__s") || w.module.eq_ignore_ascii_case("Leads");
-                let opts = ListOptions {
-                    fields,
-                    modified_since: Some(since),
-                    converted: convertible.then(|| "both".to_string()),
-                    ..Default::default()
-                };
-                let mut pages = client.list(&w.module, opts).map_err(|e| ZohoFdwError::api(&w.server, e))?;
-                let mut changed = 0;
-                while let Some(page) = block_on(pages.next_page()).map_err(|e| ZohoFdwError::api(&w.server, e))? {
-                    changed += apply::upsert(&target, &page)?;
-                }
-                let deleted = block_on(client.deleted(&w.module, Some(since))).map_err(|e| ZohoFdwError::api(&w.server, e))?;
-                let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
-                let removed = apply::delete(&target, &ids)?;
+                let r = catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, None)?;
                 Spi::run_with_args(
                     "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL WHERE channel_id = $1",
                     &[w.channel_id.into(), (started.timestamp_micros() as f64 / 1e6).into()],
                 )
                 .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
-                Ok((changed, removed))
+                Ok((r.changed, r.removed))
             });
             if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
                 self.settled.insert(w.channel_id);
@@ -324,8 +304,7 @@ impl Worker {
 }
 
 fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
-    let fields = server::resolve(Some(&w.server))?.module_fields(client, &w.module, &format!("channel {}", w.channel_id))?;
-    plan_target(w.target, &w.module, &fields, None)
+    catchup::target(client, &w.server, &w.module, w.target, None, &format!("channel {}", w.channel_id))
 }
 
 fn load() -> Result<Vec<Watch>, ZohoFdwError> {

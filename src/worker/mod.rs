@@ -19,9 +19,14 @@
 //! crash or PostgreSQL's restart) picks up where it was.
 
 mod apply;
+mod catchup;
 mod channels;
+mod jobs;
 mod listener;
+mod pulls;
 mod schedules;
+mod usage;
+pub(crate) mod wake;
 
 use std::time::Duration;
 
@@ -107,8 +112,12 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    wake::set_worker_latch();
     let mut worker = channels::Worker::start();
     let mut schedules = schedules::Schedules::default();
+    let mut pulls = pulls::Pulls::default();
+    let mut jobs = jobs::Runner::default();
+    let mut usage = usage::Flusher::default();
     log!("zoho_fdw worker: started in database {db}{}", worker.listening().map(|a| format!(", webhook listener on {a}")).unwrap_or_default());
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
         pg_sys::check_for_interrupts!();
@@ -120,7 +129,10 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
             }
         }
         worker.tick();
-        schedules.run_due();
+        schedules.run_due(wake::take_pushes(), &mut usage);
+        pulls.run_due(&mut usage);
+        jobs.run_due(&db);
+        usage.run_due();
     }
     log!("zoho_fdw worker: stopping");
 }

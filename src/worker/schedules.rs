@@ -4,7 +4,8 @@
 //! are and `max_wait` has passed since the last run. A push runs as the
 //! schedule's owner, in a transaction of its own, exactly as a call of
 //! zoho_upsert_pending would: a crash or restart in the middle leaves rows
-//! pending, and the next run sends them again, safely.
+//! pending, and the next run sends them again, safely. A server whose
+//! `daily_credit_budget` is reached gets no scheduled push until it is not.
 
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,13 @@ use pgrx::prelude::*;
 use zoho_api::planner::Mode;
 
 use super::in_transaction;
+use super::usage::{budget_hold, Flusher};
 use crate::error::ZohoFdwError;
 use crate::local::quote_ident;
 
-const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Rows that become pending wake the worker at commit ([`super::wake`]);
+/// this poll is for `max_wait` and for writes that bypass the trigger.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 struct Schedule {
     source: pg_sys::Oid,
@@ -88,7 +92,7 @@ fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
 
 /// Runs `f` with `user`'s identity and privileges, as SECURITY DEFINER
 /// functions do; an abort restores the worker's own.
-fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+pub(super) fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let (mut old, mut ctx) = (pg_sys::InvalidOid, 0);
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut old, &mut ctx);
@@ -100,14 +104,21 @@ fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 }
 
 impl Schedules {
-    pub fn run_due(&mut self) {
-        if self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+    /// `woken`: rows became pending since the last check.
+    pub fn run_due(&mut self, woken: bool, usage: &mut Flusher) {
+        if !woken && self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
             return;
         }
         self.checked = Some(Instant::now());
         let Ok(schedules) = in_transaction(load) else { return };
+        if !schedules.is_empty() {
+            usage.flush();
+        }
         for s in schedules {
             let due = in_transaction(|| {
+                if budget_hold(s.server.as_deref())?.is_some() {
+                    return Ok(false);
+                }
                 let n = pending(&s)?;
                 Ok(n >= s.min_pending || (n > 0 && s.since_last.is_none_or(|t| t >= s.max_wait)))
             });
@@ -132,6 +143,7 @@ impl Schedules {
             if let Err(e) = result {
                 record(s.source, Err(ZohoFdwError::Internal(e)));
             }
+            usage.flush();
         }
     }
 }

@@ -10,6 +10,7 @@ CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (timeout_ms 'soon');
 CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_version '8');
 CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (data_center 'eu', max_concurrency '20');
 ALTER SERVER zoho OPTIONS (ADD max_concurrency '99');
+ALTER SERVER zoho OPTIONS (ADD daily_credit_budget 'lots');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (client_id 'a');
 \echo :LAST_ERROR_SQLSTATE
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (client_id 'a', client_secret 'b', refresh_token 'c', scope 'x');

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod worker;
+
 pub use postgres::{Client, NoTls};
 pub use zoho_sim::{Fault, Sim, SimConfig};
 

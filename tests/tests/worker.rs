@@ -9,58 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use zoho_fdw_tests::worker::*;
 use zoho_fdw_tests::*;
 
-const HOOK: &str = "http://127.0.0.1:28816/zoho/notify";
-
-/// The worker's database, reset for one test; settings changed with
-/// ALTER SYSTEM are reset when it is dropped.
-struct WorkerDb {
-    dsn: String,
-    settings: Vec<String>,
-}
-
-impl WorkerDb {
-    fn new(sim: &Sim) -> (WorkerDb, Client) {
-        let dsn = format!("{} dbname=postgres", pg_dsn());
-        let mut c = Client::connect(&dsn, NoTls).unwrap();
-        let url = sim.base_url();
-        c.batch_execute(&format!(
-            "SET client_min_messages = warning;
-             DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
-             DROP TABLE IF EXISTS crm_leads, orders;
-             CREATE EXTENSION zoho_fdw;
-             CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}', timeout_ms '5000');
-             CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
-               OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
-             SELECT zoho_create_mirror('Leads', 'crm_leads');"
-        ))
-        .unwrap();
-        (WorkerDb { dsn, settings: Vec::new() }, c)
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.dsn, NoTls).unwrap()
-    }
-
-    fn set(&mut self, c: &mut Client, name: &str, value: &str) {
-        c.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'")).unwrap();
-        c.batch_execute("SELECT pg_reload_conf()").unwrap();
-        self.settings.push(name.to_string());
-    }
-}
-
-impl Drop for WorkerDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = Client::connect(&self.dsn, NoTls) {
-            for s in &self.settings {
-                let _ = c.batch_execute(&format!("ALTER SYSTEM RESET {s}"));
-            }
-            let _ = c.batch_execute("SELECT pg_reload_conf()");
-            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads, orders");
-        }
-    }
-}
 
 fn watch(c: &mut Client, notify_url: &str) -> String {
     c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1)", &[&notify_url]).unwrap().get(0)
@@ -215,38 +166,8 @@ fn the_worker_killed_with_kill_9_picks_up_where_it_was() {
     let _ = db.client();
 }
 
-fn orders(c: &mut Client, n: usize, from: usize) {
-    c.execute(
-        &format!(
-            "INSERT INTO orders (order_id, name, quantity) SELECT 'SCH-' || g, 'Order ' || g, g FROM generate_series({}, {}) g",
-            from,
-            from + n - 1
-        ),
-        &[],
-    )
-    .unwrap();
-}
 
-fn orders_table(c: &mut Client) {
-    c.batch_execute(
-        "DROP TABLE IF EXISTS orders;
-         CREATE TABLE orders (order_id text PRIMARY KEY, name text, quantity int,
-                              synced boolean NOT NULL DEFAULT false, zoho_id bigint, zoho_error text);
-         CREATE TRIGGER orders_pending BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending();",
-    )
-    .unwrap();
-}
 
-fn wait_for(c: &mut Client, sql: &str, within: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if c.query_one(sql, &[]).map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
-            return Some(started.elapsed());
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
 
 #[test]
 fn a_near_real_time_push_follows_the_threshold_and_the_interval() {
@@ -284,22 +205,10 @@ fn a_scheduled_push_survives_the_worker_killed_in_its_middle() {
     let (db, mut c) = WorkerDb::new(&sim);
     orders_table(&mut c);
     orders(&mut c, 300, 1);
-    // The second upsert call hangs 3 s: the push is in flight when killed.
-    sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/Orders/upsert"));
-    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
-    let started = Instant::now();
-    while !sim.calls().iter().any(|c| c.endpoint == "records.upsert") && started.elapsed() < Duration::from_secs(10) {
-        thread::sleep(Duration::from_millis(50));
-    }
-    thread::sleep(Duration::from_millis(300));
+    scheduled_push_in_flight(&sim, &mut c);
     let pid: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
     assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
     drop(c);
     let mut c = reconnect(&db.dsn);
-    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(15)).expect("the push ran again and finished");
-    let records = sim.records("Orders");
-    let keys: std::collections::HashSet<String> = records.iter().map(|r| r["parent_id"].as_str().unwrap().to_string()).collect();
-    assert_eq!((records.len(), keys.len()), (300, 300), "every row once in Zoho");
-    let wrong: i64 = c.query_one("SELECT count(*) FROM orders WHERE zoho_id IS NULL", &[]).unwrap().get(0);
-    assert_eq!(wrong, 0);
+    every_order_once(&sim, &mut c, 300);
 }

@@ -19,7 +19,7 @@ use crate::auth::{TokenManager, TokenStore};
 use crate::cancel::Cancel;
 use crate::dc::Endpoints;
 use crate::error::{Error, Result};
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageSink};
 use crate::Credentials;
 
 /// Bounded exponential backoff with jitter.
@@ -92,6 +92,8 @@ pub struct ClientConfig {
     /// Key of this credential in the token store (default: derived from it).
     pub token_key: Option<String>,
     pub cancel: Cancel,
+    /// Also count every call here (see [`UsageSink`]).
+    pub usage_sink: Option<Arc<dyn UsageSink>>,
 }
 
 impl ClientConfig {
@@ -110,6 +112,7 @@ impl ClientConfig {
             token_store: None,
             token_key: None,
             cancel: Cancel::never(),
+            usage_sink: None,
         }
     }
 }
@@ -246,7 +249,7 @@ impl Transport {
             sub: Semaphore::new(config.sub_concurrency.clamp(1, 10)),
             http,
             tokens,
-            usage: Usage::default(),
+            usage: Usage::with_sink(config.usage_sink.clone()),
             config,
         })
     }

@@ -76,6 +76,11 @@ struct DataEnvelope {
 }
 
 impl<'c> RecordPages<'c> {
+    /// Whether another page may follow (false once the list is exhausted).
+    pub fn has_more(&self) -> bool {
+        !self.done
+    }
+
     /// The next page of records, `None` when the list is exhausted.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>> {
         if self.done {

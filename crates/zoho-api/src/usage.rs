@@ -2,7 +2,7 @@
 //! `zoho.api_usage` view, benchmarks) can say what a piece of work cost.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointUsage {
@@ -13,27 +13,56 @@ pub struct EndpointUsage {
     pub errors: u64,
 }
 
-#[derive(Debug, Default)]
+/// Somewhere else every call is also counted (the extension's shared
+/// memory, so usage survives the client and is seen by every backend).
+/// Called on the thread that made the call: it must not block.
+pub trait UsageSink: Send + Sync {
+    fn record(&self, endpoint: &str, delta: &EndpointUsage);
+}
+
+#[derive(Default)]
 pub struct Usage {
     by_endpoint: Mutex<BTreeMap<String, EndpointUsage>>,
     /// `X-API-CREDITS-REMAINING`, which Zoho sends once half the budget is used.
     credits_remaining: Mutex<Option<u64>>,
+    sink: Option<Arc<dyn UsageSink>>,
+}
+
+impl std::fmt::Debug for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Usage").field("by_endpoint", &self.by_endpoint).finish_non_exhaustive()
+    }
 }
 
 impl Usage {
+    pub fn with_sink(sink: Option<Arc<dyn UsageSink>>) -> Usage {
+        Usage { sink, ..Usage::default() }
+    }
+
+    fn add(&self, endpoint: &str, delta: EndpointUsage) {
+        {
+            let mut map = self.by_endpoint.lock().unwrap();
+            let e = map.entry(endpoint.to_string()).or_default();
+            e.calls += delta.calls;
+            e.credits += delta.credits;
+            e.retries += delta.retries;
+            e.errors += delta.errors;
+        }
+        if let Some(sink) = &self.sink {
+            sink.record(endpoint, &delta);
+        }
+    }
+
     pub(crate) fn call(&self, endpoint: &str, credits: u32) {
-        let mut map = self.by_endpoint.lock().unwrap();
-        let e = map.entry(endpoint.to_string()).or_default();
-        e.calls += 1;
-        e.credits += u64::from(credits);
+        self.add(endpoint, EndpointUsage { calls: 1, credits: u64::from(credits), ..Default::default() });
     }
 
     pub(crate) fn retry(&self, endpoint: &str) {
-        self.by_endpoint.lock().unwrap().entry(endpoint.to_string()).or_default().retries += 1;
+        self.add(endpoint, EndpointUsage { retries: 1, ..Default::default() });
     }
 
     pub(crate) fn error(&self, endpoint: &str) {
-        self.by_endpoint.lock().unwrap().entry(endpoint.to_string()).or_default().errors += 1;
+        self.add(endpoint, EndpointUsage { errors: 1, ..Default::default() });
     }
 
     pub(crate) fn set_remaining(&self, remaining: u64) {
@@ -104,5 +133,24 @@ mod tests {
         let s = u.snapshot();
         assert_eq!(s["coql"], EndpointUsage { calls: 2, credits: 4, retries: 1, errors: 0 });
         assert_eq!(u.total().credits, 14);
+    }
+
+    #[test]
+    fn forwards_every_count_to_the_sink() {
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<(String, EndpointUsage)>>);
+        impl UsageSink for Seen {
+            fn record(&self, endpoint: &str, delta: &EndpointUsage) {
+                self.0.lock().unwrap().push((endpoint.into(), delta.clone()));
+            }
+        }
+        let seen = Arc::new(Seen::default());
+        let u = Usage::with_sink(Some(seen.clone()));
+        u.call("coql", 2);
+        u.error("coql");
+        let seen = seen.0.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], ("coql".to_string(), EndpointUsage { calls: 1, credits: 2, retries: 0, errors: 0 }));
+        assert_eq!(seen[1].1.errors, 1);
     }
 }

@@ -1,0 +1,220 @@
+//! Queued bulk jobs (zoho.job_queue, shown by zoho.jobs), run outside any
+//! user's transaction by a second background worker, "zoho_fdw jobs", so
+//! that a long export never holds up notifications and renewals in the
+//! main worker. The main worker starts it when jobs are waiting; it runs
+//! them one after another, each in a transaction of its own as the job's
+//! owner, and exits when the queue is empty.
+//!
+//! A job left `running` by a crash or restart is queued again (the export
+//! is newer-wins, so a second run is harmless); a server whose
+//! `daily_credit_budget` is reached keeps its jobs queued.
+
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, DynamicBackgroundWorker, SignalWakeFlags};
+use pgrx::prelude::*;
+
+use super::schedules::as_user;
+use super::usage::budget_hold;
+use super::in_transaction;
+use crate::error::ZohoFdwError;
+use crate::export::{export, Export};
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct Runner {
+    checked: Option<Instant>,
+    running: Option<DynamicBackgroundWorker>,
+    reported: Option<String>,
+}
+
+fn spi<T>(r: Result<T, pgrx::spi::SpiError>) -> Result<T, ZohoFdwError> {
+    r.map_err(|e| ZohoFdwError::Internal(e.to_string()))
+}
+
+impl Runner {
+    /// Starts the job runner when jobs wait and none runs.
+    pub fn run_due(&mut self, db: &str) {
+        if self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+            return;
+        }
+        self.checked = Some(Instant::now());
+        if self.running.as_ref().is_some_and(|w| w.pid().is_ok()) {
+            return;
+        }
+        self.running = None;
+        // Jobs whose runner died with them go back to the queue.
+        let waiting = in_transaction(|| {
+            spi(Spi::run(
+                "UPDATE zoho.job_queue SET state = 'queued', runner_pid = NULL
+                  WHERE state = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = runner_pid)",
+            ))?;
+            spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued')"))
+        });
+        match waiting {
+            Ok(Some(true)) => {}
+            Ok(_) => return,
+            Err(e) => {
+                // E.g. the extension is not (yet) created here: say it once.
+                if self.reported.as_ref() != Some(&e) {
+                    warning!("zoho_fdw worker: cannot read zoho.job_queue: {e}");
+                    self.reported = Some(e);
+                }
+                return;
+            }
+        }
+        self.reported = None;
+        let started = BackgroundWorkerBuilder::new("zoho_fdw jobs")
+            .set_type("zoho_fdw jobs")
+            .set_library("zoho_fdw")
+            .set_function("zoho_fdw_jobs_main")
+            .enable_spi_access()
+            .set_extra(db)
+            .set_notify_pid(unsafe { pg_sys::MyProcPid })
+            .load_dynamic();
+        match started {
+            Ok(w) => self.running = Some(w),
+            Err(e) => warning!("zoho_fdw worker: cannot start the job runner: {e:?}"),
+        }
+    }
+}
+
+struct Job {
+    id: i64,
+    kind: String,
+    module: String,
+    target: pg_sys::Oid,
+    since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    mapping: Option<serde_json::Value>,
+    server: Option<String>,
+    owner: pg_sys::Oid,
+}
+
+/// The oldest queued job whose server has budget left, now `running`.
+fn claim() -> Result<Option<Job>, ZohoFdwError> {
+    let candidates: Vec<(i64, Option<String>)> = Spi::connect(|c| {
+        c.select("SELECT id, server::text FROM zoho.job_queue WHERE state = 'queued' ORDER BY id", None, &[])?
+            .map(|r| Ok((r.get::<i64>(1)?.unwrap_or_default(), r.get::<String>(2)?)))
+            .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+    })
+    .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+    for (id, server) in candidates {
+        if budget_hold(server.as_deref())?.is_some() {
+            continue;
+        }
+        let job = Spi::connect_mut(|c| {
+            let rows = c.update(
+                "UPDATE zoho.job_queue SET state = 'running', started_at = now(), attempts = attempts + 1, runner_pid = pg_backend_pid(), error = NULL
+                  WHERE id = $1 AND state = 'queued'
+                 RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid",
+                None,
+                &[id.into()],
+            )?;
+            let Some(r) = rows.into_iter().next() else { return Ok(None) };
+            Ok(Some(Job {
+                id: r.get::<i64>(1)?.unwrap_or_default(),
+                kind: r.get::<String>(2)?.unwrap_or_default(),
+                module: r.get::<String>(3)?.unwrap_or_default(),
+                target: r.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
+                since: r.get::<f64>(5)?.and_then(|s| chrono::DateTime::from_timestamp_micros((s * 1e6) as i64)).map(|t| t.fixed_offset()),
+                mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
+                server: r.get::<String>(7)?,
+                owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
+            }))
+        })
+        .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))?;
+        if job.is_some() {
+            return Ok(job);
+        }
+    }
+    Ok(None)
+}
+
+fn run(job: &Job) -> Result<i64, ZohoFdwError> {
+    let spec = Export {
+        module: &job.module,
+        target: job.target,
+        since: job.since,
+        mapping: job.mapping.as_ref(),
+        server: job.server.as_deref(),
+        formulas_only: job.kind == "refresh",
+    };
+    let rows = as_user(job.owner, || export(&spec))?;
+    spi(Spi::run_with_args(
+        "UPDATE zoho.job_queue SET state = 'done', finished_at = now(), rows_written = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
+        &[job.id.into(), rows.into()],
+    ))?;
+    if job.kind == "pull" {
+        // Everything up to the job's start is now in the target.
+        spi(Spi::run_with_args(
+            "UPDATE zoho.pull_schedules p SET synced_until = j.started_at, last_success = now(), last_error = NULL,
+                    last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
+               FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
+            &[job.id.into(), rows.into()],
+        ))?;
+    }
+    Ok(rows)
+}
+
+fn fail(job: &Job, e: &str) {
+    warning!("zoho_fdw jobs: job {} ({} of {}): {e}", job.id, job.kind, job.module);
+    let _ = in_transaction(|| {
+        // A job cancelled by zoho_cancel_job is already marked so.
+        spi(Spi::run_with_args(
+            "UPDATE zoho.job_queue SET state = 'failed', finished_at = now(), error = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
+            &[job.id.into(), e.into()],
+        ))?;
+        if job.kind != "export" {
+            spi(Spi::run_with_args(
+                "UPDATE zoho.pull_schedules p SET last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
+                &[job.id.into(), format!("job {}: {e}", job.id).as_str().into()],
+            ))
+        } else {
+            Ok(())
+        }
+    });
+}
+
+extern "C-unwind" {
+    /// PostgreSQL's SIGINT handler for backends (tcop/postgres.c).
+    #[link_name = "StatementCancelHandler"]
+    fn statement_cancel(signal: std::ffi::c_int);
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    unsafe {
+        pg_sys::pqsignal(super::libc_sigterm(), Some(super::backend_die));
+        // A cancel (zoho_cancel_job) interrupts the job's Zoho calls and
+        // its COPY, as in any backend.
+        pg_sys::pqsignal(2, Some(statement_cancel));
+    }
+    let db = BackgroundWorker::get_extra().to_string();
+    BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    crate::progress::report_activity(true);
+    loop {
+        pg_sys::check_for_interrupts!();
+        let job = match in_transaction(claim) {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(e) => {
+                warning!("zoho_fdw jobs: cannot read zoho.job_queue: {e}");
+                break;
+            }
+        };
+        crate::progress::activity(&format!("job {}: {} of {} starting", job.id, job.kind, job.module));
+        match in_transaction(|| run(&job)) {
+            Ok(rows) => log!("zoho_fdw jobs: job {} ({} of {}) done: {rows} row(s) written", job.id, job.kind, job.module),
+            Err(e) => {
+                // A cancel (zoho_cancel_job) ends this job, not the runner.
+                unsafe { pg_sys::QueryCancelPending = 0 };
+                fail(&job, &e);
+            }
+        }
+        // Usage counted while the job ran is written by the main worker.
+        unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null()) };
+    }
+}

@@ -1,0 +1,179 @@
+//! Scheduled pulls (zoho.pull_schedules): every `every`, what changed in
+//! the module since `synced_until` (and what was deleted) is applied to
+//! the target, as a channel's catch-up does. The first pull, and a gap too
+//! large for the records list, become a Bulk Read job instead; so does
+//! each formula refresh on its cron schedule (zoho.cron_next).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use pgrx::prelude::*;
+
+use super::schedules::as_user;
+use super::usage::{budget_hold, Flusher};
+use super::{catchup, in_transaction};
+use crate::error::ZohoFdwError;
+use crate::server;
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Pages of the records list (200 records, 1 credit each) read before a
+/// pull hands the rest to Bulk Read, whose job costs 50 credits for any
+/// number of records: past 10,000 records Bulk Read is cheaper, and the
+/// records list stops at 100,000 anyway.
+const MAX_LIST_PAGES: usize = 50;
+
+#[derive(Default)]
+pub struct Pulls {
+    checked: Option<Instant>,
+}
+
+struct Pull {
+    target: pg_sys::Oid,
+    module: String,
+    server: Option<String>,
+    owner: pg_sys::Oid,
+    mapping: Option<serde_json::Value>,
+    synced_until: Option<DateTime<Utc>>,
+    due: bool,
+    refresh_due: bool,
+    /// A job of this pull is queued or running.
+    busy: bool,
+}
+
+fn spi<T>(r: Result<T, pgrx::spi::SpiError>) -> Result<T, ZohoFdwError> {
+    r.map_err(|e| ZohoFdwError::Internal(e.to_string()))
+}
+
+fn load() -> Result<Vec<Pull>, ZohoFdwError> {
+    spi(Spi::connect(|c| {
+        let rows = c.select(
+            "SELECT p.target::oid, p.module, p.server::text, p.owner::oid, p.mapping, extract(epoch FROM p.synced_until)::float8,
+                    p.last_run IS NULL OR p.last_run + p.every <= now(),
+                    p.refresh_formulas IS NOT NULL AND zoho.cron_next(p.refresh_formulas, coalesce(p.last_refresh, p.created_at)) <= now(),
+                    EXISTS (SELECT 1 FROM zoho.job_queue j WHERE j.target = p.target AND j.kind IN ('pull', 'refresh') AND j.state IN ('queued', 'running'))
+               FROM zoho.pull_schedules p WHERE NOT p.paused",
+            None,
+            &[],
+        )?;
+        rows.map(|r| {
+            Ok(Pull {
+                target: r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                module: r.get::<String>(2)?.unwrap_or_default(),
+                server: r.get::<String>(3)?,
+                owner: r.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
+                mapping: r.get::<pgrx::JsonB>(5)?.map(|j| j.0),
+                synced_until: r.get::<f64>(6)?.and_then(|s| DateTime::from_timestamp_micros((s * 1e6) as i64)),
+                due: r.get::<bool>(7)?.unwrap_or(false),
+                refresh_due: r.get::<bool>(8)?.unwrap_or(false),
+                busy: r.get::<bool>(9)?.unwrap_or(false),
+            })
+        })
+        .collect()
+    }))
+}
+
+fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), ZohoFdwError> {
+    spi(Spi::run_with_args(
+        "INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner)
+         VALUES ($1, $2, $3::oid::regclass, to_timestamp($4), $5, $6, $7::oid::regrole)",
+        &[
+            kind.into(),
+            p.module.as_str().into(),
+            p.target.into(),
+            since.map(|t| t.timestamp_micros() as f64 / 1e6).into(),
+            p.mapping.clone().map(pgrx::JsonB).into(),
+            p.server.as_deref().into(),
+            p.owner.into(),
+        ],
+    ))
+}
+
+/// One due pull: what changed since the last one, or a job for it.
+fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
+    let Some(since) = p.synced_until else {
+        enqueue(p, "pull", None)?;
+        return Ok(serde_json::json!({"queued": "full load"}));
+    };
+    let started = Utc::now();
+    let ctx = server::resolve(p.server.as_deref())?;
+    let r = as_user(p.owner, || -> Result<_, ZohoFdwError> {
+        let client = ctx.shared_client()?;
+        let target = catchup::target(&client, &ctx.name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
+        catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(MAX_LIST_PAGES))
+    })?;
+    if r.incomplete {
+        // Kept: what was applied. The job reads the rest, deletes included
+        // (a Bulk Read has no deleted records, so the next pull reads them
+        // from synced_until, which the job leaves alone until it is done).
+        enqueue(p, "pull", Some(since - chrono::Duration::seconds(1)))?;
+        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
+        return Ok(serde_json::json!({"changed": r.changed, "queued": "bulk read of the rest"}));
+    }
+    let result = serde_json::json!({"changed": r.changed, "deleted": r.removed});
+    spi(Spi::run_with_args(
+        "UPDATE zoho.pull_schedules SET synced_until = to_timestamp($2), last_run = now(), last_success = now(), last_result = $3, last_error = NULL
+          WHERE target = $1::oid::regclass",
+        &[p.target.into(), (started.timestamp_micros() as f64 / 1e6).into(), pgrx::JsonB(result.clone()).into()],
+    ))?;
+    Ok(result)
+}
+
+impl Pulls {
+    pub fn run_due(&mut self, usage: &mut Flusher) {
+        if self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+            return;
+        }
+        self.checked = Some(Instant::now());
+        let Ok(pulls) = in_transaction(load) else { return };
+        for p in pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due)) {
+            usage.flush();
+            let done = in_transaction(|| {
+                if budget_hold(p.server.as_deref())?.is_some() {
+                    return Ok(());
+                }
+                if p.refresh_due {
+                    enqueue(&p, "refresh", None)?;
+                    spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_refresh = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
+                }
+                if p.due {
+                    pull(&p)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = done {
+                warning!("zoho_fdw worker: scheduled pull of {} into oid {}: {e}", p.module, u32::from(p.target));
+                let _ = in_transaction(|| {
+                    spi(Spi::run_with_args(
+                        "UPDATE zoho.pull_schedules SET last_run = now(), last_error = $2, last_error_at = now() WHERE target = $1::oid::regclass",
+                        &[p.target.into(), e.as_str().into()],
+                    ))
+                });
+            }
+        }
+    }
+}
+
+#[pg_extern(
+    stable,
+    sql = r#"
+CREATE FUNCTION zoho.cron_next(schedule text, after timestamptz) RETURNS timestamptz
+  STABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'cron_next_wrapper';
+COMMENT ON FUNCTION zoho.cron_next(text, timestamptz) IS
+  'The first time after "after" that a cron schedule ([second] minute hour day month weekday, UTC) names';
+"#,
+    requires = ["export_catalog"]
+)]
+fn cron_next(schedule: &str, after: pgrx::datum::TimestampWithTimeZone) -> pgrx::datum::TimestampWithTimeZone {
+    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    let bad = |why: String| -> ! {
+        crate::error::raise(ZohoFdwError::BadArgument {
+            what: format!("refresh schedule \"{schedule}\" is not a cron schedule: {why}"),
+            hint: Some("Five fields, minute hour day-of-month month day-of-week, in UTC (or six, seconds first): '0 3 * * *' is every day at 03:00.".into()),
+        })
+    };
+    let cron = croner::Cron::new(schedule).with_seconds_optional().parse().unwrap_or_else(|e| bad(e.to_string()));
+    let micros: i64 = after.into_inner();
+    let after = DateTime::from_timestamp_micros(micros + PG_EPOCH_MICROS).unwrap_or_default();
+    let next = cron.find_next_occurrence(&after, false).unwrap_or_else(|e| bad(e.to_string()));
+    pgrx::datum::TimestampWithTimeZone::try_from(next.timestamp_micros() - PG_EPOCH_MICROS).unwrap_or_else(|e| bad(e.to_string()))
+}

@@ -1,0 +1,185 @@
+//! The worker's scheduled work beyond pushes: pulls and formula refreshes,
+//! queued jobs (zoho.jobs), API usage (zoho.api_usage) and the credit
+//! budget that holds scheduled work, plus a push interrupted by a
+//! PostgreSQL restart. Against the test cluster's worker (see
+//! zoho_fdw_tests::worker).
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zoho_fdw_tests::worker::*;
+use zoho_fdw_tests::*;
+
+fn zoho_leads(sim: &Sim) -> BTreeMap<i64, (String, Option<f64>)> {
+    sim.records("Leads")
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().parse().unwrap(), (r["Last_Name"].as_str().unwrap_or_default().to_string(), r["Days_Open"].as_f64())))
+        .collect()
+}
+
+fn mirror_leads(c: &mut Client) -> BTreeMap<i64, (String, Option<f64>)> {
+    c.query("SELECT id, coalesce(last_name, ''), days_open::float8 FROM crm_leads", &[]).unwrap().iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect()
+}
+
+fn converges(sim: &Sim, c: &mut Client, within: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        let (z, m) = (zoho_leads(sim), mirror_leads(c));
+        if z == m {
+            return;
+        }
+        if started.elapsed() > within {
+            let differing: Vec<_> = z.iter().filter(|(k, v)| m.get(k) != Some(v)).take(3).collect();
+            panic!("{what}: the mirror did not converge in {within:?} ({} in Zoho, {} in the mirror); differing {differing:?}", z.len(), m.len());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_pull_loads_then_follows_changes_and_refreshes_formulas() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 300));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second', refresh_formulas => '*/2 * * * * *')").unwrap();
+    // The first pull is a full load, as a queued Bulk Read job.
+    converges(&sim, &mut c, Duration::from_secs(20), "the first pull");
+    let job = c.query_one("SELECT kind, state, rows_written FROM zoho.jobs WHERE kind = 'pull' ORDER BY id LIMIT 1", &[]).unwrap();
+    assert_eq!((job.get::<_, String>(0), job.get::<_, String>(1), job.get::<_, Option<i64>>(2)), ("pull".into(), "done".into(), Some(300)));
+    // Then what changes in Zoho, deletes included, through the records list.
+    let ids: Vec<String> = sim.records("Leads").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    for id in &ids[..5] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("Pulled {id}")})).unwrap();
+    }
+    sim.ui_delete("Leads", &ids[9]).unwrap();
+    sim.ui_create("Leads", json!({"Last_Name": "Pulled new", "Company": "X"})).unwrap();
+    converges(&sim, &mut c, Duration::from_secs(10), "an incremental pull");
+    let pull_jobs: i64 = c.query_one("SELECT count(*) FROM zoho.jobs WHERE kind = 'pull'", &[]).unwrap().get(0);
+    assert_eq!(pull_jobs, 1, "a small change went through Bulk Read");
+    // Three days pass: Days_Open changes everywhere, Modified_Time nowhere.
+    // Only the formula refresh (a job every 2 s here) sees it.
+    let before: f64 = c.query_one("SELECT sum(days_open)::float8 FROM crm_leads", &[]).unwrap().get(0);
+    sim.advance_clock(Duration::from_secs(3 * 86_400));
+    converges(&sim, &mut c, Duration::from_secs(20), "the formula refresh");
+    let after: f64 = c.query_one("SELECT sum(days_open)::float8 FROM crm_leads", &[]).unwrap().get(0);
+    assert!(after >= before + 3.0 * 290.0, "Days_Open did not move: {before} → {after}");
+    let refreshes: i64 = c.query_one("SELECT count(*) FROM zoho.jobs WHERE kind = 'refresh' AND state = 'done'", &[]).unwrap().get(0);
+    assert!(refreshes >= 1);
+    let status = c.query_one("SELECT paused, last_error FROM zoho.sync_status WHERE flow = 'pull'", &[]).unwrap();
+    assert_eq!((status.get::<_, bool>(0), status.get::<_, Option<String>>(1)), (false, None));
+}
+
+#[test]
+fn a_bad_cron_schedule_is_refused() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let e = c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', refresh_formulas => 'every day')").unwrap_err();
+    let (state, msg, hint) = sql_error(&e);
+    assert_eq!(state, "22023");
+    assert!(msg.contains("refresh schedule \"every day\" is not a cron schedule"), "{msg}");
+    assert!(hint.unwrap_or_default().contains("'0 3 * * *'"));
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho.pull_schedules", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_queued_export_runs_in_the_background_and_can_be_cancelled() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 250).bulk_step_ms(400));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let job: i64 = c.query_one("SELECT zoho_queue_export('Leads', 'crm_leads')", &[]).unwrap().get(0);
+    // While it runs, zoho.jobs says where it is.
+    let mut progress = None;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let r = c.query_one("SELECT state, progress FROM zoho.jobs WHERE id = $1", &[&job]).unwrap();
+        let (state, p): (String, Option<String>) = (r.get(0), r.get(1));
+        if state == "running" && p.is_some() {
+            progress = p;
+        }
+        if state == "done" {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let progress = progress.expect("a running job showed no progress");
+    assert!(progress.contains("Leads page 1"), "{progress}");
+    let row = c.query_one("SELECT state, rows_written, error FROM zoho.jobs WHERE id = $1", &[&job]).unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, Option<i64>>(1), row.get::<_, Option<String>>(2)), ("done".into(), Some(250), None));
+    assert_eq!(c.query_one("SELECT count(*) FROM crm_leads", &[]).unwrap().get::<_, i64>(0), 250);
+    // A second job, cancelled while Zoho prepares it: nothing is written.
+    c.batch_execute("CREATE TABLE leads_copy (LIKE crm_leads INCLUDING ALL)").unwrap();
+    let job2: i64 = c.query_one("SELECT zoho_queue_export('Leads', 'leads_copy')", &[]).unwrap().get(0);
+    wait_for(&mut c, &format!("SELECT state = 'running' FROM zoho.jobs WHERE id = {job2}"), Duration::from_secs(10)).expect("the second job started");
+    assert!(c.query_one("SELECT zoho_cancel_job($1)", &[&job2]).unwrap().get::<_, bool>(0));
+    wait_for(&mut c, "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'zoho_fdw jobs' AND state = 'active')", Duration::from_secs(10)).expect("the runner stopped the job");
+    let row = c.query_one("SELECT state, error FROM zoho.jobs WHERE id = $1", &[&job2]).unwrap();
+    assert_eq!(row.get::<_, String>(0), "cancelled");
+    assert_eq!(c.query_one("SELECT count(*) FROM leads_copy", &[]).unwrap().get::<_, i64>(0), 0);
+    // A cancelled job is not cancelled twice; a finished one not at all.
+    assert!(!c.query_one("SELECT zoho_cancel_job($1)", &[&job]).unwrap().get::<_, bool>(0));
+    c.batch_execute("DROP TABLE leads_copy").unwrap();
+}
+
+#[test]
+fn api_usage_counts_every_backend_even_in_rolled_back_transactions() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 30));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    // Usage before this point (the mirror's metadata) is recorded too.
+    let mut tx = c.transaction().unwrap();
+    tx.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    tx.rollback().unwrap();
+    let charged = sim.credits().used as i64;
+    assert!(charged >= 50, "a Bulk Read job costs 50 credits, the simulator charged {charged}");
+    let recorded = wait_for(&mut c, &format!("SELECT coalesce(sum(credits), 0) = {charged} FROM zoho.api_usage"), Duration::from_secs(5));
+    let have: i64 = c.query_one("SELECT coalesce(sum(credits), 0)::int8 FROM zoho.api_usage", &[]).unwrap().get(0);
+    assert!(recorded.is_some(), "zoho.api_usage has {have} credits, the simulator charged {charged}");
+    let bulk: i64 = c.query_one("SELECT calls FROM zoho.api_usage WHERE endpoint = 'bulk_read.create' AND day = (now() AT TIME ZONE 'UTC')::date", &[]).unwrap().get(0);
+    assert_eq!(bulk, 1);
+    let budget = c.query_one("SELECT budget, credits_24h, reached FROM zoho.credit_budget WHERE server = 'zoho'", &[]).unwrap();
+    assert_eq!((budget.get::<_, Option<i64>>(0), budget.get::<_, i64>(1), budget.get::<_, bool>(2)), (None, charged, false));
+}
+
+#[test]
+fn the_credit_budget_holds_scheduled_pushes_until_it_is_raised() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    c.batch_execute("ALTER SERVER zoho OPTIONS (ADD daily_credit_budget '20')").unwrap();
+    // 300 rows: 30 credits of upserts (and the metadata) pass the budget.
+    orders(&mut c, 300, 1);
+    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', min_pending => 1, mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(10)).expect("the first push");
+    wait_for(&mut c, "SELECT reached FROM zoho.credit_budget", Duration::from_secs(5)).expect("the budget counts the push");
+    orders(&mut c, 10, 1000);
+    thread::sleep(Duration::from_secs(3));
+    let held = c.query_one("SELECT count(*) FROM orders WHERE NOT synced", &[]).unwrap().get::<_, i64>(0);
+    assert_eq!(held, 10, "a push ran past the budget");
+    let status = c.query_one("SELECT paused, paused_reason, rows_pending FROM zoho.sync_status WHERE flow = 'push'", &[]).unwrap();
+    assert!(status.get::<_, bool>(0));
+    let reason: String = status.get(1);
+    assert!(reason.starts_with("daily_credit_budget reached: ") && reason.ends_with(" of 20 credits used in the last 24 hours"), "{reason}");
+    assert_eq!(status.get::<_, i64>(2), 10);
+    assert_eq!(sim.records("Orders").len(), 300);
+    // A larger budget: the push resumes.
+    c.batch_execute("ALTER SERVER zoho OPTIONS (SET daily_credit_budget '100000')").unwrap();
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(10)).expect("the push resumed");
+    assert_eq!(sim.records("Orders").len(), 310);
+    let paused: bool = c.query_one("SELECT paused FROM zoho.sync_status WHERE flow = 'push'", &[]).unwrap().get(0);
+    assert!(!paused);
+}
+
+#[test]
+fn a_scheduled_push_survives_a_postgres_restart_in_its_middle() {
+    let sim = start_sim(SimConfig::default());
+    let (db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    orders(&mut c, 500, 1);
+    scheduled_push_in_flight(&sim, &mut c);
+    drop(c);
+    let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
+    let out = std::process::Command::new(restart).arg("restart").output().unwrap();
+    assert!(out.status.success(), "pg.sh restart: {}", String::from_utf8_lossy(&out.stderr));
+    let mut c = reconnect(&db.dsn);
+    every_order_once(&sim, &mut c, 500);
+}
