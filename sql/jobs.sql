@@ -1,16 +1,18 @@
 -- Bulk exports run by the worker, one after another, outside any user's
 -- transaction: queued by zoho_queue_export, by scheduled pulls (a first
--- full load, or a gap too large for the records list) and by formula
--- refreshes. A job interrupted by a crash or restart is queued again;
+-- full load, or a gap too large for the records list), by channels' catch-
+-- ups (a gap too large) and by formula refreshes. A job interrupted by a crash or restart is queued again;
 -- exports are newer-wins, so running one twice is harmless.
 CREATE TABLE zoho.job_queue (
   id            bigserial   PRIMARY KEY,
-  kind          text        NOT NULL CHECK (kind IN ('export', 'pull', 'refresh')),
+  kind          text        NOT NULL CHECK (kind IN ('export', 'pull', 'refresh', 'catchup')),
   module        text        NOT NULL,
   target        regclass    NOT NULL,
   since         timestamptz,
   mapping       jsonb,
   server        name,
+  -- A channel's catch-up too large for the records list.
+  channel_id    bigint,
   -- Whose user mapping and privileges the job runs with.
   owner         regrole     NOT NULL,
   state         text        NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),

@@ -19,6 +19,11 @@ pub static RENEW_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(300);
 /// Seconds between catch-up reads of each channel's module (the safety net
 /// for missed notifications).
 pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
+/// Pages of the records list (200 records, 1 credit each) a catch-up reads
+/// before it hands the rest to a Bulk Read job (50 credits for any number
+/// of records): past 10,000 records Bulk Read is cheaper, and the records
+/// list stops at 100,000 anyway.
+pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
 fn text(s: &GucSetting<Option<CString>>) -> Option<String> {
     s.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
@@ -82,11 +87,21 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"zoho_fdw.catchup_interval",
         c"Seconds between the worker's catch-up reads of each watched module.",
-        c"A catch-up reads what changed since the channel was last known current (COQL on Modified_Time, and deleted records).",
+        c"A catch-up reads what changed since the channel was last known current (the records list with If-Modified-Since, and deleted records).",
         &CATCHUP_INTERVAL,
         1,
         7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.catchup_list_pages",
+        c"Pages of changed records a catch-up reads before it queues a Bulk Read job for the rest.",
+        c"A page holds 200 records and costs 1 credit; a Bulk Read job costs 50 credits for any number.",
+        &CATCHUP_LIST_PAGES,
+        1,
+        500,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
 }

@@ -13,6 +13,12 @@ use crate::export::{plan_target, Target};
 use crate::runtime::block_on;
 use crate::server;
 
+/// Pages a catch-up reads before a Bulk Read job takes over
+/// (`zoho_fdw.catchup_list_pages`).
+pub fn max_list_pages() -> usize {
+    crate::gucs::CATCHUP_LIST_PAGES.get().max(1) as usize
+}
+
 pub struct Changes {
     pub changed: u64,
     pub removed: u64,
@@ -52,8 +58,13 @@ pub fn read_changes(client: &ZohoClient, server: &str, module: &str, target: &Ta
             return Ok(Changes { changed, removed: 0, incomplete: true });
         }
     }
-    let deleted = block_on(client.deleted(module, Some(since))).map_err(api)?;
-    let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
-    let removed = apply::delete(target, &ids)?;
+    let removed = apply_deletes(client, server, module, target, since)?;
     Ok(Changes { changed, removed, incomplete: false })
+}
+
+/// Deletes from `target` the records deleted in Zoho since `since`.
+pub fn apply_deletes(client: &ZohoClient, server: &str, module: &str, target: &Target, since: DateTime<chrono::FixedOffset>) -> Result<u64, ZohoFdwError> {
+    let deleted = block_on(client.deleted(module, Some(since))).map_err(|e| ZohoFdwError::api(server, e))?;
+    let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
+    apply::delete(target, &ids)
 }

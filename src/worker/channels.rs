@@ -276,24 +276,43 @@ impl Worker {
             let Some(client) = self.client(&w) else { continue };
             let started = Utc::now();
             let done = in_transaction(|| {
+                // A job reads a large gap; until it is done, nothing to do.
+                let busy = Spi::get_one_with_args::<bool>(
+                    "SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE channel_id = $1 AND state IN ('queued', 'running'))",
+                    &[w.channel_id.into()],
+                )
+                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                if busy == Some(true) {
+                    return Ok((0, 0, false));
+                }
                 let target = target_of(&client, &w)?;
-                let r = catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, None)?;
+                let r = catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()))?;
+                if r.incomplete {
+                    Spi::run_with_args(
+                        "INSERT INTO zoho.job_queue (kind, module, target, since, server, owner, channel_id)
+                         SELECT 'catchup', module, target, synced_until - interval '1 second', server, owner, channel_id FROM zoho.watches WHERE channel_id = $1",
+                        &[w.channel_id.into()],
+                    )
+                    .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                    log!("zoho_fdw worker: channel {} is far behind; a Bulk Read job reads the rest", w.channel_id);
+                    return Ok((r.changed, 0, false));
+                }
                 Spi::run_with_args(
                     "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL WHERE channel_id = $1",
                     &[w.channel_id.into(), (started.timestamp_micros() as f64 / 1e6).into()],
                 )
                 .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
-                Ok((r.changed, r.removed))
+                Ok((r.changed, r.removed, true))
             });
             if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
                 self.settled.insert(w.channel_id);
             }
             match done {
-                Ok((changed, removed)) => {
+                Ok((changed, removed, advanced)) => {
                     if changed + removed > 0 {
                         log!("zoho_fdw worker: channel {} caught up: {changed} row(s) written, {removed} deleted", w.channel_id);
                     }
-                    if let Some(known) = self.watches.get_mut(&w.channel_id) {
+                    if let Some(known) = self.watches.get_mut(&w.channel_id).filter(|_| advanced) {
                         known.synced_until = started;
                     }
                 }

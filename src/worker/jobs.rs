@@ -16,7 +16,7 @@ use pgrx::prelude::*;
 
 use super::schedules::as_user;
 use super::usage::budget_hold;
-use super::in_transaction;
+use super::{catchup, in_transaction};
 use crate::error::ZohoFdwError;
 use crate::export::{export, Export};
 
@@ -140,11 +140,28 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
         server: job.server.as_deref(),
         formulas_only: job.kind == "refresh",
     };
-    let rows = as_user(job.owner, || export(&spec))?;
+    let rows = as_user(job.owner, || -> Result<i64, ZohoFdwError> {
+        let rows = export(&spec)?;
+        // A catch-up's deletes, which Bulk Read does not return.
+        if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
+            let ctx = crate::server::resolve(job.server.as_deref())?;
+            let client = ctx.shared_client()?;
+            let target = catchup::target(&client, &ctx.name, &job.module, job.target, job.mapping.as_ref(), &format!("job {}", job.id))?;
+            catchup::apply_deletes(&client, &ctx.name, &job.module, &target, since)?;
+        }
+        Ok(rows)
+    })?;
     spi(Spi::run_with_args(
         "UPDATE zoho.job_queue SET state = 'done', finished_at = now(), rows_written = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
         &[job.id.into(), rows.into()],
     ))?;
+    if job.kind == "catchup" {
+        spi(Spi::run_with_args(
+            "UPDATE zoho.watches w SET synced_until = greatest(w.synced_until, j.started_at), last_catchup = now(), last_error = NULL
+               FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id",
+            &[job.id.into()],
+        ))?;
+    }
     if job.kind == "pull" {
         // Everything up to the job's start is now in the target.
         spi(Spi::run_with_args(

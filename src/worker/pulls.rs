@@ -16,11 +16,6 @@ use crate::error::ZohoFdwError;
 use crate::server;
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Pages of the records list (200 records, 1 credit each) read before a
-/// pull hands the rest to Bulk Read, whose job costs 50 credits for any
-/// number of records: past 10,000 records Bulk Read is cheaper, and the
-/// records list stops at 100,000 anyway.
-const MAX_LIST_PAGES: usize = 50;
 
 #[derive(Default)]
 pub struct Pulls {
@@ -99,12 +94,11 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     let r = as_user(p.owner, || -> Result<_, ZohoFdwError> {
         let client = ctx.shared_client()?;
         let target = catchup::target(&client, &ctx.name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
-        catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(MAX_LIST_PAGES))
+        catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(catchup::max_list_pages()))
     })?;
     if r.incomplete {
-        // Kept: what was applied. The job reads the rest, deletes included
-        // (a Bulk Read has no deleted records, so the next pull reads them
-        // from synced_until, which the job leaves alone until it is done).
+        // Kept: what was applied. The job reads the rest, then the deletes
+        // since the same time, and moves synced_until.
         enqueue(p, "pull", Some(since - chrono::Duration::seconds(1)))?;
         spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"changed": r.changed, "queued": "bulk read of the rest"}));

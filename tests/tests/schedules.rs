@@ -183,3 +183,32 @@ fn a_scheduled_push_survives_a_postgres_restart_in_its_middle() {
     let mut c = reconnect(&db.dsn);
     every_order_once(&sim, &mut c, 500);
 }
+
+#[test]
+fn a_large_gap_is_read_by_a_bulk_read_job_deletes_included() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 600));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.catchup_interval", "1");
+    // One page of 200 is "small" here, so 450 changes are a large gap.
+    db.set(&mut c, "zoho_fdw.catchup_list_pages", "1");
+    // Zoho posts to a port where nothing listens: only catch-up sees changes.
+    c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => 'http://127.0.0.1:9/zoho/notify')", &[]).unwrap();
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let ids: Vec<String> = sim.records("Leads").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    for id in &ids[..450] {
+        sim.ui_edit("Leads", id, json!({"Last_Name": format!("Gap {id}")})).unwrap();
+    }
+    for id in &ids[500..503] {
+        sim.ui_delete("Leads", id).unwrap();
+    }
+    converges(&sim, &mut c, Duration::from_secs(30), "after a large gap");
+    let job = c.query_one("SELECT state, rows_written, since IS NOT NULL FROM zoho.jobs WHERE kind = 'catchup'", &[]).unwrap();
+    // The first page (200) was applied before the job took over; the job
+    // writes the rest (how many depends on where the edits were when a
+    // catch-up ran).
+    let written = job.get::<_, Option<i64>>(1).unwrap_or(0);
+    assert_eq!((job.get::<_, String>(0), job.get::<_, bool>(2)), ("done".into(), true));
+    assert!((1..=450).contains(&written), "the job wrote {written} rows");
+    let current: bool = c.query_one("SELECT synced_until > (SELECT started_at FROM zoho.jobs WHERE kind = 'catchup') - interval '1 second' FROM zoho.channels", &[]).unwrap().get(0);
+    assert!(current, "the job did not move the channel's synced_until");
+}
