@@ -40,6 +40,7 @@ pub extern "C-unwind" fn _PG_init() {
     tokens::init();
     usage::init();
     worker::wake::init();
+    worker::strays::init();
     gucs::init();
     worker::register();
 }

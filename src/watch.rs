@@ -73,7 +73,11 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
         };
         let result = block_on(client.watch_enable(std::slice::from_ref(&channel))).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
         let subscribed = match result.into_iter().next().map(|r| r.outcome) {
-            Some(Ok(subs)) => subs,
+            Some(Ok(subs)) => {
+                // Live in Zoho from now on, whatever becomes of this transaction.
+                crate::worker::strays::disable_on_abort(ctx.oid, unsafe { pg_sys::GetUserId() }, channel_id);
+                subs
+            }
             Some(Err(e)) => return Err(ZohoFdwError::BadArgument { what: format!("Zoho refused the channel for {module}: {e}"), hint: None }),
             None => return Err(ZohoFdwError::Internal("Zoho answered the subscription with no result".into())),
         };

@@ -94,6 +94,7 @@ impl Worker {
             self.loaded = Some(Instant::now());
         }
         self.apply_notifications();
+        self.disable_strays();
         if self.renew_checked.is_none_or(|t| t.elapsed() >= RENEW_CHECK_EVERY) {
             self.renew_checked = Some(Instant::now());
             self.renew();
@@ -196,6 +197,24 @@ impl Worker {
                 // The changes are not lost: the next catch-up reads them.
                 record_error(channel, &format!("applying a notification: {e}"));
                 self.caught_up.remove(&channel);
+            }
+        }
+    }
+
+    /// Channels of rolled-back zoho_watch calls: disabled in Zoho.
+    fn disable_strays(&mut self) {
+        for (server, owner, channel) in super::strays::take() {
+            if self.watches.contains_key(&channel) {
+                continue;
+            }
+            let done = in_transaction(|| {
+                let ctx = server::resolve_oid(server)?;
+                Ok((ctx.client_for(owner)?, ctx.name))
+            })
+            .and_then(|(client, name)| block_on(client.watch_disable(&[channel])).map_err(|e| ZohoFdwError::api(&name, e).to_string()));
+            match done {
+                Ok(_) => log!("zoho_fdw worker: channel {channel} of a rolled-back zoho_watch disabled in Zoho"),
+                Err(e) => warning!("zoho_fdw worker: channel {channel} of a rolled-back zoho_watch stays until it expires: {e}"),
             }
         }
     }

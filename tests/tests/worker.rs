@@ -212,3 +212,22 @@ fn a_scheduled_push_survives_the_worker_killed_in_its_middle() {
     let mut c = reconnect(&db.dsn);
     every_order_once(&sim, &mut c, 300);
 }
+
+#[test]
+fn a_rolled_back_watch_leaves_no_channel_in_zoho() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let mut tx = c.transaction().unwrap();
+    let channel: String = tx.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1)", &[&HOOK]).unwrap().get(0);
+    assert_eq!(sim.channels().len(), 1, "zoho_watch enabled no channel");
+    tx.rollback().unwrap();
+    let started = Instant::now();
+    while !sim.channels().is_empty() && started.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sim.channels().is_empty(), "channel {channel} is still live in Zoho: {:?}", sim.channels());
+    // A committed one stays.
+    watch(&mut c, HOOK);
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(sim.channels().len(), 1);
+}
