@@ -8,6 +8,7 @@
 //!   cargo run --release -p zoho-fdw-bench -- push      (needs ZOHO_FDW_TEST_PG)
 //!   cargo run --release -p zoho-fdw-bench -- export [rows…] (needs ZOHO_FDW_TEST_PG)
 //!   cargo run --release -p zoho-fdw-bench -- notify    (needs ZOHO_FDW_TEST_PG and the worker)
+//!   cargo run --release -p zoho-fdw-bench -- schedule  (needs ZOHO_FDW_TEST_PG and the worker)
 
 mod bulk_read;
 mod export;
@@ -15,6 +16,8 @@ mod notify;
 mod planner;
 mod push;
 mod queries;
+mod schedule;
+mod worker_db;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +27,7 @@ fn main() {
         Some("queries") => queries::run(),
         Some("push") => push::run(),
         Some("notify") => notify::run(),
+        Some("schedule") => schedule::run(),
         Some("export") => export::run(&args[1..].iter().filter_map(|s| s.parse().ok()).collect::<Vec<usize>>().is_empty().then(|| vec![200_000, 1_000_000]).unwrap_or_else(|| args[1..].iter().filter_map(|s| s.parse().ok()).collect())),
         Some("all") | None => {
             planner::run();
@@ -31,10 +35,11 @@ fn main() {
             push::run();
             export::run(&[200_000, 1_000_000]);
             notify::run();
+            schedule::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify, schedule");
             std::process::exit(2);
         }
     }

@@ -17,26 +17,19 @@ const BURST: usize = 1_000;
 
 pub fn run() {
     println!("\n== notifications: an edit in Zoho → visible in the mirror, burst of {BURST} ==");
-    let Ok(dsn) = std::env::var("ZOHO_FDW_TEST_PG") else {
+    let Some(dsn) = crate::worker_db::dsn() else {
         println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed and its worker running (scripts/pg.sh start)");
         return;
     };
-    let dsn = format!("{dsn} dbname=postgres");
     let sim = Sim::start_blocking(SimConfig::default().seed("Leads", 5_000).bulk_step_ms(20)).expect("simulator");
-    let mut c = Client::connect(&dsn, NoTls).expect("PostgreSQL");
-    let url = sim.base_url();
-    c.batch_execute(&format!(
-        "SET client_min_messages = warning;
-         DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
-         DROP TABLE IF EXISTS crm_leads;
-         CREATE EXTENSION zoho_fdw;
-         CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}');
-         CREATE USER MAPPING FOR CURRENT_USER SERVER zoho OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
-         SELECT zoho_create_mirror('Leads', 'crm_leads');
+    let mut c = crate::worker_db::reset(
+        &dsn,
+        &sim,
+        "crm_leads",
+        "SELECT zoho_create_mirror('Leads', 'crm_leads');
          SELECT zoho_watch('Leads', 'crm_leads', notify_url => 'http://127.0.0.1:28816/zoho/notify');
-         SELECT zoho_bulk_export('Leads', 'crm_leads');"
-    ))
-    .unwrap();
+         SELECT zoho_bulk_export('Leads', 'crm_leads');",
+    );
     let ids: Vec<String> = sim.records("Leads").iter().take(BURST).map(|r| r["id"].as_str().unwrap().to_string()).collect();
     let seen: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,5 +64,5 @@ pub fn run() {
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!("{} of {BURST} edits visible; the burst itself took {:.0} ms", lat.len(), burst_took.as_secs_f64() * 1e3);
     println!("edit → visible: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (goal: p99 ≤ 1000 ms)", pct(0.5), pct(0.99), lat[lat.len() - 1]);
-    let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION zoho_fdw CASCADE; DROP TABLE crm_leads");
+    crate::worker_db::clean(&mut c, "crm_leads");
 }

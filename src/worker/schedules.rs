@@ -1,7 +1,9 @@
-//! Scheduled pushes (zoho.push_schedules): each second the worker looks at
-//! how many rows of each table are pending (counting no further than
-//! `min_pending`) and pushes when `min_pending` are waiting, or when any
-//! are and `max_wait` has passed since the last run. A push runs as the
+//! Scheduled pushes (zoho.push_schedules): when rows become pending (the
+//! trigger wakes the worker at commit), when a table's `max_wait` runs out,
+//! and every 2 s, the worker looks at how many rows of each table are
+//! pending (counting no further than `min_pending`) and pushes when
+//! `min_pending` are waiting, or when any are and `max_wait` has passed
+//! since the last run. A push runs as the
 //! schedule's owner, in a transaction of its own, exactly as a call of
 //! zoho_upsert_pending would: a crash or restart in the middle leaves rows
 //! pending, and the next run sends them again, safely. A server whose
@@ -39,6 +41,8 @@ struct Schedule {
 #[derive(Default)]
 pub struct Schedules {
     checked: Option<Instant>,
+    /// When the first max_wait of a table with pending rows runs out.
+    deadline: Option<Instant>,
 }
 
 fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
@@ -106,10 +110,12 @@ pub(super) fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 impl Schedules {
     /// `woken`: rows became pending since the last check.
     pub fn run_due(&mut self, woken: bool, usage: &mut Flusher) {
-        if !woken && self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+        let at_deadline = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if !woken && !at_deadline && self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
             return;
         }
         self.checked = Some(Instant::now());
+        self.deadline = None;
         let Ok(schedules) = in_transaction(load) else { return };
         if !schedules.is_empty() {
             usage.flush();
@@ -120,7 +126,13 @@ impl Schedules {
                     return Ok(false);
                 }
                 let n = pending(&s)?;
-                Ok(n >= s.min_pending || (n > 0 && s.since_last.is_none_or(|t| t >= s.max_wait)))
+                let waited_enough = s.since_last.is_none_or(|t| t >= s.max_wait);
+                if n > 0 && !waited_enough {
+                    let left = Duration::from_secs_f64((s.max_wait - s.since_last.unwrap_or(0.0)).max(0.0));
+                    let at = Instant::now() + left;
+                    self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+                }
+                Ok(n >= s.min_pending || (n > 0 && waited_enough))
             });
             match due {
                 Ok(false) => continue,

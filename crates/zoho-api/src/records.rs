@@ -289,27 +289,33 @@ impl ZohoClient {
         })
     }
 
-    /// Records by id, any number of them (100 ids a call; more than 50
-    /// fields are fetched in several calls and merged).
+    /// Records by id, any number of them (100 ids a call, up to
+    /// `max_concurrency` calls in flight; more than 50 fields are fetched
+    /// in several calls and merged), in the order of the id chunks.
     pub async fn get_by_ids(&self, module: &str, ids: &[String], fields: &[String]) -> Result<Vec<Record>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let chunks = field_chunks(fields)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id_chunk in ids.chunks(MAX_IDS_PER_GET) {
-            let mut rows: Vec<Record> = Vec::new();
-            for (n, fchunk) in chunks.iter().enumerate() {
-                let call = Call::new("records.get", Method::GET, Target::Api(self.path(module)))
-                    .query("ids", id_chunk.join(","))
-                    .query("fields", fchunk.join(","));
-                let got = self.t.send_json::<DataEnvelope>(&call).await?.map(|e| e.data).unwrap_or_default();
-                if n == 0 {
-                    rows = got;
-                } else {
-                    merge_by_id(&mut rows, got);
+        let chunks = &chunks;
+        let pages: Vec<Vec<Record>> = stream::iter(ids.chunks(MAX_IDS_PER_GET))
+            .map(|id_chunk| async move {
+                let mut rows: Vec<Record> = Vec::new();
+                for (n, fchunk) in chunks.iter().enumerate() {
+                    let call = Call::new("records.get", Method::GET, Target::Api(self.path(module)))
+                        .query("ids", id_chunk.join(","))
+                        .query("fields", fchunk.join(","));
+                    let got = self.t.send_json::<DataEnvelope>(&call).await?.map(|e| e.data).unwrap_or_default();
+                    if n == 0 {
+                        rows = got;
+                    } else {
+                        merge_by_id(&mut rows, got);
+                    }
                 }
-            }
-            out.extend(rows);
-        }
-        Ok(out)
+                Ok::<_, crate::Error>(rows)
+            })
+            .buffered(self.t.config.max_concurrency.max(1))
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
     }
 
     /// One record with every field, `None` if Zoho has no such record.
