@@ -96,3 +96,20 @@ SELECT zoho_bulk_export('Leads', 'crm_leads',
 \echo '-- From now on the background worker keeps crm_leads current: a channel for Leads changes.'
 SELECT zoho_watch('Leads', 'crm_leads') IS NOT NULL AS watching;
 SELECT channel_id IS NOT NULL AS has_channel, module, target, expires_at > now() AS live FROM zoho.channels;
+
+\echo '-- Near-real-time: the worker pushes legacy_orders as soon as 100 rows are pending, or within 10 s.'
+SELECT zoho_schedule_push('legacy_orders', 'Orders', key_field => 'parent_id', max_wait => '10 seconds',
+         mapping => '{"order_id": "parent_id", "customer": "Customer_Name"}');
+UPDATE legacy_orders SET amount = amount + 1 WHERE order_id IN ('LEG-3', 'LEG-4', 'LEG-5');
+SELECT pg_sleep(1);
+SELECT flow, target, paused, rows_pending, last_error FROM zoho.sync_status WHERE flow = 'push';
+\echo '-- Deals pulled every minute (first a Bulk Read job), formulas refreshed daily at 03:00 UTC.'
+DROP TABLE IF EXISTS crm_deals;
+SELECT zoho_create_mirror('Deals', 'crm_deals');
+SELECT zoho_schedule_pull('Deals', 'crm_deals', every => '1 minute', refresh_formulas => '0 3 * * *');
+SELECT pg_sleep(3);
+SELECT kind, module, state, rows_written FROM zoho.jobs ORDER BY id;
+\echo '-- What all this cost, per endpoint (counted by every backend, written by the worker).'
+SELECT pg_sleep(1.5);
+SELECT endpoint, calls, credits FROM zoho.api_usage ORDER BY credits DESC LIMIT 8;
+SELECT server, budget, credits_24h, reached FROM zoho.credit_budget;

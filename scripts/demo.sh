@@ -8,7 +8,7 @@ cd "$ZOHO_FDW_ROOT"
 PROFILE=release scripts/setup.sh
 step "PostgreSQL and the simulator"
 scripts/pg.sh restart
-scripts/sim.sh start --seed Leads=2000 --seed Orders=300
+scripts/sim.sh start --seed Leads=2000 --seed Orders=300 --seed Deals=500
 
 step "demo (examples/demo.sql)"
 "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -v sim_url="http://127.0.0.1:$SIM_PORT" -d postgres -f examples/demo.sql
