@@ -10,6 +10,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_has_role(session_user, owner, 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
 $$;
 
+-- Whether the session's user holds every one of a comma-separated list of
+-- privileges on a table (has_table_privilege alone is true for any one).
+CREATE FUNCTION zoho.has_all_privileges(tbl regclass, privileges text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT bool_and(has_table_privilege(session_user, tbl, trim(p))) FROM unnest(string_to_array(privileges, ',')) p;
+$$;
+
 CREATE TABLE zoho.exports (
   module       text        NOT NULL,
   target       regclass    NOT NULL,

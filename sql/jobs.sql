@@ -30,7 +30,8 @@ SELECT pg_catalog.pg_extension_config_dump('zoho.job_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('zoho.job_queue_id_seq', '');
 
 -- A running job's progress, as its runner reports it (its activity and
--- PostgreSQL's COPY progress), which only the owner may read directly.
+-- PostgreSQL's COPY progress): pg_stat_activity hides a superuser
+-- backend's activity from other roles, so this reads it for them.
 CREATE FUNCTION zoho.job_progress(p_pid int, OUT activity text, OUT page_rows bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT a.query, p.tuples_processed
@@ -50,7 +51,7 @@ CREATE FUNCTION zoho_queue_export(module text, target regclass, since timestampt
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE job bigint;
 BEGIN
-  IF NOT has_table_privilege(session_user, target, 'SELECT, INSERT, UPDATE') THEN
+  IF NOT zoho.has_all_privileges(target, 'SELECT, INSERT, UPDATE') THEN
     RAISE EXCEPTION 'permission denied to export into %: it needs SELECT, INSERT and UPDATE', target USING ERRCODE = '42501';
   END IF;
   INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner)
@@ -110,7 +111,7 @@ CREATE FUNCTION zoho_schedule_pull(module text, target regclass, every interval 
                                    refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT has_table_privilege(session_user, target, 'SELECT, INSERT, UPDATE, DELETE') THEN
+  IF NOT zoho.has_all_privileges(target, 'SELECT, INSERT, UPDATE, DELETE') THEN
     RAISE EXCEPTION 'permission denied to pull into %: it needs SELECT, INSERT, UPDATE and DELETE', target USING ERRCODE = '42501';
   END IF;
   IF refresh_formulas IS NOT NULL THEN
@@ -123,7 +124,11 @@ BEGIN
         every = EXCLUDED.every, refresh_formulas = EXCLUDED.refresh_formulas, paused = false,
         -- Another module or mapping: start again with a full load.
         synced_until = CASE WHEN s.module = EXCLUDED.module AND s.mapping IS NOT DISTINCT FROM EXCLUDED.mapping
-                            THEN s.synced_until END;
+                            THEN s.synced_until END
+    WHERE zoho.may_manage(s.owner);
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'permission denied to change the pull into %: it belongs to another role', target USING ERRCODE = '42501';
+  END IF;
 END $$;
 COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name) IS
   'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas';

@@ -30,7 +30,7 @@ CREATE FUNCTION zoho_schedule_push(source regclass, module text, key_field text 
                                    mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT has_table_privilege(session_user, source, 'SELECT, UPDATE') THEN
+  IF NOT zoho.has_all_privileges(source, 'SELECT, UPDATE') THEN
     RAISE EXCEPTION 'permission denied to push %: it needs SELECT and UPDATE', source USING ERRCODE = '42501';
   END IF;
   INSERT INTO zoho.push_schedules AS s (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait)
@@ -38,7 +38,11 @@ BEGIN
   ON CONFLICT ON CONSTRAINT push_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, sync_column = EXCLUDED.sync_column, mode = EXCLUDED.mode,
         mapping = EXCLUDED.mapping, server = EXCLUDED.server, owner = EXCLUDED.owner,
-        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, paused = false;
+        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, paused = false
+    WHERE zoho.may_manage(s.owner);
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'permission denied to change the push of %: it belongs to another role', source USING ERRCODE = '42501';
+  END IF;
 END $$;
 COMMENT ON FUNCTION zoho_schedule_push(regclass, text, text, int, interval, name, text, jsonb, name) IS
   'Have the background worker push source''s pending rows when min_pending are waiting or any have waited max_wait';

@@ -22,7 +22,8 @@ CREATE VIEW zoho.api_usage AS
    GROUP BY 1, 2, 3;
 GRANT SELECT ON zoho.api_usage TO PUBLIC;
 
--- Zoho counts credits over a rolling 24 hours (zoho-api.md §12.1); a server's
+-- Zoho counts credits over a rolling 24 hours (zoho-api.md §12.1), hourly
+-- buckets here, counting the whole hour the window starts in; a server's
 -- daily_credit_budget option holds the worker's scheduled work (pushes,
 -- pulls, queued jobs) once the credits of the last 24 hours reach it.
 CREATE VIEW zoho.credit_budget AS
@@ -33,7 +34,7 @@ CREATE VIEW zoho.credit_budget AS
     LEFT JOIN LATERAL (SELECT substr(o, length('daily_credit_budget=') + 1)::bigint AS budget
                          FROM unnest(s.srvoptions) o WHERE o LIKE 'daily\_credit\_budget=%') b ON true
     CROSS JOIN LATERAL (SELECT coalesce(sum(l.credits), 0)::bigint AS used FROM zoho.api_usage_log l
-                         WHERE l.server = s.srvname AND l.hour > now() - interval '24 hours') u;
+                         WHERE l.server = s.srvname AND l.hour >= date_trunc('hour', now() - interval '24 hours')) u;
 GRANT SELECT ON zoho.credit_budget TO PUBLIC;
 
 -- Why scheduled work of a server (NULL: the only zoho_fdw server) is held

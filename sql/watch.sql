@@ -38,7 +38,7 @@ CREATE FUNCTION zoho.add_watch(p_channel bigint, p_module text, p_target regclas
                                p_notify_url text, p_token text, p_expires timestamptz, p_since timestamptz)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT has_table_privilege(session_user, p_target, 'INSERT, UPDATE, DELETE') THEN
+  IF NOT zoho.has_all_privileges(p_target, 'INSERT, UPDATE, DELETE') THEN
     RAISE EXCEPTION 'permission denied to keep % current: it needs INSERT, UPDATE and DELETE', p_target USING ERRCODE = '42501';
   END IF;
   INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until)

@@ -100,7 +100,9 @@ pub fn init() {
         c"A page holds 200 records and costs 1 credit; a Bulk Read job costs 50 credits for any number.",
         &CATCHUP_LIST_PAGES,
         1,
-        500,
+        // Page tokens reach 100,000 records (500 pages): stay below, so a
+        // list that ends is a list that is complete.
+        499,
         GucContext::Sighup,
         GucFlags::default(),
     );

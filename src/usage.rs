@@ -143,7 +143,16 @@ pub fn drain() -> Vec<Pending> {
         let mut parts = name.splitn(2, |b| *b == 0);
         let server = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
         let endpoint = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-        out.push(Pending { server, endpoint, usage });
+        // Two backends racing for a slot may have claimed two for one name.
+        match out.iter_mut().find(|p: &&mut Pending| p.server == server && p.endpoint == endpoint) {
+            Some(p) => {
+                p.usage.calls += usage.calls;
+                p.usage.credits += usage.credits;
+                p.usage.retries += usage.retries;
+                p.usage.errors += usage.errors;
+            }
+            None => out.push(Pending { server, endpoint, usage }),
+        }
     }
     out
 }

@@ -48,9 +48,11 @@ impl Runner {
         let waiting = in_transaction(|| {
             spi(Spi::run(
                 "UPDATE zoho.job_queue SET state = 'queued', runner_pid = NULL
-                  WHERE state = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = runner_pid)",
+                  WHERE state = 'running'
+                    AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = runner_pid AND a.backend_type = 'zoho_fdw jobs')",
             ))?;
-            spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued')"))
+            // Jobs held by the credit budget start no runner.
+            spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued' AND zoho.budget_hold(server) IS NULL)"))
         });
         match waiting {
             Ok(Some(true)) => {}
@@ -167,7 +169,8 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
         spi(Spi::run_with_args(
             "UPDATE zoho.pull_schedules p SET synced_until = j.started_at, last_success = now(), last_error = NULL,
                     last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
-               FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
+               FROM zoho.job_queue j
+              WHERE j.id = $1 AND p.target = j.target AND p.module = j.module AND p.mapping IS NOT DISTINCT FROM j.mapping",
             &[job.id.into(), rows.into()],
         ))?;
     }
@@ -182,13 +185,18 @@ fn fail(job: &Job, e: &str) {
             "UPDATE zoho.job_queue SET state = 'failed', finished_at = now(), error = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
             &[job.id.into(), e.into()],
         ))?;
-        if job.kind != "export" {
-            spi(Spi::run_with_args(
-                "UPDATE zoho.pull_schedules p SET last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
-                &[job.id.into(), format!("job {}: {e}", job.id).as_str().into()],
-            ))
-        } else {
-            Ok(())
+        let msg = format!("job {}: {e}", job.id);
+        match job.kind.as_str() {
+            // The pull runs again after its interval (last_run), not at once.
+            "pull" | "refresh" => spi(Spi::run_with_args(
+                "UPDATE zoho.pull_schedules p SET last_run = now(), last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
+                &[job.id.into(), msg.as_str().into()],
+            )),
+            "catchup" => spi(Spi::run_with_args(
+                "UPDATE zoho.watches w SET last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id",
+                &[job.id.into(), msg.as_str().into()],
+            )),
+            _ => Ok(()),
         }
     });
 }
@@ -211,6 +219,12 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
     }
     let db = BackgroundWorker::get_extra().to_string();
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    // One runner at a time (a restarted main worker may start a second):
+    // a session lock, released when the runner exits.
+    let sole = in_transaction(|| spi(Spi::get_one::<bool>("SELECT pg_try_advisory_lock(hashtext('zoho_fdw jobs'))")));
+    if !matches!(sole, Ok(Some(true))) {
+        return;
+    }
     crate::progress::report_activity(true);
     loop {
         pg_sys::check_for_interrupts!();

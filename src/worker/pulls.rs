@@ -20,6 +20,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct Pulls {
     checked: Option<Instant>,
+    reported: Option<String>,
 }
 
 struct Pull {
@@ -87,6 +88,7 @@ fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), Zoh
 fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     let Some(since) = p.synced_until else {
         enqueue(p, "pull", None)?;
+        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"queued": "full load"}));
     };
     let started = Utc::now();
@@ -118,7 +120,19 @@ impl Pulls {
             return;
         }
         self.checked = Some(Instant::now());
-        let Ok(pulls) = in_transaction(load) else { return };
+        let pulls = match in_transaction(load) {
+            Ok(p) => {
+                self.reported = None;
+                p
+            }
+            Err(e) => {
+                if self.reported.as_ref() != Some(&e) {
+                    warning!("zoho_fdw worker: cannot read zoho.pull_schedules: {e}");
+                    self.reported = Some(e);
+                }
+                return;
+            }
+        };
         for p in pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due)) {
             usage.flush();
             let done = in_transaction(|| {

@@ -1,7 +1,9 @@
 //! Channels enabled in Zoho by a zoho_watch whose transaction then rolled
 //! back: Zoho would post to the listener (and be refused) until they
 //! expire. The aborting backend leaves them here, in shared memory, and
-//! the worker disables them with the same server and user mapping.
+//! the worker disables them with the same server and user mapping. (Only a
+//! top-level abort: a zoho_watch rolled back to a savepoint in a transaction
+//! that commits leaves its channel until it expires.)
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
@@ -18,6 +20,7 @@ const READY: u32 = 2;
 #[repr(C)]
 struct Slot {
     state: AtomicU32,
+    database: AtomicU32,
     server: AtomicU32,
     owner: AtomicU32,
     channel: AtomicI64,
@@ -55,6 +58,7 @@ pub(crate) fn disable_on_abort(server: pg_sys::Oid, owner: pg_sys::Oid, channel:
     register_xact_callback(PgXactCallbackEvent::Abort, move || {
         for s in &STRAYS.get().slots {
             if s.state.compare_exchange(EMPTY, CLAIMING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                s.database.store(unsafe { pg_sys::MyDatabaseId }.into(), Ordering::Relaxed);
                 s.server.store(server.into(), Ordering::Relaxed);
                 s.owner.store(owner.into(), Ordering::Relaxed);
                 s.channel.store(channel, Ordering::Relaxed);
@@ -66,7 +70,9 @@ pub(crate) fn disable_on_abort(server: pg_sys::Oid, owner: pg_sys::Oid, channel:
     });
 }
 
-/// (server, owner, channel) of every stray left since the last call.
+/// (server, owner, channel) of every stray left since the last call. The
+/// worker works in one database; strays of others (whose server it cannot
+/// see) are logged and left to expire.
 pub(super) fn take() -> Vec<(pg_sys::Oid, pg_sys::Oid, i64)> {
     if !SHARED.load(Ordering::SeqCst) {
         return Vec::new();
@@ -74,7 +80,12 @@ pub(super) fn take() -> Vec<(pg_sys::Oid, pg_sys::Oid, i64)> {
     let mut out = Vec::new();
     for s in &STRAYS.get().slots {
         if s.state.load(Ordering::Acquire) == READY {
-            out.push((s.server.load(Ordering::Relaxed).into(), s.owner.load(Ordering::Relaxed).into(), s.channel.load(Ordering::Relaxed)));
+            let channel = s.channel.load(Ordering::Relaxed);
+            if s.database.load(Ordering::Relaxed) == u32::from(unsafe { pg_sys::MyDatabaseId }) {
+                out.push((s.server.load(Ordering::Relaxed).into(), s.owner.load(Ordering::Relaxed).into(), channel));
+            } else {
+                log!("zoho_fdw worker: channel {channel} of a rolled-back zoho_watch in another database stays until it expires");
+            }
             s.state.store(EMPTY, Ordering::Release);
         }
     }

@@ -202,6 +202,8 @@ fn a_large_gap_is_read_by_a_bulk_read_job_deletes_included() {
         sim.ui_delete("Leads", id).unwrap();
     }
     converges(&sim, &mut c, Duration::from_secs(30), "after a large gap");
+    let jobs: i64 = c.query_one("SELECT count(*) FROM zoho.jobs WHERE kind = 'catchup'", &[]).unwrap().get(0);
+    assert_eq!(jobs, 1, "one job reads a large gap");
     let job = c.query_one("SELECT state, rows_written, since IS NOT NULL FROM zoho.jobs WHERE kind = 'catchup'", &[]).unwrap();
     // The first page (200) was applied before the job took over; the job
     // writes the rest (how many depends on where the edits were when a
@@ -211,4 +213,33 @@ fn a_large_gap_is_read_by_a_bulk_read_job_deletes_included() {
     assert!((1..=450).contains(&written), "the job wrote {written} rows");
     let current: bool = c.query_one("SELECT synced_until > (SELECT started_at FROM zoho.jobs WHERE kind = 'catchup') - interval '1 second' FROM zoho.channels", &[]).unwrap().get(0);
     assert!(current, "the job did not move the channel's synced_until");
+}
+
+#[test]
+fn a_role_without_every_privilege_or_not_the_owner_cannot_schedule() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    c.batch_execute(
+        "SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', mapping => '{\"order_id\": \"parent_id\"}');
+         DROP ROLE IF EXISTS zoho_intruder; CREATE ROLE zoho_intruder;
+         GRANT SELECT ON orders, crm_leads TO zoho_intruder;
+         SET SESSION AUTHORIZATION zoho_intruder;",
+    )
+    .unwrap();
+    // SELECT alone is not SELECT, INSERT and UPDATE.
+    let e = c.query_one("SELECT zoho_queue_export('Leads', 'crm_leads')", &[]).unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    let e = c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads')").unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    // Every privilege, but the schedule is another role's.
+    c.batch_execute("RESET SESSION AUTHORIZATION; GRANT UPDATE ON orders TO zoho_intruder; SET SESSION AUTHORIZATION zoho_intruder").unwrap();
+    let e = c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', min_pending => 1)").unwrap_err();
+    let (state, msg, _) = sql_error(&e);
+    assert_eq!(state, "42501");
+    assert!(msg.contains("belongs to another role"), "{msg}");
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    let row = c.query_one("SELECT owner::text, min_pending, (SELECT count(*) FROM zoho.job_queue) FROM zoho.push_schedules", &[]).unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, i32>(1), row.get::<_, i64>(2)), ("postgres".into(), 100, 0));
+    c.batch_execute("DROP OWNED BY zoho_intruder; DROP ROLE zoho_intruder").unwrap();
 }
