@@ -147,6 +147,13 @@ fn api_code_and_hint(e: &zoho_api::Error) -> (PgSqlErrorCode, Option<String>) {
     }
 }
 
+/// An SPI failure in the extension's own SQL (its catalog, its queries).
+impl From<pgrx::spi::SpiError> for ZohoFdwError {
+    fn from(e: pgrx::spi::SpiError) -> ZohoFdwError {
+        ZohoFdwError::Internal(e.to_string())
+    }
+}
+
 impl From<ZohoFdwError> for ErrorReport {
     fn from(e: ZohoFdwError) -> ErrorReport {
         let (code, hint) = e.code_and_hint();

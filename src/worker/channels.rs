@@ -11,7 +11,7 @@ use zoho_api::notifications::{Channel, Operation, WebhookPayload};
 use zoho_api::ZohoClient;
 
 use super::listener::{self, Listener};
-use super::{apply, catchup, in_transaction};
+use super::{apply, catchup, epoch_secs, from_epoch_secs, in_transaction, WarnOnce};
 use crate::error::ZohoFdwError;
 use crate::export::Target;
 use crate::runtime::block_on;
@@ -53,11 +53,7 @@ pub struct Worker {
     /// worker starts is repeated shortly, for changes whose callbacks
     /// failed while the worker was coming up.
     settled: std::collections::HashSet<i64>,
-    reported: Option<String>,
-}
-
-fn epoch(secs: f64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros((secs * 1e6) as i64).unwrap_or_default()
+    unreadable: WarnOnce,
 }
 
 impl Worker {
@@ -69,7 +65,7 @@ impl Worker {
                 None
             }
         });
-        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), settled: Default::default(), reported: None }
+        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), settled: Default::default(), unreadable: WarnOnce::default() }
     }
 
     pub fn listening(&self) -> Option<std::net::SocketAddr> {
@@ -81,15 +77,9 @@ impl Worker {
             match in_transaction(load) {
                 Ok(watches) => {
                     self.set_watches(watches);
-                    self.reported = None;
+                    self.unreadable.ok();
                 }
-                Err(e) => {
-                    // E.g. the extension is not (yet) created here: say it once.
-                    if self.reported.as_deref() != Some(e.as_str()) {
-                        warning!("zoho_fdw worker: cannot read zoho.watches: {e}");
-                        self.reported = Some(e);
-                    }
-                }
+                Err(e) => self.unreadable.warn("cannot read zoho.watches", e),
             }
             self.loaded = Some(Instant::now());
         }
@@ -191,7 +181,7 @@ impl Worker {
                     "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
                     &[channel.into(), n.into()],
                 )
-                .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+                .map_err(ZohoFdwError::from)
             });
             if let Err(e) = done {
                 // The changes are not lost: the next catch-up reads them.
@@ -258,9 +248,9 @@ impl Worker {
                     let stored = in_transaction(|| {
                         Spi::run_with_args(
                             "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now() WHERE channel_id = $1",
-                            &[w.channel_id.into(), (granted.timestamp_micros() as f64 / 1e6).into()],
+                            &[w.channel_id.into(), epoch_secs(granted).into()],
                         )
-                        .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+                        .map_err(ZohoFdwError::from)
                     });
                     if let Err(e) = stored {
                         record_error(w.channel_id, &e);
@@ -300,7 +290,7 @@ impl Worker {
                     "SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE channel_id = $1 AND state IN ('queued', 'running'))",
                     &[w.channel_id.into()],
                 )
-                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                .map_err(ZohoFdwError::from)?;
                 if busy == Some(true) {
                     return Ok((0, 0, false));
                 }
@@ -312,15 +302,15 @@ impl Worker {
                          SELECT 'catchup', module, target, synced_until - interval '1 second', server, owner, channel_id FROM zoho.watches WHERE channel_id = $1",
                         &[w.channel_id.into()],
                     )
-                    .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                    .map_err(ZohoFdwError::from)?;
                     log!("zoho_fdw worker: channel {} is far behind; a Bulk Read job reads the rest", w.channel_id);
                     return Ok((r.changed, 0, false));
                 }
                 Spi::run_with_args(
                     "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL WHERE channel_id = $1",
-                    &[w.channel_id.into(), (started.timestamp_micros() as f64 / 1e6).into()],
+                    &[w.channel_id.into(), epoch_secs(started).into()],
                 )
-                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                .map_err(ZohoFdwError::from)?;
                 Ok((r.changed, r.removed, true))
             });
             if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
@@ -346,7 +336,7 @@ fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
 }
 
 fn load() -> Result<Vec<Watch>, ZohoFdwError> {
-    Spi::connect(|spi| {
+    super::spi(Spi::connect(|spi| {
         let rows = spi.select(
             "SELECT w.channel_id, w.module, w.target::oid, w.server::text, w.owner::oid, w.events, w.notify_url, w.token,
                     extract(epoch FROM w.expires_at)::float8, extract(epoch FROM w.synced_until)::float8,
@@ -367,20 +357,19 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
                 events: r.get::<Vec<String>>(6)?.unwrap_or_default(),
                 notify_url: r.get::<String>(7)?.unwrap_or_default(),
                 token: r.get::<String>(8)?.unwrap_or_default(),
-                expires_at: r.get::<f64>(9)?.map(epoch),
-                synced_until: r.get::<f64>(10)?.map(epoch).unwrap_or_default(),
+                expires_at: r.get::<f64>(9)?.and_then(from_epoch_secs),
+                synced_until: r.get::<f64>(10)?.and_then(from_epoch_secs).unwrap_or_default(),
                 options: r.get::<String>(11)?.unwrap_or_default(),
             });
         }
         Ok(out)
-    })
-    .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))
+    }))
 }
 
 fn record_error(channel: i64, e: &str) {
     warning!("zoho_fdw worker: channel {channel}: {e}");
     let _ = in_transaction(|| {
         Spi::run_with_args("UPDATE zoho.watches SET last_error = $2, last_error_at = now() WHERE channel_id = $1", &[channel.into(), e.into()])
-            .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+            .map_err(ZohoFdwError::from)
     });
 }

@@ -16,7 +16,7 @@ use pgrx::prelude::*;
 
 use super::schedules::as_user;
 use super::usage::budget_hold;
-use super::{catchup, in_transaction};
+use super::{catchup, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
 use crate::export::{export, Export};
 
@@ -26,11 +26,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub struct Runner {
     checked: Option<Instant>,
     running: Option<DynamicBackgroundWorker>,
-    reported: Option<String>,
-}
-
-fn spi<T>(r: Result<T, pgrx::spi::SpiError>) -> Result<T, ZohoFdwError> {
-    r.map_err(|e| ZohoFdwError::Internal(e.to_string()))
+    unreadable: WarnOnce,
 }
 
 impl Runner {
@@ -57,16 +53,9 @@ impl Runner {
         match waiting {
             Ok(Some(true)) => {}
             Ok(_) => return,
-            Err(e) => {
-                // E.g. the extension is not (yet) created here: say it once.
-                if self.reported.as_ref() != Some(&e) {
-                    warning!("zoho_fdw worker: cannot read zoho.job_queue: {e}");
-                    self.reported = Some(e);
-                }
-                return;
-            }
+            Err(e) => return self.unreadable.warn("cannot read zoho.job_queue", e),
         }
-        self.reported = None;
+        self.unreadable.ok();
         let started = BackgroundWorkerBuilder::new("zoho_fdw jobs")
             .set_type("zoho_fdw jobs")
             .set_library("zoho_fdw")
@@ -100,12 +89,12 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
             .map(|r| Ok((r.get::<i64>(1)?.unwrap_or_default(), r.get::<String>(2)?)))
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
-    .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+    .map_err(ZohoFdwError::from)?;
     for (id, server) in candidates {
         if budget_hold(server.as_deref())?.is_some() {
             continue;
         }
-        let job = Spi::connect_mut(|c| {
+        let job = spi(Spi::connect_mut(|c| {
             let rows = c.update(
                 "UPDATE zoho.job_queue SET state = 'running', started_at = now(), attempts = attempts + 1, runner_pid = pg_backend_pid(), error = NULL
                   WHERE id = $1 AND state = 'queued'
@@ -119,13 +108,12 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 kind: r.get::<String>(2)?.unwrap_or_default(),
                 module: r.get::<String>(3)?.unwrap_or_default(),
                 target: r.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
-                since: r.get::<f64>(5)?.and_then(|s| chrono::DateTime::from_timestamp_micros((s * 1e6) as i64)).map(|t| t.fixed_offset()),
+                since: r.get::<f64>(5)?.and_then(from_epoch_secs).map(|t| t.fixed_offset()),
                 mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
             }))
-        })
-        .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))?;
+        }))?;
         if job.is_some() {
             return Ok(job);
         }

@@ -61,6 +61,39 @@ extern "C-unwind" {
     fn backend_die(signal: std::ffi::c_int);
 }
 
+/// An SPI result as the worker's error.
+pub(crate) fn spi<T>(r: Result<T, pgrx::spi::SpiError>) -> Result<T, ZohoFdwError> {
+    Ok(r?)
+}
+
+/// Seconds since the epoch, as `to_timestamp()` takes and
+/// `extract(epoch FROM …)` gives them.
+pub(crate) fn epoch_secs(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
+}
+
+pub(crate) fn from_epoch_secs(secs: f64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_micros((secs * 1e6) as i64)
+}
+
+/// A failure that repeats every tick (e.g. the extension is not created
+/// in the worker's database yet) is said once, until it changes.
+#[derive(Default)]
+pub(crate) struct WarnOnce(Option<String>);
+
+impl WarnOnce {
+    pub fn ok(&mut self) {
+        self.0 = None;
+    }
+
+    pub fn warn(&mut self, what: &str, e: String) {
+        if self.0.as_ref() != Some(&e) {
+            warning!("zoho_fdw worker: {what}: {e}");
+            self.0 = Some(e);
+        }
+    }
+}
+
 /// Runs `f` in a transaction of its own; any error (a PostgreSQL ERROR
 /// included) rolls it back and comes back as text.
 pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> Result<R, String> {

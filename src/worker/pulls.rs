@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 
 use super::schedules::as_user;
 use super::usage::{budget_hold, Flusher};
-use super::{catchup, in_transaction};
+use super::{catchup, epoch_secs, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
 use crate::server;
 
@@ -20,7 +20,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct Pulls {
     checked: Option<Instant>,
-    reported: Option<String>,
+    unreadable: WarnOnce,
 }
 
 struct Pull {
@@ -34,10 +34,6 @@ struct Pull {
     refresh_due: bool,
     /// A job of this pull is queued or running.
     busy: bool,
-}
-
-fn spi<T>(r: Result<T, pgrx::spi::SpiError>) -> Result<T, ZohoFdwError> {
-    r.map_err(|e| ZohoFdwError::Internal(e.to_string()))
 }
 
 fn load() -> Result<Vec<Pull>, ZohoFdwError> {
@@ -58,7 +54,7 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                 server: r.get::<String>(3)?,
                 owner: r.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
                 mapping: r.get::<pgrx::JsonB>(5)?.map(|j| j.0),
-                synced_until: r.get::<f64>(6)?.and_then(|s| DateTime::from_timestamp_micros((s * 1e6) as i64)),
+                synced_until: r.get::<f64>(6)?.and_then(from_epoch_secs),
                 due: r.get::<bool>(7)?.unwrap_or(false),
                 refresh_due: r.get::<bool>(8)?.unwrap_or(false),
                 busy: r.get::<bool>(9)?.unwrap_or(false),
@@ -76,7 +72,7 @@ fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), Zoh
             kind.into(),
             p.module.as_str().into(),
             p.target.into(),
-            since.map(|t| t.timestamp_micros() as f64 / 1e6).into(),
+            since.map(epoch_secs).into(),
             p.mapping.clone().map(pgrx::JsonB).into(),
             p.server.as_deref().into(),
             p.owner.into(),
@@ -109,7 +105,7 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     spi(Spi::run_with_args(
         "UPDATE zoho.pull_schedules SET synced_until = to_timestamp($2), last_run = now(), last_success = now(), last_result = $3, last_error = NULL
           WHERE target = $1::oid::regclass",
-        &[p.target.into(), (started.timestamp_micros() as f64 / 1e6).into(), pgrx::JsonB(result.clone()).into()],
+        &[p.target.into(), epoch_secs(started).into(), pgrx::JsonB(result.clone()).into()],
     ))?;
     Ok(result)
 }
@@ -121,18 +117,10 @@ impl Pulls {
         }
         self.checked = Some(Instant::now());
         let pulls = match in_transaction(load) {
-            Ok(p) => {
-                self.reported = None;
-                p
-            }
-            Err(e) => {
-                if self.reported.as_ref() != Some(&e) {
-                    warning!("zoho_fdw worker: cannot read zoho.pull_schedules: {e}");
-                    self.reported = Some(e);
-                }
-                return;
-            }
+            Ok(p) => p,
+            Err(e) => return self.unreadable.warn("cannot read zoho.pull_schedules", e),
         };
+        self.unreadable.ok();
         for p in pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due)) {
             usage.flush();
             let done = in_transaction(|| {

@@ -46,7 +46,7 @@ pub struct Schedules {
 }
 
 fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
-    Spi::connect(|spi| {
+    super::spi(Spi::connect(|spi| {
         let rows = spi.select(
             "SELECT source::oid, module, key_field, sync_column::text, mode, mapping, server::text, owner::oid, min_pending,
                     extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8
@@ -75,8 +75,7 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
             });
         }
         Ok(out)
-    })
-    .map_err(|e: pgrx::spi::SpiError| ZohoFdwError::Internal(e.to_string()))
+    }))
 }
 
 /// Pending rows, counted up to `limit`.
@@ -91,7 +90,7 @@ fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
         quote_ident(&s.sync_column),
         s.min_pending
     );
-    Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(|e| ZohoFdwError::Internal(e.to_string()))
+    Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from)
 }
 
 /// Runs `f` with `user`'s identity and privileges, as SECURITY DEFINER
@@ -149,7 +148,7 @@ impl Schedules {
                     "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL WHERE source = $1",
                     &[s.source.into(), pgrx::JsonB(summary.clone()).into()],
                 )
-                .map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
+                .map_err(ZohoFdwError::from)?;
                 Ok(summary)
             });
             if let Err(e) = result {
@@ -169,7 +168,7 @@ fn record(source: pg_sys::Oid, r: Result<(), ZohoFdwError>) {
                 "UPDATE zoho.push_schedules SET last_run = now(), last_error = $2, last_error_at = now() WHERE source = $1",
                 &[source.into(), msg.as_str().into()],
             )
-            .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+            .map_err(ZohoFdwError::from)
         });
     }
 }

@@ -16,7 +16,7 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct Flusher {
     flushed: Option<Instant>,
-    reported: Option<String>,
+    failing: super::WarnOnce,
 }
 
 impl Flusher {
@@ -32,12 +32,8 @@ impl Flusher {
     pub fn flush(&mut self) {
         self.flushed = Some(Instant::now());
         match flush() {
-            Ok(()) => self.reported = None,
-            Err(e) if self.reported.as_ref() != Some(&e) => {
-                warning!("zoho_fdw worker: cannot record API usage (kept for the next try): {e}");
-                self.reported = Some(e);
-            }
-            Err(_) => {}
+            Ok(()) => self.failing.ok(),
+            Err(e) => self.failing.warn("cannot record API usage (kept for the next try)", e),
         }
     }
 }
@@ -64,7 +60,7 @@ fn flush() -> Result<(), String> {
                 column(|p| p.usage.errors).into(),
             ],
         )
-        .map_err(|e| ZohoFdwError::Internal(e.to_string()))
+        .map_err(ZohoFdwError::from)
     });
     if written.is_err() {
         usage::restore(&pending);
@@ -75,5 +71,5 @@ fn flush() -> Result<(), String> {
 /// Why scheduled work on `server` (None: the only server) must wait, if
 /// its budget is reached (as of the last flush).
 pub fn budget_hold(server: Option<&str>) -> Result<Option<String>, ZohoFdwError> {
-    Spi::get_one_with_args::<String>("SELECT zoho.budget_hold($1)", &[server.into()]).map_err(|e| ZohoFdwError::Internal(e.to_string()))
+    Spi::get_one_with_args::<String>("SELECT zoho.budget_hold($1)", &[server.into()]).map_err(ZohoFdwError::from)
 }
