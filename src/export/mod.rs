@@ -155,7 +155,7 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
     let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
     let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
     if spec.formulas_only {
-        target.columns.retain(|(_, f)| f.api_name == "id" || f.is_formula());
+        target.columns.retain(|(_, f)| f.api_name == "id" || f.is_computed());
         if target.columns.len() < 2 {
             return Err(ZohoFdwError::BadArgument { what: format!("no column of {} holds a formula field of {module}, so there is nothing to refresh", target.table.display), hint: None });
         }

@@ -11,11 +11,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::dc::Endpoints;
 use crate::error::{Error, Result};
+use crate::wire;
 
 /// A string that never prints: client secrets, refresh and access tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,15 +165,38 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: Option<String>,
-    expires_in: Option<u64>,
+/// What the accounts server answers, success or refusal (both on HTTP
+/// 200). `scope` and `token_type` may come or not; a refresh carries no new
+/// refresh token.
+#[derive(Deserialize, Serialize)]
+pub struct TokenResponse {
+    #[serde(default, deserialize_with = "wire::opt", skip_serializing)]
+    pub access_token: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub expires_in: Option<u64>,
     /// When present, `expires_in` is in milliseconds (older responses).
-    expires_in_sec: Option<u64>,
-    api_domain: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub expires_in_sec: Option<u64>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub api_domain: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub scope: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub error: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub error_description: Option<String>,
+}
+
+impl TokenResponse {
+    /// How long the token lives.
+    pub fn lifetime(&self) -> Duration {
+        match (self.expires_in, self.expires_in_sec) {
+            (_, Some(secs)) => Duration::from_secs(secs),
+            (Some(ms), None) if ms > 100_000 => Duration::from_millis(ms),
+            (Some(secs), None) => Duration::from_secs(secs),
+            (None, None) => Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Hands out access tokens, refreshing through the store's budget.
@@ -244,17 +268,11 @@ impl TokenManager {
             });
         }
         // Zoho reports token errors with HTTP 200: decide by the body.
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| Error::malformed(endpoint, format!("token response is not JSON ({e}), HTTP {status}")))?;
+        let parsed: TokenResponse = wire::parse(endpoint, &body)?;
+        let lifetime = parsed.lifetime();
         let Some(access) = parsed.access_token else {
             let code = parsed.error.unwrap_or_else(|| format!("HTTP {status} without access_token"));
             return Err(Error::Auth { hint: auth_hint(&code, parsed.error_description.as_deref()), code });
-        };
-        let lifetime = match (parsed.expires_in, parsed.expires_in_sec) {
-            (_, Some(secs)) => Duration::from_secs(secs),
-            (Some(ms), None) if ms > 100_000 => Duration::from_millis(ms),
-            (Some(secs), None) => Duration::from_secs(secs),
-            (None, None) => Duration::from_secs(3600),
         };
         let token = AccessToken {
             token: Secret::new(access),

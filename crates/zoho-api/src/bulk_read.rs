@@ -13,6 +13,7 @@ use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Call, Target};
 use crate::usage::BULK_READ_JOB_CREDITS;
+use crate::wire;
 
 /// Bulk-read criteria: one condition or a group (zoho-api.md §7.1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,52 +56,87 @@ pub struct BulkReadQuery {
     pub cvid: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A job's `result`: present once Zoho has one, and printed by the docs
+/// for every state.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct BulkReadResult {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_num")]
     pub page: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_num")]
     pub per_page: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_num")]
     pub count: Option<u64>,
-    #[serde(default)]
+    /// A path on the API domain (`/crm/bulk/v8/read/{id}/result`).
+    #[serde(default, deserialize_with = "wire::opt")]
     pub download_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub more_records: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub next_page_token: Option<String>,
-    #[serde(default)]
+    /// On `FAILURE`: Zoho's error envelope.
+    #[serde(default, deserialize_with = "wire::opt")]
     pub error_message: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct BulkReadJob {
+    #[serde(deserialize_with = "wire::id")]
     pub id: String,
-    /// ADDED, QUEUED, IN PROGRESS, COMPLETED or FAILURE.
+    /// ADDED, QUEUED, IN PROGRESS (with a space), COMPLETED or FAILURE.
     pub state: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub result: Option<BulkReadResult>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub created_time: Option<String>,
 }
 
 impl BulkReadJob {
     pub fn is_finished(&self) -> bool {
         matches!(self.state.as_str(), "COMPLETED" | "FAILURE" | "FAILED")
     }
+
+    /// Zoho's reason for a failed job.
+    pub fn failure_message(&self) -> Option<String> {
+        let m = self.result.as_ref()?.error_message.as_ref()?;
+        Some(m.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| m.to_string()))
+    }
+
+    /// The job in a callback body, which has the status reply's shape.
+    pub fn from_callback(body: &[u8]) -> Result<BulkReadJob> {
+        let reply: BulkReadStatusReply = wire::parse("bulk_read.callback", body)?;
+        reply.data.into_iter().next().ok_or_else(|| Error::malformed("bulk_read.callback", "key `data`: empty list"))
+    }
 }
 
-#[derive(Deserialize)]
-struct DataEnvelope<T> {
-    data: Vec<T>,
+/// `GET read/{id}` (and the callback Zoho POSTs when a job ends).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BulkReadStatusReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub data: Vec<BulkReadJob>,
 }
 
-#[derive(Deserialize)]
-struct Created {
-    details: CreatedDetails,
+/// `POST read`: `data[0].details` names the new job; `info` is `{}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BulkReadCreateReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub data: Vec<BulkReadCreated>,
 }
 
-#[derive(Deserialize)]
-struct CreatedDetails {
-    id: String,
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BulkReadCreated {
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub code: Option<String>,
+    pub details: BulkReadCreatedDetails,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BulkReadCreatedDetails {
+    #[serde(deserialize_with = "wire::id")]
+    pub id: String,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub state: Option<String>,
 }
 
 impl ZohoClient {
@@ -127,7 +163,7 @@ impl ZohoClient {
         let call = Call::new("bulk_read.create", Method::POST, Target::Api(self.bulk_path("read")))
             .json(body)
             .credits(BULK_READ_JOB_CREDITS);
-        let env: DataEnvelope<Created> = self
+        let env: BulkReadCreateReply = self
             .t
             .send_json(&call)
             .await?
@@ -137,7 +173,7 @@ impl ZohoClient {
 
     pub async fn bulk_read_status(&self, job_id: &str) -> Result<BulkReadJob> {
         let call = Call::new("bulk_read.status", Method::GET, Target::Api(self.bulk_path(&format!("read/{job_id}"))));
-        let env: DataEnvelope<BulkReadJob> = self
+        let env: BulkReadStatusReply = self
             .t
             .send_json(&call)
             .await?
@@ -157,12 +193,7 @@ impl ZohoClient {
             match job.state.as_str() {
                 "COMPLETED" => return Ok(job),
                 "FAILURE" | "FAILED" => {
-                    let message = job
-                        .result
-                        .as_ref()
-                        .and_then(|r| r.error_message.as_ref())
-                        .map(|m| m.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| m.to_string()))
-                        .unwrap_or_else(|| "no reason given".into());
+                    let message = job.failure_message().unwrap_or_else(|| "no reason given".into());
                     return Err(Error::JobFailed { kind: "read", job_id: job_id.into(), message });
                 }
                 _ => {}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::client::ZohoClient;
@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::http::{Body, Call, Target};
 use crate::records::WriteOp;
 use crate::usage::BULK_WRITE_JOB_CREDITS;
+use crate::wire;
 
 pub const MAX_ROWS_PER_FILE: usize = 25_000;
 pub const MAX_ZIP_BYTES: u64 = 25 * 1024 * 1024;
@@ -264,41 +265,84 @@ pub fn next_chunk(spec: &BulkWriteSpec, rows: &mut dyn Iterator<Item = Result<Ro
     Ok(Some(Chunk { files, keys, first_row }))
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A resource's `file`: only `status` while a job is `ADDED`; counts once
+/// it runs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct FileCounts {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "wire::num_or_default")]
     pub added_count: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::num_or_default")]
     pub updated_count: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::num_or_default")]
     pub skipped_count: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::num_or_default")]
     pub total_count: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ResourceStatus {
-    #[serde(default)]
+    /// `INPROGRESS` (no space), `COMPLETED`, `SKIPPED`, …; may lag its file's.
+    #[serde(default, deserialize_with = "wire::opt")]
     pub status: Option<String>,
-    #[serde(default)]
+    /// `ADDED`, `INPROGRESS`, `SUCCESS` or `COMPLETED`.
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
     pub file: Option<FileCounts>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A job's `result`: its `download_url` is a path on the API domain or a
+/// full URL on a download host.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct BulkWriteResult {
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub download_url: Option<String>,
+}
+
+/// `GET write/{id}`: not wrapped in `data`. The documented parent-child
+/// reply has no `id`: the client fills in the one it asked for.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct BulkWriteJob {
+    #[serde(default, deserialize_with = "wire::or_default_id")]
     pub id: String,
-    /// ADDED, IN PROGRESS (or INPROGRESS), COMPLETED, FAILED.
+    /// ADDED, INPROGRESS (no space), COMPLETED, FAILED.
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub operation: Option<String>,
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub resource: Vec<ResourceStatus>,
-    #[serde(default)]
-    pub result: Option<Value>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub result: Option<BulkWriteResult>,
 }
 
 impl BulkWriteJob {
     pub fn download_url(&self) -> Option<&str> {
-        self.result.as_ref()?.get("download_url")?.as_str()
+        self.result.as_ref()?.download_url.as_deref()
     }
+}
+
+/// The replies of the upload and of job creation: an unwrapped envelope
+/// whose `details` name the file or the job.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct BulkWriteAck {
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub details: BulkWriteAckDetails,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct BulkWriteAckDetails {
+    /// Upload: the file's id.
+    #[serde(default, deserialize_with = "wire::opt_id")]
+    pub file_id: Option<String>,
+    /// Job creation: the job's id.
+    #[serde(default, deserialize_with = "wire::opt_id")]
+    pub id: Option<String>,
 }
 
 /// What one chunk's jobs did, row by row.
@@ -316,10 +360,8 @@ impl ZohoClient {
             .header("feature", "bulk-write")
             .header("X-CRM-ORG", zgid);
         call.body = Body::File { path: file.path.to_path_buf(), file_name: "rows.zip".into() };
-        let v: Value = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.upload", "no content"))?;
-        v.pointer("/details/file_id")
-            .and_then(|id| id.as_str().map(str::to_string).or_else(|| id.as_u64().map(|n| n.to_string())))
-            .ok_or_else(|| Error::malformed("bulk_write.upload", "no details.file_id"))
+        let ack: BulkWriteAck = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.upload", "no content"))?;
+        ack.details.file_id.ok_or_else(|| Error::malformed("bulk_write.upload", "key `details.file_id`: missing"))
     }
 
     /// Creates the job for one uploaded file of one column group.
@@ -354,15 +396,17 @@ impl ZohoClient {
         let call = Call::new("bulk_write.create", Method::POST, Target::Api(self.bulk_path("write")))
             .json(body)
             .credits(BULK_WRITE_JOB_CREDITS);
-        let v: Value = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.create", "no content"))?;
-        v.pointer("/details/id")
-            .and_then(|id| id.as_str().map(str::to_string).or_else(|| id.as_u64().map(|n| n.to_string())))
-            .ok_or_else(|| Error::malformed("bulk_write.create", "no details.id"))
+        let ack: BulkWriteAck = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.create", "no content"))?;
+        ack.details.id.ok_or_else(|| Error::malformed("bulk_write.create", "key `details.id`: missing"))
     }
 
     pub async fn bulk_write_status(&self, job_id: &str) -> Result<BulkWriteJob> {
         let call = Call::new("bulk_write.status", Method::GET, Target::Api(self.bulk_path(&format!("write/{job_id}"))));
-        self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.status", "no content"))
+        let mut job: BulkWriteJob = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.status", "no content"))?;
+        if job.id.is_empty() {
+            job.id = job_id.to_string();
+        }
+        Ok(job)
     }
 
     pub async fn bulk_write_wait(&self, job_id: &str, progress: &mut dyn FnMut(&BulkWriteJob)) -> Result<BulkWriteJob> {

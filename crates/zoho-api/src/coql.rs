@@ -391,19 +391,10 @@ pub struct CoqlCursor {
     calls: u32,
 }
 
-#[derive(Deserialize)]
-struct CoqlReply {
-    #[serde(default)]
-    data: Vec<Record>,
-    #[serde(default)]
-    info: Option<CoqlInfo>,
-}
-
-#[derive(Deserialize)]
-struct CoqlInfo {
-    #[serde(default)]
-    more_records: bool,
-}
+/// A COQL reply: rows keyed by the select expressions as written
+/// (`Account_Name.Parent_Account`, `SUM(Annual_Revenue)`; aggregate rows
+/// have no `id`), and an `info` with `count` and `more_records` only.
+pub type CoqlReply = crate::records::ListReply<Record>;
 
 impl CoqlCursor {
     /// With `keyset`, the select list gains `id` (and the key field) when

@@ -75,12 +75,12 @@ impl Error {
     }
 
     /// Worth another attempt after a pause: throttling, server errors,
-    /// dropped connections and timeouts.
+    /// dropped connections and timeouts. Not a body that does not parse:
+    /// Zoho sends the same bytes again.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Api { status, .. } => *status == 429 || *status >= 500,
             Error::Transport { .. } | Error::Timeout { .. } => true,
-            Error::Malformed { .. } => true,
             _ => false,
         }
     }

@@ -218,11 +218,9 @@ impl Reply {
         self.status == 204 || self.status == 304 || self.body.iter().all(u8::is_ascii_whitespace)
     }
 
+    /// The body as `T`, by the crate's one tolerance rule ([`crate::wire`]).
     pub fn json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let preview: String = String::from_utf8_lossy(&self.body).chars().take(120).collect();
-            Error::malformed(endpoint, format!("HTTP {} body does not parse ({e}): {preview:?}", self.status))
-        })
+        crate::wire::parse(endpoint, &self.body)
     }
 }
 
@@ -271,7 +269,7 @@ impl Transport {
     }
 
     /// Sends `call` and parses its JSON body; `None` for 204/304. A body that
-    /// does not parse is retried like a dropped connection.
+    /// does not parse is an error at once: asking again returns the same.
     pub async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<Option<T>> {
         self.with_retries(call, |c| async move {
             let reply = self.attempt(c).await?.read(self, c.endpoint).await?;

@@ -13,6 +13,7 @@ pub mod dc;
 pub mod error;
 pub mod http;
 pub mod usage;
+pub mod wire;
 
 pub use auth::{AccessToken, Credentials, MemoryTokenStore, RefreshBudget, Secret, TokenStore};
 pub use cancel::{Cancel, CancelHook};

@@ -1,54 +1,60 @@
 //! Org, current user, modules and fields (zoho-api.md §10–§11).
 
 use reqwest::Method;
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Call, Target};
+use crate::wire;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Org {
+    #[serde(deserialize_with = "wire::id")]
     pub id: String,
     /// Goes into `X-CRM-ORG` on bulk-write uploads.
+    #[serde(deserialize_with = "wire::id")]
     pub zgid: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub company_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub time_zone: Option<String>,
-    #[serde(default)]
+    /// A label such as `US Dollar - USD` (an object of the same name in
+    /// field metadata means something else).
+    #[serde(default, deserialize_with = "wire::opt")]
     pub currency: Option<String>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "wire::opt")]
     pub org_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct User {
+    #[serde(deserialize_with = "wire::id")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub full_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub time_zone: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ModuleMeta {
     pub api_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub module_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub singular_label: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub plural_label: Option<String>,
-    pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_id")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "wire::flag")]
     pub api_supported: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub generated_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub status: Option<String>,
 }
 
@@ -83,60 +89,76 @@ impl ModuleMeta {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The module a lookup points to. Zoho fills `module` and may leave the
+/// lookup's own `api_name`, `id` and `display_label` null.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LookupTarget {
-    pub api_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub api_name: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt_id")]
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Lookup {
-    pub module: LookupTarget,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub module: Option<LookupTarget>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Formula {
-    pub return_type: String,
+/// What a computed field (formula or rollup summary) returns.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Computed {
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub return_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PickListValue {
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub display_value: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub actual_value: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl PickListValue {
+    /// The value the API reads and writes.
+    pub fn api_value(&self) -> &str {
+        self.actual_value.as_deref().unwrap_or(&self.display_value)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FieldMeta {
     pub api_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub display_label: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_id")]
     pub id: Option<String>,
     pub data_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub json_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub system_mandatory: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub read_only: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub field_read_only: bool,
     /// Zoho sends `{}` for "not unique" and an object of options otherwise.
-    #[serde(default, deserialize_with = "non_empty_object")]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub unique: bool,
-    #[serde(default)]
-    pub formula: Option<Formula>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub formula: Option<Computed>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub rollup_summary: Option<Computed>,
+    #[serde(default, deserialize_with = "wire::opt")]
     pub lookup: Option<Lookup>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_num")]
     pub length: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_num")]
     pub decimal_place: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub pick_list_values: Vec<PickListValue>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::flag")]
     pub virtual_field: bool,
 }
 
@@ -145,70 +167,87 @@ impl FieldMeta {
         self.data_type == "formula"
     }
 
-    /// The type values of this field have: a formula's return type, else its own.
+    /// Formulas and rollup summaries: Zoho computes them, and their values
+    /// change without moving `Modified_Time`.
+    pub fn is_computed(&self) -> bool {
+        matches!(self.data_type.as_str(), "formula" | "rollup_summary")
+    }
+
+    /// The type values of this field have: a computed field's return type
+    /// (when Zoho names one), else its own.
     pub fn value_type(&self) -> &str {
-        match &self.formula {
-            Some(f) if self.is_formula() => &f.return_type,
-            _ => &self.data_type,
-        }
+        let computed = match self.data_type.as_str() {
+            "formula" => self.formula.as_ref(),
+            "rollup_summary" => self.rollup_summary.as_ref(),
+            _ => None,
+        };
+        computed.and_then(|c| c.return_type.as_deref()).unwrap_or(&self.data_type)
+    }
+
+    /// The module a lookup field points to, when Zoho names it.
+    pub fn lookup_module(&self) -> Option<&str> {
+        self.lookup.as_ref()?.module.as_ref()?.api_name.as_deref()
     }
 
     /// Whether the API may write this field.
     pub fn writable(&self) -> bool {
-        !(self.read_only || self.field_read_only || self.is_formula() || self.virtual_field)
+        !(self.read_only || self.field_read_only || self.is_computed() || self.virtual_field)
     }
 }
 
-fn non_empty_object<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Object(m) => !m.is_empty(),
-        Value::Bool(b) => b,
-        _ => false,
-    })
+/// `GET org`: the org, in a one-element list.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct OrgReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub org: Vec<Org>,
 }
 
-#[derive(Deserialize)]
-struct OrgEnvelope {
-    org: Vec<Org>,
+/// `GET users`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct UsersReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub users: Vec<User>,
 }
 
-#[derive(Deserialize)]
-struct UsersEnvelope {
-    users: Vec<User>,
+/// `GET settings/modules` and `GET settings/modules/{api_name}`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ModulesReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub modules: Vec<ModuleMeta>,
 }
 
-#[derive(Deserialize)]
-struct ModulesEnvelope {
-    modules: Vec<ModuleMeta>,
-}
-
-#[derive(Deserialize)]
-struct FieldsEnvelope {
-    fields: Vec<FieldMeta>,
+/// `GET settings/fields`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct FieldsReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub fields: Vec<FieldMeta>,
 }
 
 impl ZohoClient {
     pub(crate) async fn fetch_org(&self) -> Result<Org> {
         let call = Call::new("org", Method::GET, Target::Api(self.path("org")));
-        let env: OrgEnvelope = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("org", "no content"))?;
+        let env: OrgReply = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("org", "no content"))?;
         env.org.into_iter().next().ok_or_else(|| Error::malformed("org", "empty org list"))
     }
 
     pub async fn current_user(&self) -> Result<User> {
         let call = Call::new("users", Method::GET, Target::Api(self.path("users"))).query("type", "CurrentUser");
-        let env: UsersEnvelope = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("users", "no content"))?;
+        let env: UsersReply = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("users", "no content"))?;
         env.users.into_iter().next().ok_or_else(|| Error::malformed("users", "empty user list"))
     }
 
     pub async fn modules(&self) -> Result<Vec<ModuleMeta>> {
         let call = Call::new("settings.modules", Method::GET, Target::Api(self.path("settings/modules")));
-        Ok(self.t.send_json::<ModulesEnvelope>(&call).await?.map(|e| e.modules).unwrap_or_default())
+        Ok(self.t.send_json::<ModulesReply>(&call).await?.map(|e| e.modules).unwrap_or_default())
     }
 
     /// One module, or `None` when Zoho answers 204 (unknown or hidden).
+    /// Zoho's documented reply lists several modules: take the one asked for.
     pub async fn module(&self, api_name: &str) -> Result<Option<ModuleMeta>> {
         let call = Call::new("settings.modules", Method::GET, Target::Api(self.path(&format!("settings/modules/{api_name}"))));
-        Ok(self.t.send_json::<ModulesEnvelope>(&call).await?.and_then(|e| e.modules.into_iter().next()))
+        let modules = self.t.send_json::<ModulesReply>(&call).await?.map(|e| e.modules).unwrap_or_default();
+        let single = modules.len() == 1;
+        Ok(modules.into_iter().find(|m| single || m.api_name.eq_ignore_ascii_case(api_name)))
     }
 
     /// All fields of a module (`type=all`); empty when Zoho answers 204.
@@ -216,7 +255,7 @@ impl ZohoClient {
         let call = Call::new("settings.fields", Method::GET, Target::Api(self.path("settings/fields")))
             .query("module", module)
             .query("type", "all");
-        Ok(self.t.send_json::<FieldsEnvelope>(&call).await?.map(|e| e.fields).unwrap_or_default())
+        Ok(self.t.send_json::<FieldsReply>(&call).await?.map(|e| e.fields).unwrap_or_default())
     }
 }
 
@@ -247,7 +286,7 @@ mod tests {
             module_name: None,
             singular_label: None,
             plural_label: None,
-            id: "1".into(),
+            id: Some("1".into()),
             api_supported: supported,
             generated_type: Some(gen.into()),
             status: None,

@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use reqwest::Method;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Call, Target};
-use crate::records::RecordError;
+use crate::records::{PageInfo, RecordError, ResultEntry};
+use crate::wire;
 
 /// The `token` echoed in callbacks: at most 50 characters.
 pub const MAX_TOKEN_LEN: usize = 50;
@@ -36,7 +37,8 @@ impl Channel {
             }
         }
         let mut v = json!({
-            "channel_id": self.channel_id,
+            // A string, as Zoho's documented bodies send it (the ids are longs).
+            "channel_id": self.channel_id.to_string(),
             "events": self.events,
             "notify_url": self.notify_url,
             "return_affected_field_values": self.return_affected_field_values,
@@ -59,61 +61,89 @@ pub struct ChannelResult {
 }
 
 /// One module a channel now watches, with the expiry Zoho actually set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Subscription {
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "wire::id")]
     pub channel_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub resource_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt_id")]
     pub resource_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub channel_expiry: Option<String>,
 }
 
 /// A channel as `GET actions/watch` lists it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ChannelInfo {
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "wire::id")]
     pub channel_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub events: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub notify_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub channel_expiry: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub token: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub resource_name: Option<String>,
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
-    match Value::deserialize(d)? {
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+/// The reply of enabling, updating or disabling channels: one entry per
+/// channel (or, for a disable, per module of a channel).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WatchReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub watch: Vec<ResultEntry>,
+}
+
+/// `GET actions/watch`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WatchListReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub watch: Vec<ChannelInfo>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub info: Option<PageInfo>,
+}
+
+/// The modules a successful entry reports in `details.events`; a disable
+/// reports one module per entry, in `details` itself.
+fn subscriptions(entry: &ResultEntry) -> Result<Vec<Subscription>> {
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default, deserialize_with = "wire::or_default")]
+        events: Vec<Subscription>,
+    }
+    if wire::is_nothing(&entry.details) {
+        return Ok(Vec::new());
+    }
+    let details: Details = serde_json::from_value(entry.details.clone()).map_err(|e| Error::malformed("watch", format!("key `watch[].details.events`: {e}")))?;
+    if details.events.is_empty() && entry.details.get("channel_id").is_some_and(|id| !wire::is_nothing(id)) {
+        let one: Subscription = serde_json::from_value(entry.details.clone()).map_err(|e| Error::malformed("watch", format!("key `watch[].details`: {e}")))?;
+        return Ok(vec![one]);
+    }
+    Ok(details.events)
+}
+
+impl WatchReply {
+    /// One result per entry: the modules subscribed, or Zoho's error.
+    pub fn results(&self) -> Result<Vec<ChannelResult>> {
+        if self.watch.is_empty() {
+            return Err(Error::malformed("watch", "key `watch`: no entries"));
+        }
+        self.watch
+            .iter()
+            .map(|entry| {
+                let outcome = if entry.is_success() { Ok(subscriptions(entry)?) } else { Err(entry.error()) };
+                Ok(ChannelResult { outcome })
+            })
+            .collect()
     }
 }
 
-fn parse_channel_results(body: Option<Value>) -> Result<Vec<ChannelResult>> {
-    let items = body
-        .as_ref()
-        .and_then(|b| b.get("watch"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::malformed("watch", "reply has no watch[]"))?;
-    items
-        .iter()
-        .map(|item| {
-            let s = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-            let details = item.get("details").cloned().unwrap_or(Value::Null);
-            let outcome = if s("status") == "success" {
-                let events = details.get("events").cloned().unwrap_or_else(|| json!([]));
-                Ok(serde_json::from_value(events).map_err(|e| Error::malformed("watch", e.to_string()))?)
-            } else {
-                Err(RecordError { code: s("code"), message: s("message"), details })
-            };
-            Ok(ChannelResult { outcome })
-        })
-        .collect()
+fn parse_channel_results(body: Option<WatchReply>) -> Result<Vec<ChannelResult>> {
+    body.ok_or_else(|| Error::malformed("watch", "no content"))?.results()
 }
 
 impl ZohoClient {
@@ -135,7 +165,7 @@ impl ZohoClient {
 
     /// Removes some events from a channel, keeping the rest.
     pub async fn watch_remove_events(&self, channel_id: i64, events: &[String]) -> Result<Vec<ChannelResult>> {
-        let body = json!({"watch": [{"channel_id": channel_id, "events": events, "_delete_events": true}]});
+        let body = json!({"watch": [{"channel_id": channel_id.to_string(), "events": events, "_delete_events": true}]});
         let call = Call::new("watch", Method::PATCH, Target::Api(self.path("actions/watch"))).json(body).per_record();
         parse_channel_results(self.t.send_json(&call).await?)
     }
@@ -150,19 +180,13 @@ impl ZohoClient {
 
     /// Active channels, all pages.
     pub async fn watch_list(&self) -> Result<Vec<ChannelInfo>> {
-        #[derive(Deserialize)]
-        struct Env {
-            #[serde(default)]
-            watch: Vec<ChannelInfo>,
-            #[serde(default)]
-            info: Option<Value>,
-        }
+        type Env = WatchListReply;
         let mut out = Vec::new();
         for page in 1.. {
             let call = Call::new("watch", Method::GET, Target::Api(self.path("actions/watch"))).query("page", page);
             let Some(env) = self.t.send_json::<Env>(&call).await? else { break };
             out.extend(env.watch);
-            if !env.info.as_ref().and_then(|i| i.get("more_records")).and_then(Value::as_bool).unwrap_or(false) {
+            if !env.info.is_some_and(|i| i.more_records) {
                 break;
             }
         }
@@ -188,50 +212,42 @@ pub enum Operation {
 }
 
 /// One callback. It names records, it does not carry them: re-read the ids.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct WebhookPayload {
-    /// Epoch milliseconds.
-    pub server_time: i64,
-    #[serde(default)]
+    /// Zoho's clock when it sent this, in epoch milliseconds.
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub server_time: Option<i64>,
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub query_params: Map<String, Value>,
     pub module: String,
-    #[serde(default)]
+    /// Names an older API version than the one in use: not parsed.
+    #[serde(default, deserialize_with = "wire::opt")]
     pub resource_uri: Option<String>,
-    #[serde(deserialize_with = "ids")]
+    #[serde(default, deserialize_with = "wire::ids")]
     pub ids: Vec<String>,
     /// `[{ "<id>": ["Field", …] }]` for updates; empty means "unknown".
-    #[serde(default)]
-    pub affected_fields: Vec<Value>,
-    #[serde(default)]
-    pub affected_values: Option<Vec<AffectedValues>>,
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub affected_fields: Vec<Map<String, Value>>,
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub affected_values: Vec<AffectedValues>,
     pub operation: Operation,
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "wire::id")]
     pub channel_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt", skip_serializing)]
     pub token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct AffectedValues {
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "wire::id")]
     pub record_id: String,
+    #[serde(default, deserialize_with = "wire::or_default")]
     pub values: Map<String, Value>,
-}
-
-fn ids<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    let raw = Vec::<Value>::deserialize(d)?;
-    raw.into_iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s),
-            Value::Number(n) => Ok(n.to_string()),
-            other => Err(serde::de::Error::custom(format!("expected a record id, got {other}"))),
-        })
-        .collect()
 }
 
 impl WebhookPayload {
     pub fn parse(body: &[u8]) -> Result<WebhookPayload> {
-        serde_json::from_slice(body).map_err(|e| Error::malformed("webhook", e.to_string()))
+        wire::parse("webhook", body)
     }
 
     /// Compares the echoed token in constant time: it is the only proof
@@ -247,6 +263,12 @@ impl WebhookPayload {
         self.affected_fields.iter().find_map(|entry| {
             entry.get(id)?.as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
         })
+    }
+
+    /// The changed values Zoho sent for `id` (channels created with
+    /// `return_affected_field_values`).
+    pub fn values_of(&self, id: &str) -> Option<&Map<String, Value>> {
+        self.affected_values.iter().find(|v| v.record_id == id).map(|v| &v.values)
     }
 }
 
@@ -270,7 +292,7 @@ mod tests {
         let p = WebhookPayload::parse(update).unwrap();
         assert_eq!(p.channel_id, "1000000068001");
         assert_eq!(p.fields_changed("5725767000003000010"), Some(vec!["Mobile".to_string()]));
-        assert_eq!(p.affected_values.unwrap()[0].values["Mobile"], "123");
+        assert_eq!(p.values_of("5725767000003000010").unwrap()["Mobile"], "123");
 
         assert!(WebhookPayload::parse(br#"{"operation":"create"}"#).is_err());
     }

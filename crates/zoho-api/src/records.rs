@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset};
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Call, Pool, Target};
 use crate::usage::{write_credits, DELETED_RECORDS_CREDITS};
+use crate::wire;
 
 pub type Record = Map<String, Value>;
 
@@ -59,21 +60,36 @@ pub struct RecordPages<'c> {
     done: bool,
 }
 
-#[derive(Deserialize, Default)]
-struct Info {
-    #[serde(default)]
-    more_records: bool,
-    #[serde(default)]
-    next_page_token: Option<String>,
+/// The `info` of a list reply. Get Records sends all of it; deleted
+/// records, COQL and notification lists send a few of these keys.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct PageInfo {
+    #[serde(default, deserialize_with = "wire::flag")]
+    pub more_records: bool,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub next_page_token: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub page_token_expiry: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub page: Option<u64>,
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub per_page: Option<u64>,
+    #[serde(default, deserialize_with = "wire::opt_num")]
+    pub count: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct DataEnvelope {
-    #[serde(default)]
-    data: Vec<Record>,
-    #[serde(default)]
-    info: Option<Info>,
+/// A list of records (`GET {module}`, by ids, one record) or of deleted
+/// records (`GET {module}/deleted`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(bound(deserialize = "T: serde::de::DeserializeOwned"))]
+pub struct ListReply<T> {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub data: Vec<T>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub info: Option<PageInfo>,
 }
+
+type DataEnvelope = ListReply<Record>;
 
 impl<'c> RecordPages<'c> {
     /// Whether another page may follow (false once the list is exhausted).
@@ -241,34 +257,80 @@ pub struct WriteOptions {
     pub duplicate_check_fields: Option<Vec<String>>,
 }
 
-fn parse_result(index: usize, item: &Value) -> RecordResult {
-    let s = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
-    let details = item.get("details").cloned().unwrap_or(Value::Null);
-    let outcome = if s("status").as_deref() == Some("success") {
-        let d = |k: &str| details.get(k).and_then(Value::as_str).map(str::to_string);
+/// One entry of a per-record reply (`data[]` of writes and deletes,
+/// `watch[]` of channel calls): `{code, details, message, status}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ResultEntry {
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub message: Option<String>,
+    /// Upsert: `insert` or `update`.
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub action: Option<String>,
+    #[serde(default, deserialize_with = "wire::opt")]
+    pub duplicate_field: Option<String>,
+    /// What the entry is about: the record written, the field blamed.
+    #[serde(default)]
+    pub details: Value,
+}
+
+impl ResultEntry {
+    pub fn is_success(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("success"))
+    }
+
+    /// A string (or integer) member of `details`.
+    pub fn detail(&self, key: &str) -> Option<String> {
+        match self.details.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn error(&self) -> RecordError {
+        RecordError {
+            code: self.code.clone().unwrap_or_else(|| "UNKNOWN".into()),
+            message: self.message.clone().unwrap_or_default(),
+            details: self.details.clone(),
+        }
+    }
+}
+
+/// The reply of insert, update, upsert and delete.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WriteReply {
+    #[serde(default, deserialize_with = "wire::or_default")]
+    pub data: Vec<ResultEntry>,
+}
+
+/// `GET {module}/actions/count`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CountReply {
+    #[serde(deserialize_with = "wire::num")]
+    pub count: u64,
+}
+
+fn parse_result(index: usize, item: &ResultEntry) -> RecordResult {
+    let outcome = if item.is_success() {
         Ok(WriteSuccess {
-            id: d("id").unwrap_or_default(),
-            action: s("action"),
-            duplicate_field: s("duplicate_field"),
-            created_time: d("Created_Time"),
-            modified_time: d("Modified_Time"),
+            id: item.detail("id").unwrap_or_default(),
+            action: item.action.clone(),
+            duplicate_field: item.duplicate_field.clone(),
+            created_time: item.detail("Created_Time"),
+            modified_time: item.detail("Modified_Time"),
         })
     } else {
-        Err(RecordError {
-            code: s("code").unwrap_or_else(|| "UNKNOWN".into()),
-            message: s("message").unwrap_or_default(),
-            details,
-        })
+        Err(item.error())
     };
     RecordResult { index, outcome }
 }
 
-fn parse_results(endpoint: &str, offset: usize, expected: usize, body: Option<Value>) -> Result<Vec<RecordResult>> {
-    let items = body
-        .as_ref()
-        .and_then(|b| b.get("data"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::malformed(endpoint, "write reply has no data[]"))?;
+fn parse_results(endpoint: &str, offset: usize, expected: usize, body: Option<WriteReply>) -> Result<Vec<RecordResult>> {
+    let items = body.map(|b| b.data).unwrap_or_default();
     if items.len() != expected {
         return Err(Error::malformed(endpoint, format!("{} results for {expected} records", items.len())));
     }
@@ -351,7 +413,7 @@ impl ZohoClient {
             let expected = chunk.len();
             async move {
                 self.t.cancel().check()?;
-                let reply: Option<Value> = self.t.send_json(&call).await?;
+                let reply: Option<WriteReply> = self.t.send_json(&call).await?;
                 parse_results(endpoint, n * MAX_RECORDS_PER_WRITE, expected, reply)
             }
         };
@@ -384,7 +446,7 @@ impl ZohoClient {
                 .query("ids", chunk.join(","))
                 .query("wf_trigger", run_workflows)
                 .per_record();
-            let reply: Option<Value> = self.t.send_json(&call).await?;
+            let reply: Option<WriteReply> = self.t.send_json(&call).await?;
             out.extend(parse_results("records.delete", n * MAX_RECORDS_PER_WRITE, chunk.len(), reply)?);
         }
         Ok(out)
@@ -393,13 +455,7 @@ impl ZohoClient {
     /// Records deleted since `since` (or all Zoho still remembers: 60 days
     /// in the recycle bin, 120 after a permanent delete).
     pub async fn deleted(&self, module: &str, since: Option<DateTime<FixedOffset>>) -> Result<Vec<DeletedRecord>> {
-        #[derive(Deserialize)]
-        struct Env {
-            #[serde(default)]
-            data: Vec<DeletedRecord>,
-            #[serde(default)]
-            info: Option<Info>,
-        }
+        type Env = ListReply<DeletedRecord>;
         let mut out = Vec::new();
         for page in 1.. {
             let mut call = Call::new("records.deleted", Method::GET, Target::Api(self.path(&format!("{module}/deleted"))))
@@ -422,22 +478,22 @@ impl ZohoClient {
     /// Zoho's record count (its statistics lag by minutes).
     pub async fn count(&self, module: &str) -> Result<u64> {
         let call = Call::new("records.count", Method::GET, Target::Api(self.path(&format!("{module}/actions/count"))));
-        let v: Option<Value> = self.t.send_json(&call).await?;
-        v.as_ref()
-            .and_then(|v| v.get("count"))
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::malformed("records.count", "no count in reply"))
+        // 204: Zoho has nothing to count.
+        Ok(self.t.send_json::<CountReply>(&call).await?.map_or(0, |r| r.count))
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct DeletedRecord {
+    #[serde(deserialize_with = "wire::id")]
     pub id: String,
-    #[serde(default)]
+    /// Null for permanent deletes.
+    #[serde(default, deserialize_with = "wire::opt")]
     pub display_name: Option<String>,
-    #[serde(default, rename = "type")]
+    /// `recycle` or `permanent`.
+    #[serde(default, rename = "type", deserialize_with = "wire::opt")]
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::opt")]
     pub deleted_time: Option<String>,
 }
 
@@ -469,11 +525,11 @@ mod tests {
             {"code":"SUCCESS","status":"success","message":"record added","details":{"id":"11","Modified_Time":"2025-01-01T00:00:00+05:30"}},
             {"code":"MANDATORY_NOT_FOUND","status":"error","message":"required field not found","details":{"api_name":"Last_Name","json_path":"$.data[1].Last_Name"}}
         ]});
-        let r = parse_results("records.insert", 100, 2, Some(body)).unwrap();
+        let r = parse_results("records.insert", 100, 2, Some(serde_json::from_value(body).unwrap())).unwrap();
         assert_eq!(r[0].index, 100);
         assert_eq!(r[0].outcome.as_ref().unwrap().id, "11");
         let err = r[1].outcome.as_ref().unwrap_err();
         assert_eq!((r[1].index, err.code.as_str(), err.field()), (101, "MANDATORY_NOT_FOUND", Some("Last_Name")));
-        assert!(parse_results("x", 0, 3, Some(json!({"data":[]}))).is_err());
+        assert!(parse_results("x", 0, 3, Some(WriteReply { data: vec![] })).is_err());
     }
 }

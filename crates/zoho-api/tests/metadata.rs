@@ -28,7 +28,7 @@ async fn org_modules_and_fields() {
     assert!(f("parent_id").unique && f("parent_id").writable());
     assert!(f("Name").system_mandatory);
     assert_eq!(f("Order_Date").data_type, "date");
-    assert_eq!(f("Account").lookup.as_ref().unwrap().module.api_name, "Accounts");
+    assert_eq!(f("Account").lookup_module(), Some("Accounts"));
     assert!(!f("Modified_Time").writable());
     let deals = c.fields("Deals").await.unwrap();
     let er = deals.iter().find(|x| x.api_name == "Expected_Revenue").unwrap();

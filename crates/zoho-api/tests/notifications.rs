@@ -75,7 +75,7 @@ async fn callbacks_arrive_for_api_writes_and_ui_edits() {
     let calls = wait_for(&got, 2).await;
     assert_eq!(calls[1].operation, Operation::Update);
     assert_eq!(calls[1].fields_changed(&ids[1]), Some(vec!["Phone".to_string()]));
-    assert_eq!(calls[1].affected_values.as_ref().unwrap()[0].values["Phone"], json!("555-0101"));
+    assert_eq!(calls[1].values_of(&ids[1]).unwrap()["Phone"], json!("555-0101"));
 
     sim.ui_delete("Leads", &ids[2]).unwrap();
     let calls = wait_for(&got, 3).await;

@@ -71,16 +71,18 @@ async fn cancel_stops_a_slow_call_within_a_second() {
 }
 
 #[tokio::test]
-async fn malformed_bodies_are_retried_then_reported() {
+async fn a_body_that_does_not_parse_fails_at_once() {
     let sim = sim(SimConfig::default()).await;
     let c = client(&sim);
     c.current_user().await.unwrap();
-    sim.inject(Fault::malformed(1).on_path("/crm/v8/users"));
-    c.current_user().await.unwrap();
+    let before = calls_to(&sim, "meta.users");
     sim.inject(Fault::malformed(10).on_path("/crm/v8/users"));
     let err = c.current_user().await.unwrap_err();
-    let Error::RetriesExhausted { last, .. } = &err else { panic!("{err:?}") };
-    assert!(matches!(**last, Error::Malformed { .. }), "{err:?}");
+    let Error::Malformed { endpoint, reason } = &err else { panic!("{err:?}") };
+    assert_eq!(endpoint, "users");
+    assert!(reason.contains("not JSON") && !reason.contains("Gateway"), "the body is not quoted: {reason}");
+    assert_eq!(calls_to(&sim, "meta.users") - before, 1, "the same bytes would come back: one call, no retry");
+    assert_eq!(c.usage().total().retries, 0);
 }
 
 #[tokio::test]

@@ -182,9 +182,8 @@ pub struct PageToken {
 
 #[derive(Debug, Clone)]
 pub struct Channel {
+    /// Sent as a number or a string; answered as a string, as Zoho does.
     pub channel_id: String,
-    /// The channel id as the client sent it (number or string), echoed back.
-    pub channel_id_json: Value,
     pub events: Vec<String>,
     pub notify_url: String,
     pub token: Option<String>,
@@ -225,10 +224,21 @@ impl JobState {
             JobState::Failed => "FAILURE",
         }
     }
+    /// Bulk write spells its states its own way.
     pub fn write_str(&self) -> &'static str {
         match self {
             JobState::Failed => "FAILED",
+            JobState::InProgress => "INPROGRESS",
             other => other.read_str(),
+        }
+    }
+
+    /// A bulk-write resource's `code`.
+    pub fn write_code(&self) -> &'static str {
+        match self {
+            JobState::Completed => "SUCCESS",
+            JobState::Failed => "FAILED",
+            _ => "ADDED",
         }
     }
 }

@@ -166,7 +166,7 @@ async fn bulk_write_upload_job_result_with_bad_rows() {
     assert_eq!((s.as_u16(), v["code"].as_str()), (400, Some("INVALID_FILE_FORMAT")));
     let (s, v) = upload(&ctx, zip, Some("bulk-write"), Some(&zgid)).await;
     assert_eq!((s.as_u16(), v["code"].as_str(), v["message"].as_str()), (200, Some("FILE_UPLOAD_SUCCESS"), Some("file uploaded.")));
-    let file_id = v["details"]["file_id"].as_i64().expect("file_id is an int64, as the OAS says").to_string();
+    let file_id = v["details"]["file_id"].as_str().expect("file_id is a string, as Zoho's documented body sends it").to_string();
 
     let mappings = json!([
         {"api_name": "parent_id", "index": 0},
@@ -210,7 +210,7 @@ async fn bulk_write_insert_default_formats_skip_rows_fault_and_failure() {
     let zgid = ctx.sim.zgid();
     let csv = "Name,parent_id,Order_Date,Paid,Shipped_At\nA,P-1,03/04/2025,true,03/05/2025 10:00:00\nB,P-2,,false,\nC,P-3,12/31/2025,TRUE,\n";
     let (_, v) = upload(&ctx, zip_csv("o.csv", csv), Some("bulk-write"), Some(&zgid)).await;
-    let file_id = v["details"]["file_id"].as_i64().expect("file_id is an int64, as the OAS says").to_string();
+    let file_id = v["details"]["file_id"].as_str().expect("file_id is a string, as Zoho's documented body sends it").to_string();
     let watch = json!({"watch": [{"channel_id": "9", "events": ["Orders.create"], "notify_url": "http://127.0.0.1:9/closed"}]});
     assert_eq!(ctx.post("/crm/v8/actions/watch", &watch).await.status(), 201);
     ctx.sim.inject(Fault::skip_rows(1));

@@ -612,7 +612,7 @@ async fn metadata(report: Arc<Mutex<Report>>) {
     assert!(c.fields("Orders").await.unwrap().iter().any(|f| f.api_name == "parent_id"));
     assert_eq!(c.org().await.unwrap().zgid, ctx.sim.zgid());
     assert!(!c.current_user().await.unwrap().id.is_empty());
-    let leads_id = c.module("Leads").await.unwrap().unwrap().id;
+    let leads_id = c.module("Leads").await.unwrap().unwrap().id.expect("modules carry an id");
     let (s, v) = ctx.raw(Method::GET, &format!("/crm/v8/settings/modules/{leads_id}"), None).await;
     assert_eq!((s, v["modules"][0]["api_name"].as_str()), (StatusCode::OK, Some("Leads")), "module by id");
     let (s, _) = ctx.raw(Method::GET, "/crm/v8/settings/modules/Nope", None).await;

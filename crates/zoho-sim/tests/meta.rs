@@ -20,7 +20,7 @@ async fn modules_fields_org_users() {
     assert_eq!(s, 200);
     let fields = v["fields"].as_array().unwrap();
     let f = |n: &str| fields.iter().find(|f| f["api_name"] == n).unwrap().clone();
-    assert_eq!(f("parent_id")["unique"], serde_json::json!({"casesensitive": "false"}));
+    assert_eq!(f("parent_id")["unique"], serde_json::json!({"case_sensitive": false}));
     assert_eq!(f("Quantity")["unique"], serde_json::json!({}));
     assert_eq!((f("Name")["system_mandatory"].as_bool(), f("id")["json_type"].as_str(), f("id")["data_type"].as_str()), (Some(true), Some("string"), Some("bigint")));
     assert_eq!(f("Account")["lookup"]["module"]["api_name"], "Accounts");

@@ -47,7 +47,7 @@ async fn enable_get_patch_delete_and_per_item_errors() {
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0]["resource_name"], "Leads");
     assert_eq!(ev[0]["resource_uri"], "https://www.zohoapis.com/crm/v2/Leads");
-    assert_eq!(ev[0]["channel_id"], 1000000068001_i64);
+    assert_eq!(ev[0]["channel_id"], "1000000068001", "sent as a number, answered as a string");
     // Beyond the 7-day maximum the expiry silently becomes one hour.
     let exp = chrono::DateTime::parse_from_rfc3339(ev[0]["channel_expiry"].as_str().unwrap()).unwrap();
     let delta = exp.signed_duration_since(chrono::Utc::now()).num_minutes();

@@ -9,6 +9,8 @@ use zoho_api::http::{ClientConfig, PollPolicy, RetryPolicy};
 use zoho_api::{Credentials, Endpoints, MemoryTokenStore, ZohoClient};
 use zoho_sim::{Sim, SimConfig};
 
+pub mod fixture;
+
 pub async fn sim(cfg: SimConfig) -> Sim {
     Sim::start(cfg.bulk_step_ms(20)).await.expect("simulator starts")
 }

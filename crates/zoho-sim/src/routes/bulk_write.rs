@@ -77,7 +77,7 @@ pub async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, mut mp: Mul
     let file_id = app.next_job_id(&mut st);
     let up = UploadedFile { file_id: file_id.clone(), csv_name, csv: Bytes::from(csv), created_time: app.fmt(now) };
     let body = json!({"status": "success", "code": "FILE_UPLOAD_SUCCESS", "message": "file uploaded.",
-        "details": {"file_id": file_id.parse::<i64>().map(Value::from).unwrap_or(Value::String(file_id.clone())), "created_time": up.created_time}});
+        "details": {"file_id": file_id, "created_time": up.created_time}});
     st.uploads.insert(file_id, up);
     Ok(ok_json(&body))
 }
@@ -545,6 +545,7 @@ fn job_json(app: &App, j: &BulkWriteJob) -> Value {
     let status = j.state.write_str();
     let mut resource = json!({
         "status": status,
+        "code": j.state.write_code(),
         "type": "data",
         "module": {"api_name": j.module, "id": m.map(|m| m.id.to_string())},
         "find_by": res.get("find_by").cloned().unwrap_or(Value::Null),

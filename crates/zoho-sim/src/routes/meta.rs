@@ -39,6 +39,24 @@ fn module_json(m: &ModuleDef) -> Value {
         "modified_by": Value::Null,
         "sequence_number": (m.id % 100) as i64,
         "profiles": [{"name": "Administrator", "id": "5725767000000026011"}],
+        // The rest of the documented module object (spec/zoho-samples/modules/).
+        "parent_module": {},
+        "arguments": [],
+        "has_more_profiles": false,
+        "access_type": "org_based",
+        "private_profile": Value::Null,
+        "description": Value::Null,
+        "web_link": Value::Null,
+        "recycle_bin_on_delete": true,
+        "presence_sub_menu": false,
+        "sub_menu_available": true,
+        "quick_create": data,
+        "feeds_required": false,
+        "actual_plural_label": m.plural_label,
+        "actual_singular_label": m.singular_label,
+        "visibility": 1,
+        "profile_count": 1,
+        "business_card_field_limit": 5,
     })
 }
 
@@ -91,38 +109,37 @@ pub fn field_json(app: &App, m: &ModuleDef, f: &FieldDef) -> Value {
     set(&mut v, "decimal_place", if matches!(f.value_type(), DataType::Currency | DataType::Double | DataType::Percent) { json!(2) } else { Value::Null });
     set(&mut v, "associated_module", json!({"api_name": m.api_name, "id": m.id.to_string()}));
     set(&mut v, "operation_type", json!({"web_update": writable, "api_create": writable, "web_create": writable, "api_update": writable}));
-    set(&mut v, "unique", if f.unique { json!({"casesensitive": "false"}) } else { json!({}) });
+    // Zoho sends every type-specific object on every field, `{}` where it
+    // does not apply (spec/zoho-samples/fields/get_fields_leads.json).
+    set(&mut v, "unique", if f.unique { json!({"case_sensitive": false}) } else { json!({}) });
+    set(
+        &mut v,
+        "currency",
+        if f.value_type() == DataType::Currency { json!({"rounding_option": "normal", "precision": 2}) } else { json!({}) },
+    );
     set(
         &mut v,
         "formula",
         match (f.data_type, f.formula_return) {
-            (DataType::Formula, Some(r)) => {
-                let expr = match f.api_name {
-                    "Days_Open" => "Datecomp(Now(),${Leads.Created Time})/(60*24)",
-                    "Expected_Revenue" => "${Deals.Amount}*${Deals.Probability (%)}/100",
-                    _ => "",
-                };
-                json!({"return_type": r.as_str(), "expression": expr, "assume_default": false})
-            }
-            _ => Value::Null,
+            (DataType::Formula, Some(r)) => json!({"return_type": r.as_str(), "assume_default": false}),
+            _ => json!({}),
         },
     );
     let lookup = match (f.data_type, f.lookup_module) {
         (DataType::Lookup, Some(t)) => {
             let tid = app.module(t).map(|m| m.id.to_string());
-            json!({"display_label": f.label, "api_name": f.api_name, "module": {"api_name": t, "id": tid}, "id": f.id.to_string(),
-                   "query_details": {}, "revalidate_filter_during_edit": false, "show_fields": []})
+            json!({"display_label": f.label, "api_name": f.api_name, "module": {"api_name": t, "crypt": false, "id": tid}, "id": f.id.to_string(),
+                   "query_details": {}, "revalidate_filter_during_edit": false})
         }
-        (DataType::Ownerlookup, _) => json!({"display_label": f.label, "api_name": f.api_name, "module": {"api_name": "users", "id": Value::Null},
-                   "id": f.id.to_string(), "query_details": {}, "revalidate_filter_during_edit": false, "show_fields": []}),
-        _ => Value::Null,
+        // Owner lookups too: their target is implied.
+        _ => json!({}),
     };
     set(&mut v, "lookup", lookup);
     let picks: Vec<Value> = f
         .picklist
         .iter()
         .enumerate()
-        .map(|(i, p)| json!({"display_value": p, "actual_value": p, "id": (m.id + 200_000 + (f.id - m.id) * 32 + i as i64).to_string(), "sequence_number": i + 1, "type": "used", "colour_code": Value::Null}))
+        .map(|(i, p)| json!({"display_value": p, "actual_value": p, "reference_value": p, "id": (m.id + 200_000 + (f.id - m.id) * 32 + i as i64).to_string(), "sequence_number": i + 1, "type": "used", "colour_code": Value::Null}))
         .collect();
     set(&mut v, "pick_list_values", json!(picks));
     if f.data_type == DataType::Textarea {
@@ -177,6 +194,14 @@ fn time_zone_name(offset: &str) -> String {
     }
 }
 
+/// A `±hh:mm` offset in milliseconds, as the users API gives it.
+fn offset_millis(offset: &str) -> i64 {
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let digits = offset.trim_start_matches(['+', '-']);
+    let (h, m) = digits.split_once(':').unwrap_or((digits, "0"));
+    sign * (h.parse::<i64>().unwrap_or(0) * 60 + m.parse::<i64>().unwrap_or(0)) * 60_000
+}
+
 pub async fn org(State(app): State<Arc<App>>) -> ApiResult {
     let mut v = template(include_str!("../templates/org.json"), &ORG_T);
     let patch = json!({
@@ -203,7 +228,8 @@ pub async fn org(State(app): State<Arc<App>>) -> ApiResult {
         "website": "https://www.zylker-sim.example",
         "zia_zgid": 0,
         "license_details": {"paid_expiry": "2030-01-01T00:00:00+00:00", "users_license_purchased": USERS.len(), "trial_type": Value::Null,
-                            "trial_expiry": Value::Null, "paid": true, "paid_type": "enterprise", "trial_action": ""},
+                            "trial_expiry": Value::Null, "paid": true, "paid_type": "enterprise", "trial_action": "",
+                            "portal_users_license_purchased": 0},
         "created_time": "2024-06-01T10:00:00+05:30",
     });
     for (k, x) in patch.as_object().expect("object") {
@@ -219,6 +245,15 @@ fn user_json(app: &App, u: &crate::state::User) -> Value {
         "role": {"name": u.role, "id": format!("57257670000000{}", 26000 + u.role.len())},
         "profile": {"name": u.profile, "id": format!("57257670000000{}", 27000 + u.profile.len())},
         "locale": "en_US", "language": "en_US", "country_locale": "en_US", "date_format": "MM/dd/yyyy", "time_format": "hh:mm a",
+        // The rest of the documented user object (spec/zoho-samples/org_users/), with its
+        // mixed naming, its numbers as strings and its milliseconds offset.
+        "zuid": format!("8082{}", &u.id[u.id.len() - 5..]), "created_time": "2024-06-01T10:00:00+05:30",
+        "created_by": {"name": api_user().full_name(), "id": api_user().id}, "Modified_Time": "2024-06-01T10:00:00+05:30",
+        "Isonline": false, "microsoft": false, "sandboxDeveloper": false, "decimal_separator": "Period", "type__s": "Regular User",
+        "status_reason__s": Value::Null, "default_tab_group": "0", "offset": offset_millis(&app.cfg.time_zone_offset),
+        "country": Value::Null, "state": Value::Null, "city": Value::Null, "street": Value::Null, "zip": Value::Null, "fax": Value::Null,
+        "phone": Value::Null, "mobile": Value::Null, "website": Value::Null, "alias": Value::Null, "dob": Value::Null,
+        "$shift_effective_from": Value::Null,
     })
 }
 

@@ -314,7 +314,12 @@ pub async fn insert(State(app): State<Arc<App>>, Path(module): Path<String>, bod
             Some(obj) => write::insert(&app, &mut st, m, obj, &jp, api_user(), &mut ch),
         };
         results.push(match r {
-            Ok(rec) => success_obj("record added", write::success_details(&rec)),
+            Ok(rec) => {
+                // Inserts also say where the record stands in approval.
+                let mut details = write::success_details(&rec);
+                details["$approval_state"] = json!("approved");
+                success_obj("record added", details)
+            }
             Err(e) => e,
         });
     }

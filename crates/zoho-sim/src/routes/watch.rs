@@ -36,7 +36,8 @@ fn events_json(app: &App, c: &Channel) -> Vec<Value> {
         .iter()
         .map(|m| {
             let id = app.module(m).map(|d| d.id.to_string()).unwrap_or_default();
-            json!({"channel_id": c.channel_id_json, "resource_name": m, "resource_id": id, "resource_uri": resource_uri(m),
+            // Ids go back as strings, whatever type the client sent.
+            json!({"channel_id": c.channel_id, "resource_name": m, "resource_id": id, "resource_uri": resource_uri(m),
                    "channel_expiry": app.fmt(c.channel_expiry)})
         })
         .collect()
@@ -114,7 +115,6 @@ fn build_channel(app: &App, item: &Map<String, Value>, jp: &str) -> Result<Chann
     }
     Ok(Channel {
         channel_id: cid,
-        channel_id_json: cid_json,
         events,
         notify_url: url.to_string(),
         token: parse_token(item.get("token"), jp)?,
@@ -166,7 +166,7 @@ pub async fn replace(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
             }
             let ev = events_json(&app, &c);
             st.channels.insert(c.channel_id.clone(), c);
-            Ok(success_obj("Successfully updated the subscribe details", json!({"events": ev})))
+            Ok(success_obj("Successfully subscribed for actions-watch of the given module", json!({"events": ev})))
         })();
         results.push(r.unwrap_or_else(|e| e));
     }
@@ -224,7 +224,8 @@ pub async fn patch(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
                 return Ok(success_obj("Successfully un-subscribed from actions-watch", json!({"events": ev})));
             }
             st.channels.insert(cid, c);
-            Ok(success_obj("Successfully updated the subscribe details", json!({"events": ev})))
+            let message = if delete { "Successfully removed the subscribe details" } else { "Successfully updated the subscribe details" };
+            Ok(success_obj(message, json!({"events": ev})))
         })();
         results.push(r.unwrap_or_else(|e| e));
     }
@@ -250,7 +251,7 @@ pub async fn get(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, St
         .map(|c| {
             let first = c.events.first().and_then(|e| e.split('.').next()).unwrap_or("").to_string();
             let mut v = json!({
-                "channel_id": c.channel_id_json, "events": c.events, "notify_url": c.notify_url, "token": c.token,
+                "channel_id": c.channel_id, "events": c.events, "notify_url": c.notify_url, "token": c.token,
                 "channel_expiry": app.fmt(c.channel_expiry), "resource_name": first,
                 "resource_id": app.module(&first).map(|m| m.id.to_string()), "resource_uri": resource_uri(&first),
                 "return_affected_field_values": c.return_affected_field_values, "notify_on_related_action": c.notify_on_related_action,
@@ -281,10 +282,16 @@ pub async fn disable(State(app): State<Arc<App>>, Query(q): Query<HashMap<String
     purge_expired(&app, &mut st);
     let mut results = Vec::new();
     for id in ids {
-        results.push(match st.channels.remove(&id) {
-            Some(c) => success_obj("Successfully un-subscribed from actions-watch", json!({"events": events_json(&app, &c)})),
-            None => error_obj("NOT_SUBSCRIBED", "Not subscribed for actions-watch of the given module", json!({"channel_id": id})),
-        });
+        match st.channels.remove(&id) {
+            // One entry per module of the channel, its details flat.
+            Some(c) => results.extend(events_json(&app, &c).into_iter().map(|mut e| {
+                if let Some(o) = e.as_object_mut() {
+                    o.retain(|k, _| matches!(k.as_str(), "resource_uri" | "resource_id" | "channel_id"));
+                }
+                success_obj("Successfully un-subscribed from actions-watch", e)
+            })),
+            None => results.push(error_obj("NOT_SUBSCRIBED", "Not subscribed for actions-watch of the given module", json!({"channel_id": id}))),
+        }
     }
     finish(results, StatusCode::OK)
 }

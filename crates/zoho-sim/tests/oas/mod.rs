@@ -181,6 +181,48 @@ pub enum Fix {
 
 pub static ERRATA: &[Erratum] = &[
     Erratum {
+        id: "bulk-write-inprogress-spelling",
+        file: "bulk_write.json",
+        pointers: &["/components/schemas/Resource/properties/status", "/components/schemas/Resource/properties/file/properties/status"],
+        fix: Fix::Set("enum", "[\"COMPLETED\", \"ADDED\", \"FAILED\", \"IN PROGRESS\", \"INPROGRESS\", \"SKIPPED\"]"),
+        why: "Zoho's documented bulk-write status bodies spell it INPROGRESS, without the space bulk read uses (spec/zoho-samples/bulk_write/)",
+    },
+    Erratum {
+        id: "bulk-write-file-id-string",
+        file: "bulk_write.json",
+        pointers: &["/components/schemas/Success_Response/properties/details/properties/file_id"],
+        fix: Fix::Set("type", "\"string\""),
+        why: "the documented upload answer sends file_id as a string, like every other id (spec/zoho-samples/bulk_write/upload_response.json)",
+    },
+    Erratum {
+        id: "field-sub-objects-nullable",
+        file: "fields.json",
+        pointers: &[
+            "/components/schemas/tooltip",
+            "/components/schemas/crypt",
+            "/components/schemas/external",
+            "/components/schemas/history_tracking",
+            "/components/schemas/association_details",
+            "/components/schemas/hipaa_compliance",
+        ],
+        fix: Fix::Set("nullable", "true"),
+        why: "Zoho's documented Get Fields body (spec/zoho-samples/fields/get_fields_leads.json) sends null for these on every field (crypt, external, history_tracking, association_details) or on most (tooltip, hipaa_compliance)",
+    },
+    Erratum {
+        id: "field-textarea-only-on-textareas",
+        file: "fields.json",
+        pointers: &["/components/schemas/fields"],
+        fix: Fix::Unrequire(&["textarea"]),
+        why: "the documented Get Fields body has `textarea` on its 5 textarea fields only",
+    },
+    Erratum {
+        id: "module-field-textarea-only-on-textareas",
+        file: "modules.json",
+        pointers: &["/components/schemas/fields"],
+        fix: Fix::Unrequire(&["textarea"]),
+        why: "as in fields.json: `textarea` comes on textarea fields only",
+    },
+    Erratum {
         id: "sample-derived-patterns",
         file: "users.json",
         pointers: &["/components/schemas/users/properties/email", "/components/schemas/users/properties/website", "/components/schemas/users/properties/first_name", "/components/schemas/users/properties/last_name"],
