@@ -4,23 +4,29 @@
 CREATE SCHEMA zoho;
 COMMENT ON SCHEMA zoho IS 'zoho_fdw bookkeeping and status views';
 
--- Whether the session's user may change or drop a flow owned by `owner`.
-CREATE FUNCTION zoho.may_manage(owner regrole) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT pg_has_role(session_user, owner, 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
-$$;
+-- Who may see and change what (the security model, README "Security
+-- model"): every catalog table has row-level security, so a role reaches
+-- only the flows of roles it is a member of; the functions that register
+-- flows run with their caller's rights, never the extension owner's. The
+-- worker, which bypasses these policies, acts on a flow's table as the
+-- flow's owner (src/privileges.rs).
 
--- Whether the session's user holds every one of a comma-separated list of
--- privileges on a table (has_table_privilege alone is true for any one).
-CREATE FUNCTION zoho.has_all_privileges(tbl regclass, privileges text) RETURNS boolean
+-- Whether the current user may register a flow of `owner` on `target`: a
+-- member of the owner, an ordinary or partitioned table, and every one of
+-- `privileges` held by the owner. Row-level security checks it on every row.
+CREATE FUNCTION zoho.may_register(owner regrole, target regclass, privileges text[]) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT bool_and(has_table_privilege(session_user, tbl, trim(p))) FROM unnest(string_to_array(privileges, ',')) p;
+  SELECT pg_has_role(current_user, owner, 'MEMBER')
+     AND coalesce((SELECT c.relkind IN ('r', 'p') FROM pg_class c WHERE c.oid = target), false)
+     AND (SELECT bool_and(has_table_privilege(owner, target, p)) FROM unnest(privileges) p);
 $$;
 
 CREATE TABLE zoho.exports (
   module       text        NOT NULL,
   target       regclass    NOT NULL,
   server       name        NOT NULL,
+  -- Who ran the last export.
+  owner        regrole     NOT NULL DEFAULT current_user::regrole,
   -- When the last successful export started: every change before it is in
   -- the target (or newer); changes after it may not be.
   last_success timestamptz NOT NULL,
@@ -31,21 +37,11 @@ CREATE TABLE zoho.exports (
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.exports', '');
 GRANT USAGE ON SCHEMA zoho TO PUBLIC;
-GRANT SELECT ON zoho.exports TO PUBLIC;
-
--- Exports record themselves through this, so callers need no write access
--- to the catalog; it checks that they could write the target themselves.
-CREATE FUNCTION zoho.record_export(p_module text, p_target regclass, p_server name, p_started timestamptz, p_rows bigint, p_pages int)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF NOT has_table_privilege(session_user, p_target, 'INSERT') THEN
-    RAISE EXCEPTION 'permission denied to record an export into %', p_target USING ERRCODE = '42501';
-  END IF;
-  INSERT INTO zoho.exports AS e (module, target, server, last_success, finished_at, rows_written, pages)
-  VALUES (p_module, p_target, p_server, p_started, clock_timestamp(), p_rows, p_pages)
-  ON CONFLICT (module, target) DO UPDATE
-    SET server = EXCLUDED.server, last_success = EXCLUDED.last_success, finished_at = EXCLUDED.finished_at,
-        rows_written = EXCLUDED.rows_written, pages = EXCLUDED.pages;
-END $$;
-REVOKE ALL ON FUNCTION zoho.record_export(text, regclass, name, timestamptz, bigint, int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION zoho.record_export(text, regclass, name, timestamptz, bigint, int) TO PUBLIC;
+-- An export's bookkeeping belongs to whoever may write its target.
+ALTER TABLE zoho.exports ENABLE ROW LEVEL SECURITY;
+CREATE POLICY exports_readers ON zoho.exports FOR SELECT
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER') OR pg_catalog.has_table_privilege(target, 'INSERT'));
+CREATE POLICY exports_writers ON zoho.exports FOR ALL
+  USING (pg_catalog.has_table_privilege(target, 'INSERT'))
+  WITH CHECK (pg_catalog.has_table_privilege(target, 'INSERT') AND pg_catalog.pg_has_role(current_user, owner, 'MEMBER'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.exports TO PUBLIC;

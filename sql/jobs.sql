@@ -25,61 +25,41 @@ CREATE TABLE zoho.job_queue (
   error         text
 );
 CREATE INDEX ON zoho.job_queue (state) WHERE state IN ('queued', 'running');
-GRANT SELECT ON zoho.job_queue TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('zoho.job_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('zoho.job_queue_id_seq', '');
+-- A role queues jobs for itself into tables it may write, and sees and
+-- cancels the jobs of roles it is a member of; only the worker runs them.
+ALTER TABLE zoho.job_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_queue_owners ON zoho.job_queue FOR ALL
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE}'));
+GRANT SELECT, INSERT, UPDATE ON zoho.job_queue TO PUBLIC;
+GRANT USAGE ON SEQUENCE zoho.job_queue_id_seq TO PUBLIC;
 
--- A running job's progress, as its runner reports it (its activity and
--- PostgreSQL's COPY progress): pg_stat_activity hides a superuser
--- backend's activity from other roles, so this reads it for them.
-CREATE FUNCTION zoho.job_progress(p_pid int, OUT activity text, OUT page_rows bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT a.query, p.tuples_processed
-    FROM pg_stat_activity a LEFT JOIN pg_stat_progress_copy p ON p.pid = a.pid
-   WHERE a.pid = p_pid AND a.backend_type = 'zoho_fdw jobs';
-$$;
-
-CREATE VIEW zoho.jobs AS
+-- A running job's progress comes from zoho.job_progress (src/worker/jobs.rs):
+-- it reads the runner's activity, which PostgreSQL shows superusers only,
+-- for a job the caller can see.
+CREATE VIEW zoho.jobs WITH (security_invoker = true) AS
   SELECT j.id, j.kind, j.module, j.target, j.since, j.owner, j.state, j.attempts, j.queued_at, j.started_at,
          j.finished_at, j.rows_written, p.activity AS progress, p.page_rows, j.error
     FROM zoho.job_queue j
-    LEFT JOIN LATERAL zoho.job_progress(j.runner_pid) p ON j.state = 'running';
+    LEFT JOIN LATERAL zoho.job_progress(j.id) p ON j.state = 'running';
 GRANT SELECT ON zoho.jobs TO PUBLIC;
 
 CREATE FUNCTION zoho_queue_export(module text, target regclass, since timestamptz DEFAULT NULL,
                                   mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE job bigint;
 BEGIN
-  IF NOT zoho.has_all_privileges(target, 'SELECT, INSERT, UPDATE') THEN
-    RAISE EXCEPTION 'permission denied to export into %: it needs SELECT, INSERT and UPDATE', target USING ERRCODE = '42501';
-  END IF;
+  PERFORM zoho.require_table(target, '{SELECT,INSERT,UPDATE}', 'export into');
+  PERFORM zoho.require_server(server);
   INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner)
-  VALUES ('export', module, target, since, mapping, server, session_user::regrole)
+  VALUES ('export', module, target, since, mapping, server, current_user::regrole)
   RETURNING id INTO job;
   RETURN job;
 END $$;
 COMMENT ON FUNCTION zoho_queue_export(text, regclass, timestamptz, jsonb, name) IS
   'Queue zoho_bulk_export(module, target, since, mapping, server) for the background worker; returns the job id (see zoho.jobs)';
-
--- A queued job is cancelled; a running one is interrupted (its export
--- rolls back) and recorded as cancelled.
-CREATE FUNCTION zoho_cancel_job(id bigint) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE j zoho.job_queue;
-BEGIN
-  SELECT * INTO j FROM zoho.job_queue q WHERE q.id = $1 AND q.state IN ('queued', 'running')
-     AND zoho.may_manage(q.owner)
-     FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN false;
-  END IF;
-  UPDATE zoho.job_queue q SET state = 'cancelled', finished_at = now(), error = 'cancelled by ' || session_user WHERE q.id = $1;
-  IF j.state = 'running' THEN
-    PERFORM pg_cancel_backend(j.runner_pid) FROM pg_stat_activity a WHERE a.pid = j.runner_pid AND a.backend_type = 'zoho_fdw jobs';
-  END IF;
-  RETURN true;
-END $$;
 
 -- Scheduled pulls: the worker keeps target current with module every
 -- `every` (a full Bulk Read the first time, then what changed since the last
@@ -104,48 +84,48 @@ CREATE TABLE zoho.pull_schedules (
   last_error    text,
   last_error_at timestamptz
 );
-GRANT SELECT ON zoho.pull_schedules TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('zoho.pull_schedules', '');
+ALTER TABLE zoho.pull_schedules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY pull_schedules_owners ON zoho.pull_schedules FOR ALL
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.pull_schedules TO PUBLIC;
 
 CREATE FUNCTION zoho_schedule_pull(module text, target regclass, every interval DEFAULT '15 minutes',
                                    refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT zoho.has_all_privileges(target, 'SELECT, INSERT, UPDATE, DELETE') THEN
-    RAISE EXCEPTION 'permission denied to pull into %: it needs SELECT, INSERT, UPDATE and DELETE', target USING ERRCODE = '42501';
-  END IF;
+  PERFORM zoho.require_table(target, '{SELECT,INSERT,UPDATE,DELETE}', 'pull into');
+  PERFORM zoho.require_server(server);
   IF refresh_formulas IS NOT NULL THEN
     PERFORM zoho.cron_next(refresh_formulas, now());
   END IF;
   INSERT INTO zoho.pull_schedules AS s (target, module, server, owner, mapping, every, refresh_formulas)
-  VALUES (target, module, server, session_user::regrole, mapping, every, refresh_formulas)
+  VALUES (target, module, server, current_user::regrole, mapping, every, refresh_formulas)
   ON CONFLICT ON CONSTRAINT pull_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, server = EXCLUDED.server, owner = EXCLUDED.owner, mapping = EXCLUDED.mapping,
         every = EXCLUDED.every, refresh_formulas = EXCLUDED.refresh_formulas, paused = false,
         -- Another module or mapping: start again with a full load.
         synced_until = CASE WHEN s.module = EXCLUDED.module AND s.mapping IS NOT DISTINCT FROM EXCLUDED.mapping
-                            THEN s.synced_until END
-    WHERE zoho.may_manage(s.owner);
-  IF NOT FOUND THEN
+                            THEN s.synced_until END;
+EXCEPTION WHEN insufficient_privilege THEN
+  IF SQLERRM LIKE '%row-level security%' THEN
     RAISE EXCEPTION 'permission denied to change the pull into %: it belongs to another role', target USING ERRCODE = '42501';
   END IF;
+  RAISE;
 END $$;
 COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name) IS
   'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas';
 
 CREATE FUNCTION zoho_unschedule_pull(target regclass) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE found boolean;
 BEGIN
-  DELETE FROM zoho.pull_schedules s WHERE s.target = $1
-     AND zoho.may_manage(s.owner)
-  RETURNING true INTO found;
+  DELETE FROM zoho.pull_schedules s WHERE s.target = $1 RETURNING true INTO found;
   RETURN coalesce(found, false);
 END $$;
 
 CREATE FUNCTION zoho_pause_pull(target regclass, paused boolean DEFAULT true) RETURNS boolean
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  UPDATE zoho.pull_schedules s SET paused = $2 WHERE s.target = $1
-     AND zoho.may_manage(s.owner)
-  RETURNING true;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  UPDATE zoho.pull_schedules s SET paused = $2 WHERE s.target = $1 RETURNING true;
 $$;

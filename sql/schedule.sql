@@ -19,58 +19,84 @@ CREATE TABLE zoho.push_schedules (
   last_success  timestamptz,
   last_result   jsonb,
   last_error    text,
-  last_error_at timestamptz
+  last_error_at timestamptz,
+  -- Pending rows as the worker last counted them (as the owner).
+  rows_pending  bigint,
+  counted_at    timestamptz
 );
-GRANT SELECT ON zoho.push_schedules TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('zoho.push_schedules', '');
+ALTER TABLE zoho.push_schedules ENABLE ROW LEVEL SECURITY;
+CREATE POLICY push_schedules_owners ON zoho.push_schedules FOR ALL
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+  WITH CHECK (zoho.may_register(owner, source, '{SELECT,UPDATE}'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.push_schedules TO PUBLIC;
+
+-- The caller's own rights decide; these are the messages when they fall short.
+CREATE FUNCTION zoho.require_table(t regclass, privileges text[], doing text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE missing text[];
+BEGIN
+  IF (SELECT c.relkind NOT IN ('r', 'p') FROM pg_class c WHERE c.oid = t) THEN
+    RAISE EXCEPTION '"%" is not a table', t USING ERRCODE = '42809',
+      HINT = 'zoho_fdw flows read and write ordinary or partitioned tables only, never views or foreign tables.';
+  END IF;
+  SELECT array_agg(p) INTO missing FROM unnest(privileges) p WHERE NOT has_table_privilege(t, p);
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'permission denied to % %: it needs %', doing, t, array_to_string(privileges, ', ') USING ERRCODE = '42501',
+      HINT = format('%s lacks %s on it.', current_user, array_to_string(missing, ', '));
+  END IF;
+END $$;
+
+-- The server a flow uses (NULL: the only zoho_fdw server) must be one the
+-- caller may use.
+CREATE FUNCTION zoho.require_server(srv name) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE s name;
+BEGIN
+  SELECT f.srvname INTO s FROM pg_foreign_server f JOIN pg_foreign_data_wrapper w ON w.oid = f.srvfdw AND w.fdwname = 'zoho_fdw'
+   WHERE f.srvname = srv OR (srv IS NULL AND (SELECT count(*) FROM pg_foreign_server g WHERE g.srvfdw = w.oid) = 1);
+  IF s IS NULL THEN
+    RETURN; -- the worker reports a missing or ambiguous server on its run
+  END IF;
+  IF NOT has_server_privilege(s, 'USAGE') THEN
+    RAISE EXCEPTION 'role % may not use server "%"', current_user, s USING ERRCODE = '42501',
+      HINT = format('GRANT USAGE ON FOREIGN SERVER %I TO %I.', s, current_user);
+  END IF;
+END $$;
 
 CREATE FUNCTION zoho_schedule_push(source regclass, module text, key_field text DEFAULT NULL,
                                    min_pending int DEFAULT 100, max_wait interval DEFAULT '10 minutes',
                                    sync_column name DEFAULT 'synced', mode text DEFAULT 'auto',
                                    mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT zoho.has_all_privileges(source, 'SELECT, UPDATE') THEN
-    RAISE EXCEPTION 'permission denied to push %: it needs SELECT and UPDATE', source USING ERRCODE = '42501';
-  END IF;
+  PERFORM zoho.require_table(source, '{SELECT,UPDATE}', 'push');
+  PERFORM zoho.require_server(server);
   INSERT INTO zoho.push_schedules AS s (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait)
-  VALUES (source, module, key_field, sync_column, mode, mapping, server, session_user::regrole, min_pending, max_wait)
+  VALUES (source, module, key_field, sync_column, mode, mapping, server, current_user::regrole, min_pending, max_wait)
   ON CONFLICT ON CONSTRAINT push_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, sync_column = EXCLUDED.sync_column, mode = EXCLUDED.mode,
         mapping = EXCLUDED.mapping, server = EXCLUDED.server, owner = EXCLUDED.owner,
-        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, paused = false
-    WHERE zoho.may_manage(s.owner);
-  IF NOT FOUND THEN
+        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, paused = false;
+EXCEPTION WHEN insufficient_privilege THEN
+  -- Another role's schedule: its row is not ours to see or change.
+  IF SQLERRM LIKE '%row-level security%' THEN
     RAISE EXCEPTION 'permission denied to change the push of %: it belongs to another role', source USING ERRCODE = '42501';
   END IF;
+  RAISE;
 END $$;
 COMMENT ON FUNCTION zoho_schedule_push(regclass, text, text, int, interval, name, text, jsonb, name) IS
   'Have the background worker push source''s pending rows when min_pending are waiting or any have waited max_wait';
 
 CREATE FUNCTION zoho_unschedule_push(source regclass) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE found boolean;
 BEGIN
-  DELETE FROM zoho.push_schedules s WHERE s.source = $1
-     AND zoho.may_manage(s.owner)
-  RETURNING true INTO found;
+  DELETE FROM zoho.push_schedules s WHERE s.source = $1 RETURNING true INTO found;
   RETURN coalesce(found, false);
 END $$;
 
 CREATE FUNCTION zoho_pause_push(source regclass, paused boolean DEFAULT true) RETURNS boolean
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  UPDATE zoho.push_schedules s SET paused = $2 WHERE s.source = $1
-     AND zoho.may_manage(s.owner)
-  RETURNING true;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  UPDATE zoho.push_schedules s SET paused = $2 WHERE s.source = $1 RETURNING true;
 $$;
-
--- Rows of a table waiting to be pushed.
-CREATE FUNCTION zoho.pending_rows(source regclass, sync_column name) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
-DECLARE n bigint;
-BEGIN
-  EXECUTE format('SELECT count(*) FROM %s WHERE NOT %I', source, sync_column) INTO n;
-  RETURN n;
-EXCEPTION WHEN insufficient_privilege OR undefined_column OR undefined_table THEN
-  RETURN NULL;
-END $$;

@@ -1,11 +1,14 @@
--- Every flow the worker runs, one row each. A flow is paused by its owner,
--- or held while its server's daily_credit_budget is reached.
-CREATE VIEW zoho.sync_status AS
+-- Every flow the worker runs, one row each, for the flows the reader may
+-- see (the view reads as its reader, and the catalog's row-level security
+-- decides). It runs no user code: pending rows are the worker's last count,
+-- made as the flow's owner. A flow is paused by its owner, or held while
+-- its server's daily_credit_budget is reached.
+CREATE VIEW zoho.sync_status WITH (security_invoker = true) AS
   SELECT 'push'::text AS flow, s.source::text AS target, s.module,
          s.paused OR h.hold IS NOT NULL AS paused,
          CASE WHEN s.paused THEN 'paused by zoho_pause_push' ELSE h.hold END AS paused_reason,
          s.last_run, s.last_success, s.last_error, s.last_error_at,
-         zoho.pending_rows(s.source, s.sync_column) AS rows_pending
+         s.rows_pending
     FROM zoho.push_schedules s CROSS JOIN LATERAL (SELECT zoho.budget_hold(s.server) AS hold) h
   UNION ALL
   SELECT 'pull', p.target::text, p.module, p.paused OR h.hold IS NOT NULL,

@@ -40,7 +40,7 @@ GRANT SELECT ON zoho.credit_budget TO PUBLIC;
 -- Why scheduled work of a server (NULL: the only zoho_fdw server) is held
 -- back, or NULL when it is not.
 CREATE FUNCTION zoho.budget_hold(p_server name) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('daily_credit_budget reached: %s of %s credits used in the last 24 hours', b.credits_24h, b.budget)
     FROM zoho.credit_budget b
    WHERE b.reached

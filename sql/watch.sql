@@ -1,7 +1,7 @@
 -- Notification channels (zoho_watch): what each applies to, its token, its
 -- expiry and how far the target is known to be current. The token is the
--- only proof a callback came from Zoho, so the table is readable by the
--- extension's owner only; zoho.channels shows the rest to everyone.
+-- only proof a callback came from Zoho: only the channel's owner (and the
+-- roles that are members of it) can read it.
 CREATE TABLE zoho.watches (
   channel_id     bigint      PRIMARY KEY,
   module         text        NOT NULL,
@@ -23,37 +23,19 @@ CREATE TABLE zoho.watches (
   last_error     text,
   last_error_at  timestamptz
 );
-REVOKE ALL ON zoho.watches FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('zoho.watches', '');
+-- A role sees and changes the channels of roles it is a member of, its
+-- tokens included; a channel needs every privilege a mirror needs on an
+-- ordinary or partitioned table.
+ALTER TABLE zoho.watches ENABLE ROW LEVEL SECURITY;
+CREATE POLICY watches_owners ON zoho.watches FOR ALL
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.watches TO PUBLIC;
 
-CREATE VIEW zoho.channels AS
+-- Each role sees its own channels (the view reads as its reader).
+CREATE VIEW zoho.channels WITH (security_invoker = true) AS
   SELECT channel_id::text AS channel_id, module, target, server, owner, events, notify_url, expires_at,
          synced_until, created_at, renewed_at, last_notified, last_catchup, notifications, last_error, last_error_at
     FROM zoho.watches;
 GRANT SELECT ON zoho.channels TO PUBLIC;
-
--- zoho_watch and zoho_unwatch record channels through these, so callers
--- need no access to the tokens; each checks the caller's rights.
-CREATE FUNCTION zoho.add_watch(p_channel bigint, p_module text, p_target regclass, p_server name, p_events text[],
-                               p_notify_url text, p_token text, p_expires timestamptz, p_since timestamptz)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF NOT zoho.has_all_privileges(p_target, 'INSERT, UPDATE, DELETE') THEN
-    RAISE EXCEPTION 'permission denied to keep % current: it needs INSERT, UPDATE and DELETE', p_target USING ERRCODE = '42501';
-  END IF;
-  INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until)
-  VALUES (p_channel, p_module, p_target, p_server, session_user::regrole, p_events, p_notify_url, p_token, p_expires, p_since);
-END $$;
-
-CREATE FUNCTION zoho.remove_watch(p_channel bigint)
-RETURNS TABLE (server name, owner regrole) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  RETURN QUERY DELETE FROM zoho.watches w
-   WHERE w.channel_id = p_channel
-     AND zoho.may_manage(w.owner)
-  RETURNING w.server, w.owner;
-END $$;
-REVOKE ALL ON FUNCTION zoho.add_watch(bigint, text, regclass, name, text[], text, text, timestamptz, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION zoho.add_watch(bigint, text, regclass, name, text[], text, text, timestamptz, timestamptz) TO PUBLIC;
-REVOKE ALL ON FUNCTION zoho.remove_watch(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION zoho.remove_watch(bigint) TO PUBLIC;

@@ -38,6 +38,12 @@ pub enum ZohoFdwError {
     NoColumn { table: String, column: String, hint: String },
     #[error("{what}")]
     BadArgument { what: String, hint: Option<String> },
+    /// The acting role lacks a privilege, or does not own the flow.
+    #[error("{what}")]
+    Denied { what: String, hint: Option<String> },
+    /// A view, a foreign table or another kind where a table must be.
+    #[error("{what}")]
+    WrongObject { what: String, hint: Option<String> },
     /// A local row that cannot go to Zoho as it is; nothing was sent.
     #[error("{table}: {what}")]
     BadRow { table: String, what: String },
@@ -86,6 +92,8 @@ impl ZohoFdwError {
             ),
             ZohoFdwError::NoColumn { hint, .. } => (ERRCODE_UNDEFINED_COLUMN, Some(hint.clone())),
             ZohoFdwError::BadArgument { hint, .. } => (ERRCODE_INVALID_PARAMETER_VALUE, hint.clone()),
+            ZohoFdwError::Denied { hint, .. } => (ERRCODE_INSUFFICIENT_PRIVILEGE, hint.clone()),
+            ZohoFdwError::WrongObject { hint, .. } => (ERRCODE_WRONG_OBJECT_TYPE, hint.clone()),
             ZohoFdwError::BadRow { .. } => (
                 ERRCODE_DATA_EXCEPTION,
                 Some("Fix the row (or map the column elsewhere with the mapping argument) and push again; nothing was sent and no row changed.".into()),

@@ -25,6 +25,13 @@ pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// list stops at 100,000 anyway.
 pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
+/// Milliseconds the worker waits for a lock on a flow's table before that
+/// flow gives up until its next run.
+pub static WORKER_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+/// Milliseconds one run of one flow may take (its statements and its API
+/// calls); 0 for no limit.
+pub static WORKER_STATEMENT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1_800_000);
+
 fn text(s: &GucSetting<Option<CString>>) -> Option<String> {
     s.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
 }
@@ -93,6 +100,26 @@ pub fn init() {
         7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.worker_lock_timeout",
+        c"Milliseconds the worker waits for a lock on a flow's table.",
+        c"A flow whose table is locked longer fails this run and tries again; the other flows go on.",
+        &WORKER_LOCK_TIMEOUT,
+        1,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.worker_statement_timeout",
+        c"Milliseconds one run of one flow may take in the worker (0: no limit).",
+        c"Counts the flow's statements, its triggers and its API calls.",
+        &WORKER_STATEMENT_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
         c"zoho_fdw.catchup_list_pages",

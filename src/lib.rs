@@ -10,6 +10,7 @@
 //! - [`watch`]: `zoho_watch`, `zoho_unwatch`; [`worker`]: the background worker
 //! - [`gucs`]: the `zoho_fdw.*` settings
 //! - [`local`]: local tables and columns, as push and export read them
+//! - [`privileges`]: who may act on what; the worker acting as a flow's owner
 //! - [`runtime`]: the backend's async runtime and cancel hook
 //! - [`tokens`]: access tokens shared by all backends (shared memory)
 //! - [`usage`]: API calls and credits of all backends (shared memory)
@@ -24,6 +25,7 @@ mod gucs;
 mod local;
 mod functions;
 mod options;
+mod privileges;
 mod progress;
 mod push;
 mod runtime;

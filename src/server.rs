@@ -99,6 +99,7 @@ impl ServerContext {
     }
 
     fn credentials_of(&self, user: pg_sys::Oid) -> Result<Credentials, ZohoFdwError> {
+        crate::privileges::check_server_usage(self.oid, &self.name, user)?;
         let opts = unsafe {
             let um = pg_sys::GetUserMapping(user, self.oid);
             def_elems((*um).options)
@@ -120,6 +121,7 @@ impl ServerContext {
         thread_local! {
             static CLIENTS: RefCell<HashMap<u64, Rc<ZohoClient>>> = RefCell::new(HashMap::new());
         }
+        crate::privileges::check_server_usage(self.oid, &self.name, crate::privileges::current_user())?;
         let um = unsafe {
             let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), self.oid);
             def_elems((*um).options)

@@ -46,6 +46,8 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
         what: "no notify_url: Zoho needs a URL to post notifications to".into(),
         hint: Some("Set zoho_fdw.webhook_url to the public URL of the worker's listener (zoho_fdw.webhook_listen), or pass notify_url.".into()),
     })?;
+    // Before Zoho hears of it: a table the caller may keep current.
+    crate::privileges::check_privileges(target, crate::privileges::current_user(), crate::privileges::Access::Mirror)?;
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
     let fields = ctx.module_fields(&client, module, "zoho_watch")?;
@@ -84,7 +86,10 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
         // Zoho may grant less than asked (1 hour when it disagrees).
         let granted = subscribed.iter().filter_map(|s| s.channel_expiry.as_deref()).filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).min().unwrap_or(expiry);
         spi.update(
-            "SELECT zoho.add_watch($1, $2, $3::oid::regclass, $4::name, $5, $6, $7, $8::text::timestamptz, $9)",
+            // As the caller: row-level security checks that the target is a
+            // table and that the caller may keep it current.
+            "INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until)
+             VALUES ($1, $2, $3::oid::regclass, $4::name, current_user::regrole, $5, $6, $7, $8::text::timestamptz, $9)",
             None,
             &[
                 channel_id.into(),
@@ -118,7 +123,8 @@ fn zoho_unwatch(channel_id: &str) -> bool {
 fn unwatch(channel_id: &str) -> Result<bool, ZohoFdwError> {
     let id: i64 = channel_id.trim().parse().map_err(|_| ZohoFdwError::BadArgument { what: format!("\"{channel_id}\" is not a channel id"), hint: None })?;
     let removed = Spi::connect_mut(|spi| {
-        spi.update("SELECT server::text FROM zoho.remove_watch($1)", None, &[id.into()])
+        // Row-level security: only channels of roles the caller is a member of.
+        spi.update("DELETE FROM zoho.watches WHERE channel_id = $1 RETURNING server::text", None, &[id.into()])
             .and_then(|t| if t.is_empty() { Ok(None) } else { t.first().get_one::<String>() })
             .map_err(|e| ZohoFdwError::Internal(format!("zoho_unwatch: {e}")))
     })?;

@@ -106,30 +106,7 @@ impl Target {
 
     /// The text PostgreSQL should parse for a Zoho value; None is NULL.
     fn text_of(&self, v: &Value) -> Option<String> {
-        if self.json {
-            return (!v.is_null()).then(|| v.to_string());
-        }
-        match v {
-            Value::Null => None,
-            // Lookups and owners: the record id.
-            Value::Object(m) => match m.get("id") {
-                Some(id) => scalar(id),
-                None => Some(v.to_string()),
-            },
-            Value::Array(items) if self.array => {
-                let cells: Vec<String> = items
-                    .iter()
-                    .map(|i| match scalar(i) {
-                        Some(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
-                        None => "NULL".into(),
-                    })
-                    .collect();
-                Some(format!("{{{}}}", cells.join(",")))
-            }
-            Value::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join("; ")),
-            Value::String(s) if s.is_empty() && !self.text => None,
-            other => scalar(other),
-        }
+        zoho_api::values::cell_text(v, zoho_api::values::Column { array: self.array, json: self.json, text: self.text })
     }
 
     /// Parses `v` as this column's type. A value PostgreSQL refuses is an
@@ -148,17 +125,6 @@ impl Target {
             })
             .execute();
         parsed.map(Some).map_err(|reason| ZohoFdwError::Conversion { what: describe(), value: text.chars().take(80).collect(), reason })
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Object(m) => m.get("name").or_else(|| m.get("id")).and_then(scalar),
-        Value::Array(_) => Some(v.to_string()),
     }
 }
 

@@ -127,7 +127,9 @@ impl<'t> Ctx<'t> {
             }
             return convert::literal((*c).constvalue, (*c).consttype, rounding).map(Operand::Lit);
         }
-        if pg_sys::contain_var_clause(node) || pg_sys::contain_volatile_functions(node) {
+        // A SubPlan is run by its own node, not ours: only Params (of
+        // initplans, outer rows, `$1`) and stable expressions are shipped.
+        if pg_sys::contain_var_clause(node) || pg_sys::contain_volatile_functions(node) || pg_sys::contain_subplans(node) {
             return None;
         }
         let type_oid = pg_sys::exprType(node);

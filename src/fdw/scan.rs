@@ -31,6 +31,12 @@ struct ScanState {
     page: VecDeque<Record>,
     fetched: Vec<Fetched>,
     params: *mut pg_sys::List,
+    /// The parameters' values for the current scan, evaluated at its first
+    /// fetch (as postgres_fdw does): initplans and outer rows of a join or
+    /// LATERAL have no values before then.
+    param_values: Option<Vec<Option<Literal>>>,
+    /// Whether this (re)scan has sent its query.
+    started: bool,
     /// The first COQL text sent, for EXPLAIN ANALYZE.
     first_query: Option<String>,
     rows: u64,
@@ -43,9 +49,14 @@ unsafe fn plan_of(node: *mut pg_sys::ForeignScanState) -> ScanPlan {
 }
 
 impl ScanState {
-    /// Evaluates the plan's parameters for this (re)scan.
-    unsafe fn param_values(&self, node: *mut pg_sys::ForeignScanState) -> Vec<Option<Literal>> {
+    /// Evaluates the plan's parameters, in per-tuple memory: each value is
+    /// copied into Rust (as a COQL literal) before that memory is reset.
+    unsafe fn evaluate_params(&self, node: *mut pg_sys::ForeignScanState) -> Vec<Option<Literal>> {
         let econtext = (*node).ss.ps.ps_ExprContext;
+        PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| self.evaluate_params_here(node, econtext))
+    }
+
+    unsafe fn evaluate_params_here(&self, node: *mut pg_sys::ForeignScanState, econtext: *mut pg_sys::ExprContext) -> Vec<Option<Literal>> {
         let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
         let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).iter_ptr().collect();
         let states: Vec<*mut pg_sys::ExprState> = PgList::<pg_sys::ExprState>::from_pg(self.params).iter_ptr().collect();
@@ -55,7 +66,12 @@ impl ScanState {
             .enumerate()
             .map(|(i, (st, expr))| {
                 let mut isnull = false;
-                let value = ((**st).evalfunc.expect("initialised expression"))(*st, econtext, &mut isnull);
+                let eval = (**st).evalfunc.expect("initialised expression");
+                // SAFETY: `st` was built by ExecInitExprList for this node and
+                // `econtext` is the node's; an ERROR inside (a failing
+                // initplan, `$1 / 0`) becomes a Rust panic at the boundary
+                // instead of a longjmp over Rust frames.
+                let value = pg_sys::ffi::pg_guard_ffi_boundary(|| eval(*st, econtext, &mut isnull));
                 if isnull {
                     return None;
                 }
@@ -70,15 +86,20 @@ impl ScanState {
             .collect()
     }
 
-    unsafe fn restart(&mut self, node: *mut pg_sys::ForeignScanState) {
-        let params = self.param_values(node);
-        let query = self.plan.query(Some(&params));
+    /// Sends this scan's query: called at the first fetch, never before.
+    unsafe fn start(&mut self, node: *mut pg_sys::ForeignScanState) {
+        if self.param_values.is_none() {
+            self.param_values = Some(self.evaluate_params(node));
+        }
+        let params = self.param_values.as_deref().unwrap_or_default();
+        let query = self.plan.query(Some(params));
         let cursor = self.plan.cursor(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e)));
         if self.first_query.is_none() {
             self.first_query = cursor.next_query().ok().and_then(|q| q.render().ok());
         }
         self.cursor = Some(cursor);
         self.page.clear();
+        self.started = true;
     }
 
     fn next_record(&mut self) -> Option<Record> {
@@ -136,15 +157,14 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         page: VecDeque::new(),
         fetched,
         params,
+        param_values: None,
+        started: false,
         first_query: None,
         rows: 0,
     };
     // Dropped with the executor's memory, also when the query fails.
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
     (*node).fdw_state = state.cast();
-    if !explain_only {
-        (*state).restart(node);
-    }
 }
 
 #[pg_guard]
@@ -152,7 +172,11 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let state = &mut *((*node).fdw_state as *mut ScanState);
     let slot = (*node).ss.ss_ScanTupleSlot;
     if let Some(clear) = (*(*slot).tts_ops).clear {
-        clear(slot);
+        // SAFETY: the slot is this node's scan slot and `clear` its own op.
+        pg_sys::ffi::pg_guard_ffi_boundary(|| clear(slot));
+    }
+    if !state.started {
+        state.start(node);
     }
     let Some(record) = state.next_record() else { return slot };
     let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
@@ -182,7 +206,13 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
 #[pg_guard]
 pub unsafe extern "C-unwind" fn re_scan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     let state = &mut *((*node).fdw_state as *mut ScanState);
-    state.restart(node);
+    // New outer values or parameters: evaluate again at the next fetch.
+    if !(*node).ss.ps.chgParam.is_null() {
+        state.param_values = None;
+    }
+    state.started = false;
+    state.cursor = None;
+    state.page.clear();
 }
 
 #[pg_guard]

@@ -15,6 +15,7 @@ use super::{apply, catchup, epoch_secs, from_epoch_secs, in_transaction, WarnOnc
 use crate::error::ZohoFdwError;
 use crate::export::Target;
 use crate::runtime::block_on;
+use crate::privileges::{as_owner, Access, Limits};
 use crate::{gucs, server};
 
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -166,17 +167,21 @@ impl Worker {
             let Some(client) = self.client(&w) else { continue };
             let n = ids.len() as i64;
             let done = in_transaction(|| {
-                let target = target_of(&client, &w)?;
-                match op {
-                    Operation::Delete => {
-                        apply::delete(&target, &ids.iter().filter_map(|i| i.parse().ok()).collect::<Vec<i64>>())?;
+                as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || {
+                    let target = target_of(&client, &w)?;
+                    match op {
+                        Operation::Delete => {
+                            let gone = confirmed_deleted(&client, &w, &ids)?;
+                            apply::delete(&target, &gone)?;
+                        }
+                        Operation::Insert | Operation::Update => {
+                            let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
+                            let records = block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+                            apply::upsert(&target, &records)?;
+                        }
                     }
-                    Operation::Insert | Operation::Update => {
-                        let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
-                        let records = block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e))?;
-                        apply::upsert(&target, &records)?;
-                    }
-                }
+                    Ok(())
+                })?;
                 Spi::run_with_args(
                     "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
                     &[channel.into(), n.into()],
@@ -294,8 +299,10 @@ impl Worker {
                 if busy == Some(true) {
                     return Ok((0, 0, false));
                 }
-                let target = target_of(&client, &w)?;
-                let r = catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()))?;
+                let r = as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || {
+                    let target = target_of(&client, &w)?;
+                    catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()))
+                })?;
                 if r.incomplete {
                     Spi::run_with_args(
                         "INSERT INTO zoho.job_queue (kind, module, target, since, server, owner, channel_id)
@@ -329,6 +336,19 @@ impl Worker {
             }
         }
     }
+}
+
+/// The ids of a delete callback that Zoho no longer has: a replayed or
+/// forged callback (its token may have leaked) cannot delete rows of
+/// records that still exist.
+fn confirmed_deleted(client: &ZohoClient, w: &Watch, ids: &[String]) -> Result<Vec<i64>, ZohoFdwError> {
+    let alive = block_on(client.get_by_ids(&w.module, ids, &["Modified_Time".to_string()])).map_err(|e| ZohoFdwError::api(&w.server, e))?;
+    let alive: std::collections::HashSet<String> = alive.iter().filter_map(zoho_api::records::record_id).collect();
+    let kept = ids.iter().filter(|i| alive.contains(*i)).count();
+    if kept > 0 {
+        log!("zoho_fdw worker: channel {}: {kept} record(s) named in a delete callback still exist in Zoho; their rows are kept", w.channel_id);
+    }
+    Ok(ids.iter().filter(|i| !alive.contains(*i)).filter_map(|i| i.parse().ok()).collect())
 }
 
 fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {

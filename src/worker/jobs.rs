@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, DynamicBackgroundWorker, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use super::schedules::as_user;
 use super::usage::budget_hold;
 use super::{catchup, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
 use crate::export::{export, Export};
+use crate::privileges::{as_owner, Access, Limits};
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -130,7 +130,7 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
         server: job.server.as_deref(),
         formulas_only: job.kind == "refresh",
     };
-    let rows = as_user(job.owner, || -> Result<i64, ZohoFdwError> {
+    let rows = as_owner(job.owner, Some((job.target, Access::Mirror)), Limits::from_gucs(), || -> Result<i64, ZohoFdwError> {
         let rows = export(&spec)?;
         // A catch-up's deletes, which Bulk Read does not return.
         if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
@@ -236,4 +236,91 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
         // Usage counted while the job ran is written by the main worker.
         unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null()) };
     }
+}
+
+/// Runs `f` as the bootstrap superuser, for reading what PostgreSQL shows
+/// superusers only; the caller has already been checked.
+fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    // SAFETY: switches the identity for `f` alone and restores it; an ERROR
+    // in `f` aborts the transaction, which restores it too.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(pg_sys::BOOTSTRAP_SUPERUSERID.into(), context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let r = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    r
+}
+
+/// The runner of a running job the caller can see (zoho.job_queue shows a
+/// role only its own jobs and those of roles it is a member of).
+fn visible_runner(job: i64) -> Option<i32> {
+    Spi::get_one_with_args::<i32>("SELECT runner_pid FROM zoho.job_queue WHERE id = $1 AND state = 'running'", &[job.into()]).ok().flatten()
+}
+
+#[pg_extern(
+    stable,
+    sql = r#"
+CREATE FUNCTION zoho.job_progress(job bigint) RETURNS TABLE (activity text, page_rows bigint)
+  STABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'job_progress_wrapper';
+COMMENT ON FUNCTION zoho.job_progress(bigint) IS
+  'What the runner of a running job the caller can see is doing: its activity and the rows its COPY has written';
+"#,
+    requires = ["usage_catalog"]
+)]
+fn job_progress(job: i64) -> TableIterator<'static, (name!(activity, Option<String>), name!(page_rows, Option<i64>))> {
+    let Some(pid) = visible_runner(job) else { return TableIterator::new(std::iter::empty()) };
+    // pg_stat_activity hides a superuser backend's activity from others.
+    let row = as_superuser(|| {
+        Spi::connect(|spi| {
+            let r = spi.select(
+                "SELECT a.query, p.tuples_processed FROM pg_catalog.pg_stat_activity a
+                   LEFT JOIN pg_catalog.pg_stat_progress_copy p ON p.pid = a.pid
+                  WHERE a.pid = $1 AND a.backend_type = 'zoho_fdw jobs'",
+                None,
+                &[pid.into()],
+            )?;
+            r.first().get_two::<String, i64>()
+        })
+    });
+    match row {
+        Ok((activity, rows)) if activity.is_some() || rows.is_some() => TableIterator::once((activity, rows)),
+        _ => TableIterator::new(std::iter::empty()),
+    }
+}
+
+#[pg_extern(
+    volatile,
+    sql = r#"
+CREATE FUNCTION zoho_cancel_job(id bigint) RETURNS boolean VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_cancel_job_wrapper';
+COMMENT ON FUNCTION zoho_cancel_job(bigint) IS
+  'Cancel a queued job, or interrupt a running one (its export rolls back); false when the caller has no such job';
+"#,
+    requires = ["jobs_catalog"]
+)]
+fn zoho_cancel_job(id: i64) -> bool {
+    // Row-level security limits this to jobs the caller may manage.
+    let cancelled = Spi::get_two_with_args::<String, i32>(
+        "WITH old AS (SELECT state, runner_pid FROM zoho.job_queue WHERE id = $1 AND state IN ('queued', 'running') FOR UPDATE)
+         UPDATE zoho.job_queue q SET state = 'cancelled', finished_at = now(), error = 'cancelled by ' || current_user
+           FROM old WHERE q.id = $1 RETURNING old.state, old.runner_pid",
+        &[id.into()],
+    );
+    let (state, pid) = match cancelled {
+        Ok(row) => row,
+        Err(pgrx::spi::SpiError::InvalidPosition) => return false,
+        Err(e) => crate::error::raise(ZohoFdwError::from(e)),
+    };
+    let Some(state) = state else { return false };
+    if let (Some(pid), "running") = (pid, state.as_str()) {
+        // The runner is a superuser backend: only a superuser may signal it.
+        let _ = as_superuser(|| {
+            Spi::get_one_with_args::<bool>(
+                "SELECT pg_catalog.pg_cancel_backend(a.pid) FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1 AND a.backend_type = 'zoho_fdw jobs'",
+                &[pid.into()],
+            )
+        });
+    }
+    true
 }

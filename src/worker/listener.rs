@@ -3,10 +3,17 @@
 //! the worker last loaded, answers 403 on a mismatch, and otherwise queues
 //! the payload for the worker's main loop and answers 200 at once, as Zoho
 //! expects (zoho-api.md §9.5).
+//!
+//! Anyone can reach it, so everything it takes is bounded: a body of at most
+//! [`MAX_BODY`] bytes (413 beyond), [`MAX_CONNECTIONS`] connections at once
+//! (503 beyond), [`READ_TIMEOUT`] to send the request head and
+//! [`CONNECTION_TIMEOUT`] for a whole connection, and [`QUEUE`] callbacks
+//! waiting for the worker (503 beyond). A callback's ids are at most 100.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,29 +37,42 @@ pub struct Incoming {
     pub verdict: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
+/// A callback names at most 100 records: a few KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_CONNECTIONS: usize = 64;
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Callbacks accepted but not yet taken by the worker's main loop.
+pub const QUEUE: usize = 2_000;
+
 #[derive(Clone)]
 struct Shared {
     tokens: Tokens,
-    queue: mpsc::Sender<Incoming>,
+    queue: mpsc::SyncSender<Incoming>,
 }
 
 async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static str) {
     const FORBIDDEN: (StatusCode, &str) = (StatusCode::FORBIDDEN, "unknown channel or wrong token\n");
     const STOPPING: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "worker busy or stopping\n");
+    const FULL: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "too many notifications waiting\n");
     let Ok(payload) = WebhookPayload::parse(&body) else {
         return (StatusCode::BAD_REQUEST, "not a Zoho notification\n");
     };
     let known = s.tokens.read().ok().and_then(|t| t.get(&payload.channel_id).map(|token| payload.token_matches(token)));
     match known {
         Some(false) => FORBIDDEN,
-        Some(true) => match s.queue.send(Incoming { payload, verdict: None }) {
+        // Zoho retries a callback that failed: a full queue loses nothing.
+        Some(true) => match s.queue.try_send(Incoming { payload, verdict: None }) {
             Ok(()) => (StatusCode::OK, "ok\n"),
-            Err(_) => STOPPING,
+            Err(mpsc::TrySendError::Full(_)) => FULL,
+            Err(mpsc::TrySendError::Disconnected(_)) => STOPPING,
         },
         None => {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if s.queue.send(Incoming { payload, verdict: Some(tx) }).is_err() {
-                return STOPPING;
+            match s.queue.try_send(Incoming { payload, verdict: Some(tx) }) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(_)) => return FULL,
+                Err(mpsc::TrySendError::Disconnected(_)) => return STOPPING,
             }
             match tokio::time::timeout(std::time::Duration::from_secs(5), rx).await {
                 Ok(Ok(true)) => (StatusCode::OK, "ok\n"),
@@ -66,7 +86,7 @@ async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static 
 /// Binds `addr` and serves on a new thread; the error says why it could not.
 pub fn start(addr: &str) -> Result<Listener, String> {
     let tokens: Tokens = Arc::new(RwLock::new(HashMap::new()));
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
     let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<std::net::SocketAddr, String>>(1);
     let shared = Shared { tokens: tokens.clone(), queue: tx };
     let addr = addr.to_string();
@@ -83,11 +103,40 @@ pub fn start(addr: &str) -> Result<Listener, String> {
                     Err(e) => return drop(ready_tx.send(Err(format!("cannot listen on {addr}: {e}")))),
                 };
                 let _ = ready_tx.send(listener.local_addr().map_err(|e| e.to_string()));
-                let app = axum::Router::new().fallback(axum::routing::post(receive)).with_state(shared);
-                let _ = axum::serve(listener, app).await;
+                let app = axum::Router::new()
+                    .fallback(axum::routing::post(receive))
+                    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+                    .with_state(shared);
+                serve(listener, app).await;
             });
         })
         .map_err(|e| e.to_string())?;
     let addr = ready_rx.recv().map_err(|_| "the listener thread ended before binding".to_string())??;
     Ok(Listener { tokens, queue: rx, addr })
+}
+
+/// Accepts connections up to [`MAX_CONNECTIONS`], each with its timeouts;
+/// one more is answered 503 and closed.
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    use tokio::io::AsyncWriteExt;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let busy = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 20\r\nconnection: close\r\n\r\ntoo many connections";
+                let _ = tokio::time::timeout(READ_TIMEOUT, stream.write_all(busy)).await;
+            });
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+            drop(slot);
+        });
+    }
 }

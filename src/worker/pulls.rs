@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pgrx::prelude::*;
 
-use super::schedules::as_user;
 use super::usage::{budget_hold, Flusher};
 use super::{catchup, epoch_secs, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
+use crate::privileges::{as_owner, Access, Limits};
 use crate::server;
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -89,7 +89,7 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     };
     let started = Utc::now();
     let ctx = server::resolve(p.server.as_deref())?;
-    let r = as_user(p.owner, || -> Result<_, ZohoFdwError> {
+    let r = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || -> Result<_, ZohoFdwError> {
         let client = ctx.shared_client()?;
         let target = catchup::target(&client, &ctx.name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
         catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(catchup::max_list_pages()))

@@ -18,6 +18,7 @@ use super::in_transaction;
 use super::usage::{budget_hold, Flusher};
 use crate::error::ZohoFdwError;
 use crate::local::quote_ident;
+use crate::privileges::{as_owner, Access, Limits};
 
 /// Rows that become pending wake the worker at commit ([`super::wake`]);
 /// this poll is for `max_wait` and for writes that bypass the trigger.
@@ -78,32 +79,24 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
     }))
 }
 
-/// Pending rows, counted up to `limit`.
+/// The most pending rows a count reads: enough for any threshold and for
+/// zoho.sync_status, without scanning a huge initial load every poll.
+const COUNT_AT_MOST: i64 = 1_000_000;
+
+/// Pending rows (up to [`COUNT_AT_MOST`]), counted as the schedule's owner
+/// (the table may be a trap: a view, a trigger, a policy calling the
+/// owner's functions), and kept for zoho.sync_status, which so runs no
+/// user code for whoever reads it.
 fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
-    let name = unsafe { pg_sys::get_rel_name(s.source) };
-    if name.is_null() {
-        return Err(ZohoFdwError::BadArgument { what: format!("the scheduled table (oid {}) no longer exists", u32::from(s.source)), hint: None });
-    }
     let sql = format!(
         "SELECT count(*) FROM (SELECT 1 FROM {} WHERE NOT {} LIMIT {}) p",
         crate::push::qualified_name(s.source),
         quote_ident(&s.sync_column),
-        s.min_pending
+        COUNT_AT_MOST.max(s.min_pending)
     );
-    Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from)
-}
-
-/// Runs `f` with `user`'s identity and privileges, as SECURITY DEFINER
-/// functions do; an abort restores the worker's own.
-pub(super) fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let (mut old, mut ctx) = (pg_sys::InvalidOid, 0);
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut old, &mut ctx);
-        pg_sys::SetUserIdAndSecContext(user, ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-    }
-    let r = f();
-    unsafe { pg_sys::SetUserIdAndSecContext(old, ctx) };
-    r
+    let n = as_owner(s.owner, Some((s.source, Access::Push)), Limits::from_gucs(), || Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from))?;
+    Spi::run_with_args("UPDATE zoho.push_schedules SET rows_pending = $2, counted_at = now() WHERE source = $1", &[s.source.into(), n.into()])?;
+    Ok(n)
 }
 
 impl Schedules {
@@ -121,10 +114,10 @@ impl Schedules {
         }
         for s in schedules {
             let due = in_transaction(|| {
+                let n = pending(&s)?;
                 if budget_hold(s.server.as_deref())?.is_some() {
                     return Ok(false);
                 }
-                let n = pending(&s)?;
                 let waited_enough = s.since_last.is_none_or(|t| t >= s.max_wait);
                 if n > 0 && !waited_enough {
                     let left = Duration::from_secs_f64((s.max_wait - s.since_last.unwrap_or(0.0)).max(0.0));
@@ -142,13 +135,17 @@ impl Schedules {
                 }
             }
             let result = in_transaction(|| {
-                let r = as_user(s.owner, || crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref()))?;
+                let r = as_owner(s.owner, Some((s.source, Access::Push)), Limits::from_gucs(), || {
+                    crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref())
+                })?;
                 let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
                 Spi::run_with_args(
                     "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL WHERE source = $1",
                     &[s.source.into(), pgrx::JsonB(summary.clone()).into()],
                 )
                 .map_err(ZohoFdwError::from)?;
+                // What is left, for zoho.sync_status.
+                pending(&s)?;
                 Ok(summary)
             });
             if let Err(e) = result {

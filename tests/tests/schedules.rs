@@ -233,7 +233,7 @@ fn a_role_without_every_privilege_or_not_the_owner_cannot_schedule() {
     let e = c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads')").unwrap_err();
     assert_eq!(sql_error(&e).0, "42501", "{e}");
     // Every privilege, but the schedule is another role's.
-    c.batch_execute("RESET SESSION AUTHORIZATION; GRANT UPDATE ON orders TO zoho_intruder; SET SESSION AUTHORIZATION zoho_intruder").unwrap();
+    c.batch_execute("RESET SESSION AUTHORIZATION; GRANT UPDATE ON orders TO zoho_intruder; GRANT USAGE ON FOREIGN SERVER zoho TO zoho_intruder; SET SESSION AUTHORIZATION zoho_intruder").unwrap();
     let e = c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', min_pending => 1)").unwrap_err();
     let (state, msg, _) = sql_error(&e);
     assert_eq!(state, "42501");

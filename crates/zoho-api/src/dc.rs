@@ -172,6 +172,24 @@ impl Endpoints {
     pub fn token_url(&self) -> String {
         format!("{}/oauth/v2/token", self.accounts_url)
     }
+
+    /// Whether the access token may go to `url`: a host of these endpoints,
+    /// or, for a Zoho data centre, one of its own API and download hosts
+    /// (bulk-write results come from `download-accl.zoho.<tld>`). A link in
+    /// a reply is data from the network; the token goes nowhere else.
+    pub fn trusts(&self, url: &str) -> bool {
+        let Ok(u) = url::Url::parse(url) else { return false };
+        let same = |base: &str| url::Url::parse(base).is_ok_and(|b| b.scheme() == u.scheme() && b.host_str() == u.host_str() && b.port_or_known_default() == u.port_or_known_default());
+        if same(&self.api_domain) || same(&self.upload_url) {
+            return true;
+        }
+        let (Ok(api), Some(host)) = (url::Url::parse(&self.api_domain), u.host_str()) else { return false };
+        let Some(tld) = api.host_str().and_then(|h| h.split_once(".zohoapis.")).map(|(_, t)| t.to_string()) else { return false };
+        u.scheme() == "https"
+            && [format!(".zohoapis.{tld}"), format!(".zoho.{tld}"), ".zohocloud.ca".to_string()]
+                .iter()
+                .any(|suffix| host.ends_with(suffix.as_str()) && (suffix != ".zohocloud.ca" || tld == "ca"))
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +226,23 @@ mod tests {
         let err = "uk".parse::<DataCenter>().unwrap_err().to_string();
         assert!(err.contains("us, eu, in, au, jp, ca, cn, sa"), "{err}");
         assert_eq!("EU".parse::<DataCenter>().unwrap(), DataCenter::Eu);
+    }
+
+    #[test]
+    fn the_token_goes_to_the_data_centres_hosts_only() {
+        let eu = DataCenter::Eu.endpoints(Environment::Production);
+        assert!(eu.trusts("https://www.zohoapis.eu/crm/bulk/v8/read/1/result"));
+        assert!(eu.trusts("https://download-accl.zoho.eu/v2/crm/org1/bulk-write/1/1.zip"));
+        assert!(eu.trusts("https://content.zohoapis.eu/crm/v8/upload"));
+        assert!(!eu.trusts("https://download-accl.zoho.com/v2/crm/org1/bulk-write/1/1.zip"), "another data centre");
+        assert!(!eu.trusts("https://evil.example/zoho.eu"));
+        assert!(!eu.trusts("https://www.zohoapis.eu.evil.example/x"));
+        assert!(!eu.trusts("http://download-accl.zoho.eu/x"), "not over plain HTTP");
+        let ca = DataCenter::Ca.endpoints(Environment::Production);
+        assert!(ca.trusts("https://download.zohocloud.ca/x") && !eu.trusts("https://download.zohocloud.ca/x"));
+        let sim = Endpoints::custom("http://127.0.0.1:8089", "http://127.0.0.1:8089", None).unwrap();
+        assert!(sim.trusts("http://127.0.0.1:8089/v8/crm/1/bulk-write/1/1.zip"));
+        assert!(!sim.trusts("http://127.0.0.1:8090/x"), "another port");
     }
 
     #[test]

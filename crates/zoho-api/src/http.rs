@@ -346,13 +346,19 @@ impl Transport {
         }
     }
 
-    fn url(&self, target: &Target, api_domain: &str) -> String {
-        match target {
+    fn url(&self, endpoint: &str, target: &Target, api_domain: &str) -> Result<String> {
+        Ok(match target {
             Target::Api(path) => format!("{api_domain}{path}"),
             Target::Upload(path) => format!("{}{path}", self.config.endpoints.upload_url),
-            Target::Link(link) if link.starts_with("http://") || link.starts_with("https://") => link.clone(),
+            Target::Link(link) if link.starts_with("http://") || link.starts_with("https://") => {
+                if !self.config.endpoints.trusts(link) {
+                    let host = url::Url::parse(link).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+                    return Err(Error::malformed(endpoint, format!("a link points to {host}, which is not a host of this server's data centre: the access token is not sent there")));
+                }
+                link.clone()
+            }
             Target::Link(path) => format!("{api_domain}/{}", path.trim_start_matches('/')),
-        }
+        })
     }
 
     /// One try: auth header, limits, timeout. Returns the response with its
@@ -368,13 +374,16 @@ impl Transport {
             Pool::Normal => None,
         };
         let token = self.tokens.token(cancel).await?;
+        // The token response names the API host; one outside the data
+        // centre is not believed.
         let api_domain = match (&token.api_domain, self.config.prefer_token_api_domain) {
-            (Some(d), true) => d.trim_end_matches('/').to_string(),
+            (Some(d), true) if self.config.endpoints.trusts(d) => d.trim_end_matches('/').to_string(),
             _ => self.config.endpoints.api_domain.clone(),
         };
+        let url = self.url(call.endpoint, &call.target, &api_domain)?;
         let mut req = self
             .http
-            .request(call.method.clone(), self.url(&call.target, &api_domain))
+            .request(call.method.clone(), url)
             .header("Authorization", format!("Zoho-oauthtoken {}", token.token.expose()))
             .query(&call.query);
         for (k, v) in &call.headers {

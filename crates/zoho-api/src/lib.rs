@@ -32,6 +32,7 @@ pub mod mapping;
 pub mod planner;
 pub mod push;
 pub mod records;
+pub mod values;
 
 pub use client::ZohoClient;
 pub use records::{Record, RecordError, RecordResult, WriteOp, WriteOptions};

@@ -506,6 +506,18 @@ async fn coql_replies_with_every_documented_shape() {
     assert_eq!(offsets, BTreeSet::from([-8 * 3600, -7 * 3600]), "one zone across DST");
     let info: zoho_api::coql::CoqlReply = zoho_api::wire::parse("coql", &sample("coql/territories_response.json")).unwrap();
     assert_eq!(info.info.unwrap().count, Some(170), "info.count is Zoho's, not the rows shown");
+
+    // As the column text a foreign table or mirror reads.
+    use zoho_api::values::{cell_text, Column};
+    let id_col = Column::default();
+    let array = Column { array: true, ..Column::default() };
+    let (rows, _) = coql_rows("coql/lookup_names_response.json").await;
+    assert_eq!(cell_text(&rows[0]["Owner"], id_col).as_deref(), Some("5725767000000411001"), "{{name, id}} lookups read as the id");
+    assert_eq!(cell_text(&rows[0]["Data_Processing_Basis_Details"], id_col).as_deref(), Some("5725767000005083039"), "{{id}} lookups too");
+    let (rows, _) = coql_rows("coql/territories_response.json").await;
+    assert_eq!(cell_text(&rows[0]["Territories"], array).as_deref(), Some(r#"{"USA"}"#));
+    let (rows, _) = coql_rows("coql/basic_response.json").await;
+    assert_eq!(cell_text(&rows[0]["Languages_Known"], array).as_deref(), Some(r#"{"English","German"}"#));
 }
 
 // ---- bulk read --------------------------------------------------------------
@@ -784,4 +796,21 @@ fn notification_callbacks() {
     assert_eq!(update.fields_changed("5725767000003000010"), Some(vec!["Mobile".to_string()]), "affected_fields keyed by record id");
     assert_eq!(update.values_of("5725767000003000010").unwrap()["Mobile"], "123456789");
     assert_eq!(update.fields_changed("5725767000003000064"), None);
+}
+
+#[tokio::test]
+async fn the_token_never_goes_to_a_foreign_download_host() {
+    let fx = Fixture::start().await;
+    let elsewhere = Fixture::start().await;
+    let mut job = sample_json("bulk_write/job_status_completed.json");
+    let foreign = format!("{}/v7/crm/org6196138/bulk-write/1/1.zip", elsewhere.url());
+    job["result"]["download_url"] = json!(foreign);
+    fx.serve("GET", "/crm/bulk/v8/write/111111000000541958", 200, serde_json::to_vec(&job).unwrap());
+    let c = fx.client();
+    let job = c.bulk_write_status("111111000000541958").await.unwrap();
+    let chunk = Chunk { files: Vec::new(), keys: vec!["a".into()], first_row: 0 };
+    let err = c.bulk_write_results(&job, &chunk, false).await.unwrap_err().to_string();
+    assert!(err.contains("not a host of this server's data centre"), "{err}");
+    assert!(elsewhere.seen().is_empty(), "the foreign host was called");
+    assert!(!err.contains("Zoho-oauthtoken") && !err.contains("new_access_token"), "{err}");
 }

@@ -1,0 +1,85 @@
+//! Zoho's JSON record values as the text a database column's input
+//! function reads. One place for the shapes a value arrives in: lookups as
+//! `{id}` or `{name, id}` (owners also with `email`), multi-selects and
+//! territories as lists, subform rows as lists of objects, numbers and ids
+//! as strings or numbers.
+
+use serde_json::Value;
+
+/// What the receiving column is, as far as the text goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Column {
+    /// An array type (`text[]`): a list becomes an array literal.
+    pub array: bool,
+    /// `json`/`jsonb`: the value as JSON text.
+    pub json: bool,
+    /// A text type: an empty string stays an empty string.
+    pub text: bool,
+}
+
+/// The text for `v`, or `None` for SQL NULL.
+pub fn cell_text(v: &Value, col: Column) -> Option<String> {
+    if col.json {
+        return (!v.is_null()).then(|| v.to_string());
+    }
+    match v {
+        Value::Null => None,
+        // Lookups and owners: the record id.
+        Value::Object(m) => match m.get("id") {
+            Some(id) => scalar(id),
+            None => Some(v.to_string()),
+        },
+        Value::Array(items) if col.array => {
+            let cells: Vec<String> = items
+                .iter()
+                .map(|i| match scalar(i) {
+                    Some(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+                    None => "NULL".into(),
+                })
+                .collect();
+            Some(format!("{{{}}}", cells.join(",")))
+        }
+        Value::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join("; ")),
+        // Zoho sends "" for an unset number or date.
+        Value::String(s) if s.is_empty() && !col.text => None,
+        other => scalar(other),
+    }
+}
+
+/// One list item or lookup id as text: an object in a list (a territory, a
+/// multi-select lookup) by its name, else its id.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(m) => m.get("name").or_else(|| m.get("id")).and_then(scalar),
+        Value::Array(_) => Some(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TEXT: Column = Column { array: false, json: false, text: true };
+    const BIGINT: Column = Column { array: false, json: false, text: false };
+    const TEXT_ARRAY: Column = Column { array: true, json: false, text: false };
+
+    #[test]
+    fn lookups_lists_and_empties() {
+        assert_eq!(cell_text(&json!({"id": "554023000000235011"}), BIGINT).as_deref(), Some("554023000000235011"));
+        assert_eq!(cell_text(&json!({"name": "Boyle", "id": "5725767000000411001", "email": "a@b"}), BIGINT).as_deref(), Some("5725767000000411001"));
+        assert_eq!(cell_text(&json!({"id": 5725767000000411001_i64}), BIGINT).as_deref(), Some("5725767000000411001"));
+        assert_eq!(cell_text(&json!(["English", "Ger\"man"]), TEXT_ARRAY).as_deref(), Some(r#"{"English","Ger\"man"}"#));
+        assert_eq!(cell_text(&json!([{"name": "USA", "id": "1"}]), TEXT_ARRAY).as_deref(), Some(r#"{"USA"}"#));
+        assert_eq!(cell_text(&json!(["a", "b"]), TEXT).as_deref(), Some("a; b"));
+        assert_eq!(cell_text(&json!(""), BIGINT), None);
+        assert_eq!(cell_text(&json!(""), TEXT).as_deref(), Some(""));
+        assert_eq!(cell_text(&json!(null), TEXT), None);
+        assert_eq!(cell_text(&json!({"a": 1}), Column { json: true, ..TEXT }).as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(cell_text(&json!(100000), BIGINT).as_deref(), Some("100000"));
+    }
+}

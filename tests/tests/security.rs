@@ -1,0 +1,380 @@
+//! The security suite: SQL an ordinary user can write must not crash the
+//! server, and no role gains another's rights through the extension.
+//! Each test makes the attack and proves it failed, and that the backend
+//! is still there.
+
+use zoho_fdw_tests::*;
+
+fn alive(c: &mut Client) {
+    let one: i32 = c.query_one("SELECT 1", &[]).expect("the backend survived").get(0);
+    assert_eq!(one, 1);
+}
+
+fn leads_db(tag: &str) -> (Sim, TestDb, Client) {
+    let sim = start_sim(SimConfig::default().seed("Leads", 300));
+    let db = TestDb::new(tag);
+    let mut c = db.client_for(&sim);
+    c.batch_execute("CREATE SCHEMA zoho_crm; IMPORT FOREIGN SCHEMA crm LIMIT TO (leads) FROM SERVER zoho INTO zoho_crm").unwrap();
+    (sim, db, c)
+}
+
+/// The seeded Leads a query sees: COQL hides converted leads.
+fn visible_leads(sim: &Sim) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    sim.records("Leads").into_iter().filter(|r| r.get("Converted__s") != Some(&serde_json::Value::Bool(true))).collect()
+}
+
+/// Two last names of the seeded Leads and how many records carry each.
+fn names(sim: &Sim) -> Vec<(String, i64)> {
+    let records = visible_leads(sim);
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for r in &records {
+        let n = r["Last_Name"].as_str().unwrap().to_string();
+        if !out.iter().any(|(x, _)| *x == n) {
+            let count = records.iter().filter(|o| o["Last_Name"].as_str() == Some(n.as_str())).count() as i64;
+            out.push((n, count));
+        }
+        if out.len() == 2 {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn parameters_from_initplans_outer_rows_and_generic_plans_are_read_at_the_first_fetch() {
+    let (sim, _db, mut c) = leads_db("params");
+    let names = names(&sim);
+    let (a, na) = (&names[0].0, names[0].1);
+    let (b, nb) = (&names[1].0, names[1].1);
+
+    // An initplan: its value exists only once the plan runs.
+    let n: i64 = c.query_one(&format!("SELECT count(*) FROM zoho_crm.leads WHERE last_name = (SELECT '{a}'::text)"), &[]).unwrap().get(0);
+    assert_eq!(n, na);
+    alive(&mut c);
+
+    // LATERAL and a nested loop: one value per outer row, each rescan new.
+    let rows = c
+        .query(&format!("SELECT v.n, l.id FROM (VALUES ('{a}'), ('{b}'), ('no such name')) v(n), LATERAL (SELECT id FROM zoho_crm.leads WHERE last_name = v.n LIMIT 1) l ORDER BY 1"), &[])
+        .unwrap();
+    let got: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(got, want);
+    alive(&mut c);
+
+    // A correlated subquery in the select list.
+    let rows = c
+        .query(&format!("SELECT v.n, (SELECT count(*) FROM zoho_crm.leads l WHERE l.last_name = v.n) FROM (VALUES ('{a}'), ('{b}')) v(n) ORDER BY 1"), &[])
+        .unwrap();
+    let mut want = vec![(a.clone(), na), (b.clone(), nb)];
+    want.sort();
+    assert_eq!(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>(), want);
+
+    // A CTE feeding the scan.
+    let n: i64 = c
+        .query_one(&format!("WITH w AS MATERIALIZED (SELECT '{b}'::text AS n) SELECT count(*) FROM zoho_crm.leads l, w WHERE l.last_name = w.n"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, nb);
+
+    // $1 in a generic plan, executed with two values.
+    c.batch_execute("SET plan_cache_mode = force_generic_plan; PREPARE by_name(text) AS SELECT count(*) FROM zoho_crm.leads WHERE last_name = $1").unwrap();
+    for (name, want) in [(a, na), (b, nb)] {
+        let n: i64 = c.query_one(&format!("EXECUTE by_name('{name}')"), &[]).unwrap().get(0);
+        assert_eq!(n, want, "{name}");
+    }
+    c.batch_execute("RESET plan_cache_mode").unwrap();
+    alive(&mut c);
+}
+
+#[test]
+fn cursors_fetch_backward_and_rescan() {
+    let (sim, _db, mut c) = leads_db("cursor");
+    let (a, na) = names(&sim)[0].clone();
+    assert!(na >= 1);
+    let mut ids: Vec<i64> = visible_leads(&sim)
+        .iter()
+        .filter(|r| r["Last_Name"].as_str() == Some(a.as_str()))
+        .map(|r| r["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(&format!("DECLARE cur SCROLL CURSOR FOR SELECT id FROM zoho_crm.leads WHERE last_name = (SELECT '{a}'::text) ORDER BY id")).unwrap();
+    let fwd: Vec<i64> = tx.query("FETCH 2 FROM cur", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(fwd, ids.iter().take(2).copied().collect::<Vec<_>>());
+    let back: Vec<i64> = tx.query("FETCH BACKWARD 1 FROM cur", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    if ids.len() >= 2 {
+        assert_eq!(back, vec![ids[0]]);
+    }
+    tx.batch_execute("MOVE ABSOLUTE 0 FROM cur").unwrap();
+    let again: Vec<i64> = tx.query("FETCH ALL FROM cur", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(again, ids);
+    tx.commit().unwrap();
+    alive(&mut c);
+}
+
+#[test]
+fn an_error_inside_a_parameter_is_an_error_not_a_crash() {
+    let (_sim, _db, mut c) = leads_db("paramerr");
+    let e = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE last_name = (SELECT (1 / 0)::text)", &[]).unwrap_err();
+    assert_eq!(sql_error(&e).0, "22012", "division by zero, reported as such");
+    alive(&mut c);
+    let e = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE last_name = (SELECT n FROM (VALUES ('a'), ('b')) v(n))", &[]).unwrap_err();
+    assert_eq!(sql_error(&e).0, "21000", "more than one row from a scalar subquery");
+    alive(&mut c);
+}
+
+// ---- roles against the worker (the test cluster's worker, database postgres) ----
+
+use std::io::{Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::json;
+use zoho_fdw_tests::worker::*;
+
+const MALLORY: &str = "zoho_mallory";
+
+/// An unprivileged role that owns schema `m`, may use server `zoho` and has
+/// a user mapping: everything a user of the extension has, and no more.
+fn mallory(c: &mut Client) {
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS m CASCADE;
+         DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{MALLORY}') THEN
+           EXECUTE 'DROP OWNED BY {MALLORY} CASCADE'; EXECUTE 'DROP ROLE {MALLORY}'; END IF; END$$;
+         CREATE ROLE {MALLORY} LOGIN;
+         CREATE SCHEMA m AUTHORIZATION {MALLORY};
+         GRANT USAGE ON FOREIGN SERVER zoho TO {MALLORY};
+         CREATE USER MAPPING FOR {MALLORY} SERVER zoho
+           OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+         SET SESSION AUTHORIZATION {MALLORY};
+         CREATE TABLE m.canary (who text, what text);
+         GRANT SELECT, INSERT ON m.canary TO PUBLIC;
+         -- Records who runs it; m.ipwn claims to be immutable so an index can use it.
+         CREATE FUNCTION m.pwn(what text) RETURNS boolean LANGUAGE plpgsql AS
+           $f$BEGIN INSERT INTO m.canary VALUES (current_user, what); RETURN false; END$f$;
+         CREATE FUNCTION m.ipwn(row_key text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $f$SELECT m.pwn('index')$f$;
+         RESET SESSION AUTHORIZATION;"
+    ))
+    .unwrap();
+}
+
+fn drop_mallory(c: &mut Client) {
+    let _ = c.batch_execute(&format!("RESET SESSION AUTHORIZATION; DROP SCHEMA IF EXISTS m CASCADE; DROP OWNED BY {MALLORY} CASCADE; DROP ROLE IF EXISTS {MALLORY}"));
+}
+
+/// Who ran the traps, and what each was.
+fn canary(c: &mut Client) -> Vec<(String, String)> {
+    c.query("SELECT who, what FROM m.canary ORDER BY what, who", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+#[test]
+fn a_view_or_a_trapped_table_never_runs_code_as_the_superuser() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    mallory(&mut c);
+    c.batch_execute(&format!("SET SESSION AUTHORIZATION {MALLORY}; CREATE VIEW m.bait AS SELECT m.pwn('view') AS synced")).unwrap();
+    // The repro: a view as a push source is refused, directly or through the catalog.
+    let e = c.batch_execute("SELECT zoho_schedule_push('m.bait', 'Leads')").unwrap_err();
+    assert_eq!(sql_error(&e).0, "42809", "{e}");
+    let e = c.batch_execute(&format!("INSERT INTO zoho.push_schedules (source, module, owner) VALUES ('m.bait', 'Leads', '{MALLORY}')")).unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "row-level security refuses a view: {e}");
+    // A real table with a trap at every place PostgreSQL runs user code,
+    // and a trigger that points search_path at the role's own `now()`.
+    c.batch_execute(
+        "CREATE DOMAIN m.checked AS text CHECK (m.pwn('domain') IS NOT NULL);
+         CREATE FUNCTION m.now() RETURNS timestamptz LANGUAGE plpgsql AS $f$BEGIN PERFORM m.pwn('now'); RETURN pg_catalog.now(); END$f$;
+         CREATE TABLE m.orders (order_id text PRIMARY KEY, name m.checked, quantity int,
+                                synced boolean NOT NULL DEFAULT false, zoho_id bigint, zoho_error text,
+                                trap boolean DEFAULT m.pwn('default'));
+         -- On a column: PostgreSQL folds an immutable call on constants
+         -- wherever it plans a query on the table, whoever plans it.
+         CREATE INDEX ON m.orders ((m.ipwn(order_id) OR quantity > 0));
+         CREATE FUNCTION m.trg() RETURNS trigger LANGUAGE plpgsql AS
+           $f$BEGIN PERFORM m.pwn('trigger'); PERFORM set_config('search_path', 'm, pg_catalog', false); RETURN NEW; END$f$;
+         CREATE TRIGGER trap BEFORE UPDATE ON m.orders FOR EACH ROW EXECUTE FUNCTION m.trg();
+         INSERT INTO m.orders (order_id, name, quantity) VALUES ('M-1', 'One', 1), ('M-2', 'Two', 2);
+         SELECT zoho_schedule_push('m.orders', 'Orders', key_field => 'parent_id', min_pending => 1,
+                                   mapping => '{\"order_id\": \"parent_id\", \"trap\": null}');
+         RESET SESSION AUTHORIZATION;",
+    )
+    .unwrap();
+    wait_for(&mut c, "SELECT bool_and(synced) FROM m.orders", Duration::from_secs(10)).expect("the worker pushed the role's table");
+    // The status view, read by a superuser, runs none of the role's code.
+    let pending: Option<i64> = c.query_one("SELECT rows_pending FROM zoho.sync_status WHERE target = 'm.orders'", &[]).unwrap().get(0);
+    assert!(pending.is_some_and(|n| n <= 2), "{pending:?}");
+    thread::sleep(Duration::from_millis(2_500)); // another poll of the worker
+    let ran = canary(&mut c);
+    assert!(ran.iter().any(|(_, w)| w == "trigger") && ran.iter().any(|(_, w)| w == "index"), "the traps ran: {ran:?}");
+    let escalated: Vec<_> = ran.iter().filter(|(who, _)| who != MALLORY).collect();
+    assert!(escalated.is_empty(), "code ran as another role: {escalated:?}");
+    assert_eq!(sim.records("Orders").len(), 2);
+    drop_mallory(&mut c);
+}
+
+#[test]
+fn internal_functions_and_other_roles_flows_are_out_of_reach() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    mallory(&mut c);
+    c.batch_execute(
+        "SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', mapping => '{\"order_id\": \"parent_id\"}');
+         UPDATE zoho.push_schedules SET last_error = 'row ORD-7 customer Jane Roe rejected';
+         CREATE TABLE victim (id bigint PRIMARY KEY, last_name text, modified_time timestamptz);",
+    )
+    .unwrap();
+    // Nothing in the extension runs with its owner's rights.
+    let definers: i64 = c
+        .query_one("SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e' JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'zoho_fdw' WHERE p.prosecdef", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(definers, 0, "SECURITY DEFINER functions in the extension");
+    c.batch_execute(&format!("SET SESSION AUTHORIZATION {MALLORY}")).unwrap();
+    // The old helpers are gone; calling them is an error, not an action.
+    for call in [
+        "SELECT zoho.add_watch(1, 'Leads', 'victim', 'zoho', '{create}', 'http://x', 't', now(), now())",
+        "SELECT * FROM zoho.remove_watch(1)",
+        "SELECT zoho.record_export('Leads', 'victim', 'zoho', now(), 1, 1)",
+        "SELECT zoho.pending_rows('victim', 'synced')",
+        "SELECT zoho.may_manage('postgres')",
+    ] {
+        let e = c.batch_execute(call).unwrap_err();
+        assert_eq!(sql_error(&e).0, "42883", "{call}: {e}");
+    }
+    // Registering a watch on a table the role may not write, behind zoho_watch's back.
+    let e = c
+        .batch_execute(&format!(
+            "INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, synced_until)
+             VALUES (42, 'Leads', 'victim', 'zoho', '{MALLORY}', '{{create}}', 'http://x', 't', now())"
+        ))
+        .unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    let e = c.batch_execute("SELECT zoho_watch('Leads', 'victim', notify_url => 'http://127.0.0.1:9/x')").unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    // Another role's flows, errors (which quote rows), tokens and progress are not shown.
+    for q in ["SELECT count(*) FROM zoho.sync_status", "SELECT count(*) FROM zoho.push_schedules", "SELECT count(*) FROM zoho.watches", "SELECT count(*) FROM zoho.jobs"] {
+        let n: i64 = c.query_one(q, &[]).unwrap().get(0);
+        assert_eq!(n, 0, "{q}");
+    }
+    let unscheduled: bool = c.query_one("SELECT zoho_unschedule_push('orders')", &[]).unwrap().get(0);
+    assert!(!unscheduled, "another role's push is not there to unschedule");
+    let progress: i64 = c.query_one("SELECT count(*) FROM zoho.job_progress(1)", &[]).unwrap().get(0);
+    assert_eq!(progress, 0);
+    let opts: Option<Vec<String>> = c.query_one("SELECT umoptions FROM pg_user_mappings WHERE usename = 'postgres'", &[]).unwrap().get(0);
+    assert_eq!(opts, None, "another role's credentials");
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    let left: i64 = c.query_one("SELECT count(*) FROM zoho.push_schedules WHERE source = 'orders'::regclass", &[]).unwrap().get(0);
+    assert_eq!(left, 1, "unscheduling another role's push changed nothing");
+    drop_mallory(&mut c);
+}
+
+#[test]
+fn a_role_without_usage_on_the_server_gets_a_clear_error() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    mallory(&mut c);
+    c.batch_execute(&format!(
+        "REVOKE USAGE ON FOREIGN SERVER zoho FROM {MALLORY};
+         SET SESSION AUTHORIZATION {MALLORY};
+         CREATE TABLE m.leads (id bigint PRIMARY KEY, last_name text, modified_time timestamptz);"
+    ))
+    .unwrap();
+    sim.clear_calls();
+    for call in [
+        "SELECT zoho_bulk_export('Leads', 'm.leads')",
+        "SELECT zoho_watch('Leads', 'm.leads', notify_url => 'http://127.0.0.1:9/x')",
+        "SELECT zoho_queue_export('Leads', 'm.leads')",
+        "SELECT zoho_schedule_pull('Leads', 'm.leads')",
+    ] {
+        let e = c.batch_execute(call).unwrap_err();
+        let (state, msg, hint) = sql_error(&e);
+        assert_eq!(state, "42501", "{call}: {msg}");
+        assert!(msg.contains("may not use server \"zoho\""), "{msg}");
+        assert!(hint.unwrap_or_default().contains("GRANT USAGE ON FOREIGN SERVER"));
+    }
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    assert_eq!(sim.calls().len(), 0, "nothing reached Zoho");
+    drop_mallory(&mut c);
+}
+
+fn post(body: &[u8]) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect("127.0.0.1:28816").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!("POST /zoho/notify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[test]
+fn the_listener_bounds_bodies_and_connections_and_checks_deletes_with_zoho() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let channel: String = c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1)", &[&HOOK]).unwrap().get(0);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let token: String = c.query_one("SELECT token FROM zoho.watches", &[]).unwrap().get(0);
+
+    // A 2 MiB body is refused before it is read whole.
+    let (status, _) = post(&vec![b'x'; 2 << 20]);
+    assert_eq!(status, 413);
+
+    // 200 idle connections: the excess is answered 503 at once, and the
+    // idle ones are closed after the read timeout.
+    let idle: Vec<std::net::TcpStream> = (0..200).map(|_| std::net::TcpStream::connect("127.0.0.1:28816").unwrap()).collect();
+    thread::sleep(Duration::from_millis(300));
+    let (status, _) = post(b"{}");
+    assert_eq!(status, 503, "over the connection limit");
+    thread::sleep(Duration::from_secs(6));
+    let (status, _) = post(b"{}");
+    assert_eq!(status, 400, "served again once the idle connections were dropped");
+    drop(idle);
+
+    // A forged or replayed delete of a record Zoho still has deletes nothing.
+    let id = sim.records("Leads")[3]["id"].as_str().unwrap().to_string();
+    let forged = json!({"server_time": 1, "query_params": {}, "module": "Leads", "ids": [id], "affected_fields": [],
+                        "operation": "delete", "channel_id": channel, "token": token});
+    let (status, _) = post(forged.to_string().as_bytes());
+    assert_eq!(status, 200);
+    thread::sleep(Duration::from_secs(2));
+    let n: i64 = c.query_one("SELECT count(*) FROM crm_leads WHERE id = $1::text::bigint", &[&id]).unwrap().get(0);
+    assert_eq!(n, 1, "the row of a record that still exists was deleted");
+    // A real delete still goes through.
+    sim.ui_delete("Leads", &id).unwrap();
+    wait_for(&mut c, &format!("SELECT count(*) = 0 FROM crm_leads WHERE id = {id}"), Duration::from_secs(10)).expect("the real delete");
+}
+
+#[test]
+fn a_locked_table_delays_its_own_flow_only() {
+    let sim = start_sim(SimConfig::default());
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.worker_lock_timeout", "300");
+    orders_table(&mut c);
+    let schedule = |t: &str| format!("SELECT zoho_schedule_push('{t}', 'Orders', key_field => 'parent_id', min_pending => 1, mapping => '{{\"order_id\": \"parent_id\"}}');");
+    c.batch_execute(&format!(
+        "CREATE TABLE held (LIKE orders INCLUDING ALL); CREATE TABLE pushing (LIKE orders INCLUDING ALL);
+         INSERT INTO held (order_id, name, quantity) VALUES ('H-1', 'held', 1);
+         INSERT INTO pushing (order_id, name, quantity) VALUES ('P-1', 'pushing', 1);
+         {} {} {}",
+        schedule("held"),
+        schedule("pushing"),
+        schedule("orders")
+    ))
+    .unwrap();
+    // One table locked by a user; another held by its push's own advisory
+    // lock (as a zoho_upsert_pending that never ends would hold it).
+    let mut holder = db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE; SELECT pg_advisory_xact_lock(1515145296, 'pushing'::regclass::oid::int)").unwrap();
+    orders(&mut c, 5, 1);
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(10)).expect("the other flow kept working");
+    for t in ["held", "pushing"] {
+        let error: Option<String> = c.query_one(&format!("SELECT last_error FROM zoho.push_schedules WHERE source = '{t}'::regclass"), &[]).unwrap().get(0);
+        assert!(error.as_deref().is_some_and(|e| e.contains("lock timeout")), "{t}: the flow reports the lock: {error:?}");
+    }
+    tx.rollback().unwrap();
+    wait_for(&mut c, "SELECT (SELECT bool_and(synced) FROM held) AND (SELECT bool_and(synced) FROM pushing)", Duration::from_secs(15)).expect("both flows recover once the locks go");
+}
