@@ -45,3 +45,4 @@ CREATE POLICY exports_writers ON zoho.exports FOR ALL
   USING (pg_catalog.has_table_privilege(target, 'INSERT'))
   WITH CHECK (pg_catalog.has_table_privilege(target, 'INSERT') AND pg_catalog.pg_has_role(current_user, owner, 'MEMBER'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.exports TO PUBLIC;
+ALTER TABLE zoho.exports ADD CHECK (isfinite(last_success) AND isfinite(finished_at));

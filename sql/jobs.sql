@@ -30,10 +30,18 @@ SELECT pg_catalog.pg_extension_config_dump('zoho.job_queue_id_seq', '');
 -- A role queues jobs for itself into tables it may write, and sees and
 -- cancels the jobs of roles it is a member of; only the worker runs them.
 ALTER TABLE zoho.job_queue ENABLE ROW LEVEL SECURITY;
-CREATE POLICY job_queue_owners ON zoho.job_queue FOR ALL
+CREATE POLICY job_queue_readers ON zoho.job_queue FOR SELECT
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'));
+-- Users queue exports only; the worker queues the other kinds and runs them all.
+CREATE POLICY job_queue_exports ON zoho.job_queue FOR INSERT
+  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE}') AND kind = 'export' AND state = 'queued');
+-- And cancel them (zoho_cancel_job).
+CREATE POLICY job_queue_cancels ON zoho.job_queue FOR UPDATE
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
-  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE}'));
-GRANT SELECT, INSERT, UPDATE ON zoho.job_queue TO PUBLIC;
+  WITH CHECK (pg_catalog.pg_has_role(current_user, owner, 'MEMBER') AND state = 'cancelled');
+GRANT SELECT ON zoho.job_queue TO PUBLIC;
+GRANT INSERT (kind, module, target, since, mapping, server, owner), UPDATE (state, finished_at, error) ON zoho.job_queue TO PUBLIC;
+ALTER TABLE zoho.job_queue ADD CHECK (since IS NULL OR isfinite(since));
 GRANT USAGE ON SEQUENCE zoho.job_queue_id_seq TO PUBLIC;
 
 -- A running job's progress comes from zoho.job_progress (src/worker/jobs.rs):
@@ -71,8 +79,9 @@ CREATE TABLE zoho.pull_schedules (
   server        name,
   owner         regrole     NOT NULL,
   mapping       jsonb,
-  every         interval    NOT NULL DEFAULT '15 minutes' CHECK (every >= interval '1 second'),
-  refresh_formulas text,
+  every         interval    NOT NULL DEFAULT '15 minutes' CHECK (every BETWEEN interval '1 second' AND interval '10 years'),
+  -- A cron schedule, checked on the way in (a bad one would stop every pull).
+  refresh_formulas text       CHECK (refresh_formulas IS NULL OR zoho.cron_next(refresh_formulas, '2000-01-01') IS NOT NULL),
   paused        boolean     NOT NULL DEFAULT false,
   created_at    timestamptz NOT NULL DEFAULT now(),
   -- Every change up to here is in the target.
@@ -89,7 +98,11 @@ ALTER TABLE zoho.pull_schedules ENABLE ROW LEVEL SECURITY;
 CREATE POLICY pull_schedules_owners ON zoho.pull_schedules FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
-GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.pull_schedules TO PUBLIC;
+GRANT SELECT, DELETE ON zoho.pull_schedules TO PUBLIC;
+GRANT INSERT (target, module, server, owner, mapping, every, refresh_formulas, paused),
+      UPDATE (module, server, owner, mapping, every, refresh_formulas, paused, synced_until)
+   ON zoho.pull_schedules TO PUBLIC;
+ALTER TABLE zoho.pull_schedules ADD CHECK (synced_until IS NULL OR isfinite(synced_until));
 
 CREATE FUNCTION zoho_schedule_pull(module text, target regclass, every interval DEFAULT '15 minutes',
                                    refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)

@@ -12,8 +12,8 @@ CREATE TABLE zoho.push_schedules (
   server        name,
   -- Whose user mapping and privileges the push runs with.
   owner         regrole     NOT NULL,
-  min_pending   int         NOT NULL DEFAULT 100 CHECK (min_pending > 0),
-  max_wait      interval    NOT NULL DEFAULT '10 minutes',
+  min_pending   int         NOT NULL DEFAULT 100 CHECK (min_pending BETWEEN 1 AND 100000000),
+  max_wait      interval    NOT NULL DEFAULT '10 minutes' CHECK (max_wait BETWEEN interval '0' AND interval '1 year'),
   paused        boolean     NOT NULL DEFAULT false,
   last_run      timestamptz,
   last_success  timestamptz,
@@ -22,14 +22,21 @@ CREATE TABLE zoho.push_schedules (
   last_error_at timestamptz,
   -- Pending rows as the worker last counted them (as the owner).
   rows_pending  bigint,
-  counted_at    timestamptz
+  counted_at    timestamptz,
+  -- Failures in a row, and when the worker tries again (backing off).
+  failures      int         NOT NULL DEFAULT 0,
+  next_attempt  timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.push_schedules', '');
 ALTER TABLE zoho.push_schedules ENABLE ROW LEVEL SECURITY;
 CREATE POLICY push_schedules_owners ON zoho.push_schedules FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, source, '{SELECT,UPDATE}'));
-GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.push_schedules TO PUBLIC;
+-- A role writes what it registers; what the worker records is the worker's.
+GRANT SELECT, DELETE ON zoho.push_schedules TO PUBLIC;
+GRANT INSERT (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, paused),
+      UPDATE (module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, paused)
+   ON zoho.push_schedules TO PUBLIC;
 
 -- The caller's own rights decide; these are the messages when they fall short.
 CREATE FUNCTION zoho.require_table(t regclass, privileges text[], doing text) RETURNS void

@@ -31,7 +31,9 @@ ALTER TABLE zoho.watches ENABLE ROW LEVEL SECURITY;
 CREATE POLICY watches_owners ON zoho.watches FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
-GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.watches TO PUBLIC;
+GRANT SELECT, DELETE ON zoho.watches TO PUBLIC;
+GRANT INSERT (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until) ON zoho.watches TO PUBLIC;
+ALTER TABLE zoho.watches ADD CHECK (isfinite(synced_until) AND (expires_at IS NULL OR isfinite(expires_at)));
 
 -- Each role sees its own channels (the view reads as its reader).
 CREATE VIEW zoho.channels WITH (security_invoker = true) AS

@@ -122,6 +122,10 @@ fn api_code_and_hint(e: &zoho_api::Error) -> (PgSqlErrorCode, Option<String>) {
             hint("Zoho allows 10 token refreshes per 10 minutes per refresh token; wait, and avoid sharing one refresh token between many servers."),
         ),
         E::Cancelled => (ERRCODE_QUERY_CANCELED, None),
+        E::OutcomeUnknown { .. } => (
+            ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN,
+            hint("Look in Zoho for what this call creates (the records, the job or the channel) before running it again: sending it twice would create it twice."),
+        ),
         E::Timeout { .. } => (
             ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
             hint("Raise the server's timeout_ms option, or check the network path to Zoho."),
@@ -149,7 +153,11 @@ fn api_code_and_hint(e: &zoho_api::Error) -> (PgSqlErrorCode, Option<String>) {
             (_, "INVALID_DATA" | "MANDATORY_NOT_FOUND" | "DUPLICATE_DATA") => (ERRCODE_DATA_EXCEPTION, None),
             _ => (ERRCODE_FDW_ERROR, None),
         },
-        E::Malformed { .. } | E::JobFailed { .. } => (ERRCODE_FDW_ERROR, None),
+        E::Malformed { .. } => (
+            ERRCODE_FDW_INVALID_DATA_TYPE,
+            hint("Zoho sent a body zoho_fdw cannot read (the message names the key); it was not retried, as the same answer would come back."),
+        ),
+        E::JobFailed { .. } => (ERRCODE_FDW_ERROR, None),
         E::InvalidInput(_) => (ERRCODE_INVALID_PARAMETER_VALUE, None),
         E::Io(_) | E::Csv(_) | E::Zip(_) => (ERRCODE_IO_ERROR, None),
     }

@@ -27,10 +27,10 @@ pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
 /// Milliseconds the worker waits for a lock on a flow's table before that
 /// flow gives up until its next run.
-pub static WORKER_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static WORKER_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// Milliseconds one run of one flow may take (its statements and its API
 /// calls); 0 for no limit.
-pub static WORKER_STATEMENT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1_800_000);
+pub static WORKER_STATEMENT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(600_000);
 
 fn text(s: &GucSetting<Option<CString>>) -> Option<String> {
     s.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())

@@ -19,7 +19,10 @@ use crate::error::ZohoFdwError;
 pub enum Access {
     /// Count and push pending rows (SELECT, UPDATE).
     Push,
-    /// Apply notifications, pulls and exports (SELECT, INSERT, UPDATE, DELETE).
+    /// Export into a table (SELECT, INSERT, UPDATE).
+    Export,
+    /// Apply notifications, pulls and catch-ups, deletes included
+    /// (SELECT, INSERT, UPDATE, DELETE).
     Mirror,
 }
 
@@ -27,6 +30,7 @@ impl Access {
     fn needs(self) -> &'static [(u32, &'static str)] {
         match self {
             Access::Push => &[(pg_sys::ACL_SELECT, "SELECT"), (pg_sys::ACL_UPDATE, "UPDATE")],
+            Access::Export => &[(pg_sys::ACL_SELECT, "SELECT"), (pg_sys::ACL_INSERT, "INSERT"), (pg_sys::ACL_UPDATE, "UPDATE")],
             Access::Mirror => &[
                 (pg_sys::ACL_SELECT, "SELECT"),
                 (pg_sys::ACL_INSERT, "INSERT"),
@@ -112,6 +116,7 @@ const STATEMENT_TIMEOUT: i32 = 3;
 extern "C-unwind" {
     fn enable_timeout_after(id: i32, delay_ms: i32);
     fn disable_timeout(id: i32, keep_indicator: bool);
+    fn get_timeout_indicator(id: i32, reset_indicator: bool) -> bool;
 }
 
 /// Limits of one flow's work, from `zoho_fdw.worker_lock_timeout` and
@@ -125,6 +130,13 @@ pub struct Limits {
 impl Limits {
     pub fn from_gucs() -> Limits {
         Limits { lock_timeout_ms: crate::gucs::WORKER_LOCK_TIMEOUT.get(), statement_timeout_ms: crate::gucs::WORKER_STATEMENT_TIMEOUT.get() }
+    }
+
+    /// For a quick look (counting pending rows every poll): a locked table
+    /// costs the other flows a moment, not the whole lock timeout.
+    pub fn glance() -> Limits {
+        let l = Limits::from_gucs();
+        Limits { lock_timeout_ms: l.lock_timeout_ms.min(200), statement_timeout_ms: l.statement_timeout_ms.min(30_000).max(1) }
     }
 }
 
@@ -154,19 +166,24 @@ impl Drop for Restore {
         unsafe {
             if self.timed {
                 disable_timeout(STATEMENT_TIMEOUT, false);
+                // Fired after the flow's last check: the cancel it asked for
+                // belongs to this flow, not to whatever the worker does next.
+                if get_timeout_indicator(STATEMENT_TIMEOUT, true) {
+                    pg_sys::QueryCancelPending = 0;
+                }
             }
-            pg_sys::AtEOXact_GUC(true, self.nest);
+            // Undo every setting made inside, a trigger's plain SET included
+            // (as VACUUM and REFRESH MATERIALIZED VIEW do for their owner).
+            pg_sys::AtEOXact_GUC(false, self.nest);
             pg_sys::SetUserIdAndSecContext(self.user, self.context);
         }
-        // A plain SET inside (a trigger's `set_config(..., false)`) outlives
-        // the nest level: put the worker's own values back, so no user's
-        // schema comes before pg_catalog in what the worker runs next.
-        pin_session();
     }
 }
 
 /// The worker's session settings: `search_path = pg_catalog, pg_temp`, and
 /// no statement timeout of its own (each flow gets one in [`as_owner`]).
+/// Set at the start of every worker transaction: a database's or role's
+/// default search_path never applies to what the superuser runs.
 pub fn pin_session() {
     set_guc("search_path", "pg_catalog, pg_temp", pg_sys::GucAction::GUC_ACTION_SET);
     set_guc("statement_timeout", "0", pg_sys::GucAction::GUC_ACTION_SET);
@@ -212,5 +229,27 @@ pub fn unrestricted<R>(f: impl FnOnce() -> R) -> R {
     }
     let r = f();
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    r
+}
+
+/// Runs `f` as the bootstrap superuser with `search_path = pg_catalog`, for
+/// reading what PostgreSQL shows superusers only (another backend's
+/// activity) or signalling the jobs runner; the caller has been checked,
+/// and `f` runs only the extension's own fixed statements.
+pub fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    // SAFETY: switches identity and settings for `f` alone and restores
+    // both; an ERROR in `f` aborts the transaction, which restores them too.
+    let nest = unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(pg_sys::BOOTSTRAP_SUPERUSERID.into(), context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::NewGUCNestLevel()
+    };
+    set_guc("search_path", "pg_catalog, pg_temp", pg_sys::GucAction::GUC_ACTION_SAVE);
+    let r = f();
+    unsafe {
+        pg_sys::AtEOXact_GUC(false, nest);
+        pg_sys::SetUserIdAndSecContext(user, context);
+    }
     r
 }

@@ -34,7 +34,7 @@ extension_sql_file!("../../sql/export.sql", name = "export_catalog");
 extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
 extension_sql_file!("../../sql/schedule.sql", name = "schedule_catalog", requires = ["watch_catalog"]);
 extension_sql_file!("../../sql/usage.sql", name = "usage_catalog", requires = ["schedule_catalog"]);
-extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog", job_progress]);
+extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog", job_progress, cron_next]);
 extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["jobs_catalog"]);
 
 #[pg_extern(
@@ -220,12 +220,16 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
             )
         } else {
             format!(
-                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt}",
+                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ({old}) IS DISTINCT FROM ({new}))",
                 t = t.sql_name,
                 cols = col_list.join(", "),
                 id = id_col.quoted(),
                 sets = col_list.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
                 mt = target.columns[1].0.quoted(),
+                // Same second, other content: a second edit within one
+                // second of Modified_Time's resolution.
+                old = col_list.iter().skip(1).map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", "),
+                new = col_list.iter().skip(1).map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
             )
         };
 

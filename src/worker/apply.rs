@@ -1,7 +1,8 @@
 //! Writing Zoho records into a watched table, newer `Modified_Time` winning,
-//! and deleting rows Zoho deleted. Shared by notifications and catch-ups;
-//! applying the same record twice, or an older one after a newer, changes
-//! nothing.
+//! and deleting rows Zoho deleted. Shared by notifications and catch-ups.
+//! An equal `Modified_Time` with other values is applied too: Zoho's has
+//! one-second resolution, so a second edit within the same second looks no
+//! newer. The same version again, or an older one, changes nothing.
 
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
@@ -40,12 +41,14 @@ pub fn upsert(target: &Target, records: &[Record]) -> Result<u64, ZohoFdwError> 
     let (id, mt) = (&target.columns[0].0, &target.columns[1].0);
     let sql = format!(
         "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
-         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt}",
+         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ({old}) IS DISTINCT FROM ({new}))",
         t = t.sql_name,
         cols = cols.join(", "),
         id = id.quoted(),
         sets = cols.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
         mt = mt.quoted(),
+        old = cols.iter().skip(1).map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", "),
+        new = cols.iter().skip(1).map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
     );
     let rows = Value::Array(records.iter().map(|r| row(target, r)).collect());
     Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[pgrx::JsonB(rows).into()]).map(|t| t.len() as u64).map_err(spi_err))

@@ -130,7 +130,9 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
         server: job.server.as_deref(),
         formulas_only: job.kind == "refresh",
     };
-    let rows = as_owner(job.owner, Some((job.target, Access::Mirror)), Limits::from_gucs(), || -> Result<i64, ZohoFdwError> {
+    // An export or a refresh writes rows; a pull or catch-up also deletes.
+    let access = if matches!(job.kind.as_str(), "export" | "refresh") { Access::Export } else { Access::Mirror };
+    let rows = as_owner(job.owner, Some((job.target, access)), Limits::from_gucs(), || -> Result<i64, ZohoFdwError> {
         let rows = export(&spec)?;
         // A catch-up's deletes, which Bulk Read does not return.
         if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
@@ -148,7 +150,7 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
     if job.kind == "catchup" {
         spi(Spi::run_with_args(
             "UPDATE zoho.watches w SET synced_until = greatest(w.synced_until, j.started_at), last_catchup = now(), last_error = NULL
-               FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id",
+               FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id AND w.owner::oid = j.owner::oid",
             &[job.id.into()],
         ))?;
     }
@@ -158,7 +160,8 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
             "UPDATE zoho.pull_schedules p SET synced_until = j.started_at, last_success = now(), last_error = NULL,
                     last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
                FROM zoho.job_queue j
-              WHERE j.id = $1 AND p.target = j.target AND p.module = j.module AND p.mapping IS NOT DISTINCT FROM j.mapping",
+              WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid AND p.module = j.module
+                AND p.mapping IS NOT DISTINCT FROM j.mapping",
             &[job.id.into(), rows.into()],
         ))?;
     }
@@ -177,11 +180,13 @@ fn fail(job: &Job, e: &str) {
         match job.kind.as_str() {
             // The pull runs again after its interval (last_run), not at once.
             "pull" | "refresh" => spi(Spi::run_with_args(
-                "UPDATE zoho.pull_schedules p SET last_run = now(), last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND p.target = j.target",
+                "UPDATE zoho.pull_schedules p SET last_run = now(), last_error = $2, last_error_at = now()
+                   FROM zoho.job_queue j WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid",
                 &[job.id.into(), msg.as_str().into()],
             )),
             "catchup" => spi(Spi::run_with_args(
-                "UPDATE zoho.watches w SET last_error = $2, last_error_at = now() FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id",
+                "UPDATE zoho.watches w SET last_error = $2, last_error_at = now()
+                   FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id AND w.owner::oid = j.owner::oid",
                 &[job.id.into(), msg.as_str().into()],
             )),
             _ => Ok(()),
@@ -208,8 +213,15 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
     let db = BackgroundWorker::get_extra().to_string();
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     // One runner at a time (a restarted main worker may start a second):
-    // a session lock, released when the runner exits.
-    let sole = in_transaction(|| spi(Spi::get_one::<bool>("SELECT pg_try_advisory_lock(hashtext('zoho_fdw jobs'))")));
+    // the one with the lowest pid runs. Not an advisory lock, which any
+    // role could take first and so stop every job.
+    let sole = in_transaction(|| {
+        crate::privileges::pin_session();
+        spi(Spi::get_one::<bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                                 WHERE a.backend_type OPERATOR(pg_catalog.=) 'zoho_fdw jobs' AND a.pid OPERATOR(pg_catalog.<) pg_catalog.pg_backend_pid())",
+        ))
+    });
     if !matches!(sole, Ok(Some(true))) {
         return;
     }
@@ -238,21 +250,6 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
     }
 }
 
-/// Runs `f` as the bootstrap superuser, for reading what PostgreSQL shows
-/// superusers only; the caller has already been checked.
-fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
-    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
-    // SAFETY: switches the identity for `f` alone and restores it; an ERROR
-    // in `f` aborts the transaction, which restores it too.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        pg_sys::SetUserIdAndSecContext(pg_sys::BOOTSTRAP_SUPERUSERID.into(), context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-    }
-    let r = f();
-    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
-    r
-}
-
 /// The runner of a running job the caller can see (zoho.job_queue shows a
 /// role only its own jobs and those of roles it is a member of).
 fn visible_runner(job: i64) -> Option<i32> {
@@ -272,12 +269,12 @@ COMMENT ON FUNCTION zoho.job_progress(bigint) IS
 fn job_progress(job: i64) -> TableIterator<'static, (name!(activity, Option<String>), name!(page_rows, Option<i64>))> {
     let Some(pid) = visible_runner(job) else { return TableIterator::new(std::iter::empty()) };
     // pg_stat_activity hides a superuser backend's activity from others.
-    let row = as_superuser(|| {
+    let row = crate::privileges::as_superuser(|| {
         Spi::connect(|spi| {
             let r = spi.select(
                 "SELECT a.query, p.tuples_processed FROM pg_catalog.pg_stat_activity a
-                   LEFT JOIN pg_catalog.pg_stat_progress_copy p ON p.pid = a.pid
-                  WHERE a.pid = $1 AND a.backend_type = 'zoho_fdw jobs'",
+                   LEFT JOIN pg_catalog.pg_stat_progress_copy p ON p.pid OPERATOR(pg_catalog.=) a.pid
+                  WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.backend_type OPERATOR(pg_catalog.=) 'zoho_fdw jobs'",
                 None,
                 &[pid.into()],
             )?;
@@ -315,9 +312,10 @@ fn zoho_cancel_job(id: i64) -> bool {
     let Some(state) = state else { return false };
     if let (Some(pid), "running") = (pid, state.as_str()) {
         // The runner is a superuser backend: only a superuser may signal it.
-        let _ = as_superuser(|| {
+        let _ = crate::privileges::as_superuser(|| {
             Spi::get_one_with_args::<bool>(
-                "SELECT pg_catalog.pg_cancel_backend(a.pid) FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1 AND a.backend_type = 'zoho_fdw jobs'",
+                "SELECT pg_catalog.pg_cancel_backend(a.pid) FROM pg_catalog.pg_stat_activity a
+                  WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.backend_type OPERATOR(pg_catalog.=) 'zoho_fdw jobs'",
                 &[pid.into()],
             )
         });

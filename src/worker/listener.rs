@@ -7,8 +7,11 @@
 //! Anyone can reach it, so everything it takes is bounded: a body of at most
 //! [`MAX_BODY`] bytes (413 beyond), [`MAX_CONNECTIONS`] connections at once
 //! (503 beyond), [`READ_TIMEOUT`] to send the request head and
-//! [`CONNECTION_TIMEOUT`] for a whole connection, and [`QUEUE`] callbacks
-//! waiting for the worker (503 beyond). A callback's ids are at most 100.
+//! [`CONNECTION_TIMEOUT`] for a whole connection (one request each, no
+//! keep-alive), [`MAX_PER_PEER`] connections from one address,
+//! [`MAX_UNKNOWN`] callbacks of channels the worker has not loaded yet
+//! waiting for its verdict, and [`QUEUE`] callbacks waiting for the worker
+//! (503 beyond). A callback's ids are at most 100.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -41,7 +44,9 @@ pub struct Incoming {
 pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_CONNECTIONS: usize = 64;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_PER_PEER: usize = 8;
+pub const MAX_UNKNOWN: usize = 16;
 /// Callbacks accepted but not yet taken by the worker's main loop.
 pub const QUEUE: usize = 2_000;
 
@@ -49,6 +54,9 @@ pub const QUEUE: usize = 2_000;
 struct Shared {
     tokens: Tokens,
     queue: mpsc::SyncSender<Incoming>,
+    /// Places for callbacks of channels not loaded yet: they need a reload
+    /// by the main loop, so a flood of made-up channel ids is capped.
+    unknown: Arc<tokio::sync::Semaphore>,
 }
 
 async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static str) {
@@ -68,6 +76,7 @@ async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static 
             Err(mpsc::TrySendError::Disconnected(_)) => STOPPING,
         },
         None => {
+            let Ok(_place) = s.unknown.clone().try_acquire_owned() else { return FULL };
             let (tx, rx) = tokio::sync::oneshot::channel();
             match s.queue.try_send(Incoming { payload, verdict: Some(tx) }) {
                 Ok(()) => {}
@@ -88,7 +97,7 @@ pub fn start(addr: &str) -> Result<Listener, String> {
     let tokens: Tokens = Arc::new(RwLock::new(HashMap::new()));
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<std::net::SocketAddr, String>>(1);
-    let shared = Shared { tokens: tokens.clone(), queue: tx };
+    let shared = Shared { tokens: tokens.clone(), queue: tx, unknown: Arc::new(tokio::sync::Semaphore::new(MAX_UNKNOWN)) };
     let addr = addr.to_string();
     std::thread::Builder::new()
         .name("zoho-webhook".into())
@@ -120,9 +129,12 @@ pub fn start(addr: &str) -> Result<Listener, String> {
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
     use tokio::io::AsyncWriteExt;
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let peers: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok((mut stream, from)) = listener.accept().await else { continue };
+        let peer = PeerSlot::take(&peers, from.ip());
+        let slot = peer.and_then(|p| slots.clone().try_acquire_owned().ok().map(|s| (s, p)));
+        let Some(slot) = slot else {
             tokio::spawn(async move {
                 let busy = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 20\r\nconnection: close\r\n\r\ntoo many connections";
                 let _ = tokio::time::timeout(READ_TIMEOUT, stream.write_all(busy)).await;
@@ -133,10 +145,41 @@ async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive(false)
                 .header_read_timeout(READ_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
             drop(slot);
         });
+    }
+}
+
+/// One address's place among the connections; given back when dropped.
+struct PeerSlot {
+    peers: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlot {
+    fn take(peers: &Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut map = peers.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= MAX_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { peers: peers.clone(), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }

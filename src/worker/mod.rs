@@ -102,7 +102,11 @@ pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> 
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| f().map_err(|e| e.to_string())))
+    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        // Before any statement: no database's or role's search_path applies.
+        crate::privileges::pin_session();
+        f().map_err(|e| e.to_string())
+    }))
         .catch_others(|e| {
             Err(match e {
                 pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => r.message().to_string(),

@@ -44,6 +44,17 @@ pub struct Schedules {
     checked: Option<Instant>,
     /// When the first max_wait of a table with pending rows runs out.
     deadline: Option<Instant>,
+    /// Failing schedules: how many times in a row, and not before when.
+    failing: std::collections::HashMap<u32, (u32, Instant)>,
+}
+
+/// The wait after the `n`th failure in a row: 2 s doubling up to 10
+/// minutes, with a quarter of jitter, so a table that keeps failing (locked,
+/// refused, Zoho down) costs a handful of attempts an hour, not thousands.
+pub(super) fn backoff(n: u32) -> Duration {
+    let base = Duration::from_secs(2).saturating_mul(1 << n.saturating_sub(1).min(10)).min(Duration::from_secs(600));
+    let jitter = rand::random::<f64>() * 0.25;
+    base.mul_f64(1.0 - jitter)
 }
 
 fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
@@ -94,7 +105,7 @@ fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
         quote_ident(&s.sync_column),
         COUNT_AT_MOST.max(s.min_pending)
     );
-    let n = as_owner(s.owner, Some((s.source, Access::Push)), Limits::from_gucs(), || Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from))?;
+    let n = as_owner(s.owner, Some((s.source, Access::Push)), Limits::glance(), || Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from))?;
     Spi::run_with_args("UPDATE zoho.push_schedules SET rows_pending = $2, counted_at = now() WHERE source = $1", &[s.source.into(), n.into()])?;
     Ok(n)
 }
@@ -113,6 +124,10 @@ impl Schedules {
             usage.flush();
         }
         for s in schedules {
+            let key = u32::from(s.source);
+            if self.failing.get(&key).is_some_and(|(_, next)| Instant::now() < *next) {
+                continue;
+            }
             let due = in_transaction(|| {
                 let n = pending(&s)?;
                 if budget_hold(s.server.as_deref())?.is_some() {
@@ -130,7 +145,7 @@ impl Schedules {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(e) => {
-                    record(s.source, Err(ZohoFdwError::Internal(e)));
+                    self.failed(&s, e);
                     continue;
                 }
             }
@@ -140,7 +155,8 @@ impl Schedules {
                 })?;
                 let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
                 Spi::run_with_args(
-                    "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL WHERE source = $1",
+                    "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL,
+                            failures = 0, next_attempt = NULL WHERE source = $1",
                     &[s.source.into(), pgrx::JsonB(summary.clone()).into()],
                 )
                 .map_err(ZohoFdwError::from)?;
@@ -148,22 +164,31 @@ impl Schedules {
                 pending(&s)?;
                 Ok(summary)
             });
-            if let Err(e) = result {
-                record(s.source, Err(ZohoFdwError::Internal(e)));
+            match result {
+                Ok(_) => {
+                    self.failing.remove(&key);
+                }
+                Err(e) => self.failed(&s, e),
             }
             usage.flush();
         }
     }
-}
 
-fn record(source: pg_sys::Oid, r: Result<(), ZohoFdwError>) {
-    if let Err(e) = r {
-        warning!("zoho_fdw worker: scheduled push of oid {}: {e}", u32::from(source));
-        let msg = e.to_string();
+    /// Records a failure and when to try again; the log says it once, then
+    /// again at 2, 4, 8, … failures in a row, with the count.
+    fn failed(&mut self, s: &Schedule, e: String) {
+        let key = u32::from(s.source);
+        let n = self.failing.get(&key).map_or(1, |(n, _)| n + 1);
+        let wait = backoff(n);
+        self.failing.insert(key, (n, Instant::now() + wait));
+        if n.is_power_of_two() {
+            warning!("zoho_fdw worker: scheduled push of oid {key} failed ({n} time(s) in a row; next try in {}s): {e}", wait.as_secs());
+        }
         let _ = in_transaction(|| {
             Spi::run_with_args(
-                "UPDATE zoho.push_schedules SET last_run = now(), last_error = $2, last_error_at = now() WHERE source = $1",
-                &[source.into(), msg.as_str().into()],
+                "UPDATE zoho.push_schedules SET last_run = now(), last_error = $2, last_error_at = now(), failures = $3,
+                        next_attempt = now() + make_interval(secs => $4) WHERE source = $1",
+                &[s.source.into(), e.as_str().into(), (n as i32).into(), wait.as_secs_f64().into()],
             )
             .map_err(ZohoFdwError::from)
         });

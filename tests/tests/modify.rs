@@ -94,3 +94,21 @@ fn a_rejected_record_names_row_field_and_what_stayed_written() {
     assert!(db_err.detail().unwrap().starts_with("199 row(s)"), "{:?}", db_err.detail());
     assert_eq!(sim.records("Orders").len(), 200);
 }
+
+#[test]
+fn an_insert_that_timed_out_is_not_sent_again_and_says_so() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("unknown");
+    let mut c = setup(&sim, &db);
+    c.batch_execute("ALTER SERVER zoho OPTIONS (SET timeout_ms '1000')").unwrap();
+    // Zoho applies the insert and answers after 1.5 s, past the timeout.
+    sim.inject(Fault::slow_reply(1_500, 1).on_path("/crm/v8/Orders"));
+    let e = c.execute("INSERT INTO zoho_crm.orders (name, parent_id, quantity) VALUES ('Once', 'K-ONCE', 1)", &[]).unwrap_err();
+    let (state, msg, hint) = sql_error(&e);
+    assert_eq!(state, "08007", "{msg}");
+    assert!(msg.contains("may or may not have been applied"), "{msg}");
+    assert!(hint.unwrap_or_default().contains("before running it again"));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let held = sim.records("Orders").iter().filter(|r| r["parent_id"] == "K-ONCE").count();
+    assert_eq!(held, 1, "one INSERT, one record in Zoho");
+}

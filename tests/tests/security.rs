@@ -191,7 +191,10 @@ fn a_view_or_a_trapped_table_never_runs_code_as_the_superuser() {
          -- wherever it plans a query on the table, whoever plans it.
          CREATE INDEX ON m.orders ((m.ipwn(order_id) OR quantity > 0));
          CREATE FUNCTION m.trg() RETURNS trigger LANGUAGE plpgsql AS
-           $f$BEGIN PERFORM m.pwn('trigger'); PERFORM set_config('search_path', 'm, pg_catalog', false); RETURN NEW; END$f$;
+           $f$BEGIN PERFORM m.pwn('trigger');
+                    PERFORM set_config('search_path', 'm, pg_catalog', false);
+                    PERFORM set_config('default_transaction_read_only', 'on', false);
+                    RETURN NEW; END$f$;
          CREATE TRIGGER trap BEFORE UPDATE ON m.orders FOR EACH ROW EXECUTE FUNCTION m.trg();
          INSERT INTO m.orders (order_id, name, quantity) VALUES ('M-1', 'One', 1), ('M-2', 'Two', 2);
          SELECT zoho_schedule_push('m.orders', 'Orders', key_field => 'parent_id', min_pending => 1,
@@ -209,6 +212,48 @@ fn a_view_or_a_trapped_table_never_runs_code_as_the_superuser() {
     let escalated: Vec<_> = ran.iter().filter(|(who, _)| who != MALLORY).collect();
     assert!(escalated.is_empty(), "code ran as another role: {escalated:?}");
     assert_eq!(sim.records("Orders").len(), 2);
+    // The settings the trigger made died with its flow: the worker still
+    // writes, for everyone.
+    orders_table(&mut c);
+    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', min_pending => 1, mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
+    orders(&mut c, 3, 1);
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(10)).expect("the next flow ran normally");
+    drop_mallory(&mut c);
+}
+
+#[test]
+fn the_workers_bookkeeping_cannot_be_forged() {
+    let sim = start_sim(SimConfig::default());
+    let (db, mut c) = WorkerDb::new(&sim);
+    mallory(&mut c);
+    c.batch_execute(&format!(
+        "SET SESSION AUTHORIZATION {MALLORY};
+         CREATE TABLE m.t (id bigint PRIMARY KEY, last_name text, modified_time timestamptz);"
+    ))
+    .unwrap();
+    for forged in [
+        // A running job with a runner to signal, or a catch-up of someone's channel.
+        format!("INSERT INTO zoho.job_queue (kind, module, target, owner, state, runner_pid) VALUES ('export', 'Leads', 'm.t', '{MALLORY}', 'running', 1)"),
+        format!("INSERT INTO zoho.job_queue (kind, module, target, owner, channel_id) VALUES ('catchup', 'Leads', 'm.t', '{MALLORY}', 1)"),
+        format!("INSERT INTO zoho.job_queue (kind, module, target, owner) VALUES ('catchup', 'Leads', 'm.t', '{MALLORY}')"),
+        "UPDATE zoho.job_queue SET runner_pid = 1".to_string(),
+        format!("INSERT INTO zoho.push_schedules (source, module, owner, last_run) VALUES ('m.t', 'Leads', '{MALLORY}', 'infinity')"),
+    ] {
+        let e = c.batch_execute(&forged).unwrap_err();
+        assert_eq!(sql_error(&e).0, "42501", "{forged}: {e}");
+    }
+    // Values that would stop every role's pulls are refused on the way in.
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'm.t')").unwrap();
+    for bad in ["UPDATE zoho.pull_schedules SET refresh_formulas = 'not a cron'", "UPDATE zoho.pull_schedules SET every = '300000 years'", "UPDATE zoho.pull_schedules SET synced_until = 'infinity'"] {
+        assert!(c.batch_execute(bad).is_err(), "{bad}");
+    }
+    c.batch_execute("SELECT zoho_unschedule_pull('m.t'); RESET SESSION AUTHORIZATION").unwrap();
+    // An advisory lock any role can take does not stop the job runner.
+    let mut squatter = db.client();
+    squatter.batch_execute(&format!("SET SESSION AUTHORIZATION {MALLORY}; SELECT pg_advisory_lock(hashtext('zoho_fdw jobs'))")).unwrap();
+    let job: i64 = c.query_one("SELECT zoho_queue_export('Leads', 'crm_leads')", &[]).unwrap().get(0);
+    wait_for(&mut c, &format!("SELECT state = 'done' FROM zoho.job_queue WHERE id = {job}"), Duration::from_secs(15)).expect("the job ran");
+    drop(squatter);
     drop_mallory(&mut c);
 }
 

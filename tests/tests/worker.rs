@@ -231,3 +231,35 @@ fn a_rolled_back_watch_leaves_no_channel_in_zoho() {
     thread::sleep(Duration::from_millis(500));
     assert_eq!(sim.channels().len(), 1);
 }
+
+#[test]
+fn two_edits_of_one_record_within_one_second_both_reach_the_mirror() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    watch(&mut c, HOOK);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let id = ids(&sim)[2].clone();
+    let modified = |sim: &Sim| sim.records("Leads").iter().find(|r| r["id"] == id.as_str()).unwrap()["Modified_Time"].as_str().unwrap().to_string();
+    let mirror = |c: &mut Client| -> String { c.query_one(&format!("SELECT last_name FROM crm_leads WHERE id = {id}"), &[]).unwrap().get(0) };
+    // Zoho's Modified_Time has whole seconds: edit at the start of one,
+    // let the first notification land, and edit again in the same second.
+    for attempt in 0..5 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let wait = 1_000 - u64::from(now.subsec_millis());
+        thread::sleep(Duration::from_millis(wait + 20));
+        sim.ui_edit("Leads", &id, json!({"Last_Name": format!("First {attempt}")})).unwrap();
+        let first = modified(&sim);
+        let landed = Instant::now();
+        while mirror(&mut c) != format!("First {attempt}") && landed.elapsed() < Duration::from_millis(900) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        sim.ui_edit("Leads", &id, json!({"Last_Name": format!("Second {attempt}")})).unwrap();
+        if modified(&sim) != first || mirror(&mut c) != format!("First {attempt}") {
+            continue; // crossed a second, or the first was late: try again
+        }
+        wait_for(&mut c, &format!("SELECT last_name = 'Second {attempt}' FROM crm_leads WHERE id = {id}"), Duration::from_secs(5))
+            .expect("the second edit of the same second reached the mirror");
+        return;
+    }
+    panic!("could not make two edits within one second");
+}

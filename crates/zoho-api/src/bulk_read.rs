@@ -161,6 +161,7 @@ impl ZohoClient {
             }
         };
         let call = Call::new("bulk_read.create", Method::POST, Target::Api(self.bulk_path("read")))
+            .creates()
             .json(body)
             .credits(BULK_READ_JOB_CREDITS);
         let env: BulkReadCreateReply = self

@@ -394,6 +394,7 @@ impl ZohoClient {
             "resource": [resource],
         });
         let call = Call::new("bulk_write.create", Method::POST, Target::Api(self.bulk_path("write")))
+            .creates()
             .json(body)
             .credits(BULK_WRITE_JOB_CREDITS);
         let ack: BulkWriteAck = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.create", "no content"))?;

@@ -30,7 +30,16 @@ pub enum Error {
     #[error("Zoho request cancelled")]
     Cancelled,
     #[error("cannot reach Zoho {endpoint}: {reason}")]
-    Transport { endpoint: String, reason: String },
+    Transport {
+        endpoint: String,
+        reason: String,
+        /// The connection was never made: nothing reached Zoho.
+        unsent: bool,
+    },
+    /// A call that creates something failed after the request may have
+    /// reached Zoho; sending it again could create it twice.
+    #[error("Zoho {endpoint} may or may not have been applied ({reason}); it was not sent again")]
+    OutcomeUnknown { endpoint: String, reason: String },
     #[error("unexpected response from Zoho {endpoint}: {reason}")]
     Malformed { endpoint: String, reason: String },
     #[error("Zoho {endpoint} still failing after {attempts} attempts: {last}")]
@@ -85,8 +94,21 @@ impl Error {
         }
     }
 
+    /// Whether the request may have reached Zoho before this error: a
+    /// timeout, a dropped connection or a server error may follow a write
+    /// Zoho applied; a refused connection or a 429 did not.
+    pub fn may_have_reached_zoho(&self) -> bool {
+        match self {
+            Error::Transport { unsent, .. } => !unsent,
+            Error::Timeout { .. } => true,
+            Error::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     pub(crate) fn transport(endpoint: &str, err: reqwest::Error) -> Error {
         let timeout = err.is_timeout();
+        let unsent = err.is_connect();
         // Display of reqwest errors names the URL; drop it to keep messages short.
         let err = err.without_url();
         let mut reason = err.to_string();
@@ -102,6 +124,7 @@ impl Error {
         Error::Transport {
             endpoint: endpoint.to_string(),
             reason,
+            unsent,
         }
     }
 

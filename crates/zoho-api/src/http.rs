@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 use crate::usage::{Usage, UsageSink};
 use crate::Credentials;
 
+/// The one endpoint under Zoho's 10-downloads-a-minute window.
+const DOWNLOAD_ENDPOINT: &str = "bulk_read.download";
+
 /// Bounded exponential backoff with jitter.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -94,6 +97,12 @@ pub struct ClientConfig {
     pub cancel: Cancel,
     /// Also count every call here (see [`UsageSink`]).
     pub usage_sink: Option<Arc<dyn UsageSink>>,
+    /// Zoho's bulk-read download window: this many a window, no more.
+    pub downloads_per_window: usize,
+    pub download_window: Duration,
+    /// Told when the client waits for one of Zoho's windows to open (the
+    /// extension turns it into a NOTICE).
+    pub on_wait: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 impl ClientConfig {
@@ -113,6 +122,9 @@ impl ClientConfig {
             token_key: None,
             cancel: Cancel::never(),
             usage_sink: None,
+            downloads_per_window: 10,
+            download_window: Duration::from_secs(60),
+            on_wait: None,
         }
     }
 }
@@ -157,6 +169,10 @@ pub struct Call {
     /// Multi-record writes answer 207/400/202 with a result per record in
     /// `data[]` (or `watch[]`): those replies are results, not call errors.
     pub per_record: bool,
+    /// Sending it twice does no harm (reads, updates, upserts, deletes).
+    /// A call that creates something is sent again only when it surely did
+    /// not reach Zoho.
+    pub idempotent: bool,
 }
 
 impl Call {
@@ -171,7 +187,14 @@ impl Call {
             credits: 1,
             pool: Pool::Normal,
             per_record: false,
+            idempotent: true,
         }
+    }
+
+    /// Marks a call that creates something (records, jobs, channels).
+    pub fn creates(mut self) -> Call {
+        self.idempotent = false;
+        self
     }
 
     pub fn per_record(mut self) -> Call {
@@ -226,6 +249,8 @@ impl Reply {
 
 pub struct Transport {
     pub(crate) config: ClientConfig,
+    /// When the last bulk-read downloads started, for Zoho's window.
+    downloads: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
     http: reqwest::Client,
     tokens: TokenManager,
     normal: Semaphore,
@@ -248,6 +273,7 @@ impl Transport {
             http,
             tokens,
             usage: Usage::with_sink(config.usage_sink.clone()),
+            downloads: std::sync::Mutex::new(std::collections::VecDeque::new()),
             config,
         })
     }
@@ -284,6 +310,9 @@ impl Transport {
     /// Streams the body of `call` into `file` (rewritten on each attempt)
     /// and returns the number of bytes written.
     pub async fn download(&self, call: &Call, file: &std::fs::File) -> Result<u64> {
+        if call.endpoint == DOWNLOAD_ENDPOINT {
+            self.download_slot().await?;
+        }
         self.with_retries(call, |c| async move {
             let Outcome::Unread(mut resp, _permits) = self.attempt(c).await? else {
                 return Err(Error::malformed(c.endpoint, "expected a file, got per-record results"));
@@ -305,6 +334,34 @@ impl Transport {
         .await
     }
 
+    /// Waits, if need be, until Zoho's download window has room, and takes
+    /// a place in it: waiting is cheaper than a 429 that closes the window.
+    async fn download_slot(&self) -> Result<()> {
+        let (limit, per) = (self.config.downloads_per_window.max(1), self.config.download_window);
+        loop {
+            let wait = {
+                let mut used = self.downloads.lock().unwrap();
+                let now = tokio::time::Instant::now();
+                while used.front().is_some_and(|t| now.duration_since(*t) >= per) {
+                    used.pop_front();
+                }
+                if used.len() < limit {
+                    used.push_back(now);
+                    return Ok(());
+                }
+                per - now.duration_since(*used.front().expect("full"))
+            };
+            self.waiting(&format!("waiting {}s for Zoho's bulk download window ({limit} a {}s)", wait.as_secs().max(1), per.as_secs()));
+            self.config.cancel.sleep(wait).await?;
+        }
+    }
+
+    fn waiting(&self, what: &str) {
+        if let Some(hook) = &self.config.on_wait {
+            hook(what);
+        }
+    }
+
     async fn with_retries<'s, T, F, Fut>(&'s self, call: &'s Call, mut f: F) -> Result<T>
     where
         F: FnMut(&'s Call) -> Fut,
@@ -312,6 +369,7 @@ impl Transport {
     {
         let cancel = &self.config.cancel;
         let mut token_retried = false;
+        let mut windows_waited = 0u32;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -325,6 +383,20 @@ impl Transport {
                     token_retried = true;
                     self.usage.retry(call.endpoint);
                     attempt -= 1;
+                }
+                // Downloads used elsewhere filled Zoho's window: a 429 closes
+                // it for the rest of the minute, so wait a window, not seconds.
+                Err(e) if call.endpoint == DOWNLOAD_ENDPOINT && e.http_status() == Some(429) && windows_waited < 2 => {
+                    windows_waited += 1;
+                    self.usage.retry(call.endpoint);
+                    let per = self.config.download_window;
+                    self.waiting(&format!("Zoho's bulk download window is full; waiting {}s for it to open", per.as_secs()));
+                    cancel.sleep(per).await?;
+                    attempt -= 1;
+                }
+                Err(e) if !call.idempotent && e.may_have_reached_zoho() => {
+                    self.usage.error(call.endpoint);
+                    return Err(Error::OutcomeUnknown { endpoint: call.endpoint.to_string(), reason: e.to_string() });
                 }
                 Err(e) if e.is_transient() && !self.out_of_credits(&e) && attempt < self.config.retry.max_attempts => {
                     self.usage.retry(call.endpoint);

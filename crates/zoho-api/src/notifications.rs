@@ -172,9 +172,13 @@ impl ZohoClient {
 
     async fn watch_send(&self, method: Method, channels: &[Channel]) -> Result<Vec<ChannelResult>> {
         let watch: Vec<Value> = channels.iter().map(Channel::to_json).collect::<Result<_>>()?;
-        let call = Call::new("watch", method, Target::Api(self.path("actions/watch")))
+        let creates = method == Method::POST;
+        let mut call = Call::new("watch", method, Target::Api(self.path("actions/watch")))
             .json(json!({ "watch": watch }))
             .per_record();
+        if creates {
+            call = call.creates();
+        }
         parse_channel_results(self.t.send_json(&call).await?)
     }
 

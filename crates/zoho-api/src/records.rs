@@ -405,11 +405,15 @@ impl ZohoClient {
             if let (WriteOp::Upsert, Some(fields)) = (op, &opts.duplicate_check_fields) {
                 body["duplicate_check_fields"] = json!(fields);
             }
-            let call = Call::new(endpoint, method.clone(), Target::Api(path.clone()))
+            let mut call = Call::new(endpoint, method.clone(), Target::Api(path.clone()))
                 .json(body)
                 .credits(write_credits(chunk.len()))
                 .pool(if chunk.len() > 10 { Pool::Sub } else { Pool::Normal })
                 .per_record();
+            // An insert sent twice inserts twice; updates and upserts do not.
+            if op == WriteOp::Insert {
+                call = call.creates();
+            }
             let expected = chunk.len();
             async move {
                 self.t.cancel().check()?;

@@ -197,3 +197,44 @@ async fn update_without_a_key_is_refused_locally() {
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     assert!(sim.calls().is_empty(), "nothing may be sent");
 }
+
+/// Exports every page of 120 Leads in pages of 10 (12 downloads) and
+/// returns the rows and the downloads Zoho answered 429.
+async fn twelve_downloads(sim: &zoho_sim::Sim, per_window: usize, waits: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> (usize, usize) {
+    let mut cfg = config(sim);
+    cfg.downloads_per_window = per_window;
+    cfg.download_window = std::time::Duration::from_secs(2);
+    let seen = waits.clone();
+    cfg.on_wait = Some(std::sync::Arc::new(move |m: &str| seen.lock().unwrap().push(m.to_string())));
+    let c = zoho_api::ZohoClient::new(cfg, credentials()).unwrap();
+    let mut export = c.bulk_export(BulkReadQuery { module: "Leads".into(), fields: vec!["Last_Name".into()], ..Default::default() });
+    let mut rows = 0;
+    while let Some((_, page)) = export.next_page(&mut |_| {}).await.unwrap() {
+        rows += page.count();
+    }
+    let throttled = sim.calls().iter().filter(|c| c.endpoint == "bulk_read.download" && c.status == 429).count();
+    (rows, throttled)
+}
+
+#[tokio::test]
+async fn the_download_window_is_waited_out_not_failed() {
+    // Zoho allows 10 downloads a window (a minute; 2 s here).
+    let sim = sim(SimConfig::default().seed("Leads", 120).bulk_page_size(10).download_window_secs(2)).await;
+    let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let started = std::time::Instant::now();
+    let (rows, throttled) = twelve_downloads(&sim, 10, &waits).await;
+    assert_eq!((rows, throttled), (120, 0), "the client keeps to the window: no 429 at all");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1_500), "{:?}", started.elapsed());
+    assert!(waits.lock().unwrap().iter().any(|w| w.contains("download window")), "the wait is told");
+
+    // Another client filled the window: the 429 is waited out, once.
+    let sim = sim_again(120).await;
+    let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (rows, throttled) = twelve_downloads(&sim, 1_000, &waits).await;
+    assert_eq!((rows, throttled), (120, 1));
+    assert!(waits.lock().unwrap().iter().any(|w| w.contains("window is full")));
+}
+
+async fn sim_again(n: usize) -> zoho_sim::Sim {
+    sim(SimConfig::default().seed("Leads", n).bulk_page_size(10).download_window_secs(2)).await
+}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zoho_api::{Cancel, Error, ZohoClient};
+use serde_json::json;
+use zoho_api::{Cancel, Error, WriteOptions, ZohoClient};
 use zoho_sim::{Fault, SimConfig};
 
 #[tokio::test]
@@ -141,4 +142,29 @@ async fn usage_counts_calls_and_credits_like_the_simulator() {
     let theirs = sim.credits();
     assert_eq!(ours.credits, theirs.used, "client {ours:?} vs simulator {theirs:?}");
     assert_eq!(c.usage().snapshot()["records.list"].calls, 2);
+}
+
+#[tokio::test]
+async fn an_insert_that_times_out_is_not_sent_again() {
+    let sim = sim(SimConfig::default()).await;
+    let mut cfg = config(&sim);
+    cfg.request_timeout = Duration::from_millis(400);
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    c.current_user().await.unwrap();
+    let named = |sim: &zoho_sim::Sim, name: &str| sim.records("Leads").iter().filter(|r| r["Last_Name"] == name).count();
+    // Zoho applies the insert, but answers after the client gave up.
+    sim.inject(Fault::slow_reply(1_000, 1).on_path("/crm/v8/Leads"));
+    let err = c.insert("Leads", &[rec(json!({"Last_Name": "Sent once", "Company": "X"}))], &WriteOptions::default()).await.unwrap_err();
+    let Error::OutcomeUnknown { endpoint, reason } = &err else { panic!("{err:?}") };
+    assert_eq!(endpoint, "records.insert");
+    assert!(reason.contains("timed out"), "{reason}");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(named(&sim, "Sent once"), 1, "one INSERT, one record");
+    // An upsert is retried after a timeout: the same key twice is one record.
+    sim.inject(Fault::slow_reply(1_000, 1).on_path("/crm/v8/Leads/upsert"));
+    let opts = WriteOptions { trigger: None, duplicate_check_fields: Some(vec!["Email".into()]) };
+    let r = c.upsert("Leads", &[rec(json!({"Last_Name": "Upserted", "Email": "once@example.com", "Company": "X"}))], &opts).await.unwrap();
+    assert!(r[0].outcome.is_ok());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(named(&sim, "Upserted"), 1);
 }

@@ -26,6 +26,8 @@ pub struct SimConfig {
     pub token_ttl_secs: u64,
     /// Delay between bulk job state transitions.
     pub bulk_step_ms: u64,
+    /// The window of Zoho's 10 bulk-read downloads (a minute; shorter in tests).
+    pub download_window_secs: u64,
     /// Offset datetimes are rendered in (the API user's time zone).
     pub time_zone_offset: String,
     pub client_id: String,
@@ -52,6 +54,7 @@ impl Default for SimConfig {
             bulk_page_size: 200_000,
             token_ttl_secs: 3600,
             bulk_step_ms: 100,
+            download_window_secs: 60,
             time_zone_offset: "+05:30".into(),
             client_id: "sim-client-id".into(),
             client_secret: "sim-client-secret".into(),
@@ -97,6 +100,10 @@ impl SimConfig {
     }
     pub fn bulk_step_ms(mut self, ms: u64) -> Self {
         self.bulk_step_ms = ms;
+        self
+    }
+    pub fn download_window_secs(mut self, secs: u64) -> Self {
+        self.download_window_secs = secs;
         self
     }
     pub fn port(mut self, p: u16) -> Self {

@@ -12,6 +12,9 @@ pub enum FaultKind {
     Reset,
     /// Sleep this many ms, then answer normally.
     Slow(u64),
+    /// Do the call, then sleep this many ms before answering: a write that
+    /// Zoho applied but whose answer the client may never see.
+    SlowReply(u64),
     /// A 200 whose body is not JSON.
     Malformed,
     /// The next bulk job ends in FAILURE / FAILED.
@@ -46,6 +49,9 @@ impl Fault {
     }
     pub fn slow(ms: u64, count: u32) -> Self {
         Self::new(FaultKind::Slow(ms), count)
+    }
+    pub fn slow_reply(ms: u64, count: u32) -> Self {
+        Self::new(FaultKind::SlowReply(ms), count)
     }
     pub fn malformed(count: u32) -> Self {
         Self::new(FaultKind::Malformed, count)
@@ -102,6 +108,7 @@ impl FaultSpec {
             "status" => Fault::status(self.status.ok_or("status fault needs \"status\"")?, count),
             "reset" => Fault::reset(count),
             "slow" => Fault::slow(self.delay_ms.ok_or("slow fault needs \"delay_ms\"")?, count),
+            "slow_reply" => Fault::slow_reply(self.delay_ms.ok_or("slow_reply fault needs \"delay_ms\"")?, count),
             "malformed" => Fault::malformed(count),
             "job_failed" => Fault { kind: FaultKind::JobFailed, count, path_prefix: None },
             "skip_rows" => Fault::skip_rows(count as usize),

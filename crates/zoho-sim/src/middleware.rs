@@ -201,6 +201,12 @@ async fn run(app: &Arc<App>, req: Request, next: Next, path: &str, class: &Class
         Some(FaultKind::Slow(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
+    // The work is done first; the answer comes late, or never if the client
+    // gives up meanwhile.
+    let answer_late = match fault {
+        Some(FaultKind::SlowReply(ms)) => Some(Duration::from_millis(ms)),
+        _ => None,
+    };
     if class.endpoint.starts_with("oauth") {
         return next.run(req).await;
     }
@@ -235,6 +241,9 @@ async fn run(app: &Arc<App>, req: Request, next: Next, path: &str, class: &Class
                 resp.headers_mut().insert("X-API-CREDITS-REMAINING", v);
             }
         }
+    }
+    if let Some(d) = answer_late {
+        tokio::time::sleep(d).await;
     }
     resp
 }

@@ -21,6 +21,8 @@ pub fn config(sim: &Sim) -> ClientConfig {
     c.retry = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(100) };
     c.poll = PollPolicy { initial: Duration::from_millis(10), max_interval: Duration::from_millis(50), timeout: Duration::from_secs(60) };
     c.request_timeout = Duration::from_secs(10);
+    // Zoho's minute-long download window, shortened.
+    c.download_window = Duration::from_millis(200);
     c.token_store = Some(Arc::new(MemoryTokenStore::default()));
     c
 }

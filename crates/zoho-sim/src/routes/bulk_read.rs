@@ -349,7 +349,8 @@ pub async fn download(State(app): State<Arc<App>>, Path(id): Path<String>) -> Ap
     if !st.bulk_reads.contains_key(&id) {
         return Err(not_found(&id, 404));
     }
-    while st.downloads.front().is_some_and(|t| now - *t >= CDuration::seconds(60)) {
+    let window = CDuration::seconds(app.cfg.download_window_secs as i64);
+    while st.downloads.front().is_some_and(|t| now - *t >= window) {
         st.downloads.pop_front();
     }
     if st.downloads.len() >= DOWNLOADS_PER_MINUTE {
