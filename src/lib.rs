@@ -39,6 +39,7 @@ mod worker;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    progress::on_backend_thread();
     tokens::init();
     usage::init();
     worker::wake::init();

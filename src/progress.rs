@@ -10,6 +10,23 @@ use pgrx::prelude::*;
 
 thread_local! {
     static REPORTING: Cell<bool> = const { Cell::new(false) };
+    /// Set on the backend's own thread, the only one that may ereport.
+    static BACKEND_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as the backend's (from _PG_init and the
+/// workers' entry points).
+pub fn on_backend_thread() {
+    BACKEND_THREAD.set(true);
+}
+
+/// A wait for one of Zoho's windows, as a NOTICE (the client calls this
+/// from the backend thread, where the async runtime runs).
+pub fn waiting(what: &str) {
+    if BACKEND_THREAD.get() {
+        notice!("zoho_fdw: {what}");
+        activity(&format!("zoho_fdw: {what}"));
+    }
 }
 
 /// Progress also goes to this backend's pg_stat_activity entry (the

@@ -178,6 +178,7 @@ impl ServerContext {
         config.token_key = Some(format!("{}:{}", u32::from(self.oid), credentials.store_key(&config.endpoints)));
         config.cancel = zoho_api::Cancel::new(Some(crate::runtime::cancel_hook()));
         config.usage_sink = crate::usage::sink(&self.name);
+        config.on_wait = Some(std::sync::Arc::new(crate::progress::waiting));
         ZohoClient::new(config, credentials).map_err(|e| ZohoFdwError::api(&self.name, e))
     }
 }

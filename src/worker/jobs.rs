@@ -203,6 +203,7 @@ extern "C-unwind" {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
+    crate::progress::on_backend_thread();
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     unsafe {
         pg_sys::pqsignal(super::libc_sigterm(), Some(super::backend_die));

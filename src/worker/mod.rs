@@ -128,6 +128,7 @@ pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> 
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
+    crate::progress::on_backend_thread();
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     // SIGTERM as in any backend: it sets ProcDiePending, which stops a
     // Zoho call within ~50 ms (the cancel hook reads it), and the next
