@@ -91,7 +91,10 @@ CREATE TABLE zoho.pull_schedules (
   last_refresh  timestamptz,
   last_result   jsonb,
   last_error    text,
-  last_error_at timestamptz
+  last_error_at timestamptz,
+  -- Runs failed in a row, and when the worker tries again.
+  failures      int         NOT NULL DEFAULT 0,
+  next_attempt  timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.pull_schedules', '');
 ALTER TABLE zoho.pull_schedules ENABLE ROW LEVEL SECURITY;

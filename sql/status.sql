@@ -23,3 +23,35 @@ CREATE VIEW zoho.sync_status WITH (security_invoker = true) AS
   SELECT 'export', e.target::text, e.module, false, NULL, e.finished_at, e.last_success, NULL, NULL, NULL
     FROM zoho.exports e;
 GRANT SELECT ON zoho.sync_status TO PUBLIC;
+
+-- One row per flow, for dashboards and alert rules: ok, degraded (failing
+-- now and then), failing (three or more runs in a row, a lapsed channel, a
+-- failed job) or paused; how far it is behind Zoho; when the worker tries
+-- again; and the last error. Changes of state also go to
+-- LISTEN zoho_fdw_events.
+CREATE VIEW zoho.health WITH (security_invoker = true) AS
+  SELECT 'push'::text AS flow, s.source::text AS target, s.module,
+         CASE WHEN s.paused OR h.hold IS NOT NULL THEN 'paused'
+              WHEN s.failures >= 3 THEN 'failing' WHEN s.failures > 0 THEN 'degraded' ELSE 'ok' END AS state,
+         -- Rows waiting since the last push that went out.
+         CASE WHEN coalesce(s.rows_pending, 0) > 0 THEN now() - coalesce(s.last_success, s.counted_at) ELSE interval '0' END AS lag,
+         s.failures, s.next_attempt, s.last_error, s.last_error_at
+    FROM zoho.push_schedules s CROSS JOIN LATERAL (SELECT zoho.budget_hold(s.server) AS hold) h
+  UNION ALL
+  SELECT 'pull', p.target::text, p.module,
+         CASE WHEN p.paused OR h.hold IS NOT NULL THEN 'paused'
+              WHEN p.failures >= 3 THEN 'failing' WHEN p.failures > 0 THEN 'degraded' ELSE 'ok' END,
+         now() - p.synced_until, p.failures, p.next_attempt, p.last_error, p.last_error_at
+    FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
+  UNION ALL
+  SELECT 'channel', w.target::text, w.module,
+         CASE WHEN w.expires_at < now() OR w.failures >= 3 THEN 'failing' WHEN w.failures > 0 THEN 'degraded' ELSE 'ok' END,
+         now() - w.synced_until, w.failures, w.next_attempt, w.last_error, w.last_error_at
+    FROM zoho.watches w
+  UNION ALL
+  SELECT 'job ' || j.id, j.target::text, j.module,
+         CASE j.state WHEN 'failed' THEN 'failing' ELSE 'ok' END,
+         CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, j.attempts, NULL, j.error, j.finished_at
+    FROM zoho.job_queue j
+   WHERE j.state IN ('queued', 'running') OR (j.state = 'failed' AND j.finished_at > now() - interval '1 day');
+GRANT SELECT ON zoho.health TO PUBLIC;

@@ -21,7 +21,10 @@ CREATE TABLE zoho.watches (
   last_catchup   timestamptz,
   notifications  bigint      NOT NULL DEFAULT 0,
   last_error     text,
-  last_error_at  timestamptz
+  last_error_at  timestamptz,
+  -- Renewals or catch-ups failed in a row, and when the worker tries again.
+  failures       int         NOT NULL DEFAULT 0,
+  next_attempt   timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.watches', '');
 -- A role sees and changes the channels of roles it is a member of, its

@@ -224,7 +224,8 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
             pending: sent as i64,
             synced: synced as i64,
             failed: outcomes.rejected.len() as i64,
-            api_calls: (after.calls - before.calls) as i32,
+            // Every HTTP call made: retried and failed ones too.
+            api_calls: ((after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors)) as i32,
             credits: (after.credits - before.credits) as i32,
         })
     })

@@ -11,6 +11,7 @@ use zoho_api::notifications::{Channel, Operation, WebhookPayload};
 use zoho_api::ZohoClient;
 
 use super::listener::{self, Listener};
+use super::supervise::{self, Supervisor};
 use super::{apply, catchup, epoch_secs, from_epoch_secs, in_transaction, WarnOnce};
 use crate::error::ZohoFdwError;
 use crate::export::Target;
@@ -55,6 +56,9 @@ pub struct Worker {
     /// failed while the worker was coming up.
     settled: std::collections::HashSet<i64>,
     unreadable: WarnOnce,
+    /// Failing renewals and catch-ups back off, each on its own.
+    renewals: Supervisor,
+    catchups: Supervisor,
 }
 
 impl Worker {
@@ -66,7 +70,18 @@ impl Worker {
                 None
             }
         });
-        Worker { listener, watches: HashMap::new(), clients: HashMap::new(), loaded: None, renew_checked: None, caught_up: HashMap::new(), settled: Default::default(), unreadable: WarnOnce::default() }
+        Worker {
+            listener,
+            watches: HashMap::new(),
+            clients: HashMap::new(),
+            loaded: None,
+            renew_checked: None,
+            caught_up: HashMap::new(),
+            settled: Default::default(),
+            unreadable: WarnOnce::default(),
+            renewals: Supervisor::default(),
+            catchups: Supervisor::default(),
+        }
     }
 
     pub fn listening(&self) -> Option<std::net::SocketAddr> {
@@ -217,7 +232,8 @@ impl Worker {
     fn renew(&mut self) {
         let margin = chrono::Duration::seconds(gucs::RENEW_MARGIN.get().into());
         let now = Utc::now();
-        let due: Vec<Watch> = self.watches.values().filter(|w| w.expires_at.is_none_or(|e| e - now <= margin)).cloned().collect();
+        let due: Vec<Watch> =
+            self.watches.values().filter(|w| w.expires_at.is_none_or(|e| e - now <= margin) && self.renewals.ready(w.channel_id)).cloned().collect();
         for w in due {
             let Some(client) = self.client(&w) else { continue };
             let expiry = Utc::now() + chrono::Duration::seconds(gucs::CHANNEL_EXPIRY.get().into());
@@ -252,7 +268,7 @@ impl Worker {
                     let granted = subs.iter().filter_map(|s| s.channel_expiry.as_deref()).filter_map(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).min().unwrap_or(expiry);
                     let stored = in_transaction(|| {
                         Spi::run_with_args(
-                            "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now() WHERE channel_id = $1",
+                            "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now(), failures = 0, next_attempt = NULL WHERE channel_id = $1",
                             &[w.channel_id.into(), epoch_secs(granted).into()],
                         )
                         .map_err(ZohoFdwError::from)
@@ -260,16 +276,22 @@ impl Worker {
                     if let Err(e) = stored {
                         record_error(w.channel_id, &e);
                     }
+                    supervise::record_recovery(self.renewals.succeeded(w.channel_id), "channel", || super::schedules::table_name(w.target));
                     if let Some(known) = self.watches.get_mut(&w.channel_id) {
                         known.expires_at = Some(granted);
                     }
                     if lapsed {
                         log!("zoho_fdw worker: channel {} had lapsed; subscribed again, catching up", w.channel_id);
+                        let target = super::schedules::table_name(w.target);
+                        let _ = in_transaction(|| supervise::announce("lapsed", "channel", &target, serde_json::json!({"channel_id": w.channel_id.to_string()})));
                         self.caught_up.remove(&w.channel_id);
                         self.settled.remove(&w.channel_id);
                     }
                 }
-                Err(e) => record_error(w.channel_id, &format!("renewing: {e}")),
+                Err(e) => {
+                    let f = self.renewals.failed(w.channel_id);
+                    failing(&w, &f, &format!("renewing: {e}"));
+                }
             }
         }
     }
@@ -279,6 +301,7 @@ impl Worker {
         let due: Vec<Watch> = self
             .watches
             .values()
+            .filter(|w| self.catchups.ready(w.channel_id))
             .filter(|w| match self.caught_up.get(&w.channel_id) {
                 None => true,
                 Some(t) if !self.settled.contains(&w.channel_id) => t.elapsed() >= FOLLOW_UP.min(every),
@@ -314,7 +337,8 @@ impl Worker {
                     return Ok((r.changed, 0, false));
                 }
                 Spi::run_with_args(
-                    "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL WHERE channel_id = $1",
+                    "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL, failures = 0, next_attempt = NULL
+                      WHERE channel_id = $1",
                     &[w.channel_id.into(), epoch_secs(started).into()],
                 )
                 .map_err(ZohoFdwError::from)?;
@@ -331,8 +355,12 @@ impl Worker {
                     if let Some(known) = self.watches.get_mut(&w.channel_id).filter(|_| advanced) {
                         known.synced_until = started;
                     }
+                    supervise::record_recovery(self.catchups.succeeded(w.channel_id), "channel", || super::schedules::table_name(w.target));
                 }
-                Err(e) => record_error(w.channel_id, &format!("catching up: {e}")),
+                Err(e) => {
+                    let f = self.catchups.failed(w.channel_id);
+                    failing(&w, &f, &format!("catching up: {e}"));
+                }
             }
         }
     }
@@ -384,6 +412,21 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
         }
         Ok(out)
     }))
+}
+
+/// A renewal or catch-up that failed: logged once per doubling of its
+/// run of failures, recorded on the channel, announced when a run starts.
+fn failing(w: &Watch, f: &supervise::Failure, e: &str) {
+    if f.log {
+        warning!("zoho_fdw worker: channel {} ({} time(s) in a row; next try in {}s): {e}", w.channel_id, f.count, f.wait.as_secs());
+    }
+    supervise::record_failure(f, "channel", &super::schedules::table_name(w.target), e, || {
+        Spi::run_with_args(
+            "UPDATE zoho.watches SET last_error = $2, last_error_at = now(), failures = $3, next_attempt = now() + make_interval(secs => $4) WHERE channel_id = $1",
+            &[w.channel_id.into(), e.into(), (f.count as i32).into(), f.wait.as_secs_f64().into()],
+        )
+        .map_err(ZohoFdwError::from)
+    });
 }
 
 fn record_error(channel: i64, e: &str) {

@@ -21,6 +21,8 @@ use crate::export::{export, Export};
 use crate::privileges::{as_owner, Access, Limits};
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Runs of a job its runner does not survive before it stays failed.
+const MAX_ATTEMPTS: i32 = 3;
 
 #[derive(Default)]
 pub struct Runner {
@@ -40,12 +42,17 @@ impl Runner {
             return;
         }
         self.running = None;
-        // Jobs whose runner died with them go back to the queue.
+        // Jobs whose runner died with them go back to the queue, up to
+        // MAX_ATTEMPTS: a job that crashes its runner each time stays failed.
         let waiting = in_transaction(|| {
-            spi(Spi::run(
-                "UPDATE zoho.job_queue SET state = 'queued', runner_pid = NULL
+            spi(Spi::run_with_args(
+                "UPDATE zoho.job_queue SET runner_pid = NULL,
+                        state = CASE WHEN attempts >= $1 THEN 'failed' ELSE 'queued' END,
+                        finished_at = CASE WHEN attempts >= $1 THEN now() END,
+                        error = CASE WHEN attempts >= $1 THEN format('its runner stopped during each of %s attempts (a crash or a restart); not tried again', attempts) END
                   WHERE state = 'running'
                     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = runner_pid AND a.backend_type = 'zoho_fdw jobs')",
+                &[MAX_ATTEMPTS.into()],
             ))?;
             // Jobs held by the credit budget start no runner.
             spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued' AND zoho.budget_hold(server) IS NULL)"))

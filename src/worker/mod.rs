@@ -25,6 +25,7 @@ mod jobs;
 mod listener;
 mod pulls;
 mod schedules;
+mod supervise;
 pub(crate) mod strays;
 mod usage;
 pub(crate) mod wake;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pgrx::prelude::*;
 
+use super::supervise::{self, Supervisor};
 use super::usage::{budget_hold, Flusher};
 use super::{catchup, epoch_secs, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
@@ -21,6 +22,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub struct Pulls {
     checked: Option<Instant>,
     unreadable: WarnOnce,
+    /// A failing pull waits longer before each new attempt.
+    supervisor: Supervisor,
 }
 
 struct Pull {
@@ -103,7 +106,8 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     }
     let result = serde_json::json!({"changed": r.changed, "deleted": r.removed});
     spi(Spi::run_with_args(
-        "UPDATE zoho.pull_schedules SET synced_until = to_timestamp($2), last_run = now(), last_success = now(), last_result = $3, last_error = NULL
+        "UPDATE zoho.pull_schedules SET synced_until = to_timestamp($2), last_run = now(), last_success = now(), last_result = $3, last_error = NULL,
+                failures = 0, next_attempt = NULL
           WHERE target = $1::oid::regclass",
         &[p.target.into(), epoch_secs(started).into(), pgrx::JsonB(result.clone()).into()],
     ))?;
@@ -121,7 +125,8 @@ impl Pulls {
             Err(e) => return self.unreadable.warn("cannot read zoho.pull_schedules", e),
         };
         self.unreadable.ok();
-        for p in pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due)) {
+        let due: Vec<Pull> = pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due) && self.supervisor.ready(u32::from(p.target).into())).collect();
+        for p in due {
             usage.flush();
             let done = in_transaction(|| {
                 if budget_hold(p.server.as_deref())?.is_some() {
@@ -136,14 +141,22 @@ impl Pulls {
                 }
                 Ok(())
             });
-            if let Err(e) = done {
-                warning!("zoho_fdw worker: scheduled pull of {} into oid {}: {e}", p.module, u32::from(p.target));
-                let _ = in_transaction(|| {
-                    spi(Spi::run_with_args(
-                        "UPDATE zoho.pull_schedules SET last_run = now(), last_error = $2, last_error_at = now() WHERE target = $1::oid::regclass",
-                        &[p.target.into(), e.as_str().into()],
-                    ))
-                });
+            match done {
+                Ok(()) => supervise::record_recovery(self.supervisor.succeeded(u32::from(p.target).into()), "pull", || super::schedules::table_name(p.target)),
+                Err(e) => {
+                    let target = super::schedules::table_name(p.target);
+                    let f = self.supervisor.failed(u32::from(p.target).into());
+                    if f.log {
+                        warning!("zoho_fdw worker: scheduled pull of {} into {target} ({} time(s) in a row; next try in {}s): {e}", p.module, f.count, f.wait.as_secs());
+                    }
+                    supervise::record_failure(&f, "pull", &target, &e, || {
+                        spi(Spi::run_with_args(
+                            "UPDATE zoho.pull_schedules SET last_run = now(), last_error = $2, last_error_at = now(), failures = $3,
+                                    next_attempt = now() + make_interval(secs => $4) WHERE target = $1::oid::regclass",
+                            &[p.target.into(), e.as_str().into(), (f.count as i32).into(), f.wait.as_secs_f64().into()],
+                        ))
+                    });
+                }
             }
         }
     }

@@ -15,6 +15,7 @@ use pgrx::prelude::*;
 use zoho_api::planner::Mode;
 
 use super::in_transaction;
+use super::supervise::{self, Supervisor};
 use super::usage::{budget_hold, Flusher};
 use crate::error::ZohoFdwError;
 use crate::local::quote_ident;
@@ -44,17 +45,9 @@ pub struct Schedules {
     checked: Option<Instant>,
     /// When the first max_wait of a table with pending rows runs out.
     deadline: Option<Instant>,
-    /// Failing schedules: how many times in a row, and not before when.
-    failing: std::collections::HashMap<u32, (u32, Instant)>,
-}
-
-/// The wait after the `n`th failure in a row: 2 s doubling up to 10
-/// minutes, with a quarter of jitter, so a table that keeps failing (locked,
-/// refused, Zoho down) costs a handful of attempts an hour, not thousands.
-pub(super) fn backoff(n: u32) -> Duration {
-    let base = Duration::from_secs(2).saturating_mul(1 << n.saturating_sub(1).min(10)).min(Duration::from_secs(600));
-    let jitter = rand::random::<f64>() * 0.25;
-    base.mul_f64(1.0 - jitter)
+    /// A table that keeps failing (locked, refused, Zoho down) costs a
+    /// handful of attempts an hour, not thousands.
+    supervisor: Supervisor,
 }
 
 fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
@@ -124,8 +117,7 @@ impl Schedules {
             usage.flush();
         }
         for s in schedules {
-            let key = u32::from(s.source);
-            if self.failing.get(&key).is_some_and(|(_, next)| Instant::now() < *next) {
+            if !self.supervisor.ready(u32::from(s.source).into()) {
                 continue;
             }
             let due = in_transaction(|| {
@@ -165,9 +157,7 @@ impl Schedules {
                 Ok(summary)
             });
             match result {
-                Ok(_) => {
-                    self.failing.remove(&key);
-                }
+                Ok(_) => supervise::record_recovery(self.supervisor.succeeded(u32::from(s.source).into()), "push", || table_name(s.source)),
                 Err(e) => self.failed(&s, e),
             }
             usage.flush();
@@ -177,20 +167,30 @@ impl Schedules {
     /// Records a failure and when to try again; the log says it once, then
     /// again at 2, 4, 8, … failures in a row, with the count.
     fn failed(&mut self, s: &Schedule, e: String) {
-        let key = u32::from(s.source);
-        let n = self.failing.get(&key).map_or(1, |(n, _)| n + 1);
-        let wait = backoff(n);
-        self.failing.insert(key, (n, Instant::now() + wait));
-        if n.is_power_of_two() {
-            warning!("zoho_fdw worker: scheduled push of oid {key} failed ({n} time(s) in a row; next try in {}s): {e}", wait.as_secs());
+        let f = self.supervisor.failed(u32::from(s.source).into());
+        let table = table_name(s.source);
+        if f.log {
+            warning!("zoho_fdw worker: scheduled push of {table} failed ({} time(s) in a row; next try in {}s): {e}", f.count, f.wait.as_secs());
         }
-        let _ = in_transaction(|| {
+        supervise::record_failure(&f, "push", &table, &e, || {
             Spi::run_with_args(
                 "UPDATE zoho.push_schedules SET last_run = now(), last_error = $2, last_error_at = now(), failures = $3,
                         next_attempt = now() + make_interval(secs => $4) WHERE source = $1",
-                &[s.source.into(), e.as_str().into(), (n as i32).into(), wait.as_secs_f64().into()],
+                &[s.source.into(), e.as_str().into(), (f.count as i32).into(), f.wait.as_secs_f64().into()],
             )
             .map_err(ZohoFdwError::from)
         });
     }
+}
+
+/// A table's qualified name for logs and events (its oid once dropped),
+/// read in a transaction of its own: call it between the worker's
+/// transactions, never inside one.
+pub(super) fn table_name(rel: pg_sys::Oid) -> String {
+    // regclass output with search_path = pg_catalog: schema-qualified,
+    // quoted only where needed (`public.orders`).
+    in_transaction(|| Spi::get_one_with_args::<String>("SELECT $1::pg_catalog.regclass::pg_catalog.text", &[rel.into()]).map_err(ZohoFdwError::from))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("oid {}", u32::from(rel)))
 }

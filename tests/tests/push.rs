@@ -265,3 +265,19 @@ fn the_backend_killed_in_the_middle_of_a_push() {
     let unique: HashSet<String> = sim.records("Orders").iter().map(|r| r["parent_id"].to_string()).collect();
     assert_eq!(unique.len(), 500);
 }
+
+#[test]
+fn api_calls_count_every_attempt_retries_included() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("honest");
+    let mut c = setup(&sim, &db, 150);
+    push(&mut c, "upsert").unwrap();
+    c.execute("UPDATE orders SET quantity = quantity + 1", &[]).unwrap();
+    sim.clear_calls();
+    // Two 429s: two calls Zoho refused, then the two calls of the push.
+    sim.inject(Fault::status(429, 2).on_path("/crm/v8/Orders/upsert"));
+    let p = push(&mut c, "upsert").unwrap();
+    let received = sim.calls().iter().filter(|c| !c.endpoint.starts_with("oauth")).count();
+    assert_eq!((p.synced, received), (150, 4));
+    assert_eq!(p.api_calls, 4, "the result counts every call Zoho received, not only those that succeeded");
+}

@@ -243,3 +243,38 @@ fn a_role_without_every_privilege_or_not_the_owner_cannot_schedule() {
     assert_eq!((row.get::<_, String>(0), row.get::<_, i32>(1), row.get::<_, i64>(2)), ("postgres".into(), 100, 0));
     c.batch_execute("DROP OWNED BY zoho_intruder; DROP ROLE zoho_intruder").unwrap();
 }
+
+#[test]
+fn a_failing_push_backs_off_tells_listeners_and_recovers() {
+    let sim = start_sim(SimConfig::default());
+    let (db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    let mut listener = db.client();
+    listener.batch_execute("LISTEN zoho_fdw_events").unwrap();
+    // Zoho refuses the first two pushes; the third goes through.
+    sim.inject(Fault::status(403, 2).on_path("/crm/v8/Orders/upsert"));
+    orders(&mut c, 3, 1);
+    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', min_pending => 1, mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
+    wait_for(&mut c, "SELECT failures >= 1 FROM zoho.push_schedules", Duration::from_secs(10)).expect("the first failure");
+    let health = c.query_one("SELECT state, next_attempt > now(), last_error IS NOT NULL FROM zoho.health WHERE flow = 'push'", &[]).unwrap();
+    assert_eq!((health.get::<_, String>(0), health.get::<_, bool>(1), health.get::<_, bool>(2)), ("degraded".to_string(), true, true));
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(20)).expect("recovered on its own");
+    let health = c.query_one("SELECT state, failures, next_attempt IS NULL FROM zoho.health WHERE flow = 'push'", &[]).unwrap();
+    assert_eq!((health.get::<_, String>(0), health.get::<_, i32>(1), health.get::<_, bool>(2)), ("ok".to_string(), 0, true));
+    // Two failed attempts and one that worked, not one a second.
+    let attempts = sim.calls().iter().filter(|c| c.endpoint == "records.upsert").count();
+    assert_eq!(attempts, 3, "the backoff held the retries");
+    // LISTEN zoho_fdw_events heard it start failing, then recover.
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut events: Vec<serde_json::Value> = Vec::new();
+    let mut heard = listener.notifications();
+    let mut heard = heard.timeout_iter(Duration::from_secs(2));
+    while let Ok(Some(n)) = heard.next() {
+        events.push(serde_json::from_str(n.payload()).unwrap());
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["failing", "recovered"], "{events:?}");
+    assert_eq!((events[0]["flow"].as_str(), events[0]["target"].as_str()), (Some("push"), Some("public.orders")));
+    assert!(events[0]["error"].as_str().unwrap().contains("NO_PERMISSION") || events[0]["error"].as_str().unwrap().contains("403"), "{}", events[0]);
+    assert_eq!(events[1]["failures"], 2);
+}
