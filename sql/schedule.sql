@@ -13,6 +13,8 @@ CREATE TABLE zoho.push_schedules (
   -- Whose user mapping and privileges the push runs with.
   owner         regrole     NOT NULL,
   min_pending   int         NOT NULL DEFAULT 100 CHECK (min_pending BETWEEN 1 AND 100000000),
+  -- Rejections with the same values before a row is held back.
+  max_attempts  int         NOT NULL DEFAULT 3 CHECK (max_attempts BETWEEN 1 AND 1000),
   max_wait      interval    NOT NULL DEFAULT '10 minutes' CHECK (max_wait BETWEEN interval '0' AND interval '1 year'),
   paused        boolean     NOT NULL DEFAULT false,
   last_run      timestamptz,
@@ -34,9 +36,37 @@ CREATE POLICY push_schedules_owners ON zoho.push_schedules FOR ALL
   WITH CHECK (zoho.may_register(owner, source, '{SELECT,UPDATE}'));
 -- A role writes what it registers; what the worker records is the worker's.
 GRANT SELECT, DELETE ON zoho.push_schedules TO PUBLIC;
-GRANT INSERT (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, paused),
-      UPDATE (module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, paused)
+GRANT INSERT (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, max_attempts, paused),
+      UPDATE (module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, max_attempts, paused)
    ON zoho.push_schedules TO PUBLIC;
+
+-- Rows Zoho keeps rejecting (src/push/quarantine.rs): by the row's key and
+-- a fingerprint of the values sent. Whoever may push the table sees and
+-- clears them.
+CREATE TABLE zoho.push_rejections (
+  source    regclass    NOT NULL,
+  row_key   text        NOT NULL,
+  row_hash  text        NOT NULL,
+  reason    text        NOT NULL,
+  attempts  int         NOT NULL DEFAULT 1,
+  first_at  timestamptz NOT NULL DEFAULT now(),
+  last_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (source, row_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('zoho.push_rejections', '');
+ALTER TABLE zoho.push_rejections ENABLE ROW LEVEL SECURITY;
+CREATE POLICY push_rejections_pushers ON zoho.push_rejections FOR ALL
+  USING (pg_catalog.has_table_privilege(source, 'UPDATE'))
+  WITH CHECK (pg_catalog.has_table_privilege(source, 'UPDATE'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON zoho.push_rejections TO PUBLIC;
+
+-- Sends the held-back rows of a table again at its next push.
+CREATE FUNCTION zoho_requeue(source regclass) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  WITH gone AS (DELETE FROM zoho.push_rejections r WHERE r.source = $1 RETURNING 1) SELECT count(*) FROM gone;
+$$;
+COMMENT ON FUNCTION zoho_requeue(regclass) IS
+  'Forget the rows Zoho kept rejecting, so that the next push sends them again; returns how many';
 
 -- The caller's own rights decide; these are the messages when they fall short.
 CREATE FUNCTION zoho.require_table(t regclass, privileges text[], doing text) RETURNS void
@@ -74,17 +104,17 @@ END $$;
 CREATE FUNCTION zoho_schedule_push(source regclass, module text, key_field text DEFAULT NULL,
                                    min_pending int DEFAULT 100, max_wait interval DEFAULT '10 minutes',
                                    sync_column name DEFAULT 'synced', mode text DEFAULT 'auto',
-                                   mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+                                   mapping jsonb DEFAULT NULL, server name DEFAULT NULL, max_attempts int DEFAULT 3)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM zoho.require_table(source, '{SELECT,UPDATE}', 'push');
   PERFORM zoho.require_server(server);
-  INSERT INTO zoho.push_schedules AS s (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait)
-  VALUES (source, module, key_field, sync_column, mode, mapping, server, current_user::regrole, min_pending, max_wait)
+  INSERT INTO zoho.push_schedules AS s (source, module, key_field, sync_column, mode, mapping, server, owner, min_pending, max_wait, max_attempts)
+  VALUES (source, module, key_field, sync_column, mode, mapping, server, current_user::regrole, min_pending, max_wait, max_attempts)
   ON CONFLICT ON CONSTRAINT push_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, sync_column = EXCLUDED.sync_column, mode = EXCLUDED.mode,
         mapping = EXCLUDED.mapping, server = EXCLUDED.server, owner = EXCLUDED.owner,
-        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, paused = false;
+        min_pending = EXCLUDED.min_pending, max_wait = EXCLUDED.max_wait, max_attempts = EXCLUDED.max_attempts, paused = false;
 EXCEPTION WHEN insufficient_privilege THEN
   -- Another role's schedule: its row is not ours to see or change.
   IF SQLERRM LIKE '%row-level security%' THEN
@@ -92,7 +122,7 @@ EXCEPTION WHEN insufficient_privilege THEN
   END IF;
   RAISE;
 END $$;
-COMMENT ON FUNCTION zoho_schedule_push(regclass, text, text, int, interval, name, text, jsonb, name) IS
+COMMENT ON FUNCTION zoho_schedule_push(regclass, text, text, int, interval, name, text, jsonb, name, int) IS
   'Have the background worker push source''s pending rows when min_pending are waiting or any have waited max_wait';
 
 CREATE FUNCTION zoho_unschedule_push(source regclass) RETURNS boolean

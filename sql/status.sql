@@ -8,19 +8,20 @@ CREATE VIEW zoho.sync_status WITH (security_invoker = true) AS
          s.paused OR h.hold IS NOT NULL AS paused,
          CASE WHEN s.paused THEN 'paused by zoho_pause_push' ELSE h.hold END AS paused_reason,
          s.last_run, s.last_success, s.last_error, s.last_error_at,
-         s.rows_pending
+         s.rows_pending,
+         (SELECT count(*) FROM zoho.push_rejections q WHERE q.source = s.source AND q.attempts >= s.max_attempts) AS rows_quarantined
     FROM zoho.push_schedules s CROSS JOIN LATERAL (SELECT zoho.budget_hold(s.server) AS hold) h
   UNION ALL
   SELECT 'pull', p.target::text, p.module, p.paused OR h.hold IS NOT NULL,
          CASE WHEN p.paused THEN 'paused by zoho_pause_pull' ELSE h.hold END,
-         p.last_run, p.last_success, p.last_error, p.last_error_at, NULL
+         p.last_run, p.last_success, p.last_error, p.last_error_at, NULL, NULL
     FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
   UNION ALL
   SELECT 'watch', c.target::text, c.module, false, NULL,
-         greatest(c.last_notified, c.last_catchup), c.synced_until, c.last_error, c.last_error_at, NULL
+         greatest(c.last_notified, c.last_catchup), c.synced_until, c.last_error, c.last_error_at, NULL, NULL
     FROM zoho.channels c
   UNION ALL
-  SELECT 'export', e.target::text, e.module, false, NULL, e.finished_at, e.last_success, NULL, NULL, NULL
+  SELECT 'export', e.target::text, e.module, false, NULL, e.finished_at, e.last_success, NULL, NULL, NULL, NULL
     FROM zoho.exports e;
 GRANT SELECT ON zoho.sync_status TO PUBLIC;
 

@@ -16,6 +16,9 @@ const BATCH: usize = 20_000;
 pub struct Outcomes {
     pub synced: Vec<(RowRef, u64)>,
     pub rejected: Vec<(RowRef, String)>,
+    /// Keys of the synced rows, and what was sent for each rejected one.
+    pub synced_keys: Vec<String>,
+    pub rejected_prints: Vec<(super::quarantine::Fingerprint, String)>,
 }
 
 fn refs_sql(refs: &[RowRef]) -> (Vec<i64>, Vec<String>, Vec<String>) {

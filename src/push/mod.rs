@@ -20,6 +20,7 @@
 
 mod apply;
 mod columns;
+mod quarantine;
 mod read;
 mod source;
 mod trigger;
@@ -64,12 +65,13 @@ type PushResult = TableIterator<
     sql = r#"
 CREATE FUNCTION zoho_upsert_pending(
     source regclass, module text, key_field text DEFAULT NULL, sync_column name DEFAULT 'synced',
-    mode text DEFAULT 'auto', mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+    mode text DEFAULT 'auto', mapping jsonb DEFAULT NULL, server name DEFAULT NULL, max_attempts int DEFAULT 3)
   RETURNS TABLE(mode text, pending bigint, synced bigint, failed bigint, api_calls int, credits int)
   VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_upsert_pending_wrapper';
-COMMENT ON FUNCTION zoho_upsert_pending(regclass, text, text, name, text, jsonb, name) IS
-  'Push the rows of source whose sync column is false to a Zoho module, matched on key_field; marks them synced';
-"#
+COMMENT ON FUNCTION zoho_upsert_pending(regclass, text, text, name, text, jsonb, name, int) IS
+  'Push the rows of source whose sync column is false to a Zoho module, matched on key_field; marks them synced. A row Zoho rejects max_attempts times with the same values is not sent again until it changes or zoho_requeue(source)';
+"#,
+    requires = ["schedule_catalog"]
 )]
 fn zoho_upsert_pending(
     source: Option<pg_sys::Oid>,
@@ -79,6 +81,7 @@ fn zoho_upsert_pending(
     mode: Option<&str>,
     mapping: Option<JsonB>,
     server: Option<&CStr>,
+    max_attempts: Option<i32>,
 ) -> PushResult {
     let required = |what: &str| ZohoFdwError::BadArgument { what: format!("{what} must not be NULL"), hint: None };
     let source = source.unwrap_or_else(|| raise(required("source")));
@@ -91,7 +94,11 @@ fn zoho_upsert_pending(
     };
     let sync_column = sync_column.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "synced".into());
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    let report = push(source, module, key_field, &sync_column, mode, mapping.as_ref().map(|j| &j.0), server.as_deref()).unwrap_or_else(|e| raise(e));
+    let max_attempts = max_attempts.unwrap_or(3);
+    if max_attempts < 1 {
+        raise(ZohoFdwError::BadArgument { what: format!("max_attempts must be at least 1, not {max_attempts}"), hint: None });
+    }
+    let report = push(source, module, key_field, &sync_column, mode, mapping.as_ref().map(|j| &j.0), server.as_deref(), max_attempts).unwrap_or_else(|e| raise(e));
     TableIterator::once((report.mode, report.pending, report.synced, report.failed, report.api_calls, report.credits))
 }
 
@@ -104,7 +111,17 @@ pub(crate) struct Report {
     pub credits: i32,
 }
 
-pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, sync_column: &str, mode: Mode, mapping: Option<&serde_json::Value>, server: Option<&str>) -> Result<Report, ZohoFdwError> {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push(
+    source: pg_sys::Oid,
+    module: &str,
+    key_field: Option<&str>,
+    sync_column: &str,
+    mode: Mode,
+    mapping: Option<&serde_json::Value>,
+    server: Option<&str>,
+    max_attempts: i32,
+) -> Result<Report, ZohoFdwError> {
     let src = SourceTable::load(source, sync_column)?;
     let ctx = server::resolve(server)?;
     let client = ctx.shared_client()?;
@@ -117,7 +134,8 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
         lock(spi, &src)?;
         let started = std::time::Instant::now();
         let mut prepass = Duration::ZERO;
-        let n = count_pending(spi, &src)?;
+        let held = quarantine::load(spi, source, max_attempts)?;
+        let n = count_pending(spi, &src)?.saturating_sub(held.len() as u64);
         check_keys(spi, &src, &cols)?;
         let plan = planner::plan(n, mode);
         // Every value is converted before the first row is sent, so a bad
@@ -156,9 +174,14 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
                 if rows.is_empty() {
                     break;
                 }
+                let rows = unheld(rows, &held);
+                if rows.is_empty() {
+                    continue;
+                }
                 used_bulk = true;
                 sent += rows.len() as u64;
                 let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
+                let prints: Vec<quarantine::Fingerprint> = values.iter().map(quarantine::fingerprint).collect();
                 let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
                 let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
                 let t = std::time::Instant::now();
@@ -168,20 +191,25 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
                     notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
                     used_upsert = true;
                 }
-                record(&mut outcomes, refs, results)?;
+                record(&mut outcomes, refs, prints, results)?;
             }
             loop {
                 let rows = cursor.fetch(UPSERT_ROUND, &src, &cols)?;
                 if rows.is_empty() {
                     break;
                 }
+                let rows = unheld(rows, &held);
+                if rows.is_empty() {
+                    continue;
+                }
                 used_upsert = true;
                 sent += rows.len() as u64;
                 let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
+                let prints: Vec<quarantine::Fingerprint> = values.iter().map(quarantine::fingerprint).collect();
                 let t = std::time::Instant::now();
                 let results = block_on(client.push_upsert(&cols.spec, &values)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
                 remote += t.elapsed();
-                record(&mut outcomes, refs, results)?;
+                record(&mut outcomes, refs, prints, results)?;
                 if sent % 10_000 < UPSERT_ROUND as u64 && sent >= 10_000 {
                     notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
                 }
@@ -191,6 +219,14 @@ pub(crate) fn push(source: pg_sys::Oid, module: &str, key_field: Option<&str>, s
         let marking = std::time::Instant::now();
         let synced = apply::mark_synced(spi, &src, &outcomes.synced)?;
         apply::record_rejections(spi, &src, &outcomes.rejected)?;
+        let held_now = quarantine::record(spi, source, &outcomes.rejected_prints, max_attempts)?;
+        quarantine::forget(spi, source, &outcomes.synced_keys)?;
+        if held_now > 0 {
+            notice!(
+                "zoho_fdw: {held_now} row(s) of {} were rejected {max_attempts} time(s) with the same values and are not sent again until they change (zoho_requeue sends them again)",
+                src.display
+            );
+        }
         let moved = outcomes.synced.len() as u64 - synced;
         if moved > 0 {
             notice!("zoho_fdw: {moved} row(s) of {} changed while their push was in flight; they stay pending and go out with the next push", src.display);
@@ -244,17 +280,29 @@ fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("reading pending rows: {e}"))
 }
 
-fn record(outcomes: &mut Outcomes, refs: Vec<RowRef>, results: Vec<Outcome>) -> Result<(), ZohoFdwError> {
-    for (r, o) in refs.into_iter().zip(results) {
+fn record(outcomes: &mut Outcomes, refs: Vec<RowRef>, prints: Vec<quarantine::Fingerprint>, results: Vec<Outcome>) -> Result<(), ZohoFdwError> {
+    for ((r, print), o) in refs.into_iter().zip(prints).zip(results) {
         match o {
             Outcome::Synced(id) => {
                 let id: u64 = id.parse().map_err(|_| ZohoFdwError::Internal(format!("Zoho returned record id {id:?}, which is not a number")))?;
                 outcomes.synced.push((r, id));
+                outcomes.synced_keys.push(print.0);
             }
-            Outcome::Rejected(e) => outcomes.rejected.push((r, e)),
+            Outcome::Rejected(e) => {
+                outcomes.rejected_prints.push((print, e.clone()));
+                outcomes.rejected.push((r, e));
+            }
         }
     }
     Ok(())
+}
+
+/// The rows not held back by [`quarantine`].
+fn unheld(rows: Vec<(RowRef, PushRow)>, held: &std::collections::HashSet<quarantine::Fingerprint>) -> Vec<(RowRef, PushRow)> {
+    if held.is_empty() {
+        return rows;
+    }
+    rows.into_iter().filter(|(_, v)| !held.contains(&quarantine::fingerprint(v))).collect()
 }
 
 /// One push per table at a time. A second waits for the first to commit

@@ -35,6 +35,7 @@ struct Schedule {
     server: Option<String>,
     owner: pg_sys::Oid,
     min_pending: i64,
+    max_attempts: i32,
     /// Seconds since the last run (None: never ran) and the wait allowed.
     since_last: Option<f64>,
     max_wait: f64,
@@ -54,7 +55,7 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
     super::spi(Spi::connect(|spi| {
         let rows = spi.select(
             "SELECT source::oid, module, key_field, sync_column::text, mode, mapping, server::text, owner::oid, min_pending,
-                    extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8
+                    extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8, max_attempts
                FROM zoho.push_schedules WHERE NOT paused",
             None,
             &[],
@@ -77,6 +78,7 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
                 min_pending: r.get::<i32>(9)?.unwrap_or(100).into(),
                 since_last: r.get::<f64>(10)?,
                 max_wait: r.get::<f64>(11)?.unwrap_or(600.0),
+                max_attempts: r.get::<i32>(12)?.unwrap_or(3),
             });
         }
         Ok(out)
@@ -99,6 +101,13 @@ fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
         COUNT_AT_MOST.max(s.min_pending)
     );
     let n = as_owner(s.owner, Some((s.source, Access::Push)), Limits::glance(), || Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from))?;
+    // Rows held back after max_attempts rejections are not waiting to go.
+    let held = Spi::get_one_with_args::<i64>(
+        "SELECT count(*) FROM zoho.push_rejections WHERE source = $1::oid::regclass AND attempts >= $2",
+        &[s.source.into(), s.max_attempts.into()],
+    )?
+    .unwrap_or(0);
+    let n = (n - held).max(0);
     Spi::run_with_args("UPDATE zoho.push_schedules SET rows_pending = $2, counted_at = now() WHERE source = $1", &[s.source.into(), n.into()])?;
     Ok(n)
 }
@@ -143,7 +152,7 @@ impl Schedules {
             }
             let result = in_transaction(|| {
                 let r = as_owner(s.owner, Some((s.source, Access::Push)), Limits::from_gucs(), || {
-                    crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref())
+                    crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref(), s.max_attempts)
                 })?;
                 let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
                 Spi::run_with_args(

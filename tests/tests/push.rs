@@ -281,3 +281,33 @@ fn api_calls_count_every_attempt_retries_included() {
     assert_eq!((p.synced, received), (150, 4));
     assert_eq!(p.api_calls, 4, "the result counts every call Zoho received, not only those that succeeded");
 }
+
+#[test]
+fn a_row_rejected_five_times_is_held_back_after_three() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("poison");
+    let mut c = setup(&sim, &db, 20);
+    push(&mut c, "upsert").unwrap();
+    // Zoho requires Name: this row is refused every time it is sent as it is.
+    c.execute("UPDATE orders SET name = NULL WHERE order_id = 'ORD-7'", &[]).unwrap();
+    let mut failed = Vec::new();
+    for _ in 0..5 {
+        failed.push(push(&mut c, "upsert").unwrap().failed);
+    }
+    assert_eq!(failed, [1, 1, 1, 0, 0], "sent three times, then held back");
+    let upserts = sim.calls().iter().filter(|c| c.endpoint == "records.upsert").count();
+    assert_eq!(upserts, 1 + 3, "no call (and no credit) for a held-back row");
+    let (quarantined, reason): (i64, String) = {
+        let r = c.query_one("SELECT count(*), min(reason) FROM zoho.push_rejections WHERE attempts >= 3", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((quarantined, reason.as_str()), (1, "MANDATORY_NOT_FOUND: required field not found (field Name)"));
+    assert_eq!(pending(&mut c), 1, "it stays pending, with its reason");
+    // Requeued, it is tried again; changed, it goes through.
+    assert_eq!(c.query_one("SELECT zoho_requeue('orders')", &[]).unwrap().get::<_, i64>(0), 1);
+    assert_eq!(push(&mut c, "upsert").unwrap().failed, 1);
+    c.execute("UPDATE orders SET name = 'Fixed' WHERE order_id = 'ORD-7'", &[]).unwrap();
+    let p = push(&mut c, "upsert").unwrap();
+    assert_eq!((p.synced, p.failed), (1, 0));
+    assert_eq!(c.query_one("SELECT count(*) FROM zoho.push_rejections", &[]).unwrap().get::<_, i64>(0), 0, "a row Zoho took is forgotten");
+}
