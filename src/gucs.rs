@@ -25,6 +25,8 @@ pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// list stops at 100,000 anyway.
 pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
+/// Serve `GET /metrics` to any address, not only this host's.
+pub static METRICS_FROM_ANYWHERE: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Milliseconds the worker waits for a lock on a flow's table before that
 /// flow gives up until its next run.
 pub static WORKER_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1_000);
@@ -100,6 +102,14 @@ pub fn init() {
         7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"zoho_fdw.metrics_from_anywhere",
+        c"Serve GET /metrics on the webhook listener to any address.",
+        c"Off, only this host (a Prometheus agent beside PostgreSQL) reads the metrics: they name tables.",
+        &METRICS_FROM_ANYWHERE,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"zoho_fdw.worker_lock_timeout",

@@ -20,6 +20,8 @@ use crate::privileges::{as_owner, Access, Limits};
 use crate::{gucs, server};
 
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// How often the text of GET /metrics is made anew.
+const METRICS_EVERY: Duration = Duration::from_secs(2);
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// The second catch-up after the worker starts or a channel lapses.
 const FOLLOW_UP: Duration = Duration::from_secs(5);
@@ -59,6 +61,8 @@ pub struct Worker {
     /// Failing renewals and catch-ups back off, each on its own.
     renewals: Supervisor,
     catchups: Supervisor,
+    latencies: super::metrics::Latencies,
+    metrics_written: Option<Instant>,
 }
 
 impl Worker {
@@ -81,6 +85,8 @@ impl Worker {
             unreadable: WarnOnce::default(),
             renewals: Supervisor::default(),
             catchups: Supervisor::default(),
+            latencies: Default::default(),
+            metrics_written: None,
         }
     }
 
@@ -105,6 +111,16 @@ impl Worker {
             self.renew_checked = Some(Instant::now());
             self.renew();
             self.catch_up();
+        }
+        if let Some(l) = &self.listener {
+            if self.metrics_written.is_none_or(|t| t.elapsed() >= METRICS_EVERY) {
+                self.metrics_written = Some(Instant::now());
+                if let Ok(text) = in_transaction(|| super::metrics::render(&self.latencies)) {
+                    if let Ok(mut m) = l.metrics.write() {
+                        *m = text;
+                    }
+                }
+            }
         }
     }
 
@@ -169,15 +185,22 @@ impl Worker {
         }
         // One fetch per channel and operation, ids in arrival order.
         batch.sort_by_key(|p| p.channel_id.clone());
-        let mut groups: Vec<(i64, Operation, Vec<String>)> = Vec::new();
+        // With the oldest `server_time` of each group, for the latency.
+        let mut groups: Vec<(i64, Operation, Vec<String>, Option<i64>)> = Vec::new();
         for p in batch {
             let Ok(id) = p.channel_id.parse::<i64>() else { continue };
             match groups.last_mut() {
-                Some((c, op, ids)) if *c == id && *op == p.operation => ids.extend(p.ids),
-                _ => groups.push((id, p.operation, p.ids)),
+                Some((c, op, ids, sent)) if *c == id && *op == p.operation => {
+                    ids.extend(p.ids);
+                    *sent = match (*sent, p.server_time) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                _ => groups.push((id, p.operation, p.ids, p.server_time)),
             }
         }
-        for (channel, op, ids) in groups {
+        for (channel, op, ids, sent) in groups {
             let Some(w) = self.watches.get(&channel).cloned() else { continue };
             let Some(client) = self.client(&w) else { continue };
             let n = ids.len() as i64;
@@ -203,6 +226,11 @@ impl Worker {
                 )
                 .map_err(ZohoFdwError::from)
             });
+            if let (Ok(()), Some(sent)) = (&done, sent) {
+                // Zoho's clock at sending to Zoho's clock now.
+                let now = client.transport().zoho_time(Utc::now(), chrono::Duration::zero());
+                self.latencies.last.insert(channel, ((now.timestamp_millis() - sent) as f64 / 1000.0).max(0.0));
+            }
             if let Err(e) = done {
                 // The changes are not lost: the next catch-up reads them.
                 record_error(channel, &format!("applying a notification: {e}"));
@@ -320,12 +348,14 @@ impl Worker {
                 )
                 .map_err(ZohoFdwError::from)?;
                 if busy == Some(true) {
-                    return Ok((0, 0, false));
+                    return Ok((0, 0, false, started));
                 }
                 let r = as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || {
                     let target = target_of(&client, &w)?;
                     catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()))
                 })?;
+                // Zoho's clock decides what "since" means next time.
+                let started = client.transport().zoho_time(started, super::sync_overlap());
                 if r.incomplete {
                     Spi::run_with_args(
                         "INSERT INTO zoho.job_queue (kind, module, target, since, server, owner, channel_id)
@@ -334,7 +364,7 @@ impl Worker {
                     )
                     .map_err(ZohoFdwError::from)?;
                     log!("zoho_fdw worker: channel {} is far behind; a Bulk Read job reads the rest", w.channel_id);
-                    return Ok((r.changed, 0, false));
+                    return Ok((r.changed, 0, false, started));
                 }
                 Spi::run_with_args(
                     "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL, failures = 0, next_attempt = NULL
@@ -342,18 +372,18 @@ impl Worker {
                     &[w.channel_id.into(), epoch_secs(started).into()],
                 )
                 .map_err(ZohoFdwError::from)?;
-                Ok((r.changed, r.removed, true))
+                Ok((r.changed, r.removed, true, started))
             });
             if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
                 self.settled.insert(w.channel_id);
             }
             match done {
-                Ok((changed, removed, advanced)) => {
+                Ok((changed, removed, advanced, synced_at)) => {
                     if changed + removed > 0 {
                         log!("zoho_fdw worker: channel {} caught up: {changed} row(s) written, {removed} deleted", w.channel_id);
                     }
                     if let Some(known) = self.watches.get_mut(&w.channel_id).filter(|_| advanced) {
-                        known.synced_until = started;
+                        known.synced_until = synced_at;
                     }
                     supervise::record_recovery(self.catchups.succeeded(w.channel_id), "channel", || super::schedules::table_name(w.target));
                 }

@@ -139,8 +139,13 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
     };
     // An export or a refresh writes rows; a pull or catch-up also deletes.
     let access = if matches!(job.kind.as_str(), "export" | "refresh") { Access::Export } else { Access::Mirror };
+    let mut zoho_offset = 0.0f64;
     let rows = as_owner(job.owner, Some((job.target, access)), Limits::from_gucs(), || -> Result<i64, ZohoFdwError> {
         let rows = export(&spec)?;
+        // Sync points below are on Zoho's clock (the export's client saw it).
+        let ctx = crate::server::resolve(job.server.as_deref())?;
+        let started = chrono::Utc::now();
+        zoho_offset = (ctx.shared_client()?.transport().zoho_time(started, super::sync_overlap()) - started).num_milliseconds() as f64 / 1000.0;
         // A catch-up's deletes, which Bulk Read does not return.
         if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
             let ctx = crate::server::resolve(job.server.as_deref())?;
@@ -156,20 +161,20 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
     ))?;
     if job.kind == "catchup" {
         spi(Spi::run_with_args(
-            "UPDATE zoho.watches w SET synced_until = greatest(w.synced_until, j.started_at), last_catchup = now(), last_error = NULL
+            "UPDATE zoho.watches w SET synced_until = greatest(w.synced_until, j.started_at + make_interval(secs => $2)), last_catchup = now(), last_error = NULL
                FROM zoho.job_queue j WHERE j.id = $1 AND w.channel_id = j.channel_id AND w.owner::oid = j.owner::oid",
-            &[job.id.into()],
+            &[job.id.into(), zoho_offset.into()],
         ))?;
     }
     if job.kind == "pull" {
         // Everything up to the job's start is now in the target.
         spi(Spi::run_with_args(
-            "UPDATE zoho.pull_schedules p SET synced_until = j.started_at, last_success = now(), last_error = NULL,
+            "UPDATE zoho.pull_schedules p SET synced_until = j.started_at + make_interval(secs => $3), last_success = now(), last_error = NULL,
                     last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
                FROM zoho.job_queue j
               WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid AND p.module = j.module
                 AND p.mapping IS NOT DISTINCT FROM j.mapping",
-            &[job.id.into(), rows.into()],
+            &[job.id.into(), rows.into(), zoho_offset.into()],
         ))?;
     }
     Ok(rows)

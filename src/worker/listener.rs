@@ -26,8 +26,12 @@ use zoho_api::notifications::WebhookPayload;
 /// Channel id → token, as the worker last read them.
 pub type Tokens = Arc<RwLock<HashMap<String, String>>>;
 
+/// The Prometheus text the main loop last wrote ([`super::metrics`]).
+pub type Metrics = Arc<RwLock<String>>;
+
 pub struct Listener {
     pub tokens: Tokens,
+    pub metrics: Metrics,
     pub queue: mpsc::Receiver<Incoming>,
     pub addr: std::net::SocketAddr,
 }
@@ -57,6 +61,22 @@ struct Shared {
     /// Places for callbacks of channels not loaded yet: they need a reload
     /// by the main loop, so a flood of made-up channel ids is capped.
     unknown: Arc<tokio::sync::Semaphore>,
+    metrics: Metrics,
+}
+
+/// The address a request came from.
+#[derive(Clone, Copy)]
+struct Peer(std::net::IpAddr);
+
+/// `GET /metrics`: the flows' health in Prometheus' text format, for this
+/// host only (it names tables), unless zoho_fdw.metrics_from_anywhere.
+async fn metrics(State(s): State<Shared>, axum::Extension(Peer(ip)): axum::Extension<Peer>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !ip.is_loopback() && !super::metrics::from_anywhere() {
+        return (StatusCode::FORBIDDEN, "metrics are served to this host only\n").into_response();
+    }
+    let text = s.metrics.read().map(|m| m.clone()).unwrap_or_default();
+    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static str) {
@@ -97,7 +117,8 @@ pub fn start(addr: &str) -> Result<Listener, String> {
     let tokens: Tokens = Arc::new(RwLock::new(HashMap::new()));
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<std::net::SocketAddr, String>>(1);
-    let shared = Shared { tokens: tokens.clone(), queue: tx, unknown: Arc::new(tokio::sync::Semaphore::new(MAX_UNKNOWN)) };
+    let metrics: Metrics = Arc::default();
+    let shared = Shared { tokens: tokens.clone(), queue: tx, unknown: Arc::new(tokio::sync::Semaphore::new(MAX_UNKNOWN)), metrics: metrics.clone() };
     let addr = addr.to_string();
     std::thread::Builder::new()
         .name("zoho-webhook".into())
@@ -113,6 +134,7 @@ pub fn start(addr: &str) -> Result<Listener, String> {
                 };
                 let _ = ready_tx.send(listener.local_addr().map_err(|e| e.to_string()));
                 let app = axum::Router::new()
+                    .route("/metrics", axum::routing::get(self::metrics))
                     .fallback(axum::routing::post(receive))
                     .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
                     .with_state(shared);
@@ -121,7 +143,7 @@ pub fn start(addr: &str) -> Result<Listener, String> {
         })
         .map_err(|e| e.to_string())?;
     let addr = ready_rx.recv().map_err(|_| "the listener thread ended before binding".to_string())??;
-    Ok(Listener { tokens, queue: rx, addr })
+    Ok(Listener { tokens, metrics, queue: rx, addr })
 }
 
 /// Accepts connections up to [`MAX_CONNECTIONS`], each with its timeouts;
@@ -141,7 +163,7 @@ async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
             });
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service = hyper_util::service::TowerToHyperService::new(app.clone().layer(axum::Extension(Peer(from.ip()))));
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

@@ -23,6 +23,7 @@ mod catchup;
 mod channels;
 mod jobs;
 mod listener;
+mod metrics;
 mod pulls;
 mod schedules;
 mod supervise;
@@ -175,4 +176,10 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
         usage.run_due();
     }
     log!("zoho_fdw worker: stopping");
+}
+
+/// How far back a sync point is set from Zoho's time: `Date` has whole
+/// seconds, and a write may land in Zoho a moment after its Modified_Time.
+pub(crate) fn sync_overlap() -> chrono::Duration {
+    chrono::Duration::seconds(5)
 }

@@ -92,10 +92,12 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     };
     let started = Utc::now();
     let ctx = server::resolve(p.server.as_deref())?;
-    let r = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || -> Result<_, ZohoFdwError> {
+    let (r, started) = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || -> Result<_, ZohoFdwError> {
         let client = ctx.shared_client()?;
         let target = catchup::target(&client, &ctx.name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
-        catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(catchup::max_list_pages()))
+        let r = catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(catchup::max_list_pages()))?;
+        // The next pull starts from Zoho's clock, not this host's.
+        Ok((r, client.transport().zoho_time(started, super::sync_overlap())))
     })?;
     if r.incomplete {
         // Kept: what was applied. The job reads the rest, then the deletes

@@ -211,7 +211,8 @@ fn a_large_gap_is_read_by_a_bulk_read_job_deletes_included() {
     let written = job.get::<_, Option<i64>>(1).unwrap_or(0);
     assert_eq!((job.get::<_, String>(0), job.get::<_, bool>(2)), ("done".into(), true));
     assert!((1..=450).contains(&written), "the job wrote {written} rows");
-    let current: bool = c.query_one("SELECT synced_until > (SELECT started_at FROM zoho.jobs WHERE kind = 'catchup') - interval '1 second' FROM zoho.channels", &[]).unwrap().get(0);
+    // On Zoho's clock (the same as this host's here), less a 5 s overlap.
+    let current: bool = c.query_one("SELECT synced_until > (SELECT started_at FROM zoho.jobs WHERE kind = 'catchup') - interval '6 seconds' FROM zoho.channels", &[]).unwrap().get(0);
     assert!(current, "the job did not move the channel's synced_until");
 }
 
@@ -277,4 +278,21 @@ fn a_failing_push_backs_off_tells_listeners_and_recovers() {
     assert_eq!((events[0]["flow"].as_str(), events[0]["target"].as_str()), (Some("push"), Some("public.orders")));
     assert!(events[0]["error"].as_str().unwrap().contains("NO_PERMISSION") || events[0]["error"].as_str().unwrap().contains("403"), "{}", events[0]);
     assert_eq!(events[1]["failures"], 2);
+}
+
+#[test]
+fn sync_points_follow_zohos_clock_when_this_hosts_runs_ahead() {
+    // Zoho's clock is 30 s behind this host's: a change Zoho stamps
+    // "30 s ago" happens after a pull this host started 5 s ago.
+    let sim = start_sim(SimConfig::default().seed("Leads", 50).clock_skew_secs(-30));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second')").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(20), "the first pull");
+    // Let incremental pulls run and move synced_until.
+    thread::sleep(Duration::from_secs(3));
+    let ahead: bool = c.query_one("SELECT synced_until > now() - interval '20 seconds' FROM zoho.pull_schedules", &[]).unwrap().get(0);
+    assert!(!ahead, "synced_until is on Zoho's clock, not this host's");
+    let id = sim.records("Leads")[7]["id"].as_str().unwrap().to_string();
+    sim.ui_edit("Leads", &id, json!({"Last_Name": "Edited behind the clock"})).unwrap();
+    converges(&sim, &mut c, Duration::from_secs(10), "an edit stamped by a clock 30 s behind");
 }

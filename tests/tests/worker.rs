@@ -263,3 +263,39 @@ fn two_edits_of_one_record_within_one_second_both_reach_the_mirror() {
     }
     panic!("could not make two edits within one second");
 }
+
+/// `GET /metrics` from the test cluster's listener.
+fn metrics_text() -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect("127.0.0.1:28816").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_per_flow() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let channel = watch(&mut c, HOOK);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    let id = ids(&sim)[4].clone();
+    sim.ui_edit("Leads", &id, json!({"Last_Name": "Measured"})).unwrap();
+    wait_for(&mut c, &format!("SELECT last_name = 'Measured' FROM crm_leads WHERE id = {id}"), Duration::from_secs(10)).expect("the notification");
+    thread::sleep(Duration::from_millis(2_500)); // the metrics are written every 2 s
+    let text = metrics_text();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format");
+    let sample = |name: &str| scrape.samples.iter().find(|s| s.metric == name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    let up = sample("zoho_fdw_flow_up");
+    assert_eq!((up.labels.get("flow"), up.labels.get("target")), (Some("channel"), Some("public.crm_leads")));
+    assert!(matches!(up.value, prometheus_parse::Value::Gauge(v) if v == 1.0), "{:?}", up.value);
+    let notified = sample("zoho_fdw_notifications_total");
+    assert_eq!(notified.labels.get("channel_id"), Some(channel.as_str()));
+    assert!(matches!(notified.value, prometheus_parse::Value::Counter(v) if v >= 1.0), "{:?}", notified.value);
+    let latency = sample("zoho_fdw_notification_latency_seconds");
+    assert!(matches!(latency.value, prometheus_parse::Value::Gauge(v) if (0.0..10.0).contains(&v)), "{:?}", latency.value);
+    assert!(scrape.samples.iter().any(|s| s.metric == "zoho_fdw_api_credits_24h"), "{text}");
+    assert!(scrape.samples.iter().any(|s| s.metric == "zoho_fdw_jobs"), "{text}");
+}

@@ -251,6 +251,9 @@ pub struct Transport {
     pub(crate) config: ClientConfig,
     /// When the last bulk-read downloads started, for Zoho's window.
     downloads: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+    /// Zoho's clock minus this host's, in milliseconds, from the `Date`
+    /// header of the last reply (`i64::MIN`: none seen yet).
+    clock_offset_ms: std::sync::atomic::AtomicI64,
     http: reqwest::Client,
     tokens: TokenManager,
     normal: Semaphore,
@@ -274,6 +277,7 @@ impl Transport {
             tokens,
             usage: Usage::with_sink(config.usage_sink.clone()),
             downloads: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            clock_offset_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             config,
         })
     }
@@ -284,6 +288,22 @@ impl Transport {
 
     pub fn cancel(&self) -> &Cancel {
         &self.config.cancel
+    }
+
+    /// How far Zoho's clock is ahead of this host's (behind when negative),
+    /// as its last reply's `Date` header said; whole seconds, so within one.
+    pub fn clock_offset(&self) -> Option<chrono::Duration> {
+        match self.clock_offset_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            i64::MIN => None,
+            ms => Some(chrono::Duration::milliseconds(ms)),
+        }
+    }
+
+    /// This host's `at` on Zoho's clock, less `overlap`: a point every change
+    /// Zoho made before `at` (by its own clock) comes after, even if the two
+    /// clocks disagree.
+    pub fn zoho_time(&self, at: chrono::DateTime<chrono::Utc>, overlap: chrono::Duration) -> chrono::DateTime<chrono::Utc> {
+        at + self.clock_offset().unwrap_or_else(chrono::Duration::zero) - overlap
     }
 
     /// Sends `call`, retrying what is worth retrying, and returns a 2xx/304 reply.
@@ -477,6 +497,10 @@ impl Transport {
         let resp = cancel.run(endpoint, timeout, req.send()).await?.map_err(|e| Error::transport(endpoint, e))?;
         if let Some(rem) = resp.headers().get("X-API-CREDITS-REMAINING").and_then(|v| v.to_str().ok()?.parse().ok()) {
             self.usage.set_remaining(rem);
+        }
+        if let Some(zoho) = resp.headers().get("date").and_then(|v| chrono::DateTime::parse_from_rfc2822(v.to_str().ok()?).ok()) {
+            let offset = zoho.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+            self.clock_offset_ms.store(offset, std::sync::atomic::Ordering::Relaxed);
         }
         let status = resp.status().as_u16();
         if (200..300).contains(&status) || status == 304 {

@@ -12,6 +12,10 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock `secs` ahead of this host's (behind when negative).
+    pub fn skewed(secs: i64) -> Clock {
+        Clock { offset_ms: AtomicI64::new(secs * 1000) }
+    }
     pub fn now(&self) -> DateTime<Utc> {
         let now = Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst));
         // Zoho's datetimes carry no sub-second part.

@@ -28,6 +28,8 @@ pub struct SimConfig {
     pub bulk_step_ms: u64,
     /// The window of Zoho's 10 bulk-read downloads (a minute; shorter in tests).
     pub download_window_secs: u64,
+    /// Zoho's clock against this host's, in seconds (negative: behind).
+    pub clock_skew_secs: i64,
     /// Offset datetimes are rendered in (the API user's time zone).
     pub time_zone_offset: String,
     pub client_id: String,
@@ -55,6 +57,7 @@ impl Default for SimConfig {
             token_ttl_secs: 3600,
             bulk_step_ms: 100,
             download_window_secs: 60,
+            clock_skew_secs: 0,
             time_zone_offset: "+05:30".into(),
             client_id: "sim-client-id".into(),
             client_secret: "sim-client-secret".into(),
@@ -100,6 +103,10 @@ impl SimConfig {
     }
     pub fn bulk_step_ms(mut self, ms: u64) -> Self {
         self.bulk_step_ms = ms;
+        self
+    }
+    pub fn clock_skew_secs(mut self, secs: i64) -> Self {
+        self.clock_skew_secs = secs;
         self
     }
     pub fn download_window_secs(mut self, secs: u64) -> Self {

@@ -63,7 +63,7 @@ impl Sim {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(std::io::Error::other)?;
         let app = Arc::new(App {
             catalog: schema::catalog(),
-            clock: clock::Clock::default(),
+            clock: clock::Clock::skewed(cfg.clock_skew_secs),
             tz,
             base_url: OnceLock::new(),
             st: Mutex::new(state::State::default()),

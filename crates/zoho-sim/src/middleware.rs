@@ -133,6 +133,11 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         run(&app, req, next, &path, &class, &mut reset, &mut charged).await
     };
 
+    // The Date header tells Zoho's clock, as a real server's does.
+    let mut resp = resp;
+    if let Ok(v) = HeaderValue::from_str(&app.clock.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
+        resp.headers_mut().insert("date", v);
+    }
     let code = resp.extensions().get::<ZCode>().map(|c| c.0.clone());
     let status = resp.status().as_u16();
     let response_content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
