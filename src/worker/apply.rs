@@ -23,6 +23,11 @@ fn row(target: &Target, rec: &Record) -> Value {
     for (col, field) in &target.columns {
         let v = match rec.get(&field.api_name) {
             Some(Value::Object(o)) => o.get("id").cloned().unwrap_or(Value::Null),
+            // A `timestamp` column holds UTC wall time, as an export writes it
+            // (PostgreSQL's own cast would keep Zoho's zone and drop the offset).
+            Some(Value::String(s)) if col.type_oid == pgrx::pg_sys::TIMESTAMPOID => {
+                zoho_api::values::utc_wall_time(s).map(Value::String).unwrap_or_else(|| Value::String(s.clone()))
+            }
             Some(v) => v.clone(),
             None => continue,
         };

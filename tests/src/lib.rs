@@ -90,3 +90,9 @@ pub fn reconnect(dsn: &str) -> Client {
         })
         .expect("PostgreSQL is back")
 }
+
+/// A date-time with an offset as UTC wall time (`yyyy-MM-dd HH:mm:ss`),
+/// as a `timestamp` column holds it.
+pub fn utc_wall_time(s: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(s).expect("a date-time with an offset").naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+}

@@ -299,3 +299,28 @@ fn metrics_parse_as_prometheus_text_per_flow() {
     assert!(scrape.samples.iter().any(|s| s.metric == "zoho_fdw_api_credits_24h"), "{text}");
     assert!(scrape.samples.iter().any(|s| s.metric == "zoho_fdw_jobs"), "{text}");
 }
+
+#[test]
+fn a_timestamp_column_holds_utc_whichever_way_a_row_arrives() {
+    // Zoho's user zone is +05:30: its date-times carry that offset.
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(
+        "DROP TABLE IF EXISTS crm_ts; CREATE TABLE crm_ts (id bigint PRIMARY KEY, last_name text, modified_time timestamp without time zone)",
+    )
+    .unwrap();
+    let utc = |sim: &Sim, id: &str| -> String {
+        let t = sim.records("Leads").iter().find(|r| r["id"] == id).unwrap()["Modified_Time"].as_str().unwrap().to_string();
+        zoho_fdw_tests::utc_wall_time(&t)
+    };
+    let stored = |c: &mut Client, id: &str| -> String { c.query_one(&format!("SELECT to_char(modified_time, 'YYYY-MM-DD HH24:MI:SS') FROM crm_ts WHERE id = {id}"), &[]).unwrap().get(0) };
+    c.query_one("SELECT zoho_watch('Leads', 'crm_ts', notify_url => $1)", &[&HOOK]).unwrap();
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_ts')", &[]).unwrap();
+    let id = ids(&sim)[1].clone();
+    assert_eq!(stored(&mut c, &id), utc(&sim, &id), "by export");
+    thread::sleep(Duration::from_millis(1_100));
+    sim.ui_edit("Leads", &id, json!({"Last_Name": "By notification"})).unwrap();
+    wait_for(&mut c, &format!("SELECT last_name = 'By notification' FROM crm_ts WHERE id = {id}"), Duration::from_secs(10)).expect("the notification");
+    assert_eq!(stored(&mut c, &id), utc(&sim, &id), "by notification: the same rule, so newer-wins compares like with like");
+    c.batch_execute("SELECT zoho_unwatch(channel_id) FROM zoho.channels; DROP TABLE crm_ts").unwrap();
+}

@@ -5,7 +5,7 @@
 //! is reported with the record id, the column and the value instead of
 //! failing somewhere inside COPY.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 
 /// What a local column holds, as far as checking a cell goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +117,7 @@ fn check(kind: Kind, cell: &str) -> Result<Option<String>, String> {
         Kind::Date => NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|_| None).map_err(|_| "not a yyyy-MM-dd date".into()),
         Kind::Timestamptz if rfc3339_shape(t) => Ok(None),
         Kind::Timestamptz => Err("not a date-time with an offset".into()),
-        Kind::Timestamp => DateTime::parse_from_rfc3339(t)
-            .map(|d| Some(d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()))
-            .map_err(|_| "not a date-time with an offset".into()),
+        Kind::Timestamp => crate::values::utc_wall_time(t).map(Some).ok_or_else(|| "not a date-time with an offset".into()),
         Kind::TextArray => {
             let items: Vec<String> = cell
                 .split(';')

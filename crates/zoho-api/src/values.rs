@@ -46,6 +46,15 @@ pub fn cell_text(v: &Value, col: Column) -> Option<String> {
     }
 }
 
+/// A Zoho date-time (ISO 8601 with any offset) as the text of a
+/// `timestamp without time zone` column: the instant's wall time in UTC.
+/// One rule for every path into a local table (export, notifications,
+/// catch-ups, pulls) and, read back, for pushes, so newer-wins compares
+/// like with like. `None` when `s` is not such a date-time.
+pub fn utc_wall_time(s: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim()).ok().map(|d| d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
 /// One list item or lookup id as text: an object in a list (a territory, a
 /// multi-select lookup) by its name, else its id.
 fn scalar(v: &Value) -> Option<String> {
@@ -67,6 +76,14 @@ mod tests {
     const TEXT: Column = Column { array: false, json: false, text: true };
     const BIGINT: Column = Column { array: false, json: false, text: false };
     const TEXT_ARRAY: Column = Column { array: true, json: false, text: false };
+
+    #[test]
+    fn datetimes_of_any_offset_are_one_utc_wall_time() {
+        for s in ["2023-06-16T00:09:43-07:00", "2023-06-16T12:39:43+05:30", "2023-06-16T07:09:43Z", "2023-06-16T07:09:43+00:00"] {
+            assert_eq!(utc_wall_time(s).as_deref(), Some("2023-06-16 07:09:43"), "{s}");
+        }
+        assert_eq!(utc_wall_time("2023-06-16"), None);
+    }
 
     #[test]
     fn lookups_lists_and_empties() {
