@@ -47,6 +47,8 @@ CREATE TABLE zoho.push_rejections (
   source    regclass    NOT NULL,
   row_key   text        NOT NULL,
   row_hash  text        NOT NULL,
+  -- Zoho's code (MANDATORY_NOT_FOUND, …), and its whole message.
+  code      text        NOT NULL,
   reason    text        NOT NULL,
   attempts  int         NOT NULL DEFAULT 1,
   first_at  timestamptz NOT NULL DEFAULT now(),

@@ -52,7 +52,8 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
   UNION ALL
   SELECT 'job ' || j.id, j.target::text, j.module,
          CASE j.state WHEN 'failed' THEN 'failing' ELSE 'ok' END,
-         CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, j.attempts, NULL, j.error, j.finished_at
+         -- Runs its runner did not survive (the first run is not a failure).
+         CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, greatest(j.attempts - 1, 0), NULL, j.error, j.finished_at
     FROM zoho.job_queue j
    WHERE j.state IN ('queued', 'running') OR (j.state = 'failed' AND j.finished_at > now() - interval '1 day');
 GRANT SELECT ON zoho.health TO PUBLIC;

@@ -136,7 +136,8 @@ impl Limits {
     /// costs the other flows a moment, not the whole lock timeout.
     pub fn glance() -> Limits {
         let l = Limits::from_gucs();
-        Limits { lock_timeout_ms: l.lock_timeout_ms.min(200), statement_timeout_ms: l.statement_timeout_ms.min(30_000).max(1) }
+        let statement = if l.statement_timeout_ms == 0 { 30_000 } else { l.statement_timeout_ms.min(30_000) };
+        Limits { lock_timeout_ms: l.lock_timeout_ms.min(200), statement_timeout_ms: statement }
     }
 }
 

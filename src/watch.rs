@@ -55,11 +55,9 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
     Spi::connect_mut(|spi| -> Result<String, ZohoFdwError> {
         let err = |e: pgrx::spi::SpiError| ZohoFdwError::Internal(format!("zoho_watch: {e}"));
         crate::export::require_unique_id(spi, &plan.table, &plan.columns[0].0)?;
-        let since = spi
-            .select("SELECT clock_timestamp()", None, &[])
-            .and_then(|r| r.first().get_one::<pgrx::datum::TimestampWithTimeZone>())
-            .map_err(err)?
-            .expect("a timestamp");
+        // On Zoho's clock (the client has its replies' Date), less an
+        // overlap: a change Zoho made just before is caught up, never lost.
+        let since = client.transport().zoho_time(chrono::Utc::now(), chrono::Duration::seconds(5)).to_rfc3339();
         let mut rng = rand::thread_rng();
         let channel_id: i64 = rng.gen_range(1_000_000_000_000..9_000_000_000_000);
         let token: String = (0..40).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect();
@@ -89,7 +87,7 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
             // As the caller: row-level security checks that the target is a
             // table and that the caller may keep it current.
             "INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until)
-             VALUES ($1, $2, $3::oid::regclass, $4::name, current_user::regrole, $5, $6, $7, $8::text::timestamptz, $9)",
+             VALUES ($1, $2, $3::oid::regclass, $4::name, current_user::regrole, $5, $6, $7, $8::text::timestamptz, $9::text::timestamptz)",
             None,
             &[
                 channel_id.into(),
@@ -100,7 +98,7 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
                 notify_url.as_str().into(),
                 token.as_str().into(),
                 granted.to_rfc3339().as_str().into(),
-                since.into(),
+                since.as_str().into(),
             ],
         )
         .map_err(err)?;

@@ -220,7 +220,7 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
             )
         } else {
             format!(
-                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ({old}) IS DISTINCT FROM ({new}))",
+                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ROW({old}) IS DISTINCT FROM ROW({new}))",
                 t = t.sql_name,
                 cols = col_list.join(", "),
                 id = id_col.quoted(),
@@ -228,8 +228,9 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
                 mt = target.columns[1].0.quoted(),
                 // Same second, other content: a second edit within one
                 // second of Modified_Time's resolution.
-                old = col_list.iter().skip(1).map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", "),
-                new = col_list.iter().skip(1).map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+                // As text: every type has that, not every type has `=` (json).
+                old = col_list.iter().skip(1).map(|c| format!("t.{c}::text")).collect::<Vec<_>>().join(", "),
+                new = col_list.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
             )
         };
 

@@ -20,11 +20,12 @@ pub struct PushColumn {
 }
 
 impl PushColumn {
-    /// The select-list expression: timestamps without time zone are read
-    /// in the session's time zone, as PostgreSQL's own casts do.
+    /// The select-list expression: a timestamp without time zone holds UTC
+    /// wall time (zoho_api::values::utc_wall_time, as exports and
+    /// notifications write it), whatever the session's TimeZone.
     pub fn select_expr(&self) -> String {
         if self.local.type_oid == pg_sys::TIMESTAMPOID {
-            format!("{}::timestamptz", self.local.quoted())
+            format!("({} AT TIME ZONE 'UTC')", self.local.quoted())
         } else {
             self.local.quoted()
         }

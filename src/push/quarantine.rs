@@ -1,11 +1,10 @@
 //! Rows Zoho keeps rejecting. A row is known by its key (the value Zoho
 //! matches on) and the values it was sent with: sent `max_attempts` times
-//! with the same values and rejected each time for the same reason, it is
+//! with the same values and rejected each time with the same code, it is
 //! not sent again (every attempt is billed) until its values change or
 //! `zoho_requeue(source)` forgets it. Kept in `zoho.push_rejections`.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -22,9 +21,17 @@ pub fn fingerprint(row: &PushRow) -> Fingerprint {
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::Value::Array(row.clone()).to_string().hash(&mut h);
-    (key, format!("{:016x}", h.finish()))
+    // FNV-1a: the same on every build, unlike the standard library's
+    // hasher, so a new release does not forget what it held back.
+    let text = serde_json::Value::Array(row.clone()).to_string();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (key, format!("{hash:016x}"))
+}
+
+/// The code of a rejection ("INVALID_DATA: …" or "INVALID_DATA Email"):
+/// the same whichever API reported it.
+fn code_of(reason: &str) -> &str {
+    reason.split([':', ' ']).next().unwrap_or(reason)
 }
 
 fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
@@ -55,18 +62,19 @@ pub fn record(spi: &mut SpiClient<'_>, source: pg_sys::Oid, rejected: &[(Fingerp
     let keys: Vec<String> = rejected.iter().map(|((k, _), _)| k.clone()).collect();
     let hashes: Vec<String> = rejected.iter().map(|((_, h), _)| h.clone()).collect();
     let reasons: Vec<String> = rejected.iter().map(|(_, r)| r.clone()).collect();
+    let codes: Vec<String> = rejected.iter().map(|(_, r)| code_of(r).to_string()).collect();
     let reached = spi
         .update(
             "WITH r AS (
-               INSERT INTO zoho.push_rejections AS q (source, row_key, row_hash, reason)
-               SELECT $1::oid::regclass, k, h, e FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, h, e)
+               INSERT INTO zoho.push_rejections AS q (source, row_key, row_hash, code, reason)
+               SELECT $1::oid::regclass, k, h, c, e FROM unnest($2::text[], $3::text[], $4::text[], $6::text[]) AS u(k, h, e, c)
                ON CONFLICT (source, row_key) DO UPDATE
-                 SET attempts = CASE WHEN q.row_hash = EXCLUDED.row_hash AND q.reason = EXCLUDED.reason THEN q.attempts + 1 ELSE 1 END,
-                     row_hash = EXCLUDED.row_hash, reason = EXCLUDED.reason, last_at = now()
+                 SET attempts = CASE WHEN q.row_hash = EXCLUDED.row_hash AND q.code = EXCLUDED.code THEN q.attempts + 1 ELSE 1 END,
+                     row_hash = EXCLUDED.row_hash, code = EXCLUDED.code, reason = EXCLUDED.reason, last_at = now()
                RETURNING q.attempts)
              SELECT count(*) FILTER (WHERE attempts = $5) FROM r",
             None,
-            &[source.into(), keys.into(), hashes.into(), reasons.into(), max_attempts.into()],
+            &[source.into(), keys.into(), hashes.into(), reasons.into(), max_attempts.into(), codes.into()],
         )
         .and_then(|t| t.first().get_one::<i64>())
         .map_err(spi_err)?

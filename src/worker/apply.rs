@@ -46,14 +46,15 @@ pub fn upsert(target: &Target, records: &[Record]) -> Result<u64, ZohoFdwError> 
     let (id, mt) = (&target.columns[0].0, &target.columns[1].0);
     let sql = format!(
         "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
-         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ({old}) IS DISTINCT FROM ({new}))",
+         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ROW({old}) IS DISTINCT FROM ROW({new}))",
         t = t.sql_name,
         cols = cols.join(", "),
         id = id.quoted(),
         sets = cols.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
         mt = mt.quoted(),
-        old = cols.iter().skip(1).map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", "),
-        new = cols.iter().skip(1).map(|c| format!("EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+        // As text: every type has that, not every type has `=` (json).
+        old = cols.iter().skip(1).map(|c| format!("t.{c}::text")).collect::<Vec<_>>().join(", "),
+        new = cols.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
     );
     let rows = Value::Array(records.iter().map(|r| row(target, r)).collect());
     Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[pgrx::JsonB(rows).into()]).map(|t| t.len() as u64).map_err(spi_err))

@@ -296,8 +296,10 @@ impl Worker {
                     let granted = subs.iter().filter_map(|s| s.channel_expiry.as_deref()).filter_map(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)).min().unwrap_or(expiry);
                     let stored = in_transaction(|| {
                         Spi::run_with_args(
-                            "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now(), failures = 0, next_attempt = NULL WHERE channel_id = $1",
-                            &[w.channel_id.into(), epoch_secs(granted).into()],
+                            // A channel fails as long as its renewal or its catch-up does.
+                            "UPDATE zoho.watches SET expires_at = to_timestamp($2), renewed_at = now(), failures = $3,
+                                    next_attempt = CASE WHEN $3 > 0 THEN next_attempt END WHERE channel_id = $1",
+                            &[w.channel_id.into(), epoch_secs(granted).into(), (self.catchups.count(w.channel_id) as i32).into()],
                         )
                         .map_err(ZohoFdwError::from)
                     });
@@ -318,7 +320,8 @@ impl Worker {
                 }
                 Err(e) => {
                     let f = self.renewals.failed(w.channel_id);
-                    failing(&w, &f, &format!("renewing: {e}"));
+                    let other = self.catchups.count(w.channel_id);
+                    failing(&w, &f, other, &format!("renewing: {e}"));
                 }
             }
         }
@@ -338,6 +341,7 @@ impl Worker {
             .cloned()
             .collect();
         for w in due {
+            let renewals_failing = self.renewals.count(w.channel_id);
             let Some(client) = self.client(&w) else { continue };
             let started = Utc::now();
             let done = in_transaction(|| {
@@ -367,9 +371,10 @@ impl Worker {
                     return Ok((r.changed, 0, false, started));
                 }
                 Spi::run_with_args(
-                    "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL, failures = 0, next_attempt = NULL
+                    "UPDATE zoho.watches SET synced_until = to_timestamp($2), last_catchup = now(), last_error = NULL, failures = $3,
+                            next_attempt = CASE WHEN $3 > 0 THEN next_attempt END
                       WHERE channel_id = $1",
-                    &[w.channel_id.into(), epoch_secs(started).into()],
+                    &[w.channel_id.into(), epoch_secs(started).into(), (renewals_failing as i32).into()],
                 )
                 .map_err(ZohoFdwError::from)?;
                 Ok((r.changed, r.removed, true, started))
@@ -389,7 +394,8 @@ impl Worker {
                 }
                 Err(e) => {
                     let f = self.catchups.failed(w.channel_id);
-                    failing(&w, &f, &format!("catching up: {e}"));
+                    let other = self.renewals.count(w.channel_id);
+                    failing(&w, &f, other, &format!("catching up: {e}"));
                 }
             }
         }
@@ -446,14 +452,14 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
 
 /// A renewal or catch-up that failed: logged once per doubling of its
 /// run of failures, recorded on the channel, announced when a run starts.
-fn failing(w: &Watch, f: &supervise::Failure, e: &str) {
+fn failing(w: &Watch, f: &supervise::Failure, other: u32, e: &str) {
     if f.log {
         warning!("zoho_fdw worker: channel {} ({} time(s) in a row; next try in {}s): {e}", w.channel_id, f.count, f.wait.as_secs());
     }
     supervise::record_failure(f, "channel", &super::schedules::table_name(w.target), e, || {
         Spi::run_with_args(
             "UPDATE zoho.watches SET last_error = $2, last_error_at = now(), failures = $3, next_attempt = now() + make_interval(secs => $4) WHERE channel_id = $1",
-            &[w.channel_id.into(), e.into(), (f.count as i32).into(), f.wait.as_secs_f64().into()],
+            &[w.channel_id.into(), e.into(), (f.count.max(other) as i32).into(), f.wait.as_secs_f64().into()],
         )
         .map_err(ZohoFdwError::from)
     });

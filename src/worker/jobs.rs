@@ -170,6 +170,7 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
         // Everything up to the job's start is now in the target.
         spi(Spi::run_with_args(
             "UPDATE zoho.pull_schedules p SET synced_until = j.started_at + make_interval(secs => $3), last_success = now(), last_error = NULL,
+                    failures = 0, next_attempt = NULL,
                     last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
                FROM zoho.job_queue j
               WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid AND p.module = j.module

@@ -72,7 +72,7 @@ struct Peer(std::net::IpAddr);
 /// host only (it names tables), unless zoho_fdw.metrics_from_anywhere.
 async fn metrics(State(s): State<Shared>, axum::Extension(Peer(ip)): axum::Extension<Peer>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if !ip.is_loopback() && !super::metrics::from_anywhere() {
+    if !ip.to_canonical().is_loopback() && !super::metrics::from_anywhere() {
         return (StatusCode::FORBIDDEN, "metrics are served to this host only\n").into_response();
     }
     let text = s.metrics.read().map(|m| m.clone()).unwrap_or_default();

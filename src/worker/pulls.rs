@@ -87,7 +87,7 @@ fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), Zoh
 fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
     let Some(since) = p.synced_until else {
         enqueue(p, "pull", None)?;
-        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
+        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now(), failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"queued": "full load"}));
     };
     let started = Utc::now();
@@ -103,7 +103,7 @@ fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
         // Kept: what was applied. The job reads the rest, then the deletes
         // since the same time, and moves synced_until.
         enqueue(p, "pull", Some(since - chrono::Duration::seconds(1)))?;
-        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
+        spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now(), failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"changed": r.changed, "queued": "bulk read of the rest"}));
     }
     let result = serde_json::json!({"changed": r.changed, "deleted": r.removed});

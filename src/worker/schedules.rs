@@ -100,14 +100,9 @@ fn pending(s: &Schedule) -> Result<i64, ZohoFdwError> {
         quote_ident(&s.sync_column),
         COUNT_AT_MOST.max(s.min_pending)
     );
+    // Held-back rows count too: only the push can tell a held row from one
+    // that changed since, and it sends neither a call nor a credit for them.
     let n = as_owner(s.owner, Some((s.source, Access::Push)), Limits::glance(), || Spi::get_one::<i64>(&sql).map(|n| n.unwrap_or(0)).map_err(ZohoFdwError::from))?;
-    // Rows held back after max_attempts rejections are not waiting to go.
-    let held = Spi::get_one_with_args::<i64>(
-        "SELECT count(*) FROM zoho.push_rejections WHERE source = $1::oid::regclass AND attempts >= $2",
-        &[s.source.into(), s.max_attempts.into()],
-    )?
-    .unwrap_or(0);
-    let n = (n - held).max(0);
     Spi::run_with_args("UPDATE zoho.push_schedules SET rows_pending = $2, counted_at = now() WHERE source = $1", &[s.source.into(), n.into()])?;
     Ok(n)
 }

@@ -45,6 +45,11 @@ impl Supervisor {
         Failure { count, wait, log: count.is_power_of_two() }
     }
 
+    /// Failures in a row so far (0: none).
+    pub fn count(&self, key: i64) -> u32 {
+        self.failing.get(&key).map_or(0, |(n, _)| *n)
+    }
+
     /// Records a success; the failures in a row it ends (0: none).
     pub fn succeeded(&mut self, key: i64) -> u32 {
         self.failing.remove(&key).map_or(0, |(n, _)| n)

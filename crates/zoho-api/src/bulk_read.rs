@@ -160,8 +160,8 @@ impl ZohoClient {
                 json!({ "query": q, "file_type": "csv" })
             }
         };
+        // A second job reads the same records (50 credits, no harm): retried.
         let call = Call::new("bulk_read.create", Method::POST, Target::Api(self.bulk_path("read")))
-            .creates()
             .json(body)
             .credits(BULK_READ_JOB_CREDITS);
         let env: BulkReadCreateReply = self

@@ -393,10 +393,14 @@ impl ZohoClient {
             "character_encoding": "UTF-8",
             "resource": [resource],
         });
-        let call = Call::new("bulk_write.create", Method::POST, Target::Api(self.bulk_path("write")))
-            .creates()
+        let mut call = Call::new("bulk_write.create", Method::POST, Target::Api(self.bulk_path("write")))
             .json(body)
             .credits(BULK_WRITE_JOB_CREDITS);
+        // A job of updates or upserts on a key, run twice, writes the same
+        // records twice; a job of inserts would create them twice.
+        if operation == WriteOp::Insert {
+            call = call.creates();
+        }
         let ack: BulkWriteAck = self.t.send_json(&call).await?.ok_or_else(|| Error::malformed("bulk_write.create", "no content"))?;
         ack.details.id.ok_or_else(|| Error::malformed("bulk_write.create", "key `details.id`: missing"))
     }
