@@ -209,10 +209,30 @@ pub struct TokenManager {
     timeout: Duration,
     /// One refresh at a time within this process.
     refreshing: tokio::sync::Mutex<()>,
+    /// How long a refresh may wait for Zoho's 10-in-10-minutes window, and
+    /// who is told about the wait.
+    max_wait: Duration,
+    on_wait: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 impl TokenManager {
     pub fn new(credentials: Credentials, endpoints: &Endpoints, store: Arc<dyn TokenStore>, key: Option<String>, http: reqwest::Client, timeout: Duration) -> TokenManager {
+        TokenManager::waiting(credentials, endpoints, store, key, http, timeout, Duration::ZERO, None)
+    }
+
+    /// As [`TokenManager::new`], waiting up to `max_wait` for the refresh
+    /// window when it is full (cancel and statement_timeout still apply).
+    #[allow(clippy::too_many_arguments)]
+    pub fn waiting(
+        credentials: Credentials,
+        endpoints: &Endpoints,
+        store: Arc<dyn TokenStore>,
+        key: Option<String>,
+        http: reqwest::Client,
+        timeout: Duration,
+        max_wait: Duration,
+        on_wait: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    ) -> TokenManager {
         TokenManager {
             key: key.unwrap_or_else(|| credentials.store_key(endpoints)),
             token_url: endpoints.token_url(),
@@ -221,6 +241,8 @@ impl TokenManager {
             http,
             timeout,
             refreshing: tokio::sync::Mutex::new(()),
+            max_wait,
+            on_wait,
         }
     }
 
@@ -234,7 +256,20 @@ impl TokenManager {
         if let Some(t) = self.store.get(&self.key).filter(|t| t.is_fresh(SystemTime::now())) {
             return Ok(t);
         }
-        self.refresh(cancel).await
+        match self.refresh(cancel).await {
+            // Zoho's window is full: wait for it to open rather than fail.
+            Err(Error::RefreshRateLimited { retry_after }) if retry_after <= self.max_wait => {
+                if let Some(hook) = &self.on_wait {
+                    hook(&format!("waiting {}s for Zoho's token refresh window (10 refreshes in 10 minutes)", retry_after.as_secs().max(1)));
+                }
+                cancel.sleep(retry_after).await?;
+                if let Some(t) = self.store.get(&self.key).filter(|t| t.is_fresh(SystemTime::now())) {
+                    return Ok(t);
+                }
+                self.refresh(cancel).await
+            }
+            other => other,
+        }
     }
 
     /// Called after Zoho said INVALID_TOKEN for `token`.

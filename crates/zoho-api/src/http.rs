@@ -103,6 +103,9 @@ pub struct ClientConfig {
     /// Told when the client waits for one of Zoho's windows to open (the
     /// extension turns it into a NOTICE).
     pub on_wait: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    /// The longest wait for the token refresh window (10 in 10 minutes)
+    /// before failing with `RefreshRateLimited`.
+    pub max_refresh_wait: Duration,
 }
 
 impl ClientConfig {
@@ -125,6 +128,7 @@ impl ClientConfig {
             downloads_per_window: 10,
             download_window: Duration::from_secs(60),
             on_wait: None,
+            max_refresh_wait: Duration::from_secs(600),
         }
     }
 }
@@ -269,7 +273,16 @@ impl Transport {
             .build()
             .map_err(|e| Error::transport("client", e))?;
         let store = config.token_store.clone().unwrap_or_else(|| Arc::new(crate::auth::MemoryTokenStore::default()));
-        let tokens = TokenManager::new(credentials, &config.endpoints, store, config.token_key.clone(), http.clone(), config.request_timeout);
+        let tokens = TokenManager::waiting(
+            credentials,
+            &config.endpoints,
+            store,
+            config.token_key.clone(),
+            http.clone(),
+            config.request_timeout,
+            config.max_refresh_wait,
+            config.on_wait.clone(),
+        );
         Ok(Transport {
             normal: Semaphore::new(config.max_concurrency.max(1)),
             sub: Semaphore::new(config.sub_concurrency.clamp(1, 10)),

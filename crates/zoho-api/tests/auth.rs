@@ -84,6 +84,8 @@ async fn exhausted_refresh_budget_stops_before_calling_zoho() {
     let mut cfg = config(&sim);
     cfg.token_store = Some(store.clone());
     cfg.token_key = Some("shared".into());
+    // The window opens in ten minutes: longer than this client may wait.
+    cfg.max_refresh_wait = std::time::Duration::from_secs(1);
     let now = SystemTime::now();
     for _ in 0..10 {
         store.claim_refresh("shared", now).unwrap();
@@ -107,4 +109,46 @@ async fn the_simulator_enforces_zohos_refresh_limit_too() {
     let err = last.unwrap().unwrap_err();
     assert!(matches!(err, Error::Auth { .. }), "{err:?}");
     assert!(err.to_string().to_lowercase().contains("access denied") || err.to_string().contains("too many"), "{err}");
+}
+
+/// A store whose refresh window is full once, for `wait`.
+struct FullOnce {
+    inner: MemoryTokenStore,
+    wait: std::time::Duration,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl zoho_api::TokenStore for FullOnce {
+    fn get(&self, key: &str) -> Option<zoho_api::AccessToken> {
+        self.inner.get(key)
+    }
+    fn put(&self, key: &str, token: &zoho_api::AccessToken) {
+        self.inner.put(key, token)
+    }
+    fn discard(&self, key: &str, token: &zoho_api::Secret) {
+        self.inner.discard(key, token)
+    }
+    fn claim_refresh(&self, key: &str, now: SystemTime) -> Result<(), std::time::Duration> {
+        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(self.wait);
+        }
+        self.inner.claim_refresh(key, now)
+    }
+}
+
+#[tokio::test]
+async fn a_full_refresh_window_is_waited_out_and_said() {
+    let sim = sim(SimConfig::default()).await;
+    let mut cfg = config(&sim);
+    let wait = std::time::Duration::from_millis(400);
+    cfg.token_store = Some(Arc::new(FullOnce { inner: MemoryTokenStore::default(), wait, refused: Default::default() }));
+    let told = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = told.clone();
+    cfg.on_wait = Some(Arc::new(move |m: &str| seen.lock().unwrap().push(m.to_string())));
+    let c = ZohoClient::new(cfg, credentials()).unwrap();
+    let started = std::time::Instant::now();
+    c.current_user().await.expect("the call goes through once the window opens");
+    assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+    assert_eq!(calls_to(&sim, "oauth.token"), 1, "one refresh, after the wait");
+    assert!(told.lock().unwrap()[0].contains("token refresh window"), "{:?}", told.lock().unwrap());
 }
