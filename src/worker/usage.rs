@@ -17,9 +17,31 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub struct Flusher {
     flushed: Option<Instant>,
     failing: super::WarnOnce,
+    /// Servers whose daily_credit_budget was reached at the last flush.
+    held: std::collections::BTreeSet<String>,
 }
 
 impl Flusher {
+    /// Tells `LISTEN zoho_fdw_events` when a server's budget is reached
+    /// (its scheduled work waits) and when it is not any more.
+    fn announce_budgets(&mut self) {
+        let now: Result<std::collections::BTreeSet<String>, String> = super::in_transaction(|| {
+            Spi::connect(|spi| {
+                spi.select("SELECT server::text FROM zoho.credit_budget WHERE reached", None, &[])?
+                    .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+                    .collect::<Result<std::collections::BTreeSet<String>, _>>()
+            })
+            .map_err(ZohoFdwError::from)
+        });
+        let Ok(now) = now else { return };
+        for (event, servers) in [("budget_reached", now.difference(&self.held)), ("budget_cleared", self.held.difference(&now))] {
+            for server in servers {
+                let _ = super::in_transaction(|| super::supervise::announce(event, "server", server, serde_json::json!({})));
+            }
+        }
+        self.held = now;
+    }
+
     pub fn run_due(&mut self) {
         if self.flushed.is_some_and(|t| t.elapsed() < FLUSH_EVERY) {
             return;
@@ -31,6 +53,7 @@ impl Flusher {
     /// memory (and the failure is said once).
     pub fn flush(&mut self) {
         self.flushed = Some(Instant::now());
+        self.announce_budgets();
         match flush() {
             Ok(()) => self.failing.ok(),
             Err(e) => self.failing.warn("cannot record API usage (kept for the next try)", e),

@@ -143,8 +143,10 @@ fn api_usage_counts_every_backend_even_in_rolled_back_transactions() {
 #[test]
 fn the_credit_budget_holds_scheduled_pushes_until_it_is_raised() {
     let sim = start_sim(SimConfig::default());
-    let (_db, mut c) = WorkerDb::new(&sim);
+    let (db, mut c) = WorkerDb::new(&sim);
     orders_table(&mut c);
+    let mut listener = db.client();
+    listener.batch_execute("LISTEN zoho_fdw_events").unwrap();
     c.batch_execute("ALTER SERVER zoho OPTIONS (ADD daily_credit_budget '20')").unwrap();
     // 300 rows: 30 credits of upserts (and the metadata) pass the budget.
     orders(&mut c, 300, 1);
@@ -167,6 +169,18 @@ fn the_credit_budget_holds_scheduled_pushes_until_it_is_raised() {
     assert_eq!(sim.records("Orders").len(), 310);
     let paused: bool = c.query_one("SELECT paused FROM zoho.sync_status WHERE flow = 'push'", &[]).unwrap().get(0);
     assert!(!paused);
+    // LISTEN zoho_fdw_events heard the budget reached, then cleared.
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut heard = listener.notifications();
+    let mut heard = heard.timeout_iter(Duration::from_secs(3));
+    let mut budget = Vec::new();
+    while let Ok(Some(n)) = heard.next() {
+        let e: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+        if e["flow"] == "server" {
+            budget.push((e["event"].as_str().unwrap().to_string(), e["target"].as_str().unwrap().to_string()));
+        }
+    }
+    assert_eq!(budget, [("budget_reached".to_string(), "zoho".to_string()), ("budget_cleared".to_string(), "zoho".to_string())]);
 }
 
 #[test]
