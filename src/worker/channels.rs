@@ -306,13 +306,13 @@ impl Worker {
                     if let Err(e) = stored {
                         record_error(w.channel_id, &e);
                     }
-                    supervise::record_recovery(self.renewals.succeeded(w.channel_id), "channel", || super::schedules::table_name(w.target));
+                    supervise::record_recovery(self.renewals.succeeded(w.channel_id), "channel", || supervise::table_name(w.target));
                     if let Some(known) = self.watches.get_mut(&w.channel_id) {
                         known.expires_at = Some(granted);
                     }
                     if lapsed {
                         log!("zoho_fdw worker: channel {} had lapsed; subscribed again, catching up", w.channel_id);
-                        let target = super::schedules::table_name(w.target);
+                        let target = supervise::table_name(w.target);
                         let _ = in_transaction(|| supervise::announce("lapsed", "channel", &target, serde_json::json!({"channel_id": w.channel_id.to_string()})));
                         self.caught_up.remove(&w.channel_id);
                         self.settled.remove(&w.channel_id);
@@ -390,7 +390,7 @@ impl Worker {
                     if let Some(known) = self.watches.get_mut(&w.channel_id).filter(|_| advanced) {
                         known.synced_until = synced_at;
                     }
-                    supervise::record_recovery(self.catchups.succeeded(w.channel_id), "channel", || super::schedules::table_name(w.target));
+                    supervise::record_recovery(self.catchups.succeeded(w.channel_id), "channel", || supervise::table_name(w.target));
                 }
                 Err(e) => {
                     let f = self.catchups.failed(w.channel_id);
@@ -456,7 +456,7 @@ fn failing(w: &Watch, f: &supervise::Failure, other: u32, e: &str) {
     if f.log {
         warning!("zoho_fdw worker: channel {} ({} time(s) in a row; next try in {}s): {e}", w.channel_id, f.count, f.wait.as_secs());
     }
-    supervise::record_failure(f, "channel", &super::schedules::table_name(w.target), e, || {
+    supervise::record_failure(f, "channel", &supervise::table_name(w.target), e, || {
         Spi::run_with_args(
             "UPDATE zoho.watches SET last_error = $2, last_error_at = now(), failures = $3, next_attempt = now() + make_interval(secs => $4) WHERE channel_id = $1",
             &[w.channel_id.into(), e.into(), (f.count.max(other) as i32).into(), f.wait.as_secs_f64().into()],

@@ -144,9 +144,9 @@ impl Pulls {
                 Ok(())
             });
             match done {
-                Ok(()) => supervise::record_recovery(self.supervisor.succeeded(u32::from(p.target).into()), "pull", || super::schedules::table_name(p.target)),
+                Ok(()) => supervise::record_recovery(self.supervisor.succeeded(u32::from(p.target).into()), "pull", || supervise::table_name(p.target)),
                 Err(e) => {
-                    let target = super::schedules::table_name(p.target);
+                    let target = supervise::table_name(p.target);
                     let f = self.supervisor.failed(u32::from(p.target).into());
                     if f.log {
                         warning!("zoho_fdw worker: scheduled pull of {} into {target} ({} time(s) in a row; next try in {}s): {e}", p.module, f.count, f.wait.as_secs());

@@ -161,7 +161,7 @@ impl Schedules {
                 Ok(summary)
             });
             match result {
-                Ok(_) => supervise::record_recovery(self.supervisor.succeeded(u32::from(s.source).into()), "push", || table_name(s.source)),
+                Ok(_) => supervise::record_recovery(self.supervisor.succeeded(u32::from(s.source).into()), "push", || supervise::table_name(s.source)),
                 Err(e) => self.failed(&s, e),
             }
             usage.flush();
@@ -172,7 +172,7 @@ impl Schedules {
     /// again at 2, 4, 8, … failures in a row, with the count.
     fn failed(&mut self, s: &Schedule, e: String) {
         let f = self.supervisor.failed(u32::from(s.source).into());
-        let table = table_name(s.source);
+        let table = supervise::table_name(s.source);
         if f.log {
             warning!("zoho_fdw worker: scheduled push of {table} failed ({} time(s) in a row; next try in {}s): {e}", f.count, f.wait.as_secs());
         }
@@ -185,16 +185,4 @@ impl Schedules {
             .map_err(ZohoFdwError::from)
         });
     }
-}
-
-/// A table's qualified name for logs and events (its oid once dropped),
-/// read in a transaction of its own: call it between the worker's
-/// transactions, never inside one.
-pub(super) fn table_name(rel: pg_sys::Oid) -> String {
-    // regclass output with search_path = pg_catalog: schema-qualified,
-    // quoted only where needed (`public.orders`).
-    in_transaction(|| Spi::get_one_with_args::<String>("SELECT $1::pg_catalog.regclass::pg_catalog.text", &[rel.into()]).map_err(ZohoFdwError::from))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| format!("oid {}", u32::from(rel)))
 }

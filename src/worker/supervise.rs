@@ -91,3 +91,15 @@ pub fn record_recovery(ended: u32, flow: &str, target: impl FnOnce() -> String) 
         let _ = super::in_transaction(|| announce("recovered", flow, &target, serde_json::json!({"failures": ended})));
     }
 }
+
+/// A table's qualified name for logs and events (its oid once dropped),
+/// read in a transaction of its own: call it between the worker's
+/// transactions, never inside one.
+pub fn table_name(rel: pg_sys::Oid) -> String {
+    // regclass output with search_path = pg_catalog: schema-qualified,
+    // quoted only where needed (`public.orders`).
+    super::in_transaction(|| Spi::get_one_with_args::<String>("SELECT $1::pg_catalog.regclass::pg_catalog.text", &[rel.into()]).map_err(ZohoFdwError::from))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("oid {}", u32::from(rel)))
+}

@@ -164,11 +164,7 @@ impl<'c> RecordPages<'c> {
 }
 
 pub fn record_id(r: &Record) -> Option<String> {
-    match r.get("id")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    wire::text_of(r.get("id")?)
 }
 
 fn merge_by_id(rows: &mut [Record], extra: Vec<Record>) {
@@ -284,11 +280,7 @@ impl ResultEntry {
 
     /// A string (or integer) member of `details`.
     pub fn detail(&self, key: &str) -> Option<String> {
-        match self.details.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        wire::text_of(self.details.get(key)?)
     }
 
     pub fn error(&self) -> RecordError {

@@ -98,6 +98,15 @@ fn describe(text: &str) -> String {
     }
 }
 
+/// A string, or a number Zoho sent unquoted, as text (an id, a count).
+pub fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Whether `v` is one of the spellings of "nothing".
 pub fn is_nothing(v: &Value) -> bool {
     match v {
