@@ -21,6 +21,13 @@ CREATE TABLE zoho.job_queue (
   started_at    timestamptz,
   finished_at   timestamptz,
   rows_written  bigint,
+  -- Where an interrupted job goes on: pages committed, and Zoho's token
+  -- for the next page (valid 24 hours) when there is one.
+  pages_done    int         NOT NULL DEFAULT 0,
+  next_page_token text,
+  page_token_at timestamptz,
+  -- A failed attempt is tried again from here, until attempts run out.
+  next_attempt  timestamptz,
   runner_pid    int,
   error         text
 );
@@ -49,7 +56,7 @@ GRANT USAGE ON SEQUENCE zoho.job_queue_id_seq TO PUBLIC;
 -- for a job the caller can see.
 CREATE VIEW zoho.jobs WITH (security_invoker = true) AS
   SELECT j.id, j.kind, j.module, j.target, j.since, j.owner, j.state, j.attempts, j.queued_at, j.started_at,
-         j.finished_at, j.rows_written, p.activity AS progress, p.page_rows, j.error
+         j.finished_at, j.rows_written, j.pages_done, p.activity AS progress, p.page_rows, j.error
     FROM zoho.job_queue j
     LEFT JOIN LATERAL zoho.job_progress(j.id) p ON j.state = 'running';
 GRANT SELECT ON zoho.jobs TO PUBLIC;

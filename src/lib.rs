@@ -30,6 +30,7 @@ mod progress;
 mod push;
 mod runtime;
 mod server;
+mod steps;
 mod tokens;
 mod usage;
 mod watch;

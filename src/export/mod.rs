@@ -28,6 +28,7 @@ use crate::error::{raise, ZohoFdwError};
 use crate::local::{LocalColumn, LocalTable};
 use crate::runtime::block_on;
 use crate::server;
+use crate::steps::{InCaller, Steps};
 
 
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
@@ -148,67 +149,171 @@ fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("export: {e}"))
 }
 
-pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
-    let (module, target_oid, since) = (spec.module, spec.target, spec.since);
-    let ctx = server::resolve(spec.server)?;
-    let client = ctx.shared_client()?;
-    let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
-    let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
-    if spec.formulas_only {
-        target.columns.retain(|(_, f)| f.api_name == "id" || f.is_computed());
-        if target.columns.len() < 2 {
-            return Err(ZohoFdwError::BadArgument { what: format!("no column of {} holds a formula field of {module}, so there is nothing to refresh", target.table.display), hint: None });
-        }
-    }
-    let t = &target.table;
-    let id_col = &target.columns[0].0;
-    let col_list: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
-    let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
+/// Where an export stands between its pages: pages done, rows written, and
+/// Zoho's token for the next page (None after the last). A job keeps it
+/// with each page it commits, so a restart goes on from the next page.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resume {
+    pub pages: i32,
+    pub written: i64,
+    pub next_token: Option<String>,
+}
 
-    Spi::connect_mut(|spi| -> Result<i64, ZohoFdwError> {
-        let started = spi
-            .select("SELECT clock_timestamp()", None, &[])
-            .and_then(|r| r.first().get_one::<pgrx::datum::TimestampWithTimeZone>())
-            .map_err(spi_err)?
-            .expect("a timestamp");
-        require_unique_id(spi, t, id_col)?;
-        // Into an empty table rows go straight in. The lock makes other
-        // writers (notifications) wait for the export and then apply their
-        // newer rows over it; without it they could insert an id first.
-        // A table with rows takes no lock beyond INSERT's own.
-        let is_empty = |spi: &mut pgrx::spi::SpiClient<'_>| {
-            spi.select(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.sql_name), None, &[])
-                .and_then(|r| r.first().get_one::<bool>())
-                .map_err(spi_err)
-                .map(|b| b.unwrap_or(false))
-        };
-        let mut empty = !spec.formulas_only && is_empty(spi)?;
-        if empty {
-            spi.update(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", t.sql_name), None, &[]).map_err(spi_err)?;
-            empty = is_empty(spi)?;
+impl Resume {
+    fn finished(&self) -> bool {
+        self.pages > 0 && self.next_token.is_none()
+    }
+}
+
+/// Called in the step of each page, after its rows are written.
+pub(crate) type Checkpoint<'a> = &'a mut dyn FnMut(&mut pgrx::spi::SpiClient<'_>, &Resume) -> Result<(), ZohoFdwError>;
+
+pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
+    export_in_steps(spec, &mut InCaller, Resume::default(), None)
+}
+
+/// An export whose pages are each written in a step of their own
+/// ([`crate::steps`]). Each page is committed on its own rather than staged
+/// and applied once: every row is written newer-wins on its own id, so a
+/// target holding some pages is as correct as before, only less complete,
+/// and the pages already written are not downloaded again (Zoho allows 10
+/// downloads a minute).
+pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, mut checkpoint: Option<Checkpoint<'_>>) -> Result<i64, ZohoFdwError> {
+    let (module, target_oid, since) = (spec.module, spec.target, spec.since);
+    let (ctx, client) = steps.step(|_| {
+        let ctx = server::resolve(spec.server)?;
+        let client = ctx.shared_client()?;
+        Ok((ctx, client))
+    })?;
+    let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
+    // Everything Zoho held at this moment (on Zoho's clock, less a margin)
+    // is in the target when the export has finished.
+    let started = client.transport().zoho_time(chrono::Utc::now(), crate::worker::sync_overlap());
+    let (target, sql) = steps.step(|spi| {
+        let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
+        if spec.formulas_only {
+            target.columns.retain(|(_, f)| f.api_name == "id" || f.is_computed());
+            if target.columns.len() < 2 {
+                return Err(ZohoFdwError::BadArgument { what: format!("no column of {} holds a formula field of {module}, so there is nothing to refresh", target.table.display), hint: None });
+            }
         }
-        let stage = if empty {
-            None
-        } else {
-            // The worker runs exports as a restricted operation, which may
-            // not create temporary tables; this fixed statement runs no user
-            // code (no rows are read), so it steps outside for a moment.
-            crate::privileges::unrestricted(|| {
-                spi.update(
-                    &format!("CREATE TEMP TABLE zoho_export_stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA", col_list.join(", "), t.sql_name),
-                    None,
-                    &[],
-                )
-            })
-            .map_err(spi_err)?;
-            let oid = spi
-                .select("SELECT 'pg_temp.zoho_export_stage'::regclass::oid", None, &[])
-                .and_then(|r| r.first().get_one::<pg_sys::Oid>())
-                .map_err(spi_err)?
-                .expect("the staging table exists");
-            Some(oid)
+        require_unique_id(spi, &target.table, &target.columns[0].0)?;
+        let sql = PageSql::new(&target, spec.formulas_only);
+        Ok((target, sql))
+    })?;
+    let t = &target.table;
+    let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
+    // Into an empty table rows go straight in; the rows written so far are
+    // then the export's own, which `direct` checks on each page. In one
+    // transaction the table is locked before the first download, so
+    // notifications wait for the export and apply their newer rows after it.
+    let mut direct = resume.pages == 0 && !spec.formulas_only;
+    if direct && !steps.commits() {
+        direct = steps.step(|spi| sql.still_own(spi, t, 0))?;
+    }
+    let query = BulkReadQuery {
+        module: module.to_string(),
+        fields: target.columns.iter().map(|(_, f)| f.api_name.clone()).collect(),
+        criteria: since.as_ref().map(Criteria::modified_since),
+        cvid: None,
+    };
+    let mut pages = client.bulk_export(query);
+    if resume.pages > 0 {
+        notice!("zoho_fdw: {module}: going on from page {} ({} row(s) written before)", resume.pages + 1, resume.written);
+        pages.resume(resume.next_token.clone(), resume.pages as u32);
+    }
+    while !resume.finished() {
+        let page = resume.pages + 1;
+        let mut notices = crate::progress::JobNotices::new(format!("{module} page {page}"));
+        let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| notices.seen(&j.id, &j.state, j.is_finished());
+        let waited = std::time::Instant::now();
+        let Some((job, file)) = block_on(pages.next_page_file(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
+            break;
         };
-        let merge = if spec.formulas_only {
+        let zoho_ms = waited.elapsed().as_secs_f64() * 1e3;
+        let applying = std::time::Instant::now();
+        let text = CopyText::from_zip(file, copy_plan(&target)).map_err(|e| ZohoFdwError::BadValue { table: t.display.clone(), what: format!("the Bulk Read file of page {page} cannot be read: {e}") })?;
+        let count = job.result.as_ref().and_then(|r| r.count);
+        let next = Resume { pages: page, written: resume.written, next_token: pages.next_token().map(str::to_string) };
+        let (applied, fed, next) = steps.step(|spi| {
+            let feed = copy::Feed::new(text, t.display.clone());
+            let straight = direct && sql.still_own(spi, t, resume.written)?;
+            let (applied, fed) = if straight {
+                let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
+                (n as i64, feed.text.rows())
+            } else {
+                direct = false;
+                let stage_oid = sql.stage(spi)?;
+                let (_, feed) = copy::copy_into(stage_oid, &names, feed)?;
+                let fed = feed.text.rows();
+                let n = spi.update(sql.merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64;
+                (n, fed)
+            };
+            let next = Resume { written: next.written + applied, ..next };
+            if let Some(save) = checkpoint.as_mut() {
+                save(spi, &next)?;
+            }
+            Ok((applied, fed, next))
+        })?;
+        resume = next;
+        debug1!("zoho_fdw: export timing: page={page} rows={fed} zoho_ms={zoho_ms:.1} apply_ms={:.1}", applying.elapsed().as_secs_f64() * 1e3);
+        let line = format!("{module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}", count.map(|c| format!(" of {c}")).unwrap_or_default(), t.display);
+        notice!("zoho_fdw: {line}");
+        crate::progress::activity(&line);
+    }
+    if spec.formulas_only {
+        return Ok(resume.written);
+    }
+    steps.step(|spi| {
+        // As the caller (or the job's owner): the catalog's row-level
+        // security lets whoever may write the target record its export.
+        spi.update(
+            "INSERT INTO zoho.exports AS e (module, target, server, owner, last_success, finished_at, rows_written, pages)
+             VALUES ($1, $2::oid::regclass, $3::name, current_user::regrole, to_timestamp($4), clock_timestamp(), $5, $6)
+             ON CONFLICT (module, target) DO UPDATE
+               SET server = EXCLUDED.server, owner = EXCLUDED.owner, last_success = EXCLUDED.last_success,
+                   finished_at = EXCLUDED.finished_at, rows_written = EXCLUDED.rows_written, pages = EXCLUDED.pages",
+            None,
+            &[module.into(), target_oid.into(), ctx.name.as_str().into(), (started.timestamp_micros() as f64 / 1e6).into(), resume.written.into(), resume.pages.into()],
+        )
+        .map_err(spi_err)?;
+        Ok(resume.written)
+    })
+}
+
+/// Which Bulk Read column goes to which local column, from a page's headers.
+fn copy_plan(target: &Target) -> zoho_api::copy_text::Plan {
+    let wanted: Vec<(String, Kind, String)> = target.columns.iter().map(|(c, f)| (f.api_name.clone(), kind_of(c), c.name.clone())).collect();
+    Box::new(move |headers: &[String]| {
+        let find = |api: &str| headers.iter().position(|h| h == api).or_else(|| headers.iter().position(|h| h.eq_ignore_ascii_case(api)));
+        let columns = wanted
+            .iter()
+            .map(|(api, kind, name)| {
+                find(api)
+                    .map(|cell| CopyColumn { cell, kind: *kind, name: name.clone() })
+                    .ok_or_else(|| format!("the Bulk Read file has no column {api} (it has {})", headers.join(", ")))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let id_cell = columns[0].cell;
+        Ok((columns, id_cell))
+    })
+}
+
+/// The statements that write a page into the target.
+struct PageSql {
+    table: String,
+    /// `CREATE TEMP TABLE zoho_export_stage …` for this target's columns.
+    create_stage: String,
+    /// Staged rows → target, newer Modified_Time winning (or formulas only).
+    merge: String,
+}
+
+impl PageSql {
+    fn new(target: &Target, formulas_only: bool) -> PageSql {
+        let t = &target.table;
+        let id_col = &target.columns[0].0;
+        let col_list: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
+        let merge = if formulas_only {
             let values = &col_list[1..];
             format!(
                 "UPDATE {t} AS t SET {sets} FROM pg_temp.zoho_export_stage s WHERE t.{id} = s.{id} AND ({old}) IS DISTINCT FROM ({new})",
@@ -233,78 +338,46 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
                 new = col_list.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
             )
         };
+        PageSql {
+            table: t.sql_name.clone(),
+            create_stage: format!("CREATE TEMP TABLE zoho_export_stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA", col_list.join(", "), t.sql_name),
+            merge,
+        }
+    }
 
-        let query = BulkReadQuery {
-            module: module.to_string(),
-            fields: target.columns.iter().map(|(_, f)| f.api_name.clone()).collect(),
-            criteria: since.as_ref().map(Criteria::modified_since),
-            cvid: None,
+    /// Whether the target holds only the `written` rows of this export, so
+    /// a page may go straight in. The lock makes other writers
+    /// (notifications) wait for the page and then apply their newer rows
+    /// over it; without it they could insert an id first.
+    fn still_own(&self, spi: &mut pgrx::spi::SpiClient<'_>, t: &LocalTable, written: i64) -> Result<bool, ZohoFdwError> {
+        let count = |spi: &mut pgrx::spi::SpiClient<'_>| -> Result<i64, ZohoFdwError> {
+            // Counting stops past `written`: a big table is not scanned.
+            let sql = format!("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT $1) r", self.table);
+            Ok(spi.select(&sql, None, &[(written + 1).into()]).and_then(|r| r.first().get_one::<i64>()).map_err(spi_err)?.unwrap_or(0))
         };
-        let mut pages = client.bulk_export(query);
-        let mut written: i64 = 0;
-        let mut page = 0;
-        loop {
-            page += 1;
-            let mut notices = crate::progress::JobNotices::new(format!("{module} page {page}"));
-            let mut progress = |j: &zoho_api::bulk_read::BulkReadJob| notices.seen(&j.id, &j.state, j.is_finished());
-            let waited = std::time::Instant::now();
-            let Some((job, file)) = block_on(pages.next_page_file(&mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))? else {
-                break;
-            };
-            let zoho_ms = waited.elapsed().as_secs_f64() * 1e3;
-            let applying = std::time::Instant::now();
-            let wanted: Vec<(String, Kind, String)> = target.columns.iter().map(|(c, f)| (f.api_name.clone(), kind_of(c), c.name.clone())).collect();
-            let plan: zoho_api::copy_text::Plan = Box::new(move |headers: &[String]| {
-                let find = |api: &str| headers.iter().position(|h| h == api).or_else(|| headers.iter().position(|h| h.eq_ignore_ascii_case(api)));
-                let columns = wanted
-                    .iter()
-                    .map(|(api, kind, name)| {
-                        find(api)
-                            .map(|cell| CopyColumn { cell, kind: *kind, name: name.clone() })
-                            .ok_or_else(|| format!("the Bulk Read file has no column {api} (it has {})", headers.join(", ")))
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let id_cell = columns[0].cell;
-                Ok((columns, id_cell))
-            });
-            let text = CopyText::from_zip(file, plan).map_err(|e| ZohoFdwError::BadValue { table: t.display.clone(), what: format!("the Bulk Read file of page {page} cannot be read: {e}") })?;
-            let count = job.result.as_ref().and_then(|r| r.count);
-            let feed = copy::Feed::new(text, t.display.clone());
-            let (applied, fed) = match stage {
-                None => {
-                    let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
-                    (n as i64, feed.text.rows())
-                }
-                Some(stage_oid) => {
-                    let (_, feed) = copy::copy_into(stage_oid, &names, feed)?;
-                    let fed = feed.text.rows();
-                    let n = spi.update(merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64;
-                    spi.update("TRUNCATE pg_temp.zoho_export_stage", None, &[]).map_err(spi_err)?;
-                    (n, fed)
-                }
-            };
-            written += applied;
-            debug1!("zoho_fdw: export timing: page={page} rows={fed} zoho_ms={zoho_ms:.1} apply_ms={:.1}", applying.elapsed().as_secs_f64() * 1e3);
-            let line = format!("{module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}", count.map(|c| format!(" of {c}")).unwrap_or_default(), t.display);
-            notice!("zoho_fdw: {line}");
-            crate::progress::activity(&line);
+        if count(spi)? != written {
+            return Ok(false);
         }
-        if spec.formulas_only {
-            return Ok(written);
-        }
-        // As the caller (or the job's owner): the catalog's row-level
-        // security lets whoever may write the target record its export.
-        spi.update(
-            "INSERT INTO zoho.exports AS e (module, target, server, owner, last_success, finished_at, rows_written, pages)
-             VALUES ($1, $2::oid::regclass, $3::name, current_user::regrole, $4, clock_timestamp(), $5, $6)
-             ON CONFLICT (module, target) DO UPDATE
-               SET server = EXCLUDED.server, owner = EXCLUDED.owner, last_success = EXCLUDED.last_success,
-                   finished_at = EXCLUDED.finished_at, rows_written = EXCLUDED.rows_written, pages = EXCLUDED.pages",
-            None,
-            &[module.into(), target_oid.into(), ctx.name.as_str().into(), started.into(), written.into(), (page - 1).into()],
-        )
-        .map_err(spi_err)?;
-        Ok(written)
-    })
-}
+        spi.update(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", t.sql_name), None, &[]).map_err(spi_err)?;
+        Ok(count(spi)? == written)
+    }
 
+    /// The staging table, empty and of this target's columns, for this step.
+    fn stage(&self, spi: &mut pgrx::spi::SpiClient<'_>) -> Result<pg_sys::Oid, ZohoFdwError> {
+        // One left by an earlier page or export of this transaction goes:
+        // it may have another target's columns.
+        let old = spi.select("SELECT to_regclass('pg_temp.zoho_export_stage')::oid", None, &[]).and_then(|r| r.first().get_one::<pg_sys::Oid>()).map_err(spi_err)?;
+        if old.is_some() {
+            spi.update("DROP TABLE pg_temp.zoho_export_stage", None, &[]).map_err(spi_err)?;
+        }
+        // The worker runs exports as a restricted operation, which may not
+        // create temporary tables; this fixed statement runs no user code
+        // (no rows are read), so it steps outside for a moment.
+        crate::privileges::unrestricted(|| spi.update(&self.create_stage, None, &[])).map_err(spi_err)?;
+        Ok(spi
+            .select("SELECT 'pg_temp.zoho_export_stage'::regclass::oid", None, &[])
+            .and_then(|r| r.first().get_one::<pg_sys::Oid>())
+            .map_err(spi_err)?
+            .expect("the staging table exists"))
+    }
+}

@@ -14,6 +14,10 @@
 //! nothing locally; records already written in Zoho are written again by
 //! the next push, which is safe because every write is an upsert on the key.
 //!
+//! The worker runs a push in steps that each commit ([`crate::steps`]), so
+//! each finished job's rows are marked synced at once, and a crash in the
+//! third of four jobs sends only jobs 3 and 4 again.
+//!
 //! Layout: [`source`] reads the table's catalog entry, [`columns`] decides
 //! what is sent as what, [`read`] reads and converts pending rows,
 //! [`apply`] records outcomes, [`trigger`] is `zoho_mark_pending`.
@@ -36,6 +40,7 @@ use zoho_api::push::{Outcome, PushRow};
 use crate::error::{raise, ZohoFdwError};
 use crate::runtime::block_on;
 use crate::server;
+use crate::steps::{InCaller, Steps};
 use apply::Outcomes;
 use read::RowRef;
 use source::SourceTable;
@@ -111,6 +116,21 @@ pub(crate) struct Report {
     pub credits: i32,
 }
 
+/// Rows read, sent and marked per step of upsert rounds when steps commit.
+const UPSERT_STEP: usize = 10 * UPSERT_ROUND;
+
+/// A push's arguments: zoho_upsert_pending's, or a schedule's.
+pub(crate) struct Request<'a> {
+    pub source: pg_sys::Oid,
+    pub module: &'a str,
+    pub key_field: Option<&'a str>,
+    pub sync_column: &'a str,
+    pub mode: Mode,
+    pub mapping: Option<&'a serde_json::Value>,
+    pub server: Option<&'a str>,
+    pub max_attempts: i32,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn push(
     source: pg_sys::Oid,
@@ -122,149 +142,234 @@ pub(crate) fn push(
     server: Option<&str>,
     max_attempts: i32,
 ) -> Result<Report, ZohoFdwError> {
-    let src = SourceTable::load(source, sync_column)?;
-    let ctx = server::resolve(server)?;
-    let client = ctx.shared_client()?;
-    let before = client.usage().total();
-    let fields = ctx.module_fields(&client, module, &format!("pushing {}", src.display))?;
-    let cols = columns::build(&src, module, &fields, key_field, mapping)?;
-    let query = read::pending_query(&src, &cols);
+    let req = Request { source, module, key_field, sync_column, mode, mapping, server, max_attempts };
+    push_in_steps(&req, &mut InCaller)
+}
 
-    Spi::connect_mut(|spi| -> Result<Report, ZohoFdwError> {
-        lock(spi, &src)?;
-        let started = std::time::Instant::now();
-        let mut prepass = Duration::ZERO;
-        let held = quarantine::load(spi, source, max_attempts)?;
-        let n = count_pending(spi, &src)?.saturating_sub(held.len() as u64);
-        check_keys(spi, &src, &cols)?;
-        let plan = planner::plan(n, mode);
+pub(crate) fn push_in_steps(req: &Request<'_>, steps: &mut impl Steps) -> Result<Report, ZohoFdwError> {
+    let (src, ctx, client) = steps.step(|_| {
+        let src = SourceTable::load(req.source, req.sync_column)?;
+        let ctx = server::resolve(req.server)?;
+        let client = ctx.shared_client()?;
+        Ok((src, ctx, client))
+    })?;
+    // The result's figures count the metadata read too.
+    let before = client.usage().total();
+    let fields = ctx.module_fields(&client, req.module, &format!("pushing {}", src.display))?;
+    let session_lock = steps.commits();
+    let cols = steps.step(|spi| {
+        let cols = columns::build(&src, req.module, &fields, req.key_field, req.mapping)?;
+        lock(spi, &src, session_lock)?;
+        Ok(cols)
+    })?;
+    let result = send_pending(req, steps, &src, &ctx, &client, &cols, before);
+    if session_lock {
+        let key = u32::from(src.oid) as i32;
+        let unlocked = steps.step(|spi| spi.update("SELECT pg_advisory_unlock($1, $2)", None, &[LOCK_SPACE.into(), key.into()]).map(|_| ()).map_err(spi_error));
+        // The lock goes with the session otherwise; a failed unlock after a
+        // good push is still an error, so the next run is not refused.
+        unlocked?;
+    }
+    result
+}
+
+fn send_pending(
+    req: &Request<'_>,
+    steps: &mut impl Steps,
+    src: &SourceTable,
+    ctx: &server::ServerContext,
+    client: &zoho_api::ZohoClient,
+    cols: &columns::PushColumns,
+    before: zoho_api::usage::EndpointUsage,
+) -> Result<Report, ZohoFdwError> {
+    let (module, max_attempts) = (req.module, req.max_attempts);
+    let query = read::pending_query(src, cols);
+    let started = std::time::Instant::now();
+    let (held, n, prepass) = steps.step(|spi| {
+        let held = quarantine::load(spi, src.oid, max_attempts)?;
+        let n = count_pending(spi, src)?.saturating_sub(held.len() as u64);
+        check_keys(spi, src, cols)?;
         // Every value is converted before the first row is sent, so a bad
         // one stops the push with nothing sent. One round needs no pre-pass.
-        let first_round = if plan.bulk_jobs > 0 { planner::BULK_BATCH as usize } else { UPSERT_ROUND };
+        let first_round = if planner::plan(n, req.mode).bulk_jobs > 0 { planner::BULK_BATCH as usize } else { UPSERT_ROUND };
         if n as usize > first_round {
-            let mut cursor = read::Cursor::open(&query)?;
-            while !cursor.fetch(10_000, &src, &cols)?.is_empty() {}
-            cursor.close();
-            prepass = started.elapsed();
-        }
-        if n > 0 {
-            notice!(
-                "zoho_fdw: pushing {n} pending row(s) of {} to {module}: {} bulk job(s) for {} row(s), {} upsert call(s) for {} row(s), at least {} credits",
-                src.display,
-                plan.bulk_jobs,
-                plan.bulk_records,
-                plan.upsert_calls,
-                plan.upsert_records,
-                plan.credits
-            );
-        }
-        // Time waiting on Zoho, for the benchmark's local rows/s.
-        let mut remote = Duration::ZERO;
-        let mut outcomes = Outcomes::default();
-        let mut sent = 0u64;
-        let mut used_bulk = false;
-        let mut used_upsert = false;
-        {
-            let mut cursor = read::Cursor::open(&query)?;
-            let mut bulk_left = plan.bulk_records;
-            for job in 0..plan.bulk_jobs {
-                let take = bulk_left.min(planner::BULK_BATCH);
-                bulk_left -= take;
-                let rows = cursor.fetch(take as usize, &src, &cols)?;
-                if rows.is_empty() {
-                    break;
-                }
-                let rows = unheld(rows, &held);
-                if rows.is_empty() {
-                    continue;
-                }
-                used_bulk = true;
-                sent += rows.len() as u64;
-                let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
-                let prints: Vec<quarantine::Fingerprint> = values.iter().map(quarantine::fingerprint).collect();
-                let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
-                let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
-                let t = std::time::Instant::now();
-                let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
-                remote += t.elapsed().saturating_sub(report.csv_time);
-                if report.fell_back {
-                    notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
-                    used_upsert = true;
-                }
-                record(&mut outcomes, refs, prints, results)?;
-            }
-            loop {
-                let rows = cursor.fetch(UPSERT_ROUND, &src, &cols)?;
-                if rows.is_empty() {
-                    break;
-                }
-                let rows = unheld(rows, &held);
-                if rows.is_empty() {
-                    continue;
-                }
-                used_upsert = true;
-                sent += rows.len() as u64;
-                let (refs, values): (Vec<RowRef>, Vec<PushRow>) = rows.into_iter().unzip();
-                let prints: Vec<quarantine::Fingerprint> = values.iter().map(quarantine::fingerprint).collect();
-                let t = std::time::Instant::now();
-                let results = block_on(client.push_upsert(&cols.spec, &values)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
-                remote += t.elapsed();
-                record(&mut outcomes, refs, prints, results)?;
-                if sent % 10_000 < UPSERT_ROUND as u64 && sent >= 10_000 {
-                    notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
-                }
-            }
+            let mut cursor = read::Cursor::open(&query, &[])?;
+            while !cursor.fetch(10_000, src, cols)?.is_empty() {}
             cursor.close();
         }
-        let marking = std::time::Instant::now();
-        let synced = apply::mark_synced(spi, &src, &outcomes.synced)?;
-        apply::record_rejections(spi, &src, &outcomes.rejected)?;
-        let held_now = quarantine::record(spi, source, &outcomes.rejected_prints, max_attempts)?;
-        quarantine::forget(spi, source, &outcomes.synced_keys)?;
-        if held_now > 0 {
-            notice!(
-                "zoho_fdw: {held_now} row(s) of {} were rejected {max_attempts} time(s) with the same values and are not sent again until they change (zoho_requeue sends them again)",
-                src.display
-            );
-        }
-        let moved = outcomes.synced.len() as u64 - synced;
-        if moved > 0 {
-            notice!("zoho_fdw: {moved} row(s) of {} changed while their push was in flight; they stay pending and go out with the next push", src.display);
-        }
-        if let Some((_, first)) = outcomes.rejected.first() {
-            notice!(
-                "zoho_fdw: Zoho rejected {} row(s) of {}; they stay pending{} (first: {first})",
-                outcomes.rejected.len(),
-                src.display,
-                if src.zoho_error.is_some() { " with the reason in zoho_error" } else { "" }
-            );
-        }
-        let total = started.elapsed();
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        debug1!(
-            "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1}",
-            ms(total - remote),
-            ms(remote),
-            ms(prepass),
-            ms(marking.elapsed())
+        Ok((held, n, started.elapsed()))
+    })?;
+    let plan = planner::plan(n, req.mode);
+    if n > 0 {
+        notice!(
+            "zoho_fdw: pushing {n} pending row(s) of {} to {module}: {} bulk job(s) for {} row(s), {} upsert call(s) for {} row(s), at least {} credits",
+            src.display,
+            plan.bulk_jobs,
+            plan.bulk_records,
+            plan.upsert_calls,
+            plan.upsert_records,
+            plan.credits
         );
-        let after = client.usage().total();
-        Ok(Report {
-            mode: match (used_bulk, used_upsert) {
-                (true, true) => "bulk+upsert",
-                (true, false) => "bulk",
-                (false, true) => "upsert",
-                (false, false) => "none",
-            }
-            .into(),
-            pending: sent as i64,
-            synced: synced as i64,
-            failed: outcomes.rejected.len() as i64,
-            // Every HTTP call made: retried and failed ones too.
-            api_calls: ((after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors)) as i32,
-            credits: (after.credits - before.credits) as i32,
-        })
+    }
+    // Time waiting on Zoho, for the benchmark's local rows/s.
+    let mut remote = Duration::ZERO;
+    let mut marking = Duration::ZERO;
+    let mut tally = Tally::default();
+    // Keys of every row read so far: each step reads the rows after them.
+    let mut read_keys: Vec<String> = Vec::new();
+    let mut sent = 0u64;
+    let mut used_bulk = false;
+    let mut used_upsert = false;
+    let mut bulk_left = plan.bulk_records;
+    for job in 0..plan.bulk_jobs {
+        let take = bulk_left.min(planner::BULK_BATCH);
+        bulk_left -= take;
+        let Some(rows) = next(steps, &query, take as usize, &mut read_keys, src, cols, &held)? else { break };
+        if rows.is_empty() {
+            continue;
+        }
+        used_bulk = true;
+        sent += rows.len() as u64;
+        let (refs, values, prints) = split(rows);
+        let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
+        let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
+        let t = std::time::Instant::now();
+        let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+        remote += t.elapsed().saturating_sub(report.csv_time);
+        if report.fell_back {
+            notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
+            used_upsert = true;
+        }
+        let outcomes = outcomes_of(refs, prints, results)?;
+        let t = std::time::Instant::now();
+        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
+        marking += t.elapsed();
+    }
+    // Upsert rounds: in the caller's transaction one round per read; when
+    // steps commit, ten rounds per step, so a step is worth its commit.
+    let per_step = if steps.commits() { UPSERT_STEP } else { UPSERT_ROUND };
+    while let Some(rows) = next(steps, &query, per_step, &mut read_keys, src, cols, &held)? {
+        if rows.is_empty() {
+            continue;
+        }
+        used_upsert = true;
+        sent += rows.len() as u64;
+        let (refs, values, prints) = split(rows);
+        let mut results = Vec::with_capacity(values.len());
+        for round in values.chunks(UPSERT_ROUND) {
+            let t = std::time::Instant::now();
+            results.extend(block_on(client.push_upsert(&cols.spec, round)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?);
+            remote += t.elapsed();
+        }
+        let outcomes = outcomes_of(refs, prints, results)?;
+        let t = std::time::Instant::now();
+        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
+        marking += t.elapsed();
+        if sent % 10_000 < per_step as u64 && sent >= 10_000 {
+            notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
+        }
+    }
+    if tally.held > 0 {
+        notice!(
+            "zoho_fdw: {} row(s) of {} were rejected {max_attempts} time(s) with the same values and are not sent again until they change (zoho_requeue sends them again)",
+            tally.held,
+            src.display
+        );
+    }
+    if tally.moved > 0 {
+        notice!("zoho_fdw: {} row(s) of {} changed while their push was in flight; they stay pending and go out with the next push", tally.moved, src.display);
+    }
+    if let Some(first) = &tally.first_rejection {
+        notice!(
+            "zoho_fdw: Zoho rejected {} row(s) of {}; they stay pending{} (first: {first})",
+            tally.rejected,
+            src.display,
+            if src.zoho_error.is_some() { " with the reason in zoho_error" } else { "" }
+        );
+    }
+    let total = started.elapsed();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    debug1!(
+        "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1}",
+        ms(total - remote),
+        ms(remote),
+        ms(prepass),
+        ms(marking)
+    );
+    let after = client.usage().total();
+    Ok(Report {
+        mode: match (used_bulk, used_upsert) {
+            (true, true) => "bulk+upsert",
+            (true, false) => "bulk",
+            (false, true) => "upsert",
+            (false, false) => "none",
+        }
+        .into(),
+        pending: sent as i64,
+        synced: tally.synced as i64,
+        failed: tally.rejected as i64,
+        // Every HTTP call made: retried and failed ones too.
+        api_calls: ((after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors)) as i32,
+        credits: (after.credits - before.credits) as i32,
     })
+}
+
+/// The next `take` rows not yet read, in a step of their own, less the held
+/// ones; None when no pending row is left.
+fn next(
+    steps: &mut impl Steps,
+    query: &str,
+    take: usize,
+    read_keys: &mut Vec<String>,
+    src: &SourceTable,
+    cols: &columns::PushColumns,
+    held: &std::collections::HashSet<quarantine::Fingerprint>,
+) -> Result<Option<Vec<read::Pending>>, ZohoFdwError> {
+    let rows = steps.step(|_| {
+        let mut cursor = read::Cursor::open(query, read_keys)?;
+        let rows = cursor.fetch(take, src, cols)?;
+        cursor.close();
+        Ok(rows)
+    })?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    read_keys.extend(rows.iter().map(|r| r.key.clone()));
+    Ok(Some(unheld(rows, held)))
+}
+
+/// What a push's steps have recorded so far.
+#[derive(Default)]
+struct Tally {
+    synced: u64,
+    moved: u64,
+    rejected: u64,
+    held: i64,
+    first_rejection: Option<String>,
+}
+
+impl Tally {
+    /// Records one step's outcomes: synced rows marked, rejections stored,
+    /// the quarantine brought up to date.
+    fn apply(&mut self, spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, o: Outcomes, max_attempts: i32) -> Result<(), ZohoFdwError> {
+        let synced = apply::mark_synced(spi, src, &o.synced)?;
+        apply::record_rejections(spi, src, &o.rejected)?;
+        self.held += quarantine::record(spi, src.oid, &o.rejected_prints, max_attempts)?;
+        quarantine::forget(spi, src.oid, &o.synced_keys)?;
+        self.synced += synced;
+        self.moved += o.synced.len() as u64 - synced;
+        self.rejected += o.rejected.len() as u64;
+        if self.first_rejection.is_none() {
+            self.first_rejection = o.rejected.first().map(|(_, e)| e.clone());
+        }
+        Ok(())
+    }
+}
+
+fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>, Vec<quarantine::Fingerprint>) {
+    let prints = rows.iter().map(|r| quarantine::fingerprint(&r.values)).collect();
+    let (refs, values) = rows.into_iter().map(|r| (r.at, r.values)).unzip();
+    (refs, values, prints)
 }
 
 /// `"schema"."table"` of a table, for SQL.
@@ -280,7 +385,8 @@ fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("reading pending rows: {e}"))
 }
 
-fn record(outcomes: &mut Outcomes, refs: Vec<RowRef>, prints: Vec<quarantine::Fingerprint>, results: Vec<Outcome>) -> Result<(), ZohoFdwError> {
+fn outcomes_of(refs: Vec<RowRef>, prints: Vec<quarantine::Fingerprint>, results: Vec<Outcome>) -> Result<Outcomes, ZohoFdwError> {
+    let mut outcomes = Outcomes::default();
     for ((r, print), o) in refs.into_iter().zip(prints).zip(results) {
         match o {
             Outcome::Synced(id) => {
@@ -294,24 +400,30 @@ fn record(outcomes: &mut Outcomes, refs: Vec<RowRef>, prints: Vec<quarantine::Fi
             }
         }
     }
-    Ok(())
+    Ok(outcomes)
 }
 
 /// The rows not held back by [`quarantine`].
-fn unheld(rows: Vec<(RowRef, PushRow)>, held: &std::collections::HashSet<quarantine::Fingerprint>) -> Vec<(RowRef, PushRow)> {
+fn unheld(rows: Vec<read::Pending>, held: &std::collections::HashSet<quarantine::Fingerprint>) -> Vec<read::Pending> {
     if held.is_empty() {
         return rows;
     }
-    rows.into_iter().filter(|(_, v)| !held.contains(&quarantine::fingerprint(v))).collect()
+    rows.into_iter().filter(|r| !held.contains(&quarantine::fingerprint(&r.values))).collect()
 }
 
 /// One push per table at a time. A second waits for the first to commit
 /// and then sees its rows synced. Under REPEATABLE READ it could not see
 /// them, and would send them again, so there it gives up instead of waiting.
-fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<(), ZohoFdwError> {
+/// A push whose steps commit holds the lock for its session, until it ends.
+fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, session: bool) -> Result<(), ZohoFdwError> {
     let key = u32::from(src.oid) as i32;
+    let (try_lock, wait) = if session {
+        ("SELECT pg_try_advisory_lock($1, $2)", "SELECT pg_advisory_lock($1, $2)")
+    } else {
+        ("SELECT pg_try_advisory_xact_lock($1, $2)", "SELECT pg_advisory_xact_lock($1, $2)")
+    };
     let got = spi
-        .select("SELECT pg_try_advisory_xact_lock($1, $2)", None, &[LOCK_SPACE.into(), key.into()])
+        .select(try_lock, None, &[LOCK_SPACE.into(), key.into()])
         .and_then(|t| t.first().get_one::<bool>())
         .map_err(spi_error)?
         .unwrap_or(false);
@@ -325,7 +437,7 @@ fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<(), Zoh
         });
     }
     notice!("zoho_fdw: waiting for another zoho_upsert_pending on {} to finish", src.display);
-    spi.update("SELECT pg_advisory_xact_lock($1, $2)", None, &[LOCK_SPACE.into(), key.into()]).map_err(spi_error)?;
+    spi.update(wait, None, &[LOCK_SPACE.into(), key.into()]).map_err(spi_error)?;
     Ok(())
 }
 

@@ -24,10 +24,26 @@ impl RowRef {
     }
 }
 
-/// `SELECT tableoid, ctid, xmin, <columns> FROM t WHERE NOT sync`.
+/// `SELECT tableoid, ctid, xmin, key::text, <columns> FROM t WHERE NOT sync`
+/// and the key is not in `$1`: the rows this push has already read, which
+/// may still be pending (rejected, held back, or changed in flight) and
+/// must not be read twice.
 pub fn pending_query(src: &SourceTable, cols: &PushColumns) -> String {
     let exprs: Vec<String> = cols.columns.iter().map(|c| c.select_expr()).collect();
-    format!("SELECT tableoid, ctid, xmin, {} FROM {} WHERE NOT {}", exprs.join(", "), src.sql_name, src.sync.quoted())
+    let key = cols.columns[0].local.quoted();
+    format!(
+        "SELECT tableoid, ctid, xmin, {key}::text, {} FROM {} WHERE NOT {} AND {key}::text <> ALL($1::text[])",
+        exprs.join(", "),
+        src.sql_name,
+        src.sync.quoted()
+    )
+}
+
+/// A pending row as read: where its version is, its key as text, its values.
+pub struct Pending {
+    pub at: RowRef,
+    pub key: String,
+    pub values: PushRow,
 }
 
 /// A cursor over pending rows, read through SPI's C API: pgrx's typed
@@ -38,9 +54,16 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn open(sql: &str) -> Result<Cursor, ZohoFdwError> {
+    /// Opens [`pending_query`], leaving out the rows whose keys are in `read`.
+    pub fn open(sql: &str, read: &[String]) -> Result<Cursor, ZohoFdwError> {
         let c = std::ffi::CString::new(sql).map_err(|_| ZohoFdwError::Internal("query contains a NUL byte".into()))?;
-        let portal = unsafe { pg_sys::SPI_cursor_open_with_args(std::ptr::null(), c.as_ptr(), 0, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null(), false, 0) };
+        let keys = pgrx::IntoDatum::into_datum(read.to_vec()).expect("an array is never NULL");
+        let mut types = [pg_sys::TEXTARRAYOID];
+        let mut values = [keys];
+        // SAFETY: one parameter, its type, value and (non-)null flag given;
+        // the array datum lives in the current memory context, which
+        // outlives the call (the portal copies its parameters).
+        let portal = unsafe { pg_sys::SPI_cursor_open_with_args(std::ptr::null(), c.as_ptr(), 1, types.as_mut_ptr(), values.as_mut_ptr(), c" ".as_ptr(), false, 0) };
         if portal.is_null() {
             return Err(ZohoFdwError::Internal("cannot open a cursor over the pending rows".into()));
         }
@@ -54,7 +77,7 @@ impl Cursor {
 
     /// The next `n` rows, converted. A value Zoho cannot take is an error
     /// naming the row's key, the column and the value.
-    pub fn fetch(&mut self, n: usize, src: &SourceTable, cols: &PushColumns) -> Result<Vec<(RowRef, PushRow)>, ZohoFdwError> {
+    pub fn fetch(&mut self, n: usize, src: &SourceTable, cols: &PushColumns) -> Result<Vec<Pending>, ZohoFdwError> {
         unsafe {
             pg_sys::SPI_cursor_fetch(self.portal, true, n as std::ffi::c_long);
             let table = pg_sys::SPI_tuptable;
@@ -81,9 +104,11 @@ impl Cursor {
                     offset: (*ip).ip_posid,
                     xmin: xmin.value() as u32,
                 };
+                let (key, null) = get(4);
+                let key: String = pgrx::FromDatum::from_datum(key, null).unwrap_or_default();
                 let mut values = Vec::with_capacity(cols.columns.len());
                 for (j, c) in cols.columns.iter().enumerate() {
-                    let (d, null) = get(4 + j);
+                    let (d, null) = get(5 + j);
                     match crate::fdw::convert::to_json(d, null, &c.def) {
                         Ok(v) => values.push(v),
                         Err(reason) => return Err(bad_value(src, cols, &values, r, j, reason)),
@@ -95,7 +120,7 @@ impl Cursor {
                         what: format!("row at {} has no value in key column {} ({}), so Zoho cannot match it", r.tid_text(), cols.columns[0].local.name, cols.spec.fields[0].api_name),
                     });
                 }
-                out.push((r, values));
+                out.push(Pending { at: r, key, values });
             }
             pg_sys::SPI_freetuptable(table);
             Ok(out)

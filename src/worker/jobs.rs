@@ -2,11 +2,13 @@
 //! user's transaction by a second background worker, "zoho_fdw jobs", so
 //! that a long export never holds up notifications and renewals in the
 //! main worker. The main worker starts it when jobs are waiting; it runs
-//! them one after another, each in a transaction of its own as the job's
-//! owner, and exits when the queue is empty.
+//! them one after another as the job's owner, and exits when the queue is
+//! empty. A job runs in steps: each page is downloaded with no transaction
+//! open, then written and committed with the job's place (see [`run`]).
 //!
-//! A job left `running` by a crash or restart is queued again (the export
-//! is newer-wins, so a second run is harmless); a server whose
+//! A job left `running` by a crash or restart, or failed, is queued again
+//! and goes on from its last committed page (the export is newer-wins, so
+//! writing a page twice is harmless), up to 3 attempts; a server whose
 //! `daily_credit_budget` is reached keeps its jobs queued.
 
 use std::time::{Duration, Instant};
@@ -15,10 +17,11 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, DynamicBackgrou
 use pgrx::prelude::*;
 
 use super::usage::budget_hold;
-use super::{catchup, from_epoch_secs, in_transaction, spi, WarnOnce};
+use super::{from_epoch_secs, in_transaction, spi, OwnTransactions, WarnOnce};
 use crate::error::ZohoFdwError;
-use crate::export::{export, Export};
-use crate::privileges::{as_owner, Access, Limits};
+use crate::export::{export_in_steps, Export, Resume};
+use crate::privileges::Access;
+use crate::steps::Steps;
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Runs of a job its runner does not survive before it stays failed.
@@ -55,7 +58,7 @@ impl Runner {
                 &[MAX_ATTEMPTS.into()],
             ))?;
             // Jobs held by the credit budget start no runner.
-            spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued' AND zoho.budget_hold(server) IS NULL)"))
+            spi(Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE state = 'queued' AND (next_attempt IS NULL OR next_attempt <= now()) AND zoho.budget_hold(server) IS NULL)"))
         });
         match waiting {
             Ok(Some(true)) => {}
@@ -87,12 +90,14 @@ struct Job {
     mapping: Option<serde_json::Value>,
     server: Option<String>,
     owner: pg_sys::Oid,
+    /// Pages an earlier attempt committed, to go on from.
+    resume: Resume,
 }
 
 /// The oldest queued job whose server has budget left, now `running`.
 fn claim() -> Result<Option<Job>, ZohoFdwError> {
     let candidates: Vec<(i64, Option<String>)> = Spi::connect(|c| {
-        c.select("SELECT id, server::text FROM zoho.job_queue WHERE state = 'queued' ORDER BY id", None, &[])?
+        c.select("SELECT id, server::text FROM zoho.job_queue WHERE state = 'queued' AND (next_attempt IS NULL OR next_attempt <= now()) ORDER BY id", None, &[])?
             .map(|r| Ok((r.get::<i64>(1)?.unwrap_or_default(), r.get::<String>(2)?)))
             .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
     })
@@ -103,9 +108,20 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
         }
         let job = spi(Spi::connect_mut(|c| {
             let rows = c.update(
-                "UPDATE zoho.job_queue SET state = 'running', started_at = now(), attempts = attempts + 1, runner_pid = pg_backend_pid(), error = NULL
+                // An attempt goes on from the pages an earlier one committed,
+                // unless Zoho's token for the next page is about to expire;
+                // it then keeps that attempt's start, which its sync point is.
+                "WITH fresh AS (SELECT pages_done > 0 AND (next_page_token IS NULL OR page_token_at > now() - interval '23 hours') AS go_on
+                                  FROM zoho.job_queue WHERE id = $1)
+                 UPDATE zoho.job_queue SET state = 'running', attempts = attempts + 1, runner_pid = pg_backend_pid(), error = NULL,
+                        started_at = CASE WHEN fresh.go_on THEN started_at ELSE now() END,
+                        pages_done = CASE WHEN fresh.go_on THEN pages_done ELSE 0 END,
+                        rows_written = CASE WHEN fresh.go_on THEN rows_written END,
+                        next_page_token = CASE WHEN fresh.go_on THEN next_page_token END
+                   FROM fresh
                   WHERE id = $1 AND state = 'queued'
-                 RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid",
+                 RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid,
+                           pages_done, coalesce(rows_written, 0), next_page_token",
                 None,
                 &[id.into()],
             )?;
@@ -119,6 +135,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
+                resume: Resume { pages: r.get::<i32>(9)?.unwrap_or(0), written: r.get::<i64>(10)?.unwrap_or(0), next_token: r.get::<String>(11)? },
             }))
         }))?;
         if job.is_some() {
@@ -128,7 +145,12 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
     Ok(None)
 }
 
-fn run(job: &Job) -> Result<i64, ZohoFdwError> {
+/// Runs a job in steps ([`crate::steps`]), each committed as the job's
+/// owner, with no transaction open while Zoho is called. Each page's rows
+/// and the job's place are committed together, so a restart goes on from
+/// the next page. Then, in a transaction of its own, the job is marked done
+/// and its flow's sync point moves.
+fn run(job: &Job) -> Result<i64, String> {
     let spec = Export {
         module: &job.module,
         target: job.target,
@@ -139,22 +161,47 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
     };
     // An export or a refresh writes rows; a pull or catch-up also deletes.
     let access = if matches!(job.kind.as_str(), "export" | "refresh") { Access::Export } else { Access::Mirror };
-    let mut zoho_offset = 0.0f64;
-    let rows = as_owner(job.owner, Some((job.target, access)), Limits::from_gucs(), || -> Result<i64, ZohoFdwError> {
-        let rows = export(&spec)?;
-        // Sync points below are on Zoho's clock (the export's client saw it).
-        let ctx = crate::server::resolve(job.server.as_deref())?;
-        let started = chrono::Utc::now();
-        zoho_offset = (ctx.shared_client()?.transport().zoho_time(started, super::sync_overlap()) - started).num_milliseconds() as f64 / 1000.0;
-        // A catch-up's deletes, which Bulk Read does not return.
-        if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
+    let mut steps = OwnTransactions { owner: job.owner, rel: Some((job.target, access)) };
+    let mut checkpoint = |_: &mut pgrx::spi::SpiClient<'_>, at: &Resume| -> Result<(), ZohoFdwError> {
+        // The catalog is the extension's, not the owner's to write.
+        crate::privileges::as_superuser(|| {
+            Spi::run_with_args(
+                "UPDATE zoho.job_queue SET pages_done = $2, rows_written = $3, next_page_token = $4, page_token_at = now() WHERE id = $1",
+                &[job.id.into(), at.pages.into(), at.written.into(), at.next_token.clone().into()],
+            )
+        })
+        .map_err(ZohoFdwError::from)
+    };
+    let rows = export_in_steps(&spec, &mut steps, job.resume.clone(), Some(&mut checkpoint)).map_err(|e| e.to_string())?;
+    // Sync points below are on Zoho's clock (the export's client saw it).
+    let (ctx, client) = steps
+        .step(|_| {
             let ctx = crate::server::resolve(job.server.as_deref())?;
             let client = ctx.shared_client()?;
-            let target = catchup::target(&client, &ctx.name, &job.module, job.target, job.mapping.as_ref(), &format!("job {}", job.id))?;
-            catchup::apply_deletes(&client, &ctx.name, &job.module, &target, since)?;
-        }
-        Ok(rows)
-    })?;
+            Ok((ctx, client))
+        })
+        .map_err(|e| e.to_string())?;
+    let started = chrono::Utc::now();
+    let zoho_offset = (client.transport().zoho_time(started, super::sync_overlap()) - started).num_milliseconds() as f64 / 1000.0;
+    // A catch-up's deletes, which Bulk Read does not return: read from
+    // Zoho, then applied in a step.
+    if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
+        let context = format!("job {}", job.id);
+        let fields = ctx.module_fields(&client, &job.module, &context).map_err(|e| e.to_string())?;
+        let deleted = crate::runtime::block_on(client.deleted(&job.module, Some(since))).map_err(|e| ZohoFdwError::api(&ctx.name, e).to_string())?;
+        let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
+        steps
+            .step(|_| {
+                let target = crate::export::plan_target(job.target, &job.module, &fields, job.mapping.as_ref())?;
+                super::apply::delete(&target, &ids)
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    in_transaction(|| finish(job, rows, zoho_offset))
+}
+
+/// Marks a job done and moves its flow's sync point.
+fn finish(job: &Job, rows: i64, zoho_offset: f64) -> Result<i64, ZohoFdwError> {
     spi(Spi::run_with_args(
         "UPDATE zoho.job_queue SET state = 'done', finished_at = now(), rows_written = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
         &[job.id.into(), rows.into()],
@@ -181,14 +228,28 @@ fn run(job: &Job) -> Result<i64, ZohoFdwError> {
     Ok(rows)
 }
 
+/// A failed attempt: queued again after a backoff (1, 2, 4 minutes…, with
+/// jitter), going on from its last committed page, until MAX_ATTEMPTS;
+/// then the job stays failed with the reason.
 fn fail(job: &Job, e: &str) {
-    warning!("zoho_fdw jobs: job {} ({} of {}): {e}", job.id, job.kind, job.module);
+    let jitter = 0.75 + rand::random::<f64>() / 2.0;
     let _ = in_transaction(|| {
         // A job cancelled by zoho_cancel_job is already marked so.
-        spi(Spi::run_with_args(
-            "UPDATE zoho.job_queue SET state = 'failed', finished_at = now(), error = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
-            &[job.id.into(), e.into()],
-        ))?;
+        let state = match Spi::get_one_with_args::<String>(
+            "UPDATE zoho.job_queue SET error = $2, runner_pid = NULL,
+                    state = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END,
+                    finished_at = CASE WHEN attempts >= $3 THEN now() END,
+                    next_attempt = CASE WHEN attempts < $3 THEN now() + make_interval(secs => $4 * 60 * 2 ^ (attempts - 1)) END
+              WHERE id = $1 AND state = 'running' RETURNING state",
+            &[job.id.into(), e.into(), MAX_ATTEMPTS.into(), jitter.into()],
+        ) {
+            Err(pgrx::spi::SpiError::InvalidPosition) => None,
+            other => spi(other)?,
+        };
+        match state.as_deref() {
+            Some("queued") => warning!("zoho_fdw jobs: job {} ({} of {}) failed and is tried again later: {e}", job.id, job.kind, job.module),
+            _ => warning!("zoho_fdw jobs: job {} ({} of {}): {e}", job.id, job.kind, job.module),
+        }
         let msg = format!("job {}: {e}", job.id);
         match job.kind.as_str() {
             // The pull runs again after its interval (last_run), not at once.
@@ -251,7 +312,7 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
             }
         };
         crate::progress::activity(&format!("job {}: {} of {} starting", job.id, job.kind, job.module));
-        match in_transaction(|| run(&job)) {
+        match run(&job) {
             Ok(rows) => log!("zoho_fdw jobs: job {} ({} of {}) done: {rows} row(s) written", job.id, job.kind, job.module),
             Err(e) => {
                 // A cancel (zoho_cancel_job) ends this job, not the runner.
@@ -306,7 +367,7 @@ fn job_progress(job: i64) -> TableIterator<'static, (name!(activity, Option<Stri
     sql = r#"
 CREATE FUNCTION zoho_cancel_job(id bigint) RETURNS boolean VOLATILE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_cancel_job_wrapper';
 COMMENT ON FUNCTION zoho_cancel_job(bigint) IS
-  'Cancel a queued job, or interrupt a running one (its export rolls back); false when the caller has no such job';
+  'Cancel a queued job, or interrupt a running one (the page being written rolls back; pages already written stay); false when the caller has no such job';
 "#,
     requires = ["jobs_catalog"]
 )]

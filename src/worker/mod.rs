@@ -18,7 +18,7 @@
 //! fatal. State lives in the catalog, so a restarted worker (after its own
 //! crash or PostgreSQL's restart) picks up where it was.
 
-mod apply;
+pub(crate) mod apply;
 mod catchup;
 mod channels;
 mod jobs;
@@ -125,6 +125,23 @@ pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> 
         }
     }
     result
+}
+
+/// A flow's steps ([`crate::steps`]), each in a transaction of its own as
+/// the flow's owner, its privileges on `rel` checked again each time.
+pub(crate) struct OwnTransactions {
+    pub owner: pg_sys::Oid,
+    pub rel: Option<(pg_sys::Oid, crate::privileges::Access)>,
+}
+
+impl crate::steps::Steps for OwnTransactions {
+    fn step<R>(&mut self, f: impl FnOnce(&mut pgrx::spi::SpiClient<'_>) -> Result<R, ZohoFdwError>) -> Result<R, ZohoFdwError> {
+        let (owner, rel) = (self.owner, self.rel);
+        in_transaction(|| crate::privileges::as_owner(owner, rel, crate::privileges::Limits::from_gucs(), || Spi::connect_mut(f))).map_err(ZohoFdwError::Internal)
+    }
+    fn commits(&self) -> bool {
+        true
+    }
 }
 
 #[pg_guard]

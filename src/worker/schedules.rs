@@ -4,9 +4,11 @@
 //! pending (counting no further than `min_pending`) and pushes when
 //! `min_pending` are waiting, or when any are and `max_wait` has passed
 //! since the last run. A push runs as the
-//! schedule's owner, in a transaction of its own, exactly as a call of
-//! zoho_upsert_pending would: a crash or restart in the middle leaves rows
-//! pending, and the next run sends them again, safely. A server whose
+//! schedule's owner, as a call of zoho_upsert_pending would, but in steps
+//! that each commit ([`crate::steps`]): no transaction is open while
+//! Zoho is called, and each finished job's rows are marked synced at once.
+//! A crash or restart in the middle leaves only the unfinished jobs' rows
+//! pending, and the next run sends them again, safely (an upsert). A server whose
 //! `daily_credit_budget` is reached gets no scheduled push until it is not.
 
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use pgrx::prelude::*;
 use zoho_api::planner::Mode;
 
-use super::in_transaction;
+use super::{in_transaction, OwnTransactions};
 use super::supervise::{self, Supervisor};
 use super::usage::{budget_hold, Flusher};
 use crate::error::ZohoFdwError;
@@ -145,10 +147,18 @@ impl Schedules {
                     continue;
                 }
             }
-            let result = in_transaction(|| {
-                let r = as_owner(s.owner, Some((s.source, Access::Push)), Limits::from_gucs(), || {
-                    crate::push::push(s.source, &s.module, s.key_field.as_deref(), &s.sync_column, s.mode, s.mapping.as_ref(), s.server.as_deref(), s.max_attempts)
-                })?;
+            let req = crate::push::Request {
+                source: s.source,
+                module: &s.module,
+                key_field: s.key_field.as_deref(),
+                sync_column: &s.sync_column,
+                mode: s.mode,
+                mapping: s.mapping.as_ref(),
+                server: s.server.as_deref(),
+                max_attempts: s.max_attempts,
+            };
+            let pushed = crate::push::push_in_steps(&req, &mut OwnTransactions { owner: s.owner, rel: Some((s.source, Access::Push)) }).map_err(|e| e.to_string());
+            let result = pushed.and_then(|r| in_transaction(|| {
                 let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
                 Spi::run_with_args(
                     "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL,
@@ -159,7 +169,7 @@ impl Schedules {
                 // What is left, for zoho.sync_status.
                 pending(&s)?;
                 Ok(summary)
-            });
+            }));
             match result {
                 Ok(_) => supervise::record_recovery(self.supervisor.succeeded(u32::from(s.source).into()), "push", || supervise::table_name(s.source)),
                 Err(e) => self.failed(&s, e),

@@ -310,3 +310,96 @@ fn sync_points_follow_zohos_clock_when_this_hosts_runs_ahead() {
     sim.ui_edit("Leads", &id, json!({"Last_Name": "Edited behind the clock"})).unwrap();
     converges(&sim, &mut c, Duration::from_secs(10), "an edit stamped by a clock 30 s behind");
 }
+
+/// Each finished bulk job's rows are marked synced as soon as it is done,
+/// in a transaction of their own: a worker killed with SIGKILL while the
+/// third of four jobs runs sends only jobs 3 and 4 again, never 1 and 2.
+#[test]
+fn a_kill_in_the_third_of_four_bulk_jobs_sends_only_the_unfinished_jobs_again() {
+    let sim = start_sim(SimConfig::default());
+    let (db, mut c) = WorkerDb::new(&sim);
+    orders_table(&mut c);
+    orders(&mut c, 100_000, 1);
+    c.batch_execute(
+        "SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', mode => 'bulk', min_pending => 1,
+                                   mapping => '{\"order_id\": \"parent_id\"}')",
+    )
+    .unwrap();
+    let creates = |sim: &Sim| sim.calls().iter().filter(|c| c.endpoint == "bulk_write.create" && c.status < 300).count();
+    let started = Instant::now();
+    while creates(&sim) < 3 {
+        assert!(started.elapsed() < Duration::from_secs(300), "the third bulk job never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+    // Jobs 1 and 2 are done and their rows marked before job 3's are read.
+    let worker: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw worker'", &[]).unwrap().get(0);
+    let killed = std::process::Command::new("kill").args(["-9", &worker.to_string()]).status().unwrap();
+    assert!(killed.success());
+    drop(c);
+    let mut c = reconnect(&db.dsn);
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(300)).expect("the push ran again and finished");
+    let records = sim.records("Orders");
+    let keys: std::collections::HashSet<String> = records.iter().map(|r| r["parent_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!((records.len(), keys.len()), (100_000, 100_000), "every row once in Zoho");
+    let unlinked: i64 = c.query_one("SELECT count(*) FROM orders WHERE zoho_id IS NULL", &[]).unwrap().get(0);
+    assert_eq!(unlinked, 0);
+    // 3 jobs before the kill; after it, job 3 again (unless it finished and
+    // was marked first) and job 4. Marking only at the end would make 3 + 4.
+    let n = creates(&sim);
+    assert!(n == 4 || n == 5, "{n} bulk jobs created: jobs 1 and 2 were sent again");
+}
+
+/// A queued export commits each page with the job's place: a runner killed
+/// with SIGKILL in page 3 of 4, or an attempt failed by Zoho in page 3,
+/// goes on from page 3. Pages 1 and 2 are neither asked for nor
+/// downloaded again (Zoho allows 10 downloads a minute).
+#[test]
+fn an_interrupted_export_job_goes_on_from_its_last_committed_page() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 400).bulk_page_size(100).bulk_step_ms(300));
+    let (db, mut c) = WorkerDb::new(&sim);
+    let count = |sim: &Sim, endpoint: &str| sim.calls().iter().filter(|c| c.endpoint == endpoint && c.status < 300).count();
+    let until = |sim: &Sim, endpoint: &str, n: usize| {
+        let started = Instant::now();
+        while count(sim, endpoint) < n {
+            assert!(started.elapsed() < Duration::from_secs(60), "{endpoint} never reached {n}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    // Killed while Zoho prepares page 3.
+    let job: i64 = c.query_one("SELECT zoho_queue_export('Leads', 'crm_leads')", &[]).unwrap().get(0);
+    until(&sim, "bulk_read.create", 3);
+    let runner: i32 = c.query_one("SELECT pid FROM pg_stat_activity WHERE backend_type = 'zoho_fdw jobs'", &[]).unwrap().get(0);
+    let pages: i32 = c.query_one("SELECT pages_done FROM zoho.jobs WHERE id = $1", &[&job]).unwrap().get(0);
+    assert_eq!(pages, 2, "pages 1 and 2 are committed before page 3 is asked for");
+    assert!(std::process::Command::new("kill").args(["-9", &runner.to_string()]).status().unwrap().success());
+    drop(c);
+    let mut c = reconnect(&db.dsn);
+    wait_for(&mut c, &format!("SELECT state = 'done' FROM zoho.jobs WHERE id = {job}"), Duration::from_secs(60)).expect("the job went on and finished");
+    let r = c.query_one("SELECT attempts, pages_done, rows_written, (SELECT count(*) FROM crm_leads) FROM zoho.jobs WHERE id = $1", &[&job]).unwrap();
+    assert_eq!((r.get::<_, i32>(0), r.get::<_, i32>(1), r.get::<_, Option<i64>>(2), r.get::<_, i64>(3)), (2, 4, Some(400), 400));
+    // Page 3 is asked for again (its job died with the runner), then page 4.
+    assert_eq!((count(&sim, "bulk_read.create"), count(&sim, "bulk_read.download")), (5, 4));
+
+    // Zoho failing every download of page 3: the attempt fails, the job
+    // waits its backoff in the queue, with the reason, then goes on.
+    sim.clear_calls();
+    c.batch_execute("CREATE TABLE leads_copy (LIKE crm_leads INCLUDING ALL)").unwrap();
+    let job: i64 = c.query_one("SELECT zoho_queue_export('Leads', 'leads_copy')", &[]).unwrap().get(0);
+    until(&sim, "bulk_read.download", 2);
+    sim.inject(Fault::status(500, 6).on_path("/crm/bulk/v8/read/*/result"));
+    wait_for(&mut c, &format!("SELECT state = 'queued' AND next_attempt > now() FROM zoho.job_queue WHERE id = {job}"), Duration::from_secs(60))
+        .expect("the failed attempt is queued again for later");
+    let r = c.query_one("SELECT pages_done, error FROM zoho.jobs WHERE id = $1", &[&job]).unwrap();
+    assert_eq!(r.get::<_, i32>(0), 2);
+    assert!(r.get::<_, Option<String>>(1).unwrap_or_default().contains("500"), "the reason is kept: {:?}", r.get::<_, Option<String>>(1));
+    // Its backoff cut short, it goes on from page 3.
+    c.batch_execute(&format!("UPDATE zoho.job_queue SET next_attempt = now() WHERE id = {job}")).unwrap();
+    wait_for(&mut c, &format!("SELECT state = 'done' FROM zoho.jobs WHERE id = {job}"), Duration::from_secs(60)).expect("the job went on and finished");
+    assert_eq!(c.query_one("SELECT count(*) FROM leads_copy", &[]).unwrap().get::<_, i64>(0), 400);
+    assert_eq!((count(&sim, "bulk_read.create"), count(&sim, "bulk_read.download")), (5, 4));
+    c.batch_execute("DROP TABLE leads_copy").unwrap();
+    // The worker writes the runner's last usage within a second (FLUSH_EVERY);
+    // the next test's zoho.api_usage must not receive it.
+    thread::sleep(Duration::from_secs(2));
+}

@@ -243,6 +243,20 @@ pub struct BulkExport<'c> {
 }
 
 impl<'c> BulkExport<'c> {
+    /// Goes on after `pages` pages, from Zoho's token for the next one
+    /// (None: they were all read). The token lasts 24 hours.
+    pub fn resume(&mut self, next_token: Option<String>, pages: u32) {
+        self.done = next_token.is_none() && pages > 0;
+        self.next_token = next_token;
+        self.pages = pages;
+    }
+
+    /// The token the next page's job is created with; None before the
+    /// first page and after the last.
+    pub fn next_token(&self) -> Option<&str> {
+        self.next_token.as_deref()
+    }
+
     /// Runs the next job and returns its rows with the job's final state.
     pub async fn next_page(&mut self, progress: &mut dyn FnMut(&BulkReadJob)) -> Result<Option<(BulkReadJob, BulkRows)>> {
         match self.next_page_file(progress).await? {
