@@ -33,6 +33,7 @@ mod server;
 mod steps;
 mod tokens;
 mod usage;
+mod verify;
 mod watch;
 mod worker;
 

@@ -103,7 +103,7 @@ impl Cond {
     fn render(&self, out: &mut String) -> Result<()> {
         match self {
             Cond::Cmp { field, op, value } => {
-                push_ident(out, field)?;
+                push_field(out, field)?;
                 out.push(' ');
                 out.push_str(op.as_str());
                 out.push(' ');
@@ -123,7 +123,7 @@ impl Cond {
                     let joined = if *negated { Cond::all(parts) } else { Cond::any(parts) };
                     return joined.expect("non-empty").render(out);
                 }
-                push_ident(out, field)?;
+                push_field(out, field)?;
                 out.push_str(if *negated { " not in (" } else { " in (" });
                 for (i, v) in values.iter().enumerate() {
                     if i > 0 {
@@ -134,18 +134,18 @@ impl Cond {
                 out.push(')');
             }
             Cond::Between { field, low, high, negated } => {
-                push_ident(out, field)?;
+                push_field(out, field)?;
                 out.push_str(if *negated { " not between " } else { " between " });
                 push_literal(out, low)?;
                 out.push_str(" and ");
                 push_literal(out, high)?;
             }
             Cond::IsNull { field, negated } => {
-                push_ident(out, field)?;
+                push_field(out, field)?;
                 out.push_str(if *negated { " is not null" } else { " is null" });
             }
             Cond::Like { field, pattern, negated } => {
-                push_ident(out, field)?;
+                push_field(out, field)?;
                 out.push_str(if *negated { " not like " } else { " like " });
                 push_literal(out, &Literal::Text(pattern.clone()))?;
             }
@@ -162,7 +162,25 @@ impl Cond {
 }
 
 /// API names: letters, digits, `_`, and up to two dots for lookup paths.
+/// COQL's aggregate functions, upper case only.
+const AGGREGATES: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG"];
+
+/// A field name, or an aggregate of one (`COUNT(id)`).
 fn push_ident(out: &mut String, name: &str) -> Result<()> {
+    if let Some((func, field)) = name.strip_suffix(')').and_then(|n| n.split_once('(')) {
+        if !AGGREGATES.contains(&func) {
+            return Err(Error::InvalidInput(format!("\"{func}\" is not a COQL aggregate function")));
+        }
+        out.push_str(func);
+        out.push('(');
+        push_field(out, field)?;
+        out.push(')');
+        return Ok(());
+    }
+    push_field(out, name)
+}
+
+fn push_field(out: &mut String, name: &str) -> Result<()> {
     let valid_part = |p: &str| {
         let mut chars = p.chars();
         chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -277,7 +295,7 @@ impl Query {
             push_ident(&mut out, f)?;
         }
         out.push_str(" from ");
-        push_ident(&mut out, &self.module)?;
+        push_field(&mut out, &self.module)?;
         // WHERE is mandatory in COQL.
         out.push_str(" where ");
         match &self.filter {

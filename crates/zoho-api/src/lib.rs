@@ -33,6 +33,7 @@ pub mod planner;
 pub mod push;
 pub mod records;
 pub mod values;
+pub mod verify;
 
 pub use client::ZohoClient;
 pub use records::{Record, RecordError, RecordResult, WriteOp, WriteOptions};

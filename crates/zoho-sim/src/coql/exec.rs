@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
 
-use super::eval::{eval, sort_cmp, stored_scalar};
+use super::eval::{eval, sort_cmp, stored_scalar, Scalar};
 use super::paths::{field_at, lookup_id, value_at, LookupFn};
 use super::validate::{check_leaf, op_name, LeafError};
 use super::{check_shape, CoqlError, Query, SelectItem};
@@ -33,6 +33,9 @@ pub fn execute(q: &Query, module: &ModuleDef, rows: &[&Map<String, Value>], look
         .filter(|r| eval(&q.filter, module, r, Some(lookup)))
         .collect();
 
+    if q.select.iter().any(|i| matches!(i, SelectItem::Aggregate { .. })) {
+        return Ok(CoqlOutput { rows: vec![aggregate(q, module, &hits, lookup)], more_records: false });
+    }
     let id_of = |r: &Map<String, Value>| stored_scalar(DataType::Bigint, r.get("id").unwrap_or(&Value::Null));
     hits.sort_by(|a, b| sort_cmp(&id_of(a), &id_of(b)));
     if !q.order_by.is_empty() {
@@ -68,6 +71,15 @@ pub fn execute(q: &Query, module: &ModuleDef, rows: &[&Map<String, Value>], look
 
 fn validate(q: &Query, module: &ModuleDef) -> Result<(), CoqlError> {
     check_shape(q)?;
+    // Without GROUP BY (which the simulator rejects), fields and aggregates
+    // cannot be mixed.
+    let aggregates = q.select.iter().filter(|i| matches!(i, SelectItem::Aggregate { .. })).count();
+    if aggregates > 0 && aggregates < q.select.len() {
+        return Err(CoqlError::invalid("invalid query formed", json!({"clause": "select", "reason": "fields next to aggregate functions need a group by clause"})));
+    }
+    if aggregates > super::MAX_AGGREGATES {
+        return Err(CoqlError::limit("too many aggregate columns", json!({"clause": "select", "limit": super::MAX_AGGREGATES})));
+    }
     if let Some(cvid) = &q.cvid {
         return Err(CoqlError::invalid(
             "invalid query formed",
@@ -80,10 +92,18 @@ fn validate(q: &Query, module: &ModuleDef) -> Result<(), CoqlError> {
                 field_at(module, f).ok_or_else(|| CoqlError::invalid_column(f))?;
             }
             SelectItem::Aggregate { func, field } => {
-                return Err(CoqlError::invalid(
-                    "invalid query formed",
-                    json!({"column_name": format!("{func}({field})"), "reason": "aggregate functions are not supported by the simulator"}),
-                ));
+                let column = format!("{func}({field})");
+                let f = field_at(module, field).ok_or_else(|| CoqlError::invalid_column(field))?;
+                let numeric = matches!(f.value_type(), DataType::Integer | DataType::Double | DataType::Currency | DataType::Percent);
+                let ordered = numeric || matches!(f.value_type(), DataType::Date | DataType::Datetime);
+                let fits = match func.as_str() {
+                    "COUNT" => true,
+                    "MIN" | "MAX" => ordered,
+                    _ => numeric,
+                };
+                if !fits {
+                    return Err(CoqlError::invalid("invalid query formed", json!({"column_name": column, "reason": "invalid aggregate function for the column's data type"})));
+                }
             }
         }
     }
@@ -114,6 +134,40 @@ fn validate(q: &Query, module: &ModuleDef) -> Result<(), CoqlError> {
         field_at(module, &o.field).ok_or_else(|| CoqlError::invalid_column(&o.field))?;
     }
     Ok(())
+}
+
+/// One row of `FUNC(field)` keys over every hit (no `id`): COUNT counts
+/// values that are not null, MIN and MAX return the stored value, SUM and
+/// AVG a JSON number (AVG null over no values).
+fn aggregate(q: &Query, module: &ModuleDef, hits: &[&Map<String, Value>], lookup: LookupFn<'_>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for item in &q.select {
+        let SelectItem::Aggregate { func, field } = item else { continue };
+        let vt = field_at(module, field).map(|f| f.value_type()).unwrap_or(DataType::Text);
+        let values: Vec<(Value, Scalar)> = hits
+            .iter()
+            .filter_map(|r| {
+                let v = value_at(module, r, field, Some(lookup));
+                stored_scalar(vt, &v).map(|s| (v, s))
+            })
+            .collect();
+        let num = |s: &Scalar| match s {
+            Scalar::Num(n) => *n,
+            Scalar::Int(i) => *i as f64,
+            _ => 0.0,
+        };
+        let pick = |want: Ordering| values.iter().reduce(|a, b| if sort_cmp(&Some(b.1.clone()), &Some(a.1.clone())) == want { b } else { a }).map(|(v, _)| v.clone());
+        let v = match func.as_str() {
+            "COUNT" => json!(values.len()),
+            "MAX" => pick(Ordering::Greater).unwrap_or(Value::Null),
+            "MIN" => pick(Ordering::Less).unwrap_or(Value::Null),
+            "SUM" => json!(values.iter().map(|(_, s)| num(s)).sum::<f64>()),
+            _ if values.is_empty() => Value::Null,
+            _ => json!(values.iter().map(|(_, s)| num(s)).sum::<f64>() / values.len() as f64),
+        };
+        out.insert(format!("{func}({field})"), v);
+    }
+    out
 }
 
 /// A lookup as COQL returns it: `{"id","name"}`.

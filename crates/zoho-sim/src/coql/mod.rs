@@ -9,8 +9,11 @@
 //! - `from Leads#<cvid>` parses, but `execute` rejects it with INVALID_QUERY:
 //!   the simulator has no custom views, and ignoring the id would silently
 //!   return rows a live org would filter out.
-//! - Aggregates parse (`COUNT(id)`…) but `execute` rejects them; aliases
-//!   (`as`) and GROUP BY are rejected by `parse`. All with INVALID_QUERY.
+//! - Aggregates (`COUNT(id)`, `MAX(Modified_Time)`…) run over the whole
+//!   WHERE, one row keyed by the expression, without `id`; LIMIT and ORDER
+//!   BY do not apply to it. Fields next to them need GROUP BY, which the
+//!   simulator does not have: aliases (`as`) and GROUP BY are rejected by
+//!   `parse`. All with INVALID_QUERY.
 //! - A date literal against a datetime field (or the reverse) is a type
 //!   error, not "midnight UTC": a client that passes here also passes live.
 //!   Datetime literals need an explicit `±HH:MM` offset and no milliseconds.
@@ -58,6 +61,7 @@ pub const MAX_CRITERIA: usize = 25;
 pub const MAX_IN_VALUES: usize = 100;
 pub const MAX_SELECT_FIELDS: usize = 500;
 pub const MAX_ORDER_BY: usize = 10;
+pub const MAX_AGGREGATES: usize = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoqlError {
