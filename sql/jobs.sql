@@ -26,8 +26,10 @@ CREATE TABLE zoho.job_queue (
   pages_done    int         NOT NULL DEFAULT 0,
   next_page_token text,
   page_token_at timestamptz,
-  -- A failed attempt is tried again from here, until attempts run out.
+  -- A failed attempt is tried again from here, until attempts run out;
+  -- failures counts attempts in a row Zoho did not answer (not limited).
   next_attempt  timestamptz,
+  failures      int         NOT NULL DEFAULT 0,
   runner_pid    int,
   error         text
 );

@@ -51,9 +51,12 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
     FROM zoho.watches w
   UNION ALL
   SELECT 'job ' || j.id, j.target::text, j.module,
-         CASE j.state WHEN 'failed' THEN 'failing' ELSE 'ok' END,
-         -- Runs its runner did not survive (the first run is not a failure).
-         CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, greatest(j.attempts - 1, 0), NULL, j.error, j.finished_at
+         CASE WHEN j.state = 'failed' OR j.failures >= 3 THEN 'failing' WHEN j.failures > 0 OR j.error IS NOT NULL THEN 'degraded' ELSE 'ok' END,
+         -- Failed attempts: Zoho not answering (failures), and runs that
+         -- failed or that the runner did not survive (the first run is not
+         -- a failure).
+         CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, j.failures + greatest(j.attempts - 1, 0), j.next_attempt, j.error,
+         CASE WHEN j.error IS NOT NULL THEN coalesce(j.finished_at, j.started_at) END
     FROM zoho.job_queue j
    WHERE j.state IN ('queued', 'running') OR (j.state = 'failed' AND j.finished_at > now() - interval '1 day');
 GRANT SELECT ON zoho.health TO PUBLIC;

@@ -34,6 +34,11 @@ pub static WORKER_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// calls); 0 for no limit.
 pub static WORKER_STATEMENT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(600_000);
 
+/// Milliseconds a failing flow waits before its second attempt; the wait
+/// doubles with each failure in a row, up to `FAILURE_MAX_WAIT`.
+pub static FAILURE_FIRST_WAIT: GucSetting<i32> = GucSetting::<i32>::new(2_000);
+pub static FAILURE_MAX_WAIT: GucSetting<i32> = GucSetting::<i32>::new(600_000);
+
 fn text(s: &GucSetting<Option<CString>>) -> Option<String> {
     s.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
 }
@@ -118,6 +123,26 @@ pub fn init() {
         &WORKER_LOCK_TIMEOUT,
         1,
         3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.failure_first_wait",
+        c"Milliseconds a failing worker flow waits before trying again.",
+        c"The wait doubles with each failure in a row (with jitter), up to zoho_fdw.failure_max_wait; a success resets it.",
+        &FAILURE_FIRST_WAIT,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.failure_max_wait",
+        c"The longest wait, in milliseconds, of a failing worker flow between attempts.",
+        c"A flow failing for hours tries this often.",
+        &FAILURE_MAX_WAIT,
+        10,
+        86_400_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );

@@ -9,6 +9,7 @@
 //!   cargo run --release -p zoho-fdw-bench -- export [rows…] (needs ZOHO_FDW_TEST_PG)
 //!   cargo run --release -p zoho-fdw-bench -- notify    (needs ZOHO_FDW_TEST_PG and the worker)
 //!   cargo run --release -p zoho-fdw-bench -- schedule  (needs ZOHO_FDW_TEST_PG and the worker)
+//!   cargo run --release -p zoho-fdw-bench -- outage    (needs ZOHO_FDW_TEST_PG and the worker)
 
 mod bulk_read;
 mod export;
@@ -16,6 +17,7 @@ mod notify;
 mod planner;
 mod push;
 mod queries;
+mod outage;
 mod schedule;
 mod worker_db;
 
@@ -28,6 +30,7 @@ fn main() {
         Some("push") => push::run(),
         Some("notify") => notify::run(),
         Some("schedule") => schedule::run(),
+        Some("outage") => outage::run(),
         Some("export") => export::run(&args[1..].iter().filter_map(|s| s.parse().ok()).collect::<Vec<usize>>().is_empty().then(|| vec![200_000, 1_000_000]).unwrap_or_else(|| args[1..].iter().filter_map(|s| s.parse().ok()).collect())),
         Some("all") | None => {
             planner::run();
@@ -36,10 +39,11 @@ fn main() {
             export::run(&[200_000, 1_000_000]);
             notify::run();
             schedule::run();
+            outage::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify, schedule");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify, schedule, outage");
             std::process::exit(2);
         }
     }

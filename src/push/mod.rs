@@ -116,7 +116,7 @@ pub(crate) struct Report {
     pub credits: i32,
 }
 
-/// Rows read, sent and marked per step of upsert rounds when steps commit.
+/// Rows read, sent and marked per step of upsert rounds.
 const UPSERT_STEP: usize = 10 * UPSERT_ROUND;
 
 /// A push's arguments: zoho_upsert_pending's, or a schedule's.
@@ -245,10 +245,9 @@ fn send_pending(
         steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
         marking += t.elapsed();
     }
-    // Upsert rounds: in the caller's transaction one round per read; when
-    // steps commit, ten rounds per step, so a step is worth its commit.
-    let per_step = if steps.commits() { UPSERT_STEP } else { UPSERT_ROUND };
-    while let Some(rows) = next(steps, &query, per_step, &mut read_keys, src, cols, &held)? {
+    // Upsert rounds, ten to a step: a step is worth its commit, and each
+    // read skips fewer rows already sent.
+    while let Some(rows) = next(steps, &query, UPSERT_STEP, &mut read_keys, src, cols, &held)? {
         if rows.is_empty() {
             continue;
         }
@@ -256,16 +255,29 @@ fn send_pending(
         sent += rows.len() as u64;
         let (refs, values, prints) = split(rows);
         let mut results = Vec::with_capacity(values.len());
+        let mut failed = None;
         for round in values.chunks(UPSERT_ROUND) {
             let t = std::time::Instant::now();
-            results.extend(block_on(client.push_upsert(&cols.spec, round)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?);
+            let got = block_on(client.push_upsert(&cols.spec, round));
             remote += t.elapsed();
+            match got {
+                Ok(r) => results.extend(r),
+                Err(e) => {
+                    failed = Some(ZohoFdwError::api(&ctx.name, e));
+                    break;
+                }
+            }
         }
+        // The rounds Zoho answered are recorded even when a later one failed
+        // (when steps commit, they stay synced).
         let outcomes = outcomes_of(refs, prints, results)?;
         let t = std::time::Instant::now();
         steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
         marking += t.elapsed();
-        if sent % 10_000 < per_step as u64 && sent >= 10_000 {
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if sent >= 10_000 {
             notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
         }
     }

@@ -454,7 +454,7 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
 /// run of failures, recorded on the channel, announced when a run starts.
 fn failing(w: &Watch, f: &supervise::Failure, other: u32, e: &str) {
     if f.log {
-        warning!("zoho_fdw worker: channel {} ({} time(s) in a row; next try in {}s): {e}", w.channel_id, f.count, f.wait.as_secs());
+        warning!("zoho_fdw worker: channel {} ({} time(s) in a row; next try in {:.1}s): {e}", w.channel_id, f.count, f.wait.as_secs_f64());
     }
     supervise::record_failure(f, "channel", &supervise::table_name(w.target), e, || {
         Spi::run_with_args(

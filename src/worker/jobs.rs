@@ -92,6 +92,8 @@ struct Job {
     owner: pg_sys::Oid,
     /// Pages an earlier attempt committed, to go on from.
     resume: Resume,
+    /// Attempts in a row that failed because Zoho did not answer.
+    failures: i32,
 }
 
 /// The oldest queued job whose server has budget left, now `running`.
@@ -121,7 +123,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                    FROM fresh
                   WHERE id = $1 AND state = 'queued'
                  RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid,
-                           pages_done, coalesce(rows_written, 0), next_page_token",
+                           pages_done, coalesce(rows_written, 0), next_page_token, failures",
                 None,
                 &[id.into()],
             )?;
@@ -136,6 +138,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
                 resume: Resume { pages: r.get::<i32>(9)?.unwrap_or(0), written: r.get::<i64>(10)?.unwrap_or(0), next_token: r.get::<String>(11)? },
+                failures: r.get::<i32>(12)?.unwrap_or(0),
             }))
         }))?;
         if job.is_some() {
@@ -150,7 +153,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
 /// and the job's place are committed together, so a restart goes on from
 /// the next page. Then, in a transaction of its own, the job is marked done
 /// and its flow's sync point moves.
-fn run(job: &Job) -> Result<i64, String> {
+fn run(job: &Job) -> Result<i64, JobError> {
     let spec = Export {
         module: &job.module,
         target: job.target,
@@ -172,38 +175,54 @@ fn run(job: &Job) -> Result<i64, String> {
         })
         .map_err(ZohoFdwError::from)
     };
-    let rows = export_in_steps(&spec, &mut steps, job.resume.clone(), Some(&mut checkpoint)).map_err(|e| e.to_string())?;
+    if job.failures > 0 {
+        // Zoho did not answer the last attempt: this one is a probe, one
+        // try per call, as in the process that saw it fail.
+        steps.step(|_| Ok(crate::server::resolve(job.server.as_deref())?.shared_client()?.transport().assume_unreachable()))?;
+    }
+    let rows = export_in_steps(&spec, &mut steps, job.resume.clone(), Some(&mut checkpoint))?;
     // Sync points below are on Zoho's clock (the export's client saw it).
     let (ctx, client) = steps
         .step(|_| {
             let ctx = crate::server::resolve(job.server.as_deref())?;
             let client = ctx.shared_client()?;
             Ok((ctx, client))
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
     let started = chrono::Utc::now();
     let zoho_offset = (client.transport().zoho_time(started, super::sync_overlap()) - started).num_milliseconds() as f64 / 1000.0;
     // A catch-up's deletes, which Bulk Read does not return: read from
     // Zoho, then applied in a step.
     if let (Some(since), "pull" | "catchup") = (job.since, job.kind.as_str()) {
         let context = format!("job {}", job.id);
-        let fields = ctx.module_fields(&client, &job.module, &context).map_err(|e| e.to_string())?;
-        let deleted = crate::runtime::block_on(client.deleted(&job.module, Some(since))).map_err(|e| ZohoFdwError::api(&ctx.name, e).to_string())?;
+        let fields = ctx.module_fields(&client, &job.module, &context)?;
+        let deleted = crate::runtime::block_on(client.deleted(&job.module, Some(since))).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
         let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
         steps
             .step(|_| {
                 let target = crate::export::plan_target(job.target, &job.module, &fields, job.mapping.as_ref())?;
                 super::apply::delete(&target, &ids)
-            })
-            .map_err(|e| e.to_string())?;
+            })?;
     }
-    in_transaction(|| finish(job, rows, zoho_offset))
+    in_transaction(|| finish(job, rows, zoho_offset)).map_err(|message| JobError { message, zoho_unavailable: false })
+}
+
+/// Why an attempt failed, and whether only because Zoho did not answer.
+struct JobError {
+    message: String,
+    zoho_unavailable: bool,
+}
+
+impl From<ZohoFdwError> for JobError {
+    fn from(e: ZohoFdwError) -> JobError {
+        let zoho_unavailable = matches!(&e, ZohoFdwError::Api { source, .. } if source.is_transient() || matches!(source, zoho_api::Error::RetriesExhausted { .. }));
+        JobError { message: e.to_string(), zoho_unavailable }
+    }
 }
 
 /// Marks a job done and moves its flow's sync point.
 fn finish(job: &Job, rows: i64, zoho_offset: f64) -> Result<i64, ZohoFdwError> {
     spi(Spi::run_with_args(
-        "UPDATE zoho.job_queue SET state = 'done', finished_at = now(), rows_written = $2, runner_pid = NULL WHERE id = $1 AND state = 'running'",
+        "UPDATE zoho.job_queue SET state = 'done', finished_at = now(), rows_written = $2, runner_pid = NULL, failures = 0, next_attempt = NULL WHERE id = $1 AND state = 'running'",
         &[job.id.into(), rows.into()],
     ))?;
     if job.kind == "catchup" {
@@ -228,29 +247,38 @@ fn finish(job: &Job, rows: i64, zoho_offset: f64) -> Result<i64, ZohoFdwError> {
     Ok(rows)
 }
 
-/// A failed attempt: queued again after a backoff (1, 2, 4 minutes…, with
-/// jitter), going on from its last committed page, until MAX_ATTEMPTS;
-/// then the job stays failed with the reason.
-fn fail(job: &Job, e: &str) {
+/// A failed attempt: queued again, going on from its last committed page.
+/// Zoho not answering is waited out like any flow's failure (the backoff
+/// of [`super::supervise::delay`], without limit, and the attempt is not
+/// counted); any other failure counts, waits 1 then 2 minutes (with
+/// jitter), and after MAX_ATTEMPTS the job stays failed with the reason.
+fn fail(job: &Job, e: &JobError) {
     let jitter = 0.75 + rand::random::<f64>() / 2.0;
+    let wait = if e.zoho_unavailable { super::supervise::delay(job.failures as u32 + 1).as_secs_f64() } else { jitter * 60.0 };
+    let e_text = e.message.as_str();
     let _ = in_transaction(|| {
         // A job cancelled by zoho_cancel_job is already marked so.
         let state = match Spi::get_one_with_args::<String>(
             "UPDATE zoho.job_queue SET error = $2, runner_pid = NULL,
-                    state = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END,
-                    finished_at = CASE WHEN attempts >= $3 THEN now() END,
-                    next_attempt = CASE WHEN attempts < $3 THEN now() + make_interval(secs => $4 * 60 * 2 ^ (attempts - 1)) END
+                    attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END,
+                    failures = failures + CASE WHEN $5 THEN 1 ELSE 0 END,
+                    state = CASE WHEN attempts >= $3 AND NOT $5 THEN 'failed' ELSE 'queued' END,
+                    finished_at = CASE WHEN attempts >= $3 AND NOT $5 THEN now() END,
+                    next_attempt = CASE WHEN attempts < $3 OR $5 THEN now() + make_interval(secs => $4 * CASE WHEN $5 THEN 1 ELSE 2 ^ (attempts - 1) END) END
               WHERE id = $1 AND state = 'running' RETURNING state",
-            &[job.id.into(), e.into(), MAX_ATTEMPTS.into(), jitter.into()],
+            &[job.id.into(), e_text.into(), MAX_ATTEMPTS.into(), wait.into(), e.zoho_unavailable.into()],
         ) {
             Err(pgrx::spi::SpiError::InvalidPosition) => None,
             other => spi(other)?,
         };
+        // Said once per doubling of the wait, as flows do.
+        let count = job.failures as u32 + 1;
         match state.as_deref() {
-            Some("queued") => warning!("zoho_fdw jobs: job {} ({} of {}) failed and is tried again later: {e}", job.id, job.kind, job.module),
-            _ => warning!("zoho_fdw jobs: job {} ({} of {}): {e}", job.id, job.kind, job.module),
+            Some("queued") if e.zoho_unavailable && !count.is_power_of_two() => {}
+            Some("queued") => warning!("zoho_fdw jobs: job {} ({} of {}) failed ({count} time(s) in a row) and is tried again later: {e_text}", job.id, job.kind, job.module),
+            _ => warning!("zoho_fdw jobs: job {} ({} of {}): {e_text}", job.id, job.kind, job.module),
         }
-        let msg = format!("job {}: {e}", job.id);
+        let msg = format!("job {}: {e_text}", job.id);
         match job.kind.as_str() {
             // The pull runs again after its interval (last_run), not at once.
             "pull" | "refresh" => spi(Spi::run_with_args(

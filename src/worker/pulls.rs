@@ -149,7 +149,7 @@ impl Pulls {
                     let target = supervise::table_name(p.target);
                     let f = self.supervisor.failed(u32::from(p.target).into());
                     if f.log {
-                        warning!("zoho_fdw worker: scheduled pull of {} into {target} ({} time(s) in a row; next try in {}s): {e}", p.module, f.count, f.wait.as_secs());
+                        warning!("zoho_fdw worker: scheduled pull of {} into {target} ({} time(s) in a row; next try in {:.1}s): {e}", p.module, f.count, f.wait.as_secs_f64());
                     }
                     supervise::record_failure(&f, "pull", &target, &e, || {
                         spi(Spi::run_with_args(

@@ -184,7 +184,7 @@ impl Schedules {
         let f = self.supervisor.failed(u32::from(s.source).into());
         let table = supervise::table_name(s.source);
         if f.log {
-            warning!("zoho_fdw worker: scheduled push of {table} failed ({} time(s) in a row; next try in {}s): {e}", f.count, f.wait.as_secs());
+            warning!("zoho_fdw worker: scheduled push of {table} failed ({} time(s) in a row; next try in {:.1}s): {e}", f.count, f.wait.as_secs_f64());
         }
         supervise::record_failure(&f, "push", &table, &e, || {
             Spi::run_with_args(

@@ -1,5 +1,6 @@
 //! Supervision of the worker's flows: a flow that fails waits longer before
-//! each new attempt (2 s doubling to 10 minutes, with jitter), says so in
+//! each new attempt ([`delay`]: 2 s doubling to 10 minutes, with jitter),
+//! says so in
 //! the log once per doubling rather than once per attempt, and announces
 //! `failing` and `recovered` on `NOTIFY zoho_fdw_events`, which a DBA can
 //! LISTEN to. A success resets it.
@@ -11,9 +12,13 @@ use pgrx::prelude::*;
 
 use crate::error::ZohoFdwError;
 
-/// The wait after the `n`th failure in a row.
+/// The wait after the `n`th failure in a row: `zoho_fdw.failure_first_wait`
+/// (2 s) doubling up to `zoho_fdw.failure_max_wait` (10 minutes), less up to
+/// a quarter at random so that flows failing together spread out.
 pub fn delay(n: u32) -> Duration {
-    let base = Duration::from_secs(2).saturating_mul(1 << n.saturating_sub(1).min(10)).min(Duration::from_secs(600));
+    let ms = |g: &pgrx::guc::GucSetting<i32>| Duration::from_millis(g.get().max(1) as u64);
+    let (first, max) = (ms(&crate::gucs::FAILURE_FIRST_WAIT), ms(&crate::gucs::FAILURE_MAX_WAIT));
+    let base = first.saturating_mul(1 << n.saturating_sub(1).min(20)).min(max.max(first));
     base.mul_f64(1.0 - rand::random::<f64>() * 0.25)
 }
 

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod outage;
 pub mod worker;
 
 pub use postgres::{Client, NoTls};

@@ -406,7 +406,16 @@ impl Transport {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match f(call).await {
+            let result = f(call).await;
+            // Any answer from Zoho, an error included, means it is up.
+            let answered = match &result {
+                Ok(_) => true,
+                Err(e) => !e.is_transient() || e.http_status() == Some(429),
+            };
+            if answered {
+                self.set_unreachable(false);
+            }
+            match result {
                 Ok(v) => {
                     self.usage.call(call.endpoint, call.credits);
                     return Ok(v);
@@ -431,11 +440,14 @@ impl Transport {
                     self.usage.error(call.endpoint);
                     return Err(Error::OutcomeUnknown { endpoint: call.endpoint.to_string(), reason: e.to_string() });
                 }
-                Err(e) if e.is_transient() && !self.out_of_credits(&e) && attempt < self.config.retry.max_attempts => {
+                Err(e) if e.is_transient() && !self.out_of_credits(&e) && attempt < self.config.retry.max_attempts && (answered || !self.is_unreachable()) => {
                     self.usage.retry(call.endpoint);
                     cancel.sleep(self.config.retry.delay(attempt - 1)).await?;
                 }
                 Err(e) => {
+                    if !answered {
+                        self.set_unreachable(true);
+                    }
                     self.usage.error(call.endpoint);
                     return Err(if attempt > 1 && e.is_transient() {
                         Error::RetriesExhausted {
@@ -535,9 +547,41 @@ impl Transport {
     /// A 429 once the daily credits are gone: retrying only burns time.
     /// Zoho's message is the same for throttling and exhaustion, so the
     /// `X-API-CREDITS-REMAINING` header decides.
+    /// Takes Zoho as not answering until it does: for a new process that
+    /// goes on with work that failed so (a job tried again after Zoho was
+    /// down), whose first call should not be retried six times either.
+    pub fn assume_unreachable(&self) {
+        self.set_unreachable(true);
+    }
+
+    /// Zoho did not answer the last call that ran out of retries, and has
+    /// not answered since.
+    pub fn is_unreachable(&self) -> bool {
+        unreachable_hosts().lock().is_ok_and(|h| h.contains(&self.config.endpoints.api_domain))
+    }
+
+    fn set_unreachable(&self, down: bool) {
+        let Ok(mut hosts) = unreachable_hosts().lock() else { return };
+        if down {
+            hosts.insert(self.config.endpoints.api_domain.clone());
+        } else if !hosts.is_empty() {
+            hosts.remove(&self.config.endpoints.api_domain);
+        }
+    }
+
     fn out_of_credits(&self, e: &Error) -> bool {
         e.http_status() == Some(429) && self.usage.credits_remaining() == Some(0)
     }
+}
+
+/// API hosts whose last call that ran out of retries got no answer (a 5xx,
+/// a timeout, no connection), and that have not answered since. Calls to
+/// them are tried once: whoever calls (the worker's supervisor) is already
+/// backing off, and six tries per attempt would multiply what an outage
+/// costs. Per host, for every client of this process.
+fn unreachable_hosts() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static HOSTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+    HOSTS.get_or_init(Default::default)
 }
 
 type Permits<'t> = (tokio::sync::SemaphorePermit<'t>, Option<tokio::sync::SemaphorePermit<'t>>);

@@ -168,3 +168,36 @@ async fn an_insert_that_times_out_is_not_sent_again() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(named(&sim, "Upserted"), 1);
 }
+
+/// Once a call has run out of retries because Zoho did not answer, later
+/// calls try once each until Zoho answers again: the worker's backoff is
+/// then the only retry loop, and an outage costs one call per attempt.
+#[tokio::test]
+async fn after_zoho_stops_answering_each_call_tries_once_until_it_answers_again() {
+    let sim = sim(SimConfig::default()).await;
+    let c = client(&sim);
+    c.current_user().await.unwrap();
+    // Every HTTP attempt: answered, retried or failed.
+    let users = |c: &ZohoClient| c.usage().snapshot().get("users").map_or(0, |u| u.calls + u.retries + u.errors);
+    sim.inject(Fault::status(503, 1_000).on_path("/crm/v8/users"));
+    let before = users(&c);
+    assert!(matches!(c.current_user().await.unwrap_err(), Error::RetriesExhausted { .. }));
+    let first = users(&c) - before;
+    assert_eq!(first, 5, "the first failing call is retried as usual");
+    assert!(c.transport().is_unreachable());
+    for _ in 0..3 {
+        let e = c.current_user().await.unwrap_err();
+        assert_eq!(e.http_status(), Some(503), "{e:?}");
+    }
+    assert_eq!(users(&c) - before, first + 3, "one try per call while Zoho does not answer");
+    // Zoho answers again: the flag clears, and a later blip is retried.
+    sim.clear_faults();
+    c.current_user().await.unwrap();
+    assert!(!c.transport().is_unreachable());
+    sim.inject(Fault::status(503, 2).on_path("/crm/v8/users"));
+    c.current_user().await.unwrap();
+    // A 429 is an answer (Zoho is up, only busy): it never sets the flag.
+    sim.inject(Fault::status(429, 50).on_path("/crm/v8/users"));
+    assert!(c.current_user().await.is_err());
+    assert!(!c.transport().is_unreachable());
+}

@@ -13,6 +13,9 @@ pub struct CallRecord {
     pub endpoint: String,
     pub status: u16,
     pub credits: u32,
+    /// What the call costs when answered (a refused or failed call is
+    /// charged nothing): for counting what retries would have cost.
+    pub list_credits: u32,
     /// Zoho error code of the answer, if it was an error.
     pub code: Option<String>,
     /// The request body when it was JSON.

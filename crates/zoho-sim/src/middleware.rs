@@ -159,6 +159,7 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             endpoint: class.endpoint.to_string(),
             status: if reset { 0 } else { status },
             credits: charged,
+            list_credits: class.credits,
             code: if reset { Some("RESET".into()) } else { code },
             request_body,
             request_content_type,

@@ -762,6 +762,7 @@ fn validator_catches_deviations() {
         endpoint: "x".into(),
         status,
         credits: 0,
+        list_credits: 0,
         code: None,
         request_content_type: req.as_ref().map(|_| "application/json".into()),
         request_body: req,
