@@ -45,6 +45,13 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
          now() - p.synced_until, p.failures, p.next_attempt, p.last_error, p.last_error_at
     FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
   UNION ALL
+  -- Lag: how long since the target was last proven equal to Zoho.
+  SELECT 'verify', v.target::text, v.module,
+         CASE WHEN v.paused OR h.hold IS NOT NULL THEN 'paused'
+              WHEN v.failures >= 3 THEN 'failing' WHEN v.failures > 0 THEN 'degraded' ELSE 'ok' END,
+         now() - v.last_success, v.failures, v.next_attempt, v.last_error, v.last_error_at
+    FROM zoho.verify_schedules v CROSS JOIN LATERAL (SELECT zoho.budget_hold(v.server) AS hold) h
+  UNION ALL
   SELECT 'channel', w.target::text, w.module,
          CASE WHEN w.expires_at < now() OR w.failures >= 3 THEN 'failing' WHEN w.failures > 0 THEN 'degraded' ELSE 'ok' END,
          now() - w.synced_until, w.failures, w.next_attempt, w.last_error, w.last_error_at

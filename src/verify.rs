@@ -44,15 +44,36 @@ fn zoho_verify(target: Option<pg_sys::Oid>, repair: Option<bool>, module: Option
     let target = target.unwrap_or_else(|| raise(ZohoFdwError::BadArgument { what: "target must not be NULL".into(), hint: None }));
     let server = server.map(|c| c.to_string_lossy().into_owned());
     let flow = Flow::find(target, module, mapping.map(|j| j.0), server).unwrap_or_else(|e| raise(e));
-    let rows = verify(target, &flow, repair.unwrap_or(false)).unwrap_or_else(|e| raise(e));
-    TableIterator::new(rows)
+    let v = verify(target, &flow, repair.unwrap_or(false)).unwrap_or_else(|e| raise(e));
+    TableIterator::new(v.rows)
 }
 
 /// The module a target mirrors, and how: given, or the target's flow.
-struct Flow {
-    module: String,
-    mapping: Option<serde_json::Value>,
-    server: Option<String>,
+pub(crate) struct Flow {
+    pub module: String,
+    pub mapping: Option<serde_json::Value>,
+    pub server: Option<String>,
+}
+
+/// One verification: a row per difference, and what it took.
+pub(crate) struct Verified {
+    pub rows: Vec<(String, i64, bool)>,
+    pub compared: u64,
+    pub differing: u64,
+    pub calls: u64,
+    pub credits: u64,
+}
+
+impl Verified {
+    /// `{"missing", "extra", "stale", "repaired", "buckets", "differing", "calls", "credits"}`.
+    pub fn summary(&self) -> serde_json::Value {
+        let n = |kind: &str| self.rows.iter().filter(|r| r.0 == kind).count();
+        serde_json::json!({
+            "missing": n("missing"), "extra": n("extra"), "stale": n("stale"),
+            "repaired": self.rows.iter().filter(|r| r.2).count(),
+            "buckets": self.compared, "differing": self.differing, "calls": self.calls, "credits": self.credits,
+        })
+    }
 }
 
 impl Flow {
@@ -143,7 +164,7 @@ impl Local<'_> {
     }
 }
 
-fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Result<Vec<(String, i64, bool)>, ZohoFdwError> {
+pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Result<Verified, ZohoFdwError> {
     let ctx = server::resolve(flow.server.as_deref())?;
     let client = ctx.shared_client()?;
     let before = client.usage().total();
@@ -215,6 +236,8 @@ fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Result<Vec<(Str
         }
     }
     let after = client.usage().total();
+    let calls = (after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors);
+    let credits = after.credits - before.credits;
     notice!(
         "zoho_fdw: zoho_verify of {} against {}: {compared} bucket(s) compared, {differing} differing; {} missing, {} extra, {} stale{}; {} call(s), {} credit(s)",
         target.table.display,
@@ -223,8 +246,8 @@ fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Result<Vec<(Str
         found.extra.len(),
         found.stale.len(),
         if repair { format!(", {fixed} repaired") } else { String::new() },
-        (after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors),
-        after.credits - before.credits
+        calls,
+        credits
     );
-    Ok(out)
+    Ok(Verified { rows: out, compared, differing, calls, credits })
 }

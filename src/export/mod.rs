@@ -36,7 +36,8 @@ extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["
 extension_sql_file!("../../sql/schedule.sql", name = "schedule_catalog", requires = ["watch_catalog"]);
 extension_sql_file!("../../sql/usage.sql", name = "usage_catalog", requires = ["schedule_catalog"]);
 extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog", job_progress, cron_next]);
-extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["jobs_catalog"]);
+extension_sql_file!("../../sql/verify.sql", name = "verify_catalog", requires = ["jobs_catalog"]);
+extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["verify_catalog"]);
 
 #[pg_extern(
     volatile,

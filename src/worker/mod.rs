@@ -29,6 +29,7 @@ mod schedules;
 mod supervise;
 pub(crate) mod strays;
 mod usage;
+mod verifies;
 pub(crate) mod wake;
 
 use std::time::Duration;
@@ -174,6 +175,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
     let mut worker = channels::Worker::start();
     let mut schedules = schedules::Schedules::default();
     let mut pulls = pulls::Pulls::default();
+    let mut verifies = verifies::Verifies::default();
     let mut jobs = jobs::Runner::default();
     let mut usage = usage::Flusher::default();
     log!("zoho_fdw worker: started in database {db}{}", worker.listening().map(|a| format!(", webhook listener on {a}")).unwrap_or_default());
@@ -189,6 +191,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
         worker.tick();
         schedules.run_due(wake::take_pushes(), &mut usage);
         pulls.run_due(&mut usage);
+        verifies.run_due(&mut usage);
         jobs.run_due(&db);
         usage.run_due();
     }

@@ -247,6 +247,9 @@ fn a_role_without_every_privilege_or_not_the_owner_cannot_schedule() {
     assert_eq!(sql_error(&e).0, "42501", "{e}");
     let e = c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads')").unwrap_err();
     assert_eq!(sql_error(&e).0, "42501", "{e}");
+    // A verification repairs, so it needs to write and delete too.
+    let e = c.batch_execute("SELECT zoho_schedule_verify('crm_leads', module => 'Leads')").unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
     // Every privilege, but the schedule is another role's.
     c.batch_execute("RESET SESSION AUTHORIZATION; GRANT UPDATE ON orders TO zoho_intruder; GRANT USAGE ON FOREIGN SERVER zoho TO zoho_intruder; SET SESSION AUTHORIZATION zoho_intruder").unwrap();
     let e = c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', min_pending => 1)").unwrap_err();
@@ -256,6 +259,14 @@ fn a_role_without_every_privilege_or_not_the_owner_cannot_schedule() {
     c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
     let row = c.query_one("SELECT owner::text, min_pending, (SELECT count(*) FROM zoho.job_queue) FROM zoho.push_schedules", &[]).unwrap();
     assert_eq!((row.get::<_, String>(0), row.get::<_, i32>(1), row.get::<_, i64>(2)), ("postgres".into(), 100, 0));
+    // Nor another role's verification: it would run as that role.
+    c.batch_execute("SELECT zoho_schedule_verify('crm_leads', module => 'Leads'); GRANT INSERT, UPDATE, DELETE ON crm_leads TO zoho_intruder; SET SESSION AUTHORIZATION zoho_intruder").unwrap();
+    let e = c.batch_execute("SELECT zoho_schedule_verify('crm_leads', every => '1 second', module => 'Leads')").unwrap_err();
+    let (state, msg, _) = sql_error(&e);
+    assert_eq!((state.as_str(), msg.contains("belongs to another role")), ("42501", true), "{msg}");
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    let owner: String = c.query_one("SELECT owner::text FROM zoho.verify_schedules", &[]).unwrap().get(0);
+    assert_eq!(owner, "postgres");
     c.batch_execute("DROP OWNED BY zoho_intruder; DROP ROLE zoho_intruder").unwrap();
 }
 

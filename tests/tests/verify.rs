@@ -88,3 +88,51 @@ fn a_target_without_a_flow_needs_its_module_named() {
     let n = c.query("SELECT * FROM zoho_verify('leads_mirror', module => 'Leads') WHERE difference = 'missing'", &[]).unwrap().len();
     assert_eq!(n, 5);
 }
+
+/// zoho_schedule_verify: the worker verifies and repairs a drifted mirror
+/// as its owner, says so on zoho_fdw_events and in zoho.health, and holds
+/// its runs while the server's daily_credit_budget is reached.
+#[test]
+fn a_scheduled_verification_repairs_drift_says_so_and_keeps_to_the_budget() {
+    use postgres::fallible_iterator::FallibleIterator;
+    use std::time::Duration;
+    use zoho_fdw_tests::worker::*;
+
+    let sim = start_sim(SimConfig::default().seed("Leads", 200).bulk_step_ms(10));
+    let (db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute("SELECT zoho_bulk_export('Leads', 'crm_leads')").unwrap();
+    let gone: i64 = c.query_one("DELETE FROM crm_leads WHERE id = (SELECT min(id) FROM crm_leads) RETURNING id", &[]).unwrap().get(0);
+    let created: i64 = sim.ui_create("Leads", json!({"Last_Name": "Never announced", "Company": "X"})).unwrap().parse().unwrap();
+    let mut listener = db.client();
+    listener.batch_execute("LISTEN zoho_fdw_events").unwrap();
+    // The module comes from the target's export.
+    c.batch_execute("SELECT zoho_schedule_verify('crm_leads', every => '1 hour')").unwrap();
+    wait_for(&mut c, "SELECT last_result IS NOT NULL FROM zoho.verify_schedules", Duration::from_secs(20)).expect("the worker verified");
+    let r: serde_json::Value = serde_json::from_str(&c.query_one("SELECT last_result::text FROM zoho.verify_schedules", &[]).unwrap().get::<_, String>(0)).unwrap();
+    assert_eq!((r["missing"].as_i64(), r["extra"].as_i64(), r["stale"].as_i64(), r["repaired"].as_i64()), (Some(2), Some(0), Some(0), Some(2)), "{r}");
+    let ids: std::collections::HashSet<i64> = c.query("SELECT id FROM crm_leads", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(ids.contains(&gone) && ids.contains(&created));
+    assert_eq!(ids.len(), sim.records("Leads").len());
+    let health = c.query_one("SELECT state, lag < interval '1 minute' FROM zoho.health WHERE flow = 'verify'", &[]).unwrap();
+    assert_eq!((health.get::<_, String>(0), health.get::<_, bool>(1)), ("ok".to_string(), true));
+    let mut heard = listener.notifications();
+    let event = heard
+        .timeout_iter(Duration::from_secs(3))
+        .iterator()
+        .filter_map(|n| n.ok())
+        .map(|n| serde_json::from_str::<serde_json::Value>(n.payload()).unwrap())
+        .find(|e| e["event"] == "verify_differences")
+        .expect("LISTEN zoho_fdw_events heard the differences");
+    assert_eq!((event["target"].as_str(), event["missing"].as_i64()), (Some("public.crm_leads"), Some(2)));
+
+    // With the budget reached, a due run waits: no call to Zoho.
+    c.batch_execute("ALTER SERVER zoho OPTIONS (ADD daily_credit_budget '1')").unwrap();
+    wait_for(&mut c, "SELECT reached FROM zoho.credit_budget", Duration::from_secs(5)).expect("the budget is reached");
+    sim.clear_calls();
+    c.batch_execute("UPDATE zoho.verify_schedules SET last_run = NULL").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(sim.calls().iter().filter(|c| c.endpoint == "coql").count(), 0, "a verification ran past the budget");
+    let state: String = c.query_one("SELECT state FROM zoho.health WHERE flow = 'verify'", &[]).unwrap().get(0);
+    assert_eq!(state, "paused");
+    assert!(c.query_one("SELECT zoho_unschedule_verify('crm_leads')", &[]).unwrap().get::<_, bool>(0));
+}
