@@ -144,15 +144,24 @@ impl ServerContext {
     /// says in the error what wanted them; an unknown module, or one with
     /// no fields, is an error naming it.
     pub fn module_fields(&self, client: &ZohoClient, module: &str, context: &str) -> Result<std::sync::Arc<Vec<zoho_api::metadata::FieldMeta>>, ZohoFdwError> {
-        let fields = crate::runtime::block_on(client.fields_cached(module, Duration::from_secs(600))).map_err(|e| match e.zoho_code() {
-            Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: context.into() },
-            _ => ZohoFdwError::api(&self.name, e),
-        })?;
-        if fields.is_empty() {
-            return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can use"), hint: None });
-        }
-        Ok(fields)
+        fields_of(client, &self.name, module, context)
     }
+}
+
+/// A module's fields, from the client's cache (10 minutes) or Zoho; needs
+/// no transaction, so the worker reads them with none open.
+pub fn fields_of(client: &ZohoClient, server: &str, module: &str, context: &str) -> Result<std::sync::Arc<Vec<zoho_api::metadata::FieldMeta>>, ZohoFdwError> {
+    let fields = crate::runtime::block_on(client.fields_cached(module, Duration::from_secs(600))).map_err(|e| match e.zoho_code() {
+        Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: context.into() },
+        _ => ZohoFdwError::api(server, e),
+    })?;
+    if fields.is_empty() {
+        return Err(ZohoFdwError::BadArgument { what: format!("module {module} has no fields the API can use"), hint: None });
+    }
+    Ok(fields)
+}
+
+impl ServerContext {
 
     /// A client with `user`'s mapping: the worker acts for the role that
     /// set a channel up.

@@ -1,17 +1,17 @@
 //! Reading what changed in a module since a time, for channels (after a
 //! gap) and scheduled pulls: records modified since (the records list with
-//! If-Modified-Since, a second of overlap) and records deleted since,
-//! applied newer-wins.
+//! If-Modified-Since, a second of overlap) and records deleted since, read
+//! with no transaction open and then applied newer-wins in a short one.
 
 use chrono::{DateTime, Utc};
+use zoho_api::metadata::FieldMeta;
 use zoho_api::records::ListOptions;
-use zoho_api::ZohoClient;
+use zoho_api::{Record, ZohoClient};
 
 use super::apply;
 use crate::error::ZohoFdwError;
 use crate::export::{plan_target, Target};
 use crate::runtime::block_on;
-use crate::server;
 
 /// Pages a catch-up reads before a Bulk Read job takes over
 /// (`zoho_fdw.catchup_list_pages`).
@@ -26,16 +26,27 @@ pub struct Changes {
     pub incomplete: bool,
 }
 
-/// The table `target` as a module's records land in it.
-pub fn target(client: &ZohoClient, server: &str, module: &str, target: pgrx::pg_sys::Oid, mapping: Option<&serde_json::Value>, context: &str) -> Result<Target, ZohoFdwError> {
-    let fields = server::resolve(Some(server))?.module_fields(client, module, context)?;
-    plan_target(target, module, &fields, mapping)
+/// The table `target` as a module's records land in it: `fields` come
+/// from [`crate::server::fields_of`] (no transaction), the table from the
+/// catalog (in one).
+pub fn target(fields: &[FieldMeta], module: &str, target: pgrx::pg_sys::Oid, mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
+    plan_target(target, module, fields, mapping)
 }
 
-/// Applies the changes since `since` to `target`. With `max_pages`, stops
-/// after that many pages of modified records (deletes are then not read:
-/// the caller finishes the job another way).
-pub fn read_changes(client: &ZohoClient, server: &str, module: &str, target: &Target, since: DateTime<Utc>, max_pages: Option<usize>) -> Result<Changes, ZohoFdwError> {
+/// What changed in Zoho since a time, read with no transaction open, to be
+/// applied in a short one.
+pub struct Fetched {
+    records: Vec<Record>,
+    deleted: Vec<i64>,
+    /// More changed records remain than `max_pages` allowed reading; the
+    /// deletes were then not read.
+    pub incomplete: bool,
+}
+
+/// Reads the changes since `since` of the fields `target` holds. With
+/// `max_pages`, stops after that many pages of modified records (deletes
+/// are then not read: the caller finishes the job another way).
+pub fn fetch_changes(client: &ZohoClient, server: &str, module: &str, target: &Target, since: DateTime<Utc>, max_pages: Option<usize>) -> Result<Fetched, ZohoFdwError> {
     // A second of overlap: Modified_Time has whole seconds.
     let since = (since - chrono::Duration::seconds(1)).fixed_offset();
     let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
@@ -50,21 +61,27 @@ pub fn read_changes(client: &ZohoClient, server: &str, module: &str, target: &Ta
     };
     let api = |e| ZohoFdwError::api(server, e);
     let mut pages = client.list(module, opts).map_err(api)?;
-    let (mut changed, mut read) = (0, 0);
+    let (mut records, mut read) = (Vec::new(), 0);
     while let Some(page) = block_on(pages.next_page()).map_err(api)? {
-        changed += apply::upsert(target, &page)?;
+        records.extend(page);
         read += 1;
         if max_pages.is_some_and(|m| read >= m) && pages.has_more() {
-            return Ok(Changes { changed, removed: 0, incomplete: true });
+            return Ok(Fetched { records, deleted: Vec::new(), incomplete: true });
         }
     }
-    let removed = apply_deletes(client, server, module, target, since)?;
-    Ok(Changes { changed, removed, incomplete: false })
+    let deleted = block_on(client.deleted(module, Some(since))).map_err(api)?;
+    let deleted = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
+    Ok(Fetched { records, deleted, incomplete: false })
 }
 
-/// Deletes from `target` the records deleted in Zoho since `since`.
-pub fn apply_deletes(client: &ZohoClient, server: &str, module: &str, target: &Target, since: DateTime<chrono::FixedOffset>) -> Result<u64, ZohoFdwError> {
-    let deleted = block_on(client.deleted(module, Some(since))).map_err(|e| ZohoFdwError::api(server, e))?;
-    let ids: Vec<i64> = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
-    apply::delete(target, &ids)
+impl Fetched {
+    /// Writes the changes newer-wins and deletes the deleted rows.
+    pub fn apply(&self, target: &Target) -> Result<Changes, ZohoFdwError> {
+        let mut changed = 0;
+        for page in self.records.chunks(200) {
+            changed += apply::upsert(target, page)?;
+        }
+        let removed = apply::delete(target, &self.deleted)?;
+        Ok(Changes { changed, removed, incomplete: self.incomplete })
+    }
 }

@@ -204,28 +204,33 @@ impl Worker {
             let Some(w) = self.watches.get(&channel).cloned() else { continue };
             let Some(client) = self.client(&w) else { continue };
             let n = ids.len() as i64;
-            let done = in_transaction(|| {
-                as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || {
-                    let target = target_of(&client, &w)?;
-                    match op {
-                        Operation::Delete => {
-                            let gone = confirmed_deleted(&client, &w, &ids)?;
-                            apply::delete(&target, &gone)?;
-                        }
-                        Operation::Insert | Operation::Update => {
-                            let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
-                            let records = block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e))?;
-                            apply::upsert(&target, &records)?;
-                        }
+            // Zoho is read first, with no transaction open; the rows are
+            // written in a short one.
+            let done = (|| -> Result<(), String> {
+                let target = self.target_of(&client, &w)?;
+                enum Change {
+                    Gone(Vec<i64>),
+                    Now(Vec<zoho_api::Record>),
+                }
+                let change = match op {
+                    Operation::Delete => Change::Gone(confirmed_deleted(&client, &w, &ids).map_err(|e| e.to_string())?),
+                    Operation::Insert | Operation::Update => {
+                        let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
+                        Change::Now(block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e).to_string())?)
                     }
-                    Ok(())
-                })?;
-                Spi::run_with_args(
-                    "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
-                    &[channel.into(), n.into()],
-                )
-                .map_err(ZohoFdwError::from)
-            });
+                };
+                in_transaction(|| {
+                    as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || match &change {
+                        Change::Gone(ids) => apply::delete(&target, ids).map(|_| ()),
+                        Change::Now(records) => apply::upsert(&target, records).map(|_| ()),
+                    })?;
+                    Spi::run_with_args(
+                        "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
+                        &[channel.into(), n.into()],
+                    )
+                    .map_err(ZohoFdwError::from)
+                })
+            })();
             if let (Ok(()), Some(sent)) = (&done, sent) {
                 // Zoho's clock at sending to Zoho's clock now.
                 let now = client.transport().zoho_time(Utc::now(), chrono::Duration::zero());
@@ -237,6 +242,13 @@ impl Worker {
                 self.caught_up.remove(&channel);
             }
         }
+    }
+
+    /// The watched table as its records land in it: the module's fields
+    /// read with no transaction open, the table in a short one.
+    fn target_of(&self, client: &ZohoClient, w: &Watch) -> Result<Target, String> {
+        let fields = crate::server::fields_of(client, &w.server, &w.module, &format!("channel {}", w.channel_id)).map_err(|e| e.to_string())?;
+        in_transaction(|| as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::glance(), || catchup::target(&fields, &w.module, w.target, None)))
     }
 
     /// Channels of rolled-back zoho_watch calls: disabled in Zoho.
@@ -344,20 +356,28 @@ impl Worker {
             let renewals_failing = self.renewals.count(w.channel_id);
             let Some(client) = self.client(&w) else { continue };
             let started = Utc::now();
-            let done = in_transaction(|| {
-                // A job reads a large gap; until it is done, nothing to do.
-                let busy = Spi::get_one_with_args::<bool>(
+            // A job reads a large gap; until it is done, nothing to do.
+            let busy = in_transaction(|| {
+                Spi::get_one_with_args::<bool>(
                     "SELECT EXISTS (SELECT 1 FROM zoho.job_queue WHERE channel_id = $1 AND state IN ('queued', 'running'))",
                     &[w.channel_id.into()],
                 )
-                .map_err(ZohoFdwError::from)?;
-                if busy == Some(true) {
+                .map_err(ZohoFdwError::from)
+            });
+            // Zoho is read first, with no transaction open; the changes are
+            // applied in a short one.
+            let fetched = match busy {
+                Ok(Some(true)) => Ok(None),
+                Ok(_) => self.target_of(&client, &w).and_then(|target| {
+                    catchup::fetch_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages())).map(|f| Some((target, f))).map_err(|e| e.to_string())
+                }),
+                Err(e) => Err(e),
+            };
+            let done = fetched.and_then(|fetched| in_transaction(|| {
+                let Some((target, fetched)) = &fetched else {
                     return Ok((0, 0, false, started));
-                }
-                let r = as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || {
-                    let target = target_of(&client, &w)?;
-                    catchup::read_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()))
-                })?;
+                };
+                let r = as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || fetched.apply(target))?;
                 // Zoho's clock decides what "since" means next time.
                 let started = client.transport().zoho_time(started, super::sync_overlap());
                 if r.incomplete {
@@ -378,7 +398,7 @@ impl Worker {
                 )
                 .map_err(ZohoFdwError::from)?;
                 Ok((r.changed, r.removed, true, started))
-            });
+            }));
             if self.caught_up.insert(w.channel_id, Instant::now()).is_some() {
                 self.settled.insert(w.channel_id);
             }
@@ -415,9 +435,7 @@ fn confirmed_deleted(client: &ZohoClient, w: &Watch, ids: &[String]) -> Result<V
     Ok(ids.iter().filter(|i| !alive.contains(*i)).filter_map(|i| i.parse().ok()).collect())
 }
 
-fn target_of(client: &ZohoClient, w: &Watch) -> Result<Target, ZohoFdwError> {
-    catchup::target(client, &w.server, &w.module, w.target, None, &format!("channel {}", w.channel_id))
-}
+
 
 fn load() -> Result<Vec<Watch>, ZohoFdwError> {
     super::spi(Spi::connect(|spi| {

@@ -13,6 +13,7 @@ use super::supervise::{self, Supervisor};
 use super::usage::{budget_hold, Flusher};
 use super::{catchup, epoch_secs, from_epoch_secs, in_transaction, spi, WarnOnce};
 use crate::error::ZohoFdwError;
+use crate::export::Target;
 use crate::privileges::{as_owner, Access, Limits};
 use crate::server;
 
@@ -83,22 +84,37 @@ fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), Zoh
     ))
 }
 
-/// One due pull: what changed since the last one, or a job for it.
-fn pull(p: &Pull) -> Result<serde_json::Value, ZohoFdwError> {
-    let Some(since) = p.synced_until else {
+/// What a due pull read from Zoho, with no transaction open, as the
+/// schedule's owner: the target as records land in it, and the changes.
+/// None for a first pull, which only queues a job.
+type Fetched = Option<(DateTime<Utc>, Target, catchup::Fetched)>;
+
+fn fetch(p: &Pull) -> Result<Fetched, String> {
+    let Some(since) = p.synced_until else { return Ok(None) };
+    let started = Utc::now();
+    // The owner's user mapping makes the client.
+    let (name, client) = in_transaction(|| {
+        as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::glance(), || {
+            let ctx = server::resolve(p.server.as_deref())?;
+            Ok((ctx.name.clone(), ctx.shared_client()?))
+        })
+    })?;
+    let fields = server::fields_of(&client, &name, &p.module, "scheduled pull").map_err(|e| e.to_string())?;
+    let target = in_transaction(|| as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::glance(), || catchup::target(&fields, &p.module, p.target, p.mapping.as_ref())))?;
+    let changes = catchup::fetch_changes(&client, &name, &p.module, &target, since, Some(catchup::max_list_pages())).map_err(|e| e.to_string())?;
+    // The next pull starts from Zoho's clock, not this host's.
+    Ok(Some((client.transport().zoho_time(started, super::sync_overlap()), target, changes)))
+}
+
+/// One due pull: what changed since the last one applied, or a job for it.
+fn pull(p: &Pull, fetched: &Fetched) -> Result<serde_json::Value, ZohoFdwError> {
+    let (Some(since), Some((started, target, changes))) = (p.synced_until, fetched) else {
         enqueue(p, "pull", None)?;
         spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now(), failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"queued": "full load"}));
     };
-    let started = Utc::now();
-    let ctx = server::resolve(p.server.as_deref())?;
-    let (r, started) = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || -> Result<_, ZohoFdwError> {
-        let client = ctx.shared_client()?;
-        let target = catchup::target(&client, &ctx.name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
-        let r = catchup::read_changes(&client, &ctx.name, &p.module, &target, since, Some(catchup::max_list_pages()))?;
-        // The next pull starts from Zoho's clock, not this host's.
-        Ok((r, client.transport().zoho_time(started, super::sync_overlap())))
-    })?;
+    let started = *started;
+    let r = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || changes.apply(target))?;
     if r.incomplete {
         // Kept: what was applied. The job reads the rest, then the deletes
         // since the same time, and moves synced_until.
@@ -130,19 +146,22 @@ impl Pulls {
         let due: Vec<Pull> = pulls.into_iter().filter(|p| !p.busy && (p.due || p.refresh_due) && self.supervisor.ready(u32::from(p.target).into())).collect();
         for p in due {
             usage.flush();
-            let done = in_transaction(|| {
-                if budget_hold(p.server.as_deref())?.is_some() {
-                    return Ok(());
-                }
+            match in_transaction(|| budget_hold(p.server.as_deref())) {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => return self.unreadable.warn("cannot read zoho.credit_budget", e),
+            }
+            let fetched = if p.due { fetch(&p) } else { Ok(None) };
+            let done = fetched.and_then(|fetched| in_transaction(|| {
                 if p.refresh_due {
                     enqueue(&p, "refresh", None)?;
                     spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_refresh = now() WHERE target = $1::oid::regclass", &[p.target.into()]))?;
                 }
                 if p.due {
-                    pull(&p)?;
+                    pull(&p, &fetched)?;
                 }
                 Ok(())
-            });
+            }));
             match done {
                 Ok(()) => supervise::record_recovery(self.supervisor.succeeded(u32::from(p.target).into()), "pull", || supervise::table_name(p.target)),
                 Err(e) => {

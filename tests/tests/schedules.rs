@@ -414,3 +414,49 @@ fn an_interrupted_export_job_goes_on_from_its_last_committed_page() {
     // the next test's zoho.api_usage must not receive it.
     thread::sleep(Duration::from_secs(2));
 }
+
+/// The longest transaction a worker backend (`backend_type`) held open,
+/// from pg_stat_activity, watched until Zoho has answered one call of
+/// `endpoint` slowly (the simulator logs a call when it has answered).
+fn longest_transaction_until_slow(c: &mut Client, sim: &Sim, backend_type: &str, endpoint: &str) -> f64 {
+    let slow = |sim: &Sim| sim.calls().iter().any(|c| c.endpoint == endpoint && c.duration_ms >= 2_500);
+    let started = Instant::now();
+    let mut longest = 0.0f64;
+    while !slow(sim) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no slow {endpoint} call");
+        for r in c.query("SELECT extract(epoch FROM now() - xact_start)::float8 FROM pg_stat_activity WHERE backend_type = $1 AND xact_start IS NOT NULL", &[&backend_type]).unwrap() {
+            longest = longest.max(r.get::<_, f64>(0));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    longest
+}
+
+/// Fetch first, then apply in a short transaction: while Zoho takes 3 s to
+/// answer a pull, a scheduled push or a job, no worker transaction stays
+/// open (locks, snapshots and vacuum are not held up by Zoho).
+#[test]
+fn no_worker_transaction_stays_open_while_zoho_is_slow() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 30).bulk_step_ms(10));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    // A pull's records list.
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second')").unwrap();
+    wait_for(&mut c, "SELECT last_success IS NOT NULL FROM zoho.pull_schedules", Duration::from_secs(20)).expect("the first pull");
+    sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/Leads"));
+    let pull = longest_transaction_until_slow(&mut c, &sim, "zoho_fdw worker", "records.list");
+    c.batch_execute("SELECT zoho_pause_pull('crm_leads')").unwrap();
+    // A scheduled push's upsert.
+    orders_table(&mut c);
+    sim.inject(Fault::slow(3_000, 1).on_path("/crm/v8/Orders/upsert"));
+    orders(&mut c, 20, 1);
+    c.batch_execute("SELECT zoho_schedule_push('orders', 'Orders', key_field => 'parent_id', min_pending => 1, mapping => '{\"order_id\": \"parent_id\"}')").unwrap();
+    let push = longest_transaction_until_slow(&mut c, &sim, "zoho_fdw worker", "records.upsert");
+    // A job's Bulk Read status read.
+    c.batch_execute("CREATE TABLE leads_copy (LIKE crm_leads INCLUDING ALL); SELECT zoho_queue_export('Leads', 'leads_copy')").unwrap();
+    sim.inject(Fault::slow(3_000, 1).on_path("/crm/bulk/v8/read/"));
+    let job = longest_transaction_until_slow(&mut c, &sim, "zoho_fdw jobs", "bulk_read.status");
+    assert!(pull < 1.5 && push < 1.5 && job < 1.5, "transactions open while Zoho answered in 3 s: pull {pull:.1} s, push {push:.1} s, job {job:.1} s");
+    wait_for(&mut c, "SELECT bool_and(synced) FROM orders", Duration::from_secs(10)).expect("the push finished");
+    wait_for(&mut c, "SELECT state = 'done' FROM zoho.job_queue WHERE target = 'leads_copy'::regclass", Duration::from_secs(10)).expect("the job finished");
+    c.batch_execute("DROP TABLE leads_copy").unwrap();
+}
