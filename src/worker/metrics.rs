@@ -68,7 +68,7 @@ pub fn render(latencies: &Latencies) -> Result<String, ZohoFdwError> {
     Spi::connect(|spi| -> Result<(), pgrx::spi::SpiError> {
         for r in spi.select(
             "SELECT flow, coalesce(target, ''), state, extract(epoch FROM lag)::float8, failures,
-                    extract(epoch FROM next_attempt - now())::float8
+                    extract(epoch FROM next_attempt - now())::float8, flow_id
                FROM zoho.health",
             None,
             &[],
@@ -76,7 +76,12 @@ pub fn render(latencies: &Latencies) -> Result<String, ZohoFdwError> {
             let flow = r.get::<String>(1)?.unwrap_or_default();
             let target = r.get::<String>(2)?.unwrap_or_default();
             let state = r.get::<String>(3)?.unwrap_or_default();
-            let labels = [("flow", flow.as_str()), ("target", target.as_str())];
+            // Two channels of one table are two series, by channel id.
+            let id = r.get::<String>(7)?.filter(|_| flow == "channel");
+            let mut labels = vec![("flow", flow.as_str()), ("target", target.as_str())];
+            if let Some(id) = &id {
+                labels.push(("channel_id", id.as_str()));
+            }
             up.add(&labels, f64::from(u8::from(state == "ok")));
             failing.add(&labels, f64::from(u8::from(state == "failing")));
             if let Some(l) = r.get::<f64>(4)? {

@@ -280,6 +280,8 @@ fn metrics_parse_as_prometheus_text_per_flow() {
     let sim = start_sim(SimConfig::default().seed("Leads", 20));
     let (_db, mut c) = WorkerDb::new(&sim);
     let channel = watch(&mut c, HOOK);
+    // A second channel of the same table is a series of its own.
+    let second = watch(&mut c, HOOK);
     c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
     let id = ids(&sim)[4].clone();
     sim.ui_edit("Leads", &id, json!({"Last_Name": "Measured"})).unwrap();
@@ -290,9 +292,17 @@ fn metrics_parse_as_prometheus_text_per_flow() {
     let sample = |name: &str| scrape.samples.iter().find(|s| s.metric == name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
     let up = sample("zoho_fdw_flow_up");
     assert_eq!((up.labels.get("flow"), up.labels.get("target")), (Some("channel"), Some("public.crm_leads")));
+    let mut channels: Vec<String> = scrape.samples.iter().filter(|s| s.metric == "zoho_fdw_flow_up").filter_map(|s| s.labels.get("channel_id").map(str::to_string)).collect();
+    channels.sort();
+    let mut want = vec![channel.clone(), second.clone()];
+    want.sort();
+    assert_eq!(channels, want, "one zoho_fdw_flow_up series per channel");
     assert!(matches!(up.value, prometheus_parse::Value::Gauge(v) if v == 1.0), "{:?}", up.value);
-    let notified = sample("zoho_fdw_notifications_total");
-    assert_eq!(notified.labels.get("channel_id"), Some(channel.as_str()));
+    let notified = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "zoho_fdw_notifications_total" && s.labels.get("channel_id") == Some(channel.as_str()))
+        .unwrap_or_else(|| panic!("no notifications of channel {channel} in\n{text}"));
     assert!(matches!(notified.value, prometheus_parse::Value::Counter(v) if v >= 1.0), "{:?}", notified.value);
     let latency = sample("zoho_fdw_notification_latency_seconds");
     assert!(matches!(latency.value, prometheus_parse::Value::Gauge(v) if (0.0..10.0).contains(&v)), "{:?}", latency.value);
