@@ -22,6 +22,7 @@ use crate::error::{raise, ZohoFdwError};
 use crate::export::{plan_target, Target};
 use crate::runtime::block_on;
 use crate::server;
+use crate::steps::{InCaller, Steps};
 
 /// A span this short, or this small on both sides, is read record by record.
 const DAY: i64 = 86_400;
@@ -44,7 +45,7 @@ fn zoho_verify(target: Option<pg_sys::Oid>, repair: Option<bool>, module: Option
     let target = target.unwrap_or_else(|| raise(ZohoFdwError::BadArgument { what: "target must not be NULL".into(), hint: None }));
     let server = server.map(|c| c.to_string_lossy().into_owned());
     let flow = Flow::find(target, module, mapping.map(|j| j.0), server).unwrap_or_else(|e| raise(e));
-    let v = verify(target, &flow, repair.unwrap_or(false)).unwrap_or_else(|e| raise(e));
+    let v = verify(target, &flow, repair.unwrap_or(false), &mut InCaller).unwrap_or_else(|e| raise(e));
     TableIterator::new(v.rows)
 }
 
@@ -127,23 +128,25 @@ impl Local<'_> {
         }
     }
 
-    fn bucket(&self, span: Option<Span>) -> Result<Bucket, ZohoFdwError> {
+    fn bucket(&self, steps: &mut impl Steps, span: Option<Span>) -> Result<Bucket, ZohoFdwError> {
         let sql = format!(
             "SELECT count(*), extract(epoch FROM date_trunc('second', min({mt})))::int8, extract(epoch FROM date_trunc('second', max({mt})))::int8 FROM {t} WHERE {w}",
             mt = self.mt,
             t = self.target.table.sql_name,
             w = Self::within(span, &self.mt)
         );
-        Spi::connect(|spi| {
-            let r = spi.select(&sql, None, &[])?;
-            let row = r.first();
-            let at = |s: Option<i64>| s.and_then(|s| DateTime::from_timestamp(s, 0));
-            Ok(Bucket { count: row.get::<i64>(1)?.unwrap_or(0) as u64, earliest: at(row.get::<i64>(2)?), latest: at(row.get::<i64>(3)?) })
+        steps.step(|spi| {
+            let read = || -> Result<Bucket, pgrx::spi::SpiError> {
+                let r = spi.select(&sql, None, &[])?;
+                let row = r.first();
+                let at = |s: Option<i64>| s.and_then(|s| DateTime::from_timestamp(s, 0));
+                Ok(Bucket { count: row.get::<i64>(1)?.unwrap_or(0) as u64, earliest: at(row.get::<i64>(2)?), latest: at(row.get::<i64>(3)?) })
+            };
+            read().map_err(Self::spi_err)
         })
-        .map_err(Self::spi_err)
     }
 
-    fn versions(&self, span: Span) -> Result<Vec<Version>, ZohoFdwError> {
+    fn versions(&self, steps: &mut impl Steps, span: Span) -> Result<Vec<Version>, ZohoFdwError> {
         let sql = format!(
             "SELECT {id}::int8, extract(epoch FROM date_trunc('second', {mt}))::int8 FROM {t} WHERE {w}",
             id = self.target.columns[0].0.quoted(),
@@ -151,25 +154,32 @@ impl Local<'_> {
             t = self.target.table.sql_name,
             w = Self::within(Some(span), &self.mt)
         );
-        Spi::connect(|spi| {
-            spi.select(&sql, None, &[])?
-                .map(|r| {
-                    let id = r.get::<i64>(1)?.unwrap_or_default();
-                    let at = r.get::<i64>(2)?.and_then(|s| DateTime::from_timestamp(s, 0)).unwrap_or_default();
-                    Ok(Version { id, modified: at })
+        steps.step(|spi| {
+            spi.select(&sql, None, &[])
+                .and_then(|rows| {
+                    rows.map(|r| {
+                        let id = r.get::<i64>(1)?.unwrap_or_default();
+                        let at = r.get::<i64>(2)?.and_then(|s| DateTime::from_timestamp(s, 0)).unwrap_or_default();
+                        Ok(Version { id, modified: at })
+                    })
+                    .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
                 })
-                .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+                .map_err(Self::spi_err)
         })
-        .map_err(Self::spi_err)
     }
 }
 
-pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Result<Verified, ZohoFdwError> {
-    let ctx = server::resolve(flow.server.as_deref())?;
-    let client = ctx.shared_client()?;
+/// Verifies in steps ([`crate::steps`]): each local question, and the
+/// repair, in a step; Zoho's calls between them.
+pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool, steps: &mut impl Steps) -> Result<Verified, ZohoFdwError> {
+    let (ctx, client) = steps.step(|_| {
+        let ctx = server::resolve(flow.server.as_deref())?;
+        let client = ctx.shared_client()?;
+        Ok((ctx, client))
+    })?;
     let before = client.usage().total();
     let fields = ctx.module_fields(&client, &flow.module, "zoho_verify")?;
-    let target = plan_target(target_oid, &flow.module, &fields, flow.mapping.as_ref())?;
+    let target = steps.step(|_| plan_target(target_oid, &flow.module, &fields, flow.mapping.as_ref()))?;
     let has_converted = fields.iter().any(|f| f.api_name == "Converted__s");
     let mt_col = &target.columns[1].0;
     let mt = if mt_col.type_oid == pg_sys::TIMESTAMPOID { format!("({} AT TIME ZONE 'UTC')", mt_col.quoted()) } else { mt_col.quoted() };
@@ -177,7 +187,7 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Resu
     let api = |e| ZohoFdwError::api(&ctx.name, e);
 
     let zoho_all = block_on(client.bucket(&flow.module, None, has_converted)).map_err(api)?;
-    let ours_all = local.bucket(None)?;
+    let ours_all = local.bucket(steps, None)?;
     let (mut compared, mut differing) = (1u64, 0u64);
     let mut found = Differences::default();
     // Versions read record by record, for pairing up moved records.
@@ -194,7 +204,7 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Resu
                 Some((a, b)) if !small => {
                     for half in [b, a] {
                         let z = block_on(client.bucket(&flow.module, Some(half), has_converted)).map_err(api)?;
-                        let o = local.bucket(Some(half))?;
+                        let o = local.bucket(steps, Some(half))?;
                         compared += 1;
                         if !(z.agrees(&o) && z.earliest == o.earliest) {
                             differing += 1;
@@ -204,7 +214,7 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Resu
                 }
                 _ => {
                     let theirs = block_on(client.versions(&flow.module, span, has_converted)).map_err(api)?;
-                    let mine = local.versions(span)?;
+                    let mine = local.versions(steps, span)?;
                     zoho_at.extend(theirs.iter().map(|v| (v.id, v.modified)));
                     ours_at.extend(mine.iter().map(|v| (v.id, v.modified)));
                     found.extend(compare(&mine, &theirs));
@@ -222,9 +232,11 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool) -> Resu
         let api_names: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
         let records = block_on(client.get_by_ids(&flow.module, &ids, &api_names)).map_err(api)?;
         let returned: std::collections::HashSet<i64> = records.iter().filter_map(|r| zoho_api::records::record_id(r)?.parse().ok()).collect();
-        crate::worker::apply::upsert(&target, &records)?;
         let gone: Vec<i64> = found.extra.iter().copied().filter(|id| !returned.contains(id)).collect();
-        crate::worker::apply::delete(&target, &gone)?;
+        steps.step(|_| {
+            crate::worker::apply::upsert(&target, &records)?;
+            crate::worker::apply::delete(&target, &gone)
+        })?;
         for (kind, ids) in [("missing", &found.missing), ("stale", &found.stale)] {
             out.extend(ids.iter().map(|id| (kind.to_string(), *id, returned.contains(id))));
         }

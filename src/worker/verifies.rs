@@ -1,6 +1,7 @@
 //! Scheduled verification (zoho.verify_schedules): every `every`, the
 //! target is compared with its module bucket by bucket ([`crate::verify`])
-//! as its owner, and with `repair` what differs is fixed. A server whose
+//! as its owner, in steps with no transaction open while Zoho is called,
+//! and with `repair` what differs is fixed. A server whose
 //! daily_credit_budget is reached gets no run until it is not. Differences
 //! found are announced on `zoho_fdw_events` (`verify_differences`).
 
@@ -10,9 +11,9 @@ use pgrx::prelude::*;
 
 use super::supervise::{self, Supervisor};
 use super::usage::{budget_hold, Flusher};
-use super::{in_transaction, spi, WarnOnce};
+use super::{in_transaction, spi, OwnTransactions, WarnOnce};
 use crate::error::ZohoFdwError;
-use crate::privileges::{as_owner, Access, Limits};
+use crate::privileges::Access;
 use crate::verify::Flow;
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -68,21 +69,28 @@ impl Verifies {
             }
             usage.flush();
             let table = supervise::table_name(d.target);
-            let result = in_transaction(|| {
-                if budget_hold(d.flow.server.as_deref())?.is_some() {
-                    return Ok(None);
-                }
-                let v = as_owner(d.owner, Some((d.target, Access::Mirror)), Limits::from_gucs(), || crate::verify::verify(d.target, &d.flow, d.repair))?;
-                let result = v.summary();
-                spi(Spi::run_with_args(
-                    "UPDATE zoho.verify_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL,
-                            failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass",
-                    &[d.target.into(), pgrx::JsonB(result.clone()).into()],
-                ))?;
-                if !v.rows.is_empty() {
-                    supervise::announce("verify_differences", "verify", &table, result.clone())?;
-                }
-                Ok(Some(result))
+            match in_transaction(|| budget_hold(d.flow.server.as_deref())) {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => return self.unreadable.warn("cannot read zoho.credit_budget", e),
+            }
+            // In steps, each a short transaction as the owner; none is open
+            // while Zoho is called.
+            let mut steps = OwnTransactions { owner: d.owner, rel: Some((d.target, Access::Mirror)) };
+            let verified = crate::verify::verify(d.target, &d.flow, d.repair, &mut steps).map_err(|e| e.to_string());
+            let result = verified.and_then(|v| {
+                in_transaction(|| {
+                    let result = v.summary();
+                    spi(Spi::run_with_args(
+                        "UPDATE zoho.verify_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL,
+                                failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass",
+                        &[d.target.into(), pgrx::JsonB(result.clone()).into()],
+                    ))?;
+                    if !v.rows.is_empty() {
+                        supervise::announce("verify_differences", "verify", &table, result)?;
+                    }
+                    Ok(())
+                })
             });
             match result {
                 Ok(_) => supervise::record_recovery(self.supervisor.succeeded(u32::from(d.target).into()), "verify", || table),
