@@ -14,6 +14,11 @@ use crate::error::ZohoFdwError;
 
 pub(crate) trait Steps {
     fn step<R>(&mut self, f: impl FnOnce(&mut SpiClient<'_>) -> Result<R, ZohoFdwError>) -> Result<R, ZohoFdwError>;
+    /// A step of the extension's own bookkeeping, which must run even when
+    /// the flow's owner may no longer act (releasing a session lock).
+    fn plain<R>(&mut self, f: impl FnOnce(&mut SpiClient<'_>) -> Result<R, ZohoFdwError>) -> Result<R, ZohoFdwError> {
+        self.step(f)
+    }
     /// Each step commits.
     fn commits(&self) -> bool;
 }

@@ -176,6 +176,8 @@ impl Counters {
             if s.state.load(Ordering::Acquire) != READY {
                 continue;
             }
+            // Read before the slot may be freed (and claimed for another name).
+            let named = s.name();
             let mut usage = s.take();
             if usage != EndpointUsage::default() {
                 s.last_used.store(now, Ordering::Relaxed);
@@ -193,7 +195,7 @@ impl Counters {
             if usage == EndpointUsage::default() {
                 continue;
             }
-            let name = s.name();
+            let name = named;
             let mut parts = name.splitn(2, |b| *b == 0);
             let server = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
             let endpoint = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();

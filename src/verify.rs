@@ -1,8 +1,9 @@
 //! `zoho_verify(target, repair)`: proof that a mirror equals Zoho, or the
 //! list of what differs, found bucket by bucket (zoho_api::verify): one
 //! COQL aggregate per span of `Modified_Time` on Zoho's side, one local
-//! aggregate on ours. Spans that differ are halved down to a day, or to
-//! what one COQL page holds, and then read record by record. With
+//! aggregate on ours. Spans are halved down to what one COQL page holds,
+//! which is read record by record (ids and times, exact), or to a day,
+//! whose count and bounds stand as proof unless they differ. With
 //! `repair`, the differing records are read from Zoho by id and written
 //! newer-wins; rows of records Zoho no longer has are deleted.
 //!
@@ -194,24 +195,33 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool, steps: 
     let (mut zoho_at, mut ours_at): (HashMap<i64, DateTime<Utc>>, HashMap<i64, DateTime<Utc>>) = Default::default();
     let earliest = [zoho_all.earliest, ours_all.earliest].into_iter().flatten().min();
     let latest = [zoho_all.latest, ours_all.latest].into_iter().flatten().max();
-    if let (Some(from), Some(to), false) = (earliest, latest, zoho_all.agrees(&ours_all) && zoho_all.earliest == ours_all.earliest) {
-        differing += 1;
+    if let (Some(from), Some(to)) = (earliest, latest) {
+        // A span's agreement proves little (a record moved within it keeps
+        // its count and bounds), so spans are split whatever they say,
+        // down to what one COQL page holds, which is compared record by
+        // record, or to a day, whose count and bounds are taken as its
+        // proof. A span empty on both sides needs nothing more.
         let mut spans = vec![(Span::covering(from, to), zoho_all, ours_all)];
         while let Some((span, zoho, ours)) = spans.pop() {
             pgrx::check_for_interrupts!();
-            let small = span.seconds() <= DAY || (zoho.count <= ONE_PAGE && ours.count <= ONE_PAGE);
+            if !(zoho.agrees(&ours) && zoho.earliest == ours.earliest) {
+                differing += 1;
+            }
+            if zoho.count == 0 && ours.count == 0 {
+                continue;
+            }
+            let one_page = zoho.count <= ONE_PAGE && ours.count <= ONE_PAGE;
+            let a_day = span.seconds() <= DAY;
             match span.halves() {
-                Some((a, b)) if !small => {
+                Some((a, b)) if !one_page && !a_day => {
                     for half in [b, a] {
                         let z = block_on(client.bucket(&flow.module, Some(half), has_converted)).map_err(api)?;
                         let o = local.bucket(steps, Some(half))?;
                         compared += 1;
-                        if !(z.agrees(&o) && z.earliest == o.earliest) {
-                            differing += 1;
-                            spans.push((half, z, o));
-                        }
+                        spans.push((half, z, o));
                     }
                 }
+                _ if !one_page && zoho.agrees(&ours) && zoho.earliest == ours.earliest => {}
                 _ => {
                     let theirs = block_on(client.versions(&flow.module, span, has_converted)).map_err(api)?;
                     let mine = local.versions(steps, span)?;

@@ -158,6 +158,9 @@ pub(crate) struct Resume {
     pub pages: i32,
     pub written: i64,
     pub next_token: Option<String>,
+    /// When the first attempt began (this host's clock): what Zoho held
+    /// then is what the export holds when it has finished.
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Resume {
@@ -187,9 +190,9 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
         Ok((ctx, client))
     })?;
     let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
-    // Everything Zoho held at this moment (on Zoho's clock, less a margin)
-    // is in the target when the export has finished.
-    let started = client.transport().zoho_time(chrono::Utc::now(), crate::worker::sync_overlap());
+    // Everything Zoho held at this moment is in the target when the export
+    // has finished; an export that goes on keeps its first attempt's.
+    let started = resume.started.unwrap_or_else(chrono::Utc::now);
     let (target, sql) = steps.step(|spi| {
         let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
         if spec.formulas_only {
@@ -209,8 +212,9 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
     // transaction the table is locked before the first download, so
     // notifications wait for the export and apply their newer rows after it.
     let mut direct = resume.pages == 0 && !spec.formulas_only;
-    if direct && !steps.commits() {
-        direct = steps.step(|spi| sql.still_own(spi, t, 0))?;
+    let commits = steps.commits();
+    if direct && !commits {
+        direct = steps.step(|spi| sql.still_own(spi, t, 0, true))?;
     }
     let query = BulkReadQuery {
         module: module.to_string(),
@@ -235,10 +239,10 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
         let applying = std::time::Instant::now();
         let text = CopyText::from_zip(file, copy_plan(&target)).map_err(|e| ZohoFdwError::BadValue { table: t.display.clone(), what: format!("the Bulk Read file of page {page} cannot be read: {e}") })?;
         let count = job.result.as_ref().and_then(|r| r.count);
-        let next = Resume { pages: page, written: resume.written, next_token: pages.next_token().map(str::to_string) };
+        let next = Resume { pages: page, written: resume.written, next_token: pages.next_token().map(str::to_string), started: resume.started };
         let (applied, fed, next) = steps.step(|spi| {
             let feed = copy::Feed::new(text, t.display.clone());
-            let straight = direct && sql.still_own(spi, t, resume.written)?;
+            let straight = direct && sql.still_own(spi, t, resume.written, !commits)?;
             let (applied, fed) = if straight {
                 let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
                 (n as i64, feed.text.rows())
@@ -265,6 +269,8 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
     if spec.formulas_only {
         return Ok(resume.written);
     }
+    // On Zoho's clock (its replies' Date, seen by now), less a margin.
+    let started = client.transport().zoho_time(started, crate::worker::sync_overlap());
     steps.step(|spi| {
         // As the caller (or the job's owner): the catalog's row-level
         // security lets whoever may write the target record its export.
@@ -347,10 +353,12 @@ impl PageSql {
     }
 
     /// Whether the target holds only the `written` rows of this export, so
-    /// a page may go straight in. The lock makes other writers
-    /// (notifications) wait for the page and then apply their newer rows
-    /// over it; without it they could insert an id first.
-    fn still_own(&self, spi: &mut pgrx::spi::SpiClient<'_>, t: &LocalTable, written: i64) -> Result<bool, ZohoFdwError> {
+    /// a page may go straight in. With `lock`, other writers (notifications)
+    /// wait for the export and then apply their newer rows over it. A job's
+    /// page takes no lock (it would wait for a busy table under the worker's
+    /// lock_timeout): a notification inserting one of the page's ids first
+    /// fails the page, whose next attempt goes through the staging table.
+    fn still_own(&self, spi: &mut pgrx::spi::SpiClient<'_>, t: &LocalTable, written: i64, lock: bool) -> Result<bool, ZohoFdwError> {
         let count = |spi: &mut pgrx::spi::SpiClient<'_>| -> Result<i64, ZohoFdwError> {
             // Counting stops past `written`: a big table is not scanned.
             let sql = format!("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT $1) r", self.table);
@@ -358,6 +366,9 @@ impl PageSql {
         };
         if count(spi)? != written {
             return Ok(false);
+        }
+        if !lock {
+            return Ok(true);
         }
         spi.update(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", t.sql_name), None, &[]).map_err(spi_err)?;
         Ok(count(spi)? == written)

@@ -164,11 +164,14 @@ pub(crate) fn push_in_steps(req: &Request<'_>, steps: &mut impl Steps) -> Result
     })?;
     let result = send_pending(req, steps, &src, &ctx, &client, &cols, before);
     if session_lock {
+        // Outside the owner's rights, which may be what failed the push: a
+        // session lock left behind would block every later push of the table.
         let key = u32::from(src.oid) as i32;
-        let unlocked = steps.step(|spi| spi.update("SELECT pg_advisory_unlock($1, $2)", None, &[LOCK_SPACE.into(), key.into()]).map(|_| ()).map_err(spi_error));
-        // The lock goes with the session otherwise; a failed unlock after a
-        // good push is still an error, so the next run is not refused.
-        unlocked?;
+        let unlocked = steps.plain(|spi| spi.update("SELECT pg_advisory_unlock($1, $2)", None, &[LOCK_SPACE.into(), key.into()]).map(|_| ()).map_err(spi_error));
+        if let Err(e) = unlocked {
+            warning!("zoho_fdw: releasing the push lock of {} failed ({e}); releasing every advisory lock of this session", src.display);
+            steps.plain(|spi| spi.update("SELECT pg_advisory_unlock_all()", None, &[]).map(|_| ()).map_err(spi_error))?;
+        }
     }
     result
 }
@@ -200,6 +203,10 @@ fn send_pending(
         Ok((held, n, started.elapsed()))
     })?;
     let plan = planner::plan(n, req.mode);
+    // The rows pending when the push began, held ones included: rows that
+    // become pending while it runs (each step sees them) wait for the next
+    // push, so a busy table cannot keep one push going, past its plan.
+    let limit = n as usize + held.len();
     if n > 0 {
         notice!(
             "zoho_fdw: pushing {n} pending row(s) of {} to {module}: {} bulk job(s) for {} row(s), {} upsert call(s) for {} row(s), at least {} credits",
@@ -224,7 +231,7 @@ fn send_pending(
     for job in 0..plan.bulk_jobs {
         let take = bulk_left.min(planner::BULK_BATCH);
         bulk_left -= take;
-        let Some(rows) = next(steps, &query, take as usize, &mut read_keys, src, cols, &held)? else { break };
+        let Some(rows) = next(steps, &query, take as usize, limit, &mut read_keys, src, cols, &held)? else { break };
         if rows.is_empty() {
             continue;
         }
@@ -247,7 +254,7 @@ fn send_pending(
     }
     // Upsert rounds, ten to a step: a step is worth its commit, and each
     // read skips fewer rows already sent.
-    while let Some(rows) = next(steps, &query, UPSERT_STEP, &mut read_keys, src, cols, &held)? {
+    while let Some(rows) = next(steps, &query, UPSERT_STEP, limit, &mut read_keys, src, cols, &held)? {
         if rows.is_empty() {
             continue;
         }
@@ -332,11 +339,16 @@ fn next(
     steps: &mut impl Steps,
     query: &str,
     take: usize,
+    limit: usize,
     read_keys: &mut Vec<String>,
     src: &SourceTable,
     cols: &columns::PushColumns,
     held: &std::collections::HashSet<quarantine::Fingerprint>,
 ) -> Result<Option<Vec<read::Pending>>, ZohoFdwError> {
+    let take = take.min(limit.saturating_sub(read_keys.len()));
+    if take == 0 {
+        return Ok(None);
+    }
     let rows = steps.step(|_| {
         let mut cursor = read::Cursor::open(query, read_keys)?;
         let rows = cursor.fetch(take, src, cols)?;

@@ -123,7 +123,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                    FROM fresh
                   WHERE id = $1 AND state = 'queued'
                  RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid,
-                           pages_done, coalesce(rows_written, 0), next_page_token, failures",
+                           pages_done, coalesce(rows_written, 0), next_page_token, failures, extract(epoch FROM started_at)::float8",
                 None,
                 &[id.into()],
             )?;
@@ -137,7 +137,12 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
-                resume: Resume { pages: r.get::<i32>(9)?.unwrap_or(0), written: r.get::<i64>(10)?.unwrap_or(0), next_token: r.get::<String>(11)? },
+                resume: Resume {
+                    pages: r.get::<i32>(9)?.unwrap_or(0),
+                    written: r.get::<i64>(10)?.unwrap_or(0),
+                    next_token: r.get::<String>(11)?,
+                    started: r.get::<f64>(13)?.and_then(from_epoch_secs),
+                },
                 failures: r.get::<i32>(12)?.unwrap_or(0),
             }))
         }))?;
@@ -169,7 +174,7 @@ fn run(job: &Job) -> Result<i64, JobError> {
         // The catalog is the extension's, not the owner's to write.
         crate::privileges::as_superuser(|| {
             Spi::run_with_args(
-                "UPDATE zoho.job_queue SET pages_done = $2, rows_written = $3, next_page_token = $4, page_token_at = now() WHERE id = $1",
+                "UPDATE zoho.job_queue SET pages_done = $2, rows_written = $3, next_page_token = $4, page_token_at = now() WHERE id = $1 AND state = 'running'",
                 &[job.id.into(), at.pages.into(), at.written.into(), at.next_token.clone().into()],
             )
         })
@@ -261,7 +266,7 @@ fn fail(job: &Job, e: &JobError) {
         let state = match Spi::get_one_with_args::<String>(
             "UPDATE zoho.job_queue SET error = $2, runner_pid = NULL,
                     attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END,
-                    failures = failures + CASE WHEN $5 THEN 1 ELSE 0 END,
+                    failures = CASE WHEN $5 THEN failures + 1 ELSE 0 END,
                     state = CASE WHEN attempts >= $3 AND NOT $5 THEN 'failed' ELSE 'queued' END,
                     finished_at = CASE WHEN attempts >= $3 AND NOT $5 THEN now() END,
                     next_attempt = CASE WHEN attempts < $3 OR $5 THEN now() + make_interval(secs => $4 * CASE WHEN $5 THEN 1 ELSE 2 ^ (attempts - 1) END) END

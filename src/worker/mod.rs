@@ -140,6 +140,9 @@ impl crate::steps::Steps for OwnTransactions {
         let (owner, rel) = (self.owner, self.rel);
         in_transaction(|| crate::privileges::as_owner(owner, rel, crate::privileges::Limits::from_gucs(), || Spi::connect_mut(f))).map_err(ZohoFdwError::Internal)
     }
+    fn plain<R>(&mut self, f: impl FnOnce(&mut pgrx::spi::SpiClient<'_>) -> Result<R, ZohoFdwError>) -> Result<R, ZohoFdwError> {
+        in_transaction(|| Spi::connect_mut(f)).map_err(ZohoFdwError::Internal)
+    }
     fn commits(&self) -> bool {
         true
     }

@@ -107,7 +107,9 @@ impl Verifies {
         }
         supervise::record_failure(&f, "verify", table, &e, || {
             Spi::run_with_args(
-                "UPDATE zoho.verify_schedules SET last_run = now(), last_error = $2, last_error_at = now(), failures = $3,
+                // last_run is left alone: the run stays due, at the pace of
+                // the backoff rather than of `every`.
+                "UPDATE zoho.verify_schedules SET last_error = $2, last_error_at = now(), failures = $3,
                         next_attempt = now() + make_interval(secs => $4) WHERE target = $1::oid::regclass",
                 &[d.target.into(), e.as_str().into(), (f.count as i32).into(), f.wait.as_secs_f64().into()],
             )

@@ -557,13 +557,13 @@ impl Transport {
     /// Zoho did not answer the last call that ran out of retries, and has
     /// not answered since.
     pub fn is_unreachable(&self) -> bool {
-        unreachable_hosts().lock().is_ok_and(|h| h.contains(&self.config.endpoints.api_domain))
+        unreachable_hosts().lock().is_ok_and(|h| h.get(&self.config.endpoints.api_domain).is_some_and(|at| at.elapsed() < UNREACHABLE_FOR))
     }
 
     fn set_unreachable(&self, down: bool) {
         let Ok(mut hosts) = unreachable_hosts().lock() else { return };
         if down {
-            hosts.insert(self.config.endpoints.api_domain.clone());
+            hosts.insert(self.config.endpoints.api_domain.clone(), std::time::Instant::now());
         } else if !hosts.is_empty() {
             hosts.remove(&self.config.endpoints.api_domain);
         }
@@ -578,11 +578,15 @@ impl Transport {
 /// a timeout, no connection), and that have not answered since. Calls to
 /// them are tried once: whoever calls (the worker's supervisor) is already
 /// backing off, and six tries per attempt would multiply what an outage
-/// costs. Per host, for every client of this process.
-fn unreachable_hosts() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
-    static HOSTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+/// costs. Per host, for every client of this process, with when Zoho last
+/// failed to answer: after [`UNREACHABLE_FOR`] without a call (longer than
+/// the worker's longest backoff), a call is retried as usual again.
+fn unreachable_hosts() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>> {
+    static HOSTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>> = std::sync::OnceLock::new();
     HOSTS.get_or_init(Default::default)
 }
+
+const UNREACHABLE_FOR: Duration = Duration::from_secs(15 * 60);
 
 type Permits<'t> = (tokio::sync::SemaphorePermit<'t>, Option<tokio::sync::SemaphorePermit<'t>>);
 

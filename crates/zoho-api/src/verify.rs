@@ -3,10 +3,11 @@
 //! span, in one COQL aggregate call; the `(id, Modified_Time)` of each such
 //! record, by keyset; and the comparison of two sides' versions.
 //!
-//! A span whose count and latest time agree on both sides is taken as
-//! equal: a record changed in Zoho moves to a later span, one created or
-//! deleted changes a count. Spans that differ are halved down to a day,
-//! then read record by record.
+//! A span's count and bounds agreeing prove little (a record whose version
+//! moved within the span keeps them), so a caller halves spans down to
+//! what one COQL page holds and reads those record by record, or down to
+//! a day, whose agreement it takes as proof; a span empty on both sides
+//! needs nothing more.
 
 use std::collections::HashMap;
 
