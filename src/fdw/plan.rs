@@ -54,9 +54,11 @@ impl ScanPlan {
             select.push("id".into());
         }
         select.dedup();
-        let conds: Vec<Cond> = self
-            .filters
-            .iter()
+        // The most selective first, so they are the ones that fit.
+        let mut filters: Vec<&Filter> = self.filters.iter().collect();
+        filters.sort_by_key(|f| f.rank());
+        let conds: Vec<Cond> = filters
+            .into_iter()
             .filter_map(|f| match params {
                 Some(p) => f.to_cond(p),
                 None => f.to_display_cond(),
@@ -64,10 +66,12 @@ impl ScanPlan {
             .collect();
         let mut q = Query::new(&self.table.module, select);
         // Conditions Zoho would refuse (too many, unsafe values) are left
-        // to the local recheck rather than failing the query.
+        // to the local recheck rather than failing the query; the paging
+        // predicate of later pages needs its own room.
+        let budget = MAX_CRITERIA - self.keyset.criteria();
         for c in conds {
             let candidate = q.clone().filter(c);
-            if candidate.filter.as_ref().is_some_and(|f| f.criteria() <= MAX_CRITERIA) && candidate.render().is_ok() {
+            if candidate.filter.as_ref().is_some_and(|f| f.criteria() <= budget) && candidate.render().is_ok() {
                 q = candidate;
             }
         }
@@ -166,6 +170,11 @@ unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::R
     }
     let mut fields = Vec::new();
     for pk in &keys {
+        // A user's own ordering (USING a custom operator class) is not
+        // Zoho's: only built-in operator families are shipped.
+        if u32::from((**pk).pk_opfamily) >= pg_sys::FirstGenbkiObjectId {
+            return None;
+        }
         let ec = (**pk).pk_eclass;
         let member = PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members).iter_ptr().find_map(|em| {
             let mut expr = (*em).em_expr as *mut pg_sys::Node;

@@ -1,7 +1,8 @@
 //! WHERE clauses → COQL conditions.
 //!
 //! Every clause is also rechecked locally, so a pushed condition must only
-//! ever make Zoho return a superset of the rows PostgreSQL wants. That
+//! ever make Zoho return a superset of the rows PostgreSQL wants. Only
+//! built-in operators, known by OID, are shipped. That
 //! rules out what Zoho evaluates differently: text compares
 //! case-insensitively there (so `=`, `IN` and `LIKE` on text may be pushed,
 //! but not `<>`, `NOT IN` or `NOT LIKE`), `_` has no COQL wildcard, and
@@ -63,6 +64,25 @@ impl Filter {
         })
     }
 
+    /// How few rows the condition is likely to leave, best first, for
+    /// keeping the most selective within Zoho's 25 criteria: an id, then
+    /// equality, lists, ranges, null tests, patterns, and ORs last.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Filter::Cmp { field, op: CmpOp::Eq, .. } if field == "id" => 0,
+            Filter::In { field, negated: false, .. } if field == "id" => 1,
+            Filter::Cmp { op: CmpOp::Eq, .. } => 2,
+            Filter::In { negated: false, .. } => 3,
+            Filter::Cmp { op: CmpOp::Ne, .. } | Filter::In { negated: true, .. } => 6,
+            Filter::Cmp { .. } => 4,
+            Filter::Null { negated: false, .. } => 5,
+            Filter::Null { .. } => 7,
+            Filter::Like { .. } => 6,
+            Filter::And(a, b) => a.rank().min(b.rank()),
+            Filter::Or(..) => 8,
+        }
+    }
+
     /// For EXPLAIN before execution: parameters shown as `$n`.
     pub fn to_display_cond(&self) -> Option<Cond> {
         let mut n = 0;
@@ -89,6 +109,21 @@ pub struct Ctx<'t> {
     pub table: &'t TableDef,
     /// Expressions evaluated at scan start (the plan's `fdw_exprs`).
     pub params: Vec<*mut pg_sys::Expr>,
+}
+
+/// Objects PostgreSQL itself defines (postgres_fdw's `is_builtin`): only
+/// their semantics are known, so only built-in operators are shipped. A
+/// user's own `=`, in any schema, is evaluated locally.
+fn is_builtin(oid: pg_sys::Oid) -> bool {
+    u32::from(oid) < pg_sys::FirstGenbkiObjectId
+}
+
+/// The name of a built-in operator; None for any other.
+unsafe fn builtin_opname(opno: pg_sys::Oid) -> Option<String> {
+    if opno == pg_sys::Oid::INVALID || !is_builtin(opno) {
+        return None;
+    }
+    CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok().map(str::to_string)
 }
 
 unsafe fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
@@ -194,10 +229,7 @@ impl<'t> Ctx<'t> {
             (None, Some(c)) => (c, left, pg_sys::get_commutator((*e).opno)),
             _ => return None,
         };
-        if opno == pg_sys::Oid::INVALID {
-            return None;
-        }
-        let name = CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok()?.to_string();
+        let name = builtin_opname(opno)?;
         if name == "~~" {
             // LIKE: only `%` maps to COQL, and only at either end.
             if col.kind != Kind::Text || col.is_lookup() {
@@ -240,7 +272,7 @@ impl<'t> Ctx<'t> {
         let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
         let [left, right] = args[..] else { return None };
         let col = self.column(left)?;
-        let name = CStr::from_ptr(pg_sys::get_opname((*e).opno)).to_str().ok()?.to_string();
+        let name = builtin_opname((*e).opno)?;
         let negated = match (name.as_str(), (*e).useOr) {
             ("=", true) => false,
             ("<>", false) if col.exact() => true,

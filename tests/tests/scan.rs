@@ -130,3 +130,56 @@ fn a_wrong_secret_fails_the_scan_without_echoing_it() {
     assert_eq!(code, "28000", "{message}");
     assert!(!format!("{err:?}").contains("hunter2"));
 }
+
+/// Only built-in operators are shipped, by OID: a user's own `=` (here one
+/// that is always true) is evaluated locally, not sent to Zoho as COQL's `=`.
+#[test]
+fn a_user_defined_operator_is_never_pushed_even_when_named_like_a_builtin() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 40));
+    let db = TestDb::new("user_operator");
+    let mut c = setup(&sim, &db);
+    c.batch_execute(
+        // PL/pgSQL, so the planner cannot inline it away.
+        "CREATE FUNCTION public.always(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN true; END';
+         CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.always);",
+    )
+    .unwrap();
+    let all: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads", &[]).unwrap().get(0);
+    sim.clear_calls();
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE last_name OPERATOR(public.=) 'no such name'", &[]).unwrap().get(0);
+    assert_eq!(n, all, "the operator is true for every row");
+    let q = coql_queries(&sim);
+    assert!(q.iter().all(|q| !q.contains("no such name")), "a user-defined operator reached Zoho: {q:?}");
+    // = ANY over the user's operator: local too.
+    sim.clear_calls();
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE last_name OPERATOR(public.=) ANY (ARRAY['a', 'b'])", &[]).unwrap().get(0);
+    assert_eq!(n, all);
+    assert!(coql_queries(&sim).iter().all(|q| !q.contains("in (")), "{:?}", coql_queries(&sim));
+    // The built-in one still goes to Zoho.
+    sim.clear_calls();
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE last_name = 'no such name'", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
+    assert!(coql_queries(&sim).iter().any(|q| q.contains("Last_Name = 'no such name'")), "{:?}", coql_queries(&sim));
+}
+
+/// Zoho takes 25 criteria at most, and keyset paging adds its own from the
+/// second page on: a query with 25 pushable conditions keeps the most
+/// selective that fit beside the paging predicate (the rest are checked
+/// locally) and reads every page.
+#[test]
+fn twenty_five_pushable_conditions_leave_room_for_the_paging_predicate() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 4_500));
+    let db = TestDb::new("criteria_budget");
+    let mut c = setup(&sim, &db);
+    let one: i64 = c.query_one("SELECT count(*) FROM zoho_crm.accounts WHERE annual_revenue > -1", &[]).unwrap().get(0);
+    assert!(one > 2_000, "the query must need more than one page: {one}");
+    let many: Vec<String> = (1..=24).map(|i| format!("annual_revenue > -{}", i + 1)).collect();
+    sim.clear_calls();
+    let sql = format!("SELECT count(*) FROM zoho_crm.accounts WHERE annual_revenue > -1 AND {}", many.join(" AND "));
+    let n: i64 = c.query_one(&sql, &[]).unwrap().get(0);
+    assert_eq!(n, one);
+    let q = coql_queries(&sim);
+    assert!(q.len() >= 3, "{} calls", q.len());
+    // Every call within Zoho's limit (the simulator refuses more).
+    assert!(sim.calls().iter().filter(|c| c.endpoint == "coql").all(|c| c.status == 200), "{:?}", sim.calls().iter().map(|c| (c.status, c.code.clone())).collect::<Vec<_>>());
+}

@@ -375,6 +375,15 @@ impl Keyset {
         }
     }
 
+    /// Criteria the paging predicate adds from the second page on, which a
+    /// query's own conditions must leave room for within [`MAX_CRITERIA`].
+    pub fn criteria(self) -> usize {
+        match self.field {
+            KeyField::Id => 1,
+            _ => 3,
+        }
+    }
+
     /// Rows strictly after `(ts, id)` in this keyset's order.
     fn after(self, ts: Option<&str>, id: i64) -> Result<Cond> {
         let (past, past_or_at) = if self.descending { (CmpOp::Lt, CmpOp::Le) } else { (CmpOp::Gt, CmpOp::Ge) };
@@ -561,6 +570,14 @@ impl ZohoClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keysets_paging_predicate_has_the_criteria_it_reserves() {
+        for k in [Keyset::Id, Keyset::ModifiedTime, Keyset { field: KeyField::CreatedTime, descending: true }] {
+            let cond = k.after(Some("2026-01-01T00:00:00+00:00"), 5).unwrap();
+            assert_eq!(cond.criteria(), k.criteria(), "{k:?}");
+        }
+    }
 
     fn text(s: &str) -> Literal {
         Literal::Text(s.into())
