@@ -69,3 +69,27 @@ fn zoho_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>
     let pairs = options::parse_pairs(options.into_iter().flatten());
     options::validate(catalog_of(catalog), &pairs).unwrap_or_else(|e| raise(e));
 }
+
+/// The role whose user mapping reads range table entry `rti`, as
+/// PostgreSQL checks its privileges (postgres_fdw does the same): a view's
+/// owner for a foreign table read through the view, else the current user.
+///
+/// # Safety
+/// `estate` is the executor state of the running plan and `rti` one of its
+/// range table indexes.
+pub(crate) unsafe fn check_as_user(estate: *mut pg_sys::EState, rti: pg_sys::Index) -> pg_sys::Oid {
+    // SAFETY: PostgreSQL's exec_rt_fetch: the list holds every entry of the
+    // plan's range table, indexed from 1.
+    let Some(rte) = (unsafe { pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*estate).es_range_table) }).get_ptr(rti as usize - 1) else {
+        // SAFETY: a plain read of the session's current user.
+        return unsafe { pg_sys::GetUserId() };
+    };
+    // SAFETY: a valid range table entry of this plan.
+    let checker = unsafe { (*rte).checkAsUser };
+    if checker == pg_sys::InvalidOid {
+        // SAFETY: a plain read of the session's current user.
+        unsafe { pg_sys::GetUserId() }
+    } else {
+        checker
+    }
+}

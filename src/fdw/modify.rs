@@ -270,7 +270,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
     let state = ModifyState {
         op,
         server: ctx.name.clone(),
-        client: ctx.client().unwrap_or_else(|e| raise(e)),
+        client: ctx.client_for(super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex)).unwrap_or_else(|e| raise(e)),
         table,
         id_attno,
         updated,

@@ -148,7 +148,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         })
         .collect();
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
-    let client = if explain_only { None } else { Some(server_ctx.client().unwrap_or_else(|e| raise(e))) };
+    let user = super::check_as_user((*node).ss.ps.state, (*fs).scan.scanrelid);
+    let client = if explain_only { None } else { Some(server_ctx.client_for(user).unwrap_or_else(|e| raise(e))) };
     let state = ScanState {
         plan,
         server: server_ctx.name.clone(),

@@ -423,3 +423,39 @@ fn a_locked_table_delays_its_own_flow_only() {
     tx.rollback().unwrap();
     wait_for(&mut c, "SELECT (SELECT bool_and(synced) FROM held) AND (SELECT bool_and(synced) FROM pushing)", Duration::from_secs(15)).expect("both flows recover once the locks go");
 }
+
+/// A view over a foreign table reads Zoho with its owner's user mapping,
+/// as postgres_fdw does (checkAsUser), not with whoever queries the view:
+/// a reader without a mapping of its own can use a view it was granted,
+/// and a reader's own mapping is never used for another role's view.
+#[test]
+fn a_view_reads_zoho_with_its_owners_user_mapping() {
+    let (sim, _db, mut c) = leads_db("view_owner_mapping");
+    c.batch_execute(
+        "DROP ROLE IF EXISTS zoho_view_owner; DROP ROLE IF EXISTS zoho_reader;
+         CREATE ROLE zoho_view_owner; CREATE ROLE zoho_reader;
+         GRANT USAGE ON FOREIGN SERVER zoho TO zoho_view_owner;
+         CREATE USER MAPPING FOR zoho_view_owner SERVER zoho
+           OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+         GRANT USAGE ON SCHEMA zoho_crm TO zoho_view_owner;
+         GRANT SELECT, UPDATE ON zoho_crm.leads TO zoho_view_owner;
+         CREATE VIEW public.leads_view AS SELECT id, last_name FROM zoho_crm.leads;
+         ALTER VIEW public.leads_view OWNER TO zoho_view_owner;
+         GRANT SELECT, UPDATE ON public.leads_view TO zoho_reader;",
+    )
+    .unwrap();
+    let want = visible_leads(&sim).len() as i64;
+    c.batch_execute("SET ROLE zoho_reader").unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM public.leads_view", &[]).expect("the view owner's mapping is used").get(0);
+    assert_eq!(n, want);
+    // The same for a write through the view.
+    let id: i64 = c.query_one("SELECT id FROM public.leads_view LIMIT 1", &[]).unwrap().get(0);
+    c.execute("UPDATE public.leads_view SET last_name = 'Through the view' WHERE id = $1", &[&id]).expect("the view owner's mapping writes");
+    // Directly, the reader has neither the privilege nor a mapping.
+    let e = c.query_one("SELECT count(*) FROM zoho_crm.leads", &[]).unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    c.batch_execute("RESET ROLE").unwrap();
+    assert!(sim.records("Leads").iter().any(|r| r["Last_Name"] == "Through the view"));
+    alive(&mut c);
+    c.batch_execute("DROP VIEW public.leads_view; DROP OWNED BY zoho_view_owner, zoho_reader; DROP ROLE zoho_view_owner; DROP ROLE zoho_reader").unwrap();
+}
