@@ -10,7 +10,7 @@
 //! error names the row, the field and Zoho's code, and its DETAIL says what
 //! this statement had already written.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgMemoryContexts};
@@ -51,6 +51,8 @@ struct ModifyState {
     client: ZohoClient,
     /// Attribute of the row id in the plan's output (UPDATE, DELETE).
     id_attno: i16,
+    /// The id column's output function: an id is read as its own type.
+    id_output: pg_sys::Oid,
     /// Columns an UPDATE sets.
     updated: Vec<i16>,
     returning: bool,
@@ -128,7 +130,16 @@ impl ModifyState {
         if nulls[i] {
             raise(ZohoFdwError::Internal(format!("{} row without an id", self.op.verb())));
         }
-        (vals[i].value() as i64).to_string()
+        // SAFETY: the datum is of the id column's type, whose output
+        // function this is; it returns a palloc'd C string.
+        let text = unsafe { CStr::from_ptr(pg_sys::OidOutputFunctionCall(self.id_output, vals[i])) }.to_string_lossy().trim().to_string();
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            raise(ZohoFdwError::BadRow {
+                table: self.table.relation.clone(),
+                what: format!("the {} row's id '{text}' is not a Zoho record id (digits only)", self.op.verb()),
+            });
+        }
+        text
     }
 
     /// Checks Zoho's per-record answers, counting what was written.
@@ -218,6 +229,21 @@ impl ModifyState {
     }
 }
 
+/// Zoho's record ids are up to 19 digits: an id column must hold them
+/// exactly. Checked at plan time, before any row is read or sent.
+fn check_id_type(table: &TableDef, id: &super::table::ColumnDef) {
+    let oid = pg_sys::Oid::from(id.type_oid);
+    if matches!(oid, pg_sys::INT8OID | pg_sys::INT4OID | pg_sys::INT2OID | pg_sys::NUMERICOID | pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID) {
+        return;
+    }
+    // SAFETY: format_type_be names any type oid, returning a palloc'd string.
+    let name = unsafe { CStr::from_ptr(pg_sys::format_type_be(oid)) }.to_string_lossy().into_owned();
+    raise(ZohoFdwError::NotSupported(format!(
+        "column {} of foreign table {} holds the record id as {name}, which cannot hold Zoho's ids exactly; use bigint, numeric or text",
+        id.name, table.relation
+    )));
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::PlannerInfo, rtindex: pg_sys::Index, _rte: *mut pg_sys::RangeTblEntry, rel: pg_sys::Relation) {
     let table = table::load((*rel).rd_id).unwrap_or_else(|e| raise(e));
@@ -227,6 +253,7 @@ pub unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::Pl
             table.relation
         )));
     };
+    check_id_type(&table, id);
     let var = pg_sys::makeVar(rtindex as i32, id.attnum, pg_sys::Oid::from(id.type_oid), id.typmod, pg_sys::Oid::INVALID, 0);
     pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
 }
@@ -267,12 +294,21 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
         }
     }
     let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
+    let id_output = match table.id_column() {
+        Some(id) if op != Op::Insert => {
+            let (mut func, mut varlena) = (pg_sys::Oid::INVALID, false);
+            pg_sys::getTypeOutputInfo(pg_sys::Oid::from(id.type_oid), &mut func, &mut varlena);
+            func
+        }
+        _ => pg_sys::Oid::INVALID,
+    };
     let state = ModifyState {
         op,
         server: ctx.name.clone(),
         client: ctx.client_for(super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex)).unwrap_or_else(|e| raise(e)),
         table,
         id_attno,
+        id_output,
         updated,
         // ri_projectReturning is set up after this callback: ask the plan.
         returning: !(*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists.is_null(),

@@ -112,3 +112,39 @@ fn an_insert_that_timed_out_is_not_sent_again_and_says_so() {
     let held = sim.records("Orders").iter().filter(|r| r["parent_id"] == "K-ONCE").count();
     assert_eq!(held, 1, "one INSERT, one record in Zoho");
 }
+
+/// The record id may be any integer type, numeric or text: UPDATE and
+/// DELETE read it as its own type (a text or numeric id read as a
+/// by-value int8 sent a pointer to Zoho). Other types are refused at plan
+/// time, before anything is sent.
+#[test]
+fn an_id_column_of_text_numeric_or_int_updates_and_deletes_the_right_records() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let db = TestDb::new("id_types");
+    let mut c = db.client_for(&sim);
+    let mut ids: Vec<String> = sim.records("Leads").iter().filter(|r| r["Converted__s"] != serde_json::json!(true)).map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    for (i, ty) in ["text", "numeric", "varchar"].iter().enumerate() {
+        c.batch_execute(&format!(
+            "CREATE FOREIGN TABLE leads_{i} (id {ty} OPTIONS (api_name 'id'), last_name text OPTIONS (api_name 'Last_Name'))
+               SERVER zoho OPTIONS (module 'Leads')"
+        ))
+        .unwrap();
+        let id = &ids[i];
+        let n = c.execute(&format!("UPDATE leads_{i} SET last_name = 'Through a {ty} id' WHERE id = '{id}'"), &[]).unwrap();
+        assert_eq!(n, 1, "{ty}");
+        let rec = sim.records("Leads").into_iter().find(|r| r["id"].as_str() == Some(id.as_str())).unwrap();
+        assert_eq!(rec["Last_Name"], format!("Through a {ty} id"), "{ty}");
+    }
+    let gone = ids[5].clone();
+    assert_eq!(c.execute(&format!("DELETE FROM leads_0 WHERE id = '{gone}'"), &[]).unwrap(), 1);
+    assert!(sim.records("Leads").iter().all(|r| r["id"].as_str() != Some(gone.as_str())));
+    // A type that cannot hold Zoho's ids is refused before any call.
+    c.batch_execute("CREATE FOREIGN TABLE leads_bad (id float8 OPTIONS (api_name 'id'), last_name text OPTIONS (api_name 'Last_Name')) SERVER zoho OPTIONS (module 'Leads')").unwrap();
+    sim.clear_calls();
+    let e = c.execute("DELETE FROM leads_bad WHERE last_name = 'x'", &[]).unwrap_err();
+    let (state, message, _) = sql_error(&e);
+    assert_eq!(state, "0A000", "{message}");
+    assert!(message.contains("leads_bad") && message.contains("double precision"), "{message}");
+    assert!(sim.calls().iter().all(|c| !c.endpoint.starts_with("records.delete")));
+}
