@@ -14,6 +14,7 @@
 //! - [`import`]: IMPORT FOREIGN SCHEMA
 
 pub mod convert;
+mod estimates;
 pub mod import;
 mod modify;
 mod plan;

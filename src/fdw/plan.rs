@@ -28,6 +28,8 @@ const SMALL_PAGE: usize = 200;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanPlan {
     pub server_oid: u32,
+    /// The foreign table, for [`super::estimates`].
+    pub table_oid: u32,
     pub table: TableDef,
     /// Attribute numbers fetched from Zoho; the rest read as NULL.
     pub fetch: Vec<i16>,
@@ -142,12 +144,14 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     fetch.sort_unstable();
 
     let selectivity = pg_sys::clauselist_selectivity(root, (*baserel).baserestrictinfo, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
-    let rows = (DEFAULT_ROWS * selectivity).max(1.0).round();
+    let seen = super::estimates::rows(u32::from(table_oid), &filters, selectivity);
+    let rows = seen.unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
     (*baserel).rows = rows;
 
     let server_oid = u32::from((*pg_sys::GetForeignTable(table_oid)).serverid);
     let plan = ScanPlan {
         server_oid,
+        table_oid: u32::from(table_oid),
         table,
         fetch,
         filters,

@@ -39,6 +39,7 @@ struct ScanState {
     started: bool,
     /// The first COQL text sent, for EXPLAIN ANALYZE.
     first_query: Option<String>,
+    /// Rows this (re)scan has returned.
     rows: u64,
 }
 
@@ -102,6 +103,12 @@ impl ScanState {
         self.started = true;
     }
 
+    /// Every row Zoho holds for these conditions was read: the count is
+    /// the next plan's estimate.
+    fn read_to_the_end(&self) {
+        super::estimates::record(self.plan.table_oid, &self.plan.filters, self.rows);
+    }
+
     fn next_record(&mut self) -> Option<Record> {
         loop {
             if let Some(r) = self.page.pop_front() {
@@ -109,12 +116,16 @@ impl ScanState {
             }
             let cursor = self.cursor.as_mut()?;
             if cursor.is_done() {
+                self.read_to_the_end();
                 return None;
             }
             let client = self.client.as_ref().expect("client exists when scanning");
             match block_on(cursor.next_page(client)) {
                 Ok(Some(rows)) => self.page.extend(rows),
-                Ok(None) => return None,
+                Ok(None) => {
+                    self.read_to_the_end();
+                    return None;
+                }
                 Err(e) => raise(self.plan.table.explain_error(&self.server, e)),
             }
         }
@@ -212,6 +223,7 @@ pub unsafe extern "C-unwind" fn re_scan_foreign_scan(node: *mut pg_sys::ForeignS
         state.param_values = None;
     }
     state.started = false;
+    state.rows = 0;
     state.cursor = None;
     state.page.clear();
 }

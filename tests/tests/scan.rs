@@ -183,3 +183,28 @@ fn twenty_five_pushable_conditions_leave_room_for_the_paging_predicate() {
     // Every call within Zoho's limit (the simulator refuses more).
     assert!(sim.calls().iter().filter(|c| c.endpoint == "coql").all(|c| c.status == 200), "{:?}", sim.calls().iter().map(|c| (c.status, c.code.clone())).collect::<Vec<_>>());
 }
+
+/// Estimates come from what an earlier scan in the session read, not a
+/// fixed 1,000: the next plan of the same query, and of the table with
+/// other conditions, sizes the scan by it.
+#[test]
+fn a_scan_read_to_the_end_is_the_next_plans_estimate() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 3_000));
+    let db = TestDb::new("estimates");
+    let mut c = setup(&sim, &db);
+    // The planner's rows for the scan: `rows=N` on EXPLAIN's first line.
+    let rows = |c: &mut Client, sql: &str| -> f64 {
+        let line: String = c.query(&format!("EXPLAIN {sql}"), &[]).unwrap()[0].get(0);
+        let n = line.split("rows=").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{line}"));
+        n.parse().unwrap()
+    };
+    let all = "SELECT id FROM zoho_crm.accounts";
+    assert_eq!(rows(&mut c, all), 1000.0, "nothing seen yet: the default");
+    assert_eq!(c.query(all, &[]).unwrap().len(), 3_000);
+    assert_eq!(rows(&mut c, all), 3_000.0, "the count the last full scan read");
+    let retail = "SELECT id FROM zoho_crm.accounts WHERE industry = 'Retail'";
+    let guess = rows(&mut c, retail);
+    assert!(guess > 1.0 && guess < 3_000.0, "the table's count times the selectivity: {guess}");
+    let n = c.query(retail, &[]).unwrap().len() as f64;
+    assert_eq!(rows(&mut c, retail), n.max(1.0), "then the count those conditions returned");
+}
