@@ -4,13 +4,13 @@
 //! with no transaction open and then applied newer-wins in a short one.
 
 use chrono::{DateTime, Utc};
-use zoho_api::metadata::FieldMeta;
 use zoho_api::records::ListOptions;
 use zoho_api::{Record, ZohoClient};
 
 use super::apply;
 use crate::error::ZohoFdwError;
 use crate::export::{plan_target, Target};
+use crate::privileges::{as_owner, Access, Limits};
 use crate::runtime::block_on;
 
 /// Pages a catch-up reads before a Bulk Read job takes over
@@ -26,11 +26,20 @@ pub struct Changes {
     pub incomplete: bool,
 }
 
-/// The table `target` as a module's records land in it: `fields` come
-/// from [`crate::server::fields_of`] (no transaction), the table from the
-/// catalog (in one).
-pub fn target(fields: &[FieldMeta], module: &str, target: pgrx::pg_sys::Oid, mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
-    plan_target(target, module, fields, mapping)
+/// The table `target` as a module's records land in it, for `owner`: the
+/// module's fields read with no transaction open, the table's columns in a
+/// short one, as the owner.
+pub fn target_as(
+    owner: pgrx::pg_sys::Oid,
+    client: &ZohoClient,
+    server: &str,
+    module: &str,
+    target: pgrx::pg_sys::Oid,
+    mapping: Option<&serde_json::Value>,
+    context: &str,
+) -> Result<Target, String> {
+    let fields = crate::server::fields_of(client, server, module, context).map_err(|e| e.to_string())?;
+    super::in_transaction(|| as_owner(owner, Some((target, Access::Mirror)), Limits::glance(), || plan_target(target, module, &fields, mapping)))
 }
 
 /// What changed in Zoho since a time, read with no transaction open, to be

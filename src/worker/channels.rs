@@ -244,11 +244,9 @@ impl Worker {
         }
     }
 
-    /// The watched table as its records land in it: the module's fields
-    /// read with no transaction open, the table in a short one.
+    /// The watched table as its records land in it.
     fn target_of(&self, client: &ZohoClient, w: &Watch) -> Result<Target, String> {
-        let fields = crate::server::fields_of(client, &w.server, &w.module, &format!("channel {}", w.channel_id)).map_err(|e| e.to_string())?;
-        in_transaction(|| as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::glance(), || catchup::target(&fields, &w.module, w.target, None)))
+        catchup::target_as(w.owner, client, &w.server, &w.module, w.target, None, &format!("channel {}", w.channel_id))
     }
 
     /// Channels of rolled-back zoho_watch calls: disabled in Zoho.

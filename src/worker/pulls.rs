@@ -99,8 +99,7 @@ fn fetch(p: &Pull) -> Result<Fetched, String> {
             Ok((ctx.name.clone(), ctx.shared_client()?))
         })
     })?;
-    let fields = server::fields_of(&client, &name, &p.module, "scheduled pull").map_err(|e| e.to_string())?;
-    let target = in_transaction(|| as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::glance(), || catchup::target(&fields, &p.module, p.target, p.mapping.as_ref())))?;
+    let target = catchup::target_as(p.owner, &client, &name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
     let changes = catchup::fetch_changes(&client, &name, &p.module, &target, since, Some(catchup::max_list_pages())).map_err(|e| e.to_string())?;
     // The next pull starts from Zoho's clock, not this host's.
     Ok(Some((client.transport().zoho_time(started, super::sync_overlap()), target, changes)))
