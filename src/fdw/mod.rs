@@ -10,10 +10,12 @@
 //! - [`plan`]: planner callbacks; the plan carried as JSON
 //! - [`scan`]: executor callbacks and EXPLAIN
 //! - [`convert`]: values between SQL and Zoho
-//! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING
+//! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING, row by row
+//! - [`direct`]: UPDATE and DELETE with fixed new values, a page at a time
 //! - [`import`]: IMPORT FOREIGN SCHEMA
 
 pub mod convert;
+mod direct;
 mod estimates;
 pub mod import;
 mod modify;
@@ -50,6 +52,11 @@ fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
         r.ExecForeignDelete = Some(modify::exec_foreign_delete);
         r.EndForeignModify = Some(modify::end_foreign_modify);
         r.ExplainForeignModify = Some(modify::explain_foreign_modify);
+        r.PlanDirectModify = Some(direct::plan_direct_modify);
+        r.BeginDirectModify = Some(direct::begin_direct_modify);
+        r.IterateDirectModify = Some(direct::iterate_direct_modify);
+        r.EndDirectModify = Some(direct::end_direct_modify);
+        r.ExplainDirectModify = Some(direct::explain_direct_modify);
         r.into_pg_boxed()
     }
 }

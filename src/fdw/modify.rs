@@ -1,4 +1,5 @@
-//! INSERT, UPDATE and DELETE on foreign tables.
+//! INSERT, and the UPDATE and DELETE that cannot run directly
+//! ([`super::direct`]), row by row as the ModifyTable hands them over.
 //!
 //! Writes go out 100 records a call: PostgreSQL hands INSERTs over in
 //! batches (ExecForeignBatchInsert), and UPDATE/DELETE rows are buffered and
@@ -15,7 +16,7 @@ use std::ffi::{CStr, CString};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgMemoryContexts};
 use serde_json::Value;
-use zoho_api::{Record, RecordResult, WriteOptions, ZohoClient};
+use zoho_api::{Record, RecordResult, WriteOptions, WriteSuccess, ZohoClient};
 
 use super::convert::{self, Target};
 use super::table::{self, TableDef};
@@ -24,11 +25,11 @@ use crate::runtime::block_on;
 use crate::server;
 
 /// Records per write call (Zoho's maximum).
-const BATCH: usize = 100;
+pub(super) const BATCH: usize = 100;
 const ROW_ID: &std::ffi::CStr = c"zoho_id";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(super) enum Op {
     Insert,
     Update,
     Delete,
@@ -44,10 +45,10 @@ impl Op {
     }
 }
 
-struct ModifyState {
-    op: Op,
-    table: TableDef,
-    server: String,
+pub(super) struct ModifyState {
+    pub(super) op: Op,
+    pub(super) table: TableDef,
+    pub(super) server: String,
     client: ZohoClient,
     /// Attribute of the row id in the plan's output (UPDATE, DELETE).
     id_attno: i16,
@@ -55,13 +56,23 @@ struct ModifyState {
     id_output: pg_sys::Oid,
     /// Columns an UPDATE sets.
     updated: Vec<i16>,
-    returning: bool,
+    pub(super) returning: bool,
     /// Buffered UPDATE records or DELETE ids, with their row numbers.
     pending: Vec<(usize, Record)>,
     rows: usize,
     written: usize,
     written_ids: Vec<String>,
     targets: Vec<Target>,
+}
+
+impl Op {
+    fn of(cmd: pg_sys::CmdType::Type) -> Op {
+        match cmd {
+            pg_sys::CmdType::CMD_INSERT => Op::Insert,
+            pg_sys::CmdType::CMD_UPDATE => Op::Update,
+            _ => Op::Delete,
+        }
+    }
 }
 
 unsafe fn values(slot: *mut pg_sys::TupleTableSlot) -> (&'static [pg_sys::Datum], &'static [bool]) {
@@ -76,6 +87,37 @@ unsafe fn values(slot: *mut pg_sys::TupleTableSlot) -> (&'static [pg_sys::Datum]
 }
 
 impl ModifyState {
+    /// A write of `cmd` to foreign table `rel_oid` with `user`'s mapping.
+    pub(super) unsafe fn open(cmd: pg_sys::CmdType::Type, rel_oid: pg_sys::Oid, user: pg_sys::Oid) -> ModifyState {
+        let op = Op::of(cmd);
+        let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
+        let ctx = server::resolve_oid((*pg_sys::GetForeignTable(rel_oid)).serverid).unwrap_or_else(|e| raise(e));
+        let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
+        let id_output = match table.id_column() {
+            Some(id) if op != Op::Insert => {
+                let (mut func, mut varlena) = (pg_sys::Oid::INVALID, false);
+                pg_sys::getTypeOutputInfo(pg_sys::Oid::from(id.type_oid), &mut func, &mut varlena);
+                func
+            }
+            _ => pg_sys::Oid::INVALID,
+        };
+        ModifyState {
+            op,
+            server: ctx.name.clone(),
+            client: ctx.client_for(user).unwrap_or_else(|e| raise(e)),
+            table,
+            id_attno: 0,
+            id_output,
+            updated: Vec::new(),
+            returning: false,
+            pending: Vec::new(),
+            rows: 0,
+            written: 0,
+            written_ids: Vec::new(),
+            targets,
+        }
+    }
+
     fn fail(&self, row: usize, what: String, code: Option<String>) -> ZohoFdwError {
         ZohoFdwError::WriteRejected {
             verb: self.op.verb(),
@@ -110,8 +152,12 @@ impl ModifyState {
         Ok(rec)
     }
 
+    pub(super) fn client(&self) -> &ZohoClient {
+        &self.client
+    }
+
     /// Counts a row of this statement and returns its number (for messages).
-    fn next_row(&mut self) -> usize {
+    pub(super) fn next_row(&mut self) -> usize {
         self.rows += 1;
         self.rows
     }
@@ -143,7 +189,7 @@ impl ModifyState {
     }
 
     /// Checks Zoho's per-record answers, counting what was written.
-    fn check(&mut self, rows: &[usize], results: Vec<RecordResult>) -> Vec<String> {
+    fn check(&mut self, rows: &[usize], results: Vec<RecordResult>) -> Vec<WriteSuccess> {
         let mut ids = Vec::new();
         let mut first_error = None;
         for r in results {
@@ -153,7 +199,7 @@ impl ModifyState {
                     if self.written_ids.len() < 10 {
                         self.written_ids.push(ok.id.clone());
                     }
-                    ids.push(ok.id);
+                    ids.push(ok);
                 }
                 Err(e) if first_error.is_none() => first_error = Some((rows[r.index], e)),
                 Err(_) => {}
@@ -173,7 +219,9 @@ impl ModifyState {
         ids
     }
 
-    fn send(&mut self, rows: &[usize], records: Vec<Record>) -> Vec<String> {
+    /// Writes `records` (rows `rows` of the statement), 100 a call; any
+    /// record Zoho rejects fails the statement, naming it.
+    pub(super) fn send(&mut self, rows: &[usize], records: Vec<Record>) -> Vec<WriteSuccess> {
         let opts = WriteOptions::default();
         let module = self.table.module.clone();
         let result = match self.op {
@@ -204,8 +252,10 @@ impl ModifyState {
         self.send(&rows, records);
     }
 
-    /// Replaces `slot`'s contents with the record as Zoho holds it.
-    unsafe fn fill_from(&self, slot: *mut pg_sys::TupleTableSlot, record: &Record) {
+    /// Replaces `slot`'s contents with the record as Zoho holds it. The
+    /// tuple is formed in the current memory context; the slot frees it
+    /// only when `owned` (not when that context is reset under it).
+    pub(super) unsafe fn fill_from(&self, slot: *mut pg_sys::TupleTableSlot, record: &Record, owned: bool) {
         let tupdesc = (*slot).tts_tupleDescriptor;
         let natts = (*tupdesc).natts as usize;
         let mut vals = vec![pg_sys::Datum::from(0usize); natts];
@@ -219,7 +269,7 @@ impl ModifyState {
             }
         }
         let tuple = pg_sys::heap_form_tuple(tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr());
-        pg_sys::ExecForceStoreHeapTuple(tuple, slot, true);
+        pg_sys::ExecForceStoreHeapTuple(tuple, slot, owned);
     }
 
     fn fetch(&self, id: &str) -> Record {
@@ -264,21 +314,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
         return;
     }
     let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
-    let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
-    let ctx = server::resolve_oid((*pg_sys::GetForeignTable(rel_oid)).serverid).unwrap_or_else(|e| raise(e));
-    let op = match (*mtstate).operation {
-        pg_sys::CmdType::CMD_INSERT => Op::Insert,
-        pg_sys::CmdType::CMD_UPDATE => Op::Update,
-        _ => Op::Delete,
-    };
-    let id_attno = if op == Op::Insert {
-        0
-    } else {
+    let user = super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex);
+    let mut state = ModifyState::open((*mtstate).operation, rel_oid, user);
+    if state.op != Op::Insert {
         let sub = (*(*mtstate).ps.lefttree).plan;
-        pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, ROW_ID.as_ptr())
-    };
-    let mut updated = Vec::new();
-    if op == Op::Update {
+        state.id_attno = pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, ROW_ID.as_ptr());
+    }
+    if state.op == Op::Update {
         let set = pg_sys::ExecGetUpdatedCols(rinfo, (*mtstate).ps.state);
         let mut i = -1;
         loop {
@@ -286,38 +328,15 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
             if i < 0 {
                 break;
             }
-            updated.push((i + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
+            state.updated.push((i + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
         }
         // Refuse up front, before any row is sent.
-        if let Some(c) = table.columns.iter().find(|c| updated.contains(&c.attnum) && c.read_only) {
-            raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, table.module, c.api_name, table.relation)));
+        if let Some(c) = state.table.columns.iter().find(|c| state.updated.contains(&c.attnum) && c.read_only) {
+            raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, state.table.module, c.api_name, state.table.relation)));
         }
     }
-    let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
-    let id_output = match table.id_column() {
-        Some(id) if op != Op::Insert => {
-            let (mut func, mut varlena) = (pg_sys::Oid::INVALID, false);
-            pg_sys::getTypeOutputInfo(pg_sys::Oid::from(id.type_oid), &mut func, &mut varlena);
-            func
-        }
-        _ => pg_sys::Oid::INVALID,
-    };
-    let state = ModifyState {
-        op,
-        server: ctx.name.clone(),
-        client: ctx.client_for(super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex)).unwrap_or_else(|e| raise(e)),
-        table,
-        id_attno,
-        id_output,
-        updated,
-        // ri_projectReturning is set up after this callback: ask the plan.
-        returning: !(*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists.is_null(),
-        pending: Vec::new(),
-        rows: 0,
-        written: 0,
-        written_ids: Vec::new(),
-        targets,
-    };
+    // ri_projectReturning is set up after this callback: ask the plan.
+    state.returning = !(*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists.is_null();
     (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
 }
 
@@ -369,8 +388,8 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
     let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
     let ids = st.send(&[row], vec![rec]);
     if st.returning {
-        let fresh = st.fetch(&ids[0]);
-        st.fill_from(slot, &fresh);
+        let fresh = st.fetch(&ids[0].id);
+        st.fill_from(slot, &fresh, true);
     }
     slot
 }
@@ -390,7 +409,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     if st.returning {
         st.send(&[row], vec![rec]);
         let fresh = st.fetch(&id);
-        st.fill_from(slot, &fresh);
+        st.fill_from(slot, &fresh, true);
     } else {
         st.buffer(row, rec);
     }
@@ -411,7 +430,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
         // What was deleted: read it before it goes.
         let old = st.fetch(&id);
         st.send(&[row], vec![rec]);
-        st.fill_from(slot, &old);
+        st.fill_from(slot, &old, true);
     } else {
         st.buffer(row, rec);
     }

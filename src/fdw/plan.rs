@@ -12,7 +12,7 @@ use pgrx::{pg_sys, PgList, PgMemoryContexts};
 use serde::{Deserialize, Serialize};
 use zoho_api::coql::{Cond, KeyField, Keyset, Query, MAX_CRITERIA, MAX_LIMIT};
 
-use super::pushdown::{Ctx, Filter};
+use super::pushdown::{Ctx, Filter, Fit};
 use super::table::{self, TableDef};
 use crate::error::raise;
 
@@ -41,6 +41,9 @@ pub struct ScanPlan {
     /// A cheaper first call when few rows are expected.
     pub first_page: Option<usize>,
     pub est_rows: f64,
+    /// How closely Zoho's rows match the WHERE clause: every clause pushed
+    /// within the criteria budget, and how exactly.
+    pub fit: Fit,
 }
 
 impl ScanPlan {
@@ -104,7 +107,7 @@ struct RelState {
     params: Vec<*mut pg_sys::Expr>,
 }
 
-unsafe fn attrs_used(node: *mut pg_sys::Node, relid: u32, out: &mut Vec<i16>, all: &mut bool) {
+pub(super) unsafe fn attrs_used(node: *mut pg_sys::Node, relid: u32, out: &mut Vec<i16>, all: &mut bool) {
     let mut set: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos(node, relid, &mut set);
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
@@ -128,8 +131,14 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let table = table::load(table_oid).unwrap_or_else(|e| raise(e));
     let relid = (*baserel).relid;
     let clauses: Vec<*mut pg_sys::RestrictInfo> = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr().collect();
-    let mut ctx = Ctx { relid, table: &table, params: Vec::new() };
-    let filters: Vec<Filter> = clauses.iter().filter_map(|ri| ctx.translate((**ri).clause as *mut pg_sys::Node)).collect();
+    let mut ctx = Ctx::new(relid, &table);
+    let mut fit = Fit::Exact;
+    let mut filters = Vec::new();
+    for ri in &clauses {
+        let (filter, clause_fit) = ctx.clause((**ri).clause as *mut pg_sys::Node);
+        fit = fit.min(clause_fit);
+        filters.extend(filter);
+    }
     let params = ctx.params;
 
     let mut fetch = Vec::new();
@@ -149,7 +158,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     (*baserel).rows = rows;
 
     let server_oid = u32::from((*pg_sys::GetForeignTable(table_oid)).serverid);
-    let plan = ScanPlan {
+    let mut plan = ScanPlan {
         server_oid,
         table_oid: u32::from(table_oid),
         table,
@@ -159,7 +168,13 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         page_size: MAX_LIMIT,
         first_page: None,
         est_rows: rows,
+        fit,
     };
+    // Conditions beyond Zoho's criteria budget are left out of the query.
+    let wanted: usize = plan.filters.iter().map(|f| f.to_display_cond().map_or(usize::MAX / 2, |c| c.criteria())).sum();
+    if plan.query(None).filter.map_or(0, |f| f.criteria()) != wanted {
+        plan.fit = Fit::Partial;
+    }
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params });
     (*baserel).fdw_private = state.cast();
 }
@@ -226,7 +241,7 @@ fn keyset_from_tag(tag: &str) -> Option<Keyset> {
     Some(Keyset { field, descending: dir == "desc" })
 }
 
-unsafe fn string_list(items: &[String]) -> *mut pg_sys::List {
+pub(super) unsafe fn string_list(items: &[String]) -> *mut pg_sys::List {
     let mut list = PgList::<pg_sys::Node>::new();
     for s in items {
         let c = CString::new(s.as_str()).expect("no NUL in plan text");
@@ -275,17 +290,21 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     if let Some(k) = sorted {
         plan.keyset = k;
     }
-    // A LIMIT sizes the first page, when this scan alone feeds it in the
-    // order it wants. It is a hint, not a cap: if the local recheck drops
-    // rows, paging simply continues.
+    // A LIMIT sizes the first page when this scan alone feeds it, in the
+    // order it wants, and Zoho applies every condition whole: then the
+    // first page is all it needs (a case-insensitive match adds a few rows
+    // at most). Later pages (when rows vanish between calls)
+    // go at full size. When the local recheck may drop rows, the LIMIT
+    // says nothing about how many Zoho rows it takes: full pages.
     let single_rel = pg_sys::bms_membership((*root).all_baserels) == pg_sys::BMS_Membership::BMS_SINGLETON;
     let ordered_ok = (*root).query_pathkeys.is_null() || sorted.is_some();
-    if single_rel && ordered_ok && (*root).limit_tuples > 0.0 {
-        plan.page_size = ((*root).limit_tuples.ceil() as usize).clamp(1, MAX_LIMIT);
+    if single_rel && ordered_ok && (*root).limit_tuples > 0.0 && plan.fit >= Fit::Widened {
+        plan.first_page = Some(((*root).limit_tuples.ceil() as usize).clamp(1, MAX_LIMIT));
         plan.est_rows = plan.est_rows.min((*root).limit_tuples);
-    } else if plan.est_rows <= SMALL_PAGE as f64 {
-        // Few rows expected: a 1-credit first call; paging goes on at full
-        // size if the estimate was wrong.
+    } else if plan.est_rows <= SMALL_PAGE as f64 && plan.fit >= Fit::Widened {
+        // Few rows expected from Zoho (the estimate counts Zoho's rows only
+        // when every clause is pushed): a 1-credit first call; paging goes
+        // on at full size if the estimate was wrong.
         plan.first_page = Some(SMALL_PAGE);
     }
     let json = serde_json::to_string(&plan).unwrap_or_else(|e| raise(crate::error::ZohoFdwError::Planning(format!("cannot encode scan plan: {e}"))));

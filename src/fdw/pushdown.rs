@@ -109,6 +109,21 @@ pub struct Ctx<'t> {
     pub table: &'t TableDef,
     /// Expressions evaluated at scan start (the plan's `fdw_exprs`).
     pub params: Vec<*mut pg_sys::Expr>,
+    /// How the clause being translated maps to COQL.
+    fit: Fit,
+}
+
+/// How closely a pushed clause matches what PostgreSQL keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Fit {
+    /// Not pushed, or only part of it (an AND with a term left out): Zoho
+    /// may return many rows PostgreSQL drops.
+    Partial,
+    /// Pushed whole, but Zoho compares text case-insensitively: a few
+    /// extra rows at most.
+    Widened,
+    /// Zoho keeps exactly what PostgreSQL keeps.
+    Exact,
 }
 
 /// Objects PostgreSQL itself defines (postgres_fdw's `is_builtin`): only
@@ -138,6 +153,25 @@ unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
 }
 
 impl<'t> Ctx<'t> {
+    pub fn new(relid: u32, table: &'t TableDef) -> Ctx<'t> {
+        Ctx { relid, table, params: Vec::new(), fit: Fit::Exact }
+    }
+
+    /// One WHERE clause: its COQL form, and how well it fits (see [`Fit`]:
+    /// a LIMIT sizes the first call only for whole clauses, and an UPDATE
+    /// or DELETE runs directly only on exact ones).
+    pub unsafe fn clause(&mut self, node: *mut pg_sys::Node) -> (Option<Filter>, Fit) {
+        self.fit = Fit::Exact;
+        let f = self.translate(node);
+        let fit = if f.is_some() { self.fit } else { Fit::Partial };
+        (f, fit)
+    }
+
+    /// Notes that a translation is a superset of the clause.
+    fn widened(&mut self, to: Fit) {
+        self.fit = self.fit.min(to);
+    }
+
     /// The column a node reads, if it is a plain column of this relation.
     unsafe fn column(&self, node: *mut pg_sys::Node) -> Option<&'t ColumnDef> {
         let node = strip_relabel(node);
@@ -183,7 +217,11 @@ impl<'t> Ctx<'t> {
             return match (*b).boolop {
                 pg_sys::BoolExprType::AND_EXPR => {
                     // Any subset of an AND widens the result: keep what translates.
+                    let n = args.len();
                     let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                    if parts.len() < n {
+                        self.widened(Fit::Partial);
+                    }
                     parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
                 }
                 pg_sys::BoolExprType::OR_EXPR => {
@@ -209,6 +247,9 @@ impl<'t> Ctx<'t> {
             let col = self.column((*t).arg as *mut pg_sys::Node)?;
             if (*t).argisrow || col.kind == Kind::Bool {
                 return None;
+            }
+            if !col.exact() {
+                self.widened(Fit::Widened); // Zoho may hold an empty text where PostgreSQL sees NULL
             }
             return Some(Filter::Null { field: col.api_name.clone(), negated: (*t).nulltesttype == pg_sys::NullTestType::IS_NOT_NULL });
         }
@@ -240,6 +281,7 @@ impl<'t> Ctx<'t> {
             if core.is_empty() || core.contains(['%', '_', '\\']) {
                 return None;
             }
+            self.widened(Fit::Widened); // case-insensitive in Zoho
             return Some(Filter::Like { field: col.api_name.clone(), pattern: p });
         }
         let (op, rounding) = match name.as_str() {
@@ -259,6 +301,9 @@ impl<'t> Ctx<'t> {
         };
         if !allowed {
             return None;
+        }
+        if !col.exact() && col.kind != Kind::Bool {
+            self.widened(Fit::Widened); // text and lookups compare case-insensitively
         }
         let value = self.operand(other, rounding)?;
         let value_kind = match &value {
@@ -308,6 +353,9 @@ impl<'t> Ctx<'t> {
         }
         if values.is_empty() {
             return None;
+        }
+        if !col.exact() {
+            self.widened(Fit::Widened);
         }
         Some(Filter::In { field: col.api_name.clone(), values, negated })
     }

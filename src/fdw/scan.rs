@@ -15,7 +15,8 @@ use crate::error::{raise, ZohoFdwError};
 use crate::runtime::block_on;
 use crate::server;
 
-struct Fetched {
+/// A column read from Zoho into the scan slot.
+pub(super) struct Fetched {
     /// Index into the slot's values.
     slot_index: usize,
     api_name: String,
@@ -43,24 +44,65 @@ struct ScanState {
     rows: u64,
 }
 
-unsafe fn plan_of(node: *mut pg_sys::ForeignScanState) -> ScanPlan {
-    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
-    let text = strings_of((*fs).fdw_private).into_iter().next().unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or_else(|e| raise(ZohoFdwError::Internal(format!("unreadable scan plan: {e}"))))
+impl Fetched {
+    /// The columns `plan` reads, in slot order.
+    pub(super) fn of(plan: &ScanPlan) -> Vec<Fetched> {
+        plan.fetch
+            .iter()
+            .filter_map(|a| plan.table.column(*a))
+            .map(|c| Fetched {
+                slot_index: (c.attnum - 1) as usize,
+                api_name: c.api_name.clone(),
+                column: c.name.clone(),
+                target: Target::new(pg_sys::Oid::from(c.type_oid), c.typmod),
+            })
+            .collect()
+    }
 }
 
-impl ScanState {
-    /// Evaluates the plan's parameters, in per-tuple memory: each value is
-    /// copied into Rust (as a COQL literal) before that memory is reset.
-    unsafe fn evaluate_params(&self, node: *mut pg_sys::ForeignScanState) -> Vec<Option<Literal>> {
-        let econtext = (*node).ss.ps.ps_ExprContext;
-        PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| self.evaluate_params_here(node, econtext))
+/// Stores `record`'s fetched columns into the (cleared) scan slot; the rest
+/// read as NULL.
+pub(super) unsafe fn store(slot: *mut pg_sys::TupleTableSlot, record: &Record, fetched: &[Fetched], module: &str) -> *mut pg_sys::TupleTableSlot {
+    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
+    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+    nulls.fill(true);
+    for f in fetched {
+        let value = record.get(&f.api_name).unwrap_or(&serde_json::Value::Null);
+        let describe = || {
+            let id = record.get("id").and_then(|v| v.as_str()).unwrap_or("?");
+            format!("column {} ({}.{}) of record {}", f.column, module, f.api_name, id)
+        };
+        match f.target.datum(value, describe) {
+            Ok(Some(d)) => {
+                values[f.slot_index] = d;
+                nulls[f.slot_index] = false;
+            }
+            Ok(None) => {}
+            Err(e) => raise(e),
+        }
     }
+    pg_sys::ExecStoreVirtualTuple(slot)
+}
 
-    unsafe fn evaluate_params_here(&self, node: *mut pg_sys::ForeignScanState, econtext: *mut pg_sys::ExprContext) -> Vec<Option<Literal>> {
-        let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
-        let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).iter_ptr().collect();
-        let states: Vec<*mut pg_sys::ExprState> = PgList::<pg_sys::ExprState>::from_pg(self.params).iter_ptr().collect();
+/// Empties a slot through its own clear operation.
+pub(super) unsafe fn clear(slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+    if let Some(clear) = (*(*slot).tts_ops).clear {
+        // SAFETY: `clear` is the slot's own operation.
+        pg_sys::ffi::pg_guard_ffi_boundary(|| clear(slot));
+    }
+    slot
+}
+
+/// Evaluates expressions initialised by ExecInitExprList for `node`, in
+/// per-tuple memory: `convert` copies each value into Rust before that
+/// memory is reset.
+pub(super) unsafe fn evaluate<T>(node: *mut pg_sys::ForeignScanState, states: *mut pg_sys::List, mut convert: impl FnMut(usize, pg_sys::Datum, bool, pg_sys::Oid) -> T) -> Vec<T> {
+    let econtext = (*node).ss.ps.ps_ExprContext;
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).iter_ptr().collect();
+    let states: Vec<*mut pg_sys::ExprState> = PgList::<pg_sys::ExprState>::from_pg(states).iter_ptr().collect();
+    PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
         states
             .iter()
             .zip(exprs)
@@ -73,18 +115,29 @@ impl ScanState {
                 // initplan, `$1 / 0`) becomes a Rust panic at the boundary
                 // instead of a longjmp over Rust frames.
                 let value = pg_sys::ffi::pg_guard_ffi_boundary(|| eval(*st, econtext, &mut isnull));
-                if isnull {
-                    return None;
-                }
-                let rounding = self
-                    .plan
-                    .filters
-                    .iter()
-                    .find_map(|f| param_rounding(f, i))
-                    .unwrap_or(convert::Rounding::Exact);
-                convert::literal(value, pg_sys::exprType(expr), rounding)
+                convert(i, value, isnull, pg_sys::exprType(expr))
             })
             .collect()
+    })
+}
+
+pub(super) unsafe fn plan_of(node: *mut pg_sys::ForeignScanState) -> ScanPlan {
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let text = strings_of((*fs).fdw_private).into_iter().next().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_else(|e| raise(ZohoFdwError::Internal(format!("unreadable scan plan: {e}"))))
+}
+
+impl ScanState {
+    /// The plan's parameters as COQL literals (NULL, or a value COQL
+    /// cannot hold, as None).
+    unsafe fn evaluate_params(&self, node: *mut pg_sys::ForeignScanState) -> Vec<Option<Literal>> {
+        evaluate(node, self.params, |i, value, isnull, type_oid| {
+            if isnull {
+                return None;
+            }
+            let rounding = self.plan.filters.iter().find_map(|f| param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
+            convert::literal(value, type_oid, rounding)
+        })
     }
 
     /// Sends this scan's query: called at the first fetch, never before.
@@ -132,7 +185,7 @@ impl ScanState {
     }
 }
 
-fn param_rounding(f: &super::pushdown::Filter, index: usize) -> Option<convert::Rounding> {
+pub(super) fn param_rounding(f: &super::pushdown::Filter, index: usize) -> Option<convert::Rounding> {
     use super::pushdown::{Filter, Operand};
     match f {
         Filter::Cmp { value: Operand::Param { index: i, rounding, .. }, .. } if *i == index => Some(*rounding),
@@ -147,17 +200,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
     let params = pg_sys::ExecInitExprList((*fs).fdw_exprs, node as *mut pg_sys::PlanState);
     let server_ctx = server::resolve_oid(pg_sys::Oid::from(plan.server_oid)).unwrap_or_else(|e| raise(e));
-    let fetched = plan
-        .fetch
-        .iter()
-        .filter_map(|a| plan.table.column(*a))
-        .map(|c| Fetched {
-            slot_index: (c.attnum - 1) as usize,
-            api_name: c.api_name.clone(),
-            column: c.name.clone(),
-            target: Target::new(pg_sys::Oid::from(c.type_oid), c.typmod),
-        })
-        .collect();
+    let fetched = Fetched::of(&plan);
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
     let user = super::check_as_user((*node).ss.ps.state, (*fs).scan.scanrelid);
     let client = if explain_only { None } else { Some(server_ctx.client_for(user).unwrap_or_else(|e| raise(e))) };
@@ -182,37 +225,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
 #[pg_guard]
 pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
     let state = &mut *((*node).fdw_state as *mut ScanState);
-    let slot = (*node).ss.ss_ScanTupleSlot;
-    if let Some(clear) = (*(*slot).tts_ops).clear {
-        // SAFETY: the slot is this node's scan slot and `clear` its own op.
-        pg_sys::ffi::pg_guard_ffi_boundary(|| clear(slot));
-    }
+    let slot = clear((*node).ss.ss_ScanTupleSlot);
     if !state.started {
         state.start(node);
     }
     let Some(record) = state.next_record() else { return slot };
-    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-    nulls.fill(true);
-    let module = &state.plan.table.module;
-    for f in &state.fetched {
-        let value = record.get(&f.api_name).unwrap_or(&serde_json::Value::Null);
-        let describe = || {
-            let id = record.get("id").and_then(|v| v.as_str()).unwrap_or("?");
-            format!("column {} ({}.{}) of record {}", f.column, module, f.api_name, id)
-        };
-        match f.target.datum(value, describe) {
-            Ok(Some(d)) => {
-                values[f.slot_index] = d;
-                nulls[f.slot_index] = false;
-            }
-            Ok(None) => {}
-            Err(e) => raise(e),
-        }
-    }
     state.rows += 1;
-    pg_sys::ExecStoreVirtualTuple(slot)
+    store(slot, &record, &state.fetched, &state.plan.table.module)
 }
 
 #[pg_guard]
@@ -239,10 +258,23 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     }
 }
 
-unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
+pub(super) unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
     let l = CString::new(label).expect("label");
     let v = CString::new(value.replace('\0', "")).expect("value");
     pg_sys::ExplainPropertyText(l.as_ptr(), v.as_ptr(), es);
+}
+
+/// EXPLAIN VERBOSE's account of how a read pages and what it should cost.
+pub(super) unsafe fn explain_paging(plan: &ScanPlan, es: *mut pg_sys::ExplainState) {
+    let k = plan.keyset;
+    let first = plan.first_page.map(|n| format!("first call {n} rows, then ")).unwrap_or_default();
+    explain_text(
+        es,
+        "Zoho Paging",
+        &format!("keyset on {} {}, {first}up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
+    );
+    let (calls, credits) = plan.estimate();
+    explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
 }
 
 #[pg_guard]
@@ -260,15 +292,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     });
     explain_text(es, "Zoho COQL", &first);
     if (*es).verbose {
-        let k = plan.keyset;
-        let first = plan.first_page.map(|n| format!("first call {n} rows, then ")).unwrap_or_default();
-        explain_text(
-            es,
-            "Zoho Paging",
-            &format!("keyset on {} {}, {first}up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
-        );
-        let (calls, credits) = plan.estimate();
-        explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
+        explain_paging(&plan, es);
         if let Some(c) = state.and_then(|s| s.cursor.as_ref()) {
             explain_text(es, "Zoho Calls", &c.calls().to_string());
         }

@@ -41,6 +41,9 @@ SELECT count(*) FROM zoho_crm.orders WHERE name IN ('x', 'q', 'a');
 -- EXPLAIN VERBOSE shows how writes go out.
 EXPLAIN (VERBOSE, COSTS OFF) DELETE FROM zoho_crm.orders WHERE parent_id = 'LEG-7';
 EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = 1 WHERE parent_id = 'LEG-7' RETURNING id;
+-- A new value that reads the row, or RETURNING what Zoho recomputes, goes row by row.
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = quantity + 1 WHERE parent_id = 'LEG-7';
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = 1 WHERE parent_id = 'LEG-7' RETURNING modified_by;
 -- Without an id column, UPDATE and DELETE cannot say which record.
 CREATE FOREIGN TABLE public.noid (name text OPTIONS (api_name 'Name')) SERVER zoho OPTIONS (module 'Orders');
 DELETE FROM public.noid;

@@ -11,6 +11,15 @@ pub mod worker;
 pub use postgres::{Client, NoTls};
 pub use zoho_sim::{Fault, Sim, SimConfig};
 
+/// The COQL text of every query the simulator was sent, in order.
+pub fn coql_queries(sim: &Sim) -> Vec<String> {
+    sim.calls()
+        .iter()
+        .filter(|c| c.endpoint == "coql")
+        .filter_map(|c| c.request_body.as_ref()?.get("select_query")?.as_str().map(str::to_string))
+        .collect()
+}
+
 /// libpq-style connection string of the test cluster.
 pub fn pg_dsn() -> String {
     std::env::var("ZOHO_FDW_TEST_PG").unwrap_or_else(|_| {

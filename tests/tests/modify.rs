@@ -3,15 +3,19 @@
 
 use zoho_fdw_tests::*;
 
+/// Records per write call, largest first (batches may run concurrently).
 fn write_calls(sim: &Sim, endpoint: &str) -> Vec<usize> {
-    sim.calls()
+    let mut sizes: Vec<usize> = sim
+        .calls()
         .iter()
         .filter(|c| c.endpoint == endpoint)
         .map(|c| match c.request_body.as_ref().and_then(|b| b.get("data")).and_then(|d| d.as_array()) {
             Some(items) => items.len(),
             None => c.query.split('&').find_map(|kv| kv.strip_prefix("ids=")).map_or(0, |ids| ids.split("%2C").flat_map(|s| s.split(',')).count()),
         })
-        .collect()
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes
 }
 
 fn setup(sim: &Sim, db: &TestDb) -> Client {
@@ -147,4 +151,83 @@ fn an_id_column_of_text_numeric_or_int_updates_and_deletes_the_right_records() {
     assert_eq!(state, "0A000", "{message}");
     assert!(message.contains("leads_bad") && message.contains("double precision"), "{message}");
     assert!(sim.calls().iter().all(|c| !c.endpoint.starts_with("records.delete")));
+}
+
+/// An UPDATE or DELETE with fixed new values runs in the foreign scan: one
+/// COQL read of the matching ids, then 100 records a call, and RETURNING
+/// answers from that read and Zoho's write response: no call per row.
+#[test]
+fn update_and_delete_returning_go_100_records_a_call_without_a_read_per_row() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("direct");
+    let mut c = setup(&sim, &db);
+    c.execute("INSERT INTO zoho_crm.orders (name, parent_id, quantity) SELECT 'O' || g, 'D-' || g, g FROM generate_series(1, 600) g", &[]).unwrap();
+    sim.clear_calls();
+    let rows = c
+        .query("UPDATE zoho_crm.orders SET status = 'Shipped' WHERE quantity > 350 RETURNING id, parent_id, status, quantity, modified_time::text", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 250);
+    assert_eq!(write_calls(&sim, "records.update"), vec![100, 100, 50]);
+    let reads = coql_queries(&sim);
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].contains("Quantity > 350"), "{}", reads[0]);
+    assert!(sim.calls().iter().all(|c| c.endpoint != "records.get"), "no read per row");
+    let stored = sim.records("Orders");
+    for row in &rows {
+        let id: i64 = row.get(0);
+        let rec = stored.iter().find(|r| r["id"] == serde_json::json!(id.to_string())).expect("returned id exists");
+        assert_eq!(rec["Status"], "Shipped");
+        assert_eq!(row.get::<_, String>(2), "Shipped");
+        assert_eq!(serde_json::json!(row.get::<_, String>(1)), rec["parent_id"]);
+        assert!(row.get::<_, i64>(3) > 350);
+        // Modified_Time as Zoho's write response gave it.
+        let zoho_time = chrono::DateTime::parse_from_rfc3339(rec["Modified_Time"].as_str().unwrap()).unwrap();
+        let returned = chrono::DateTime::parse_from_str(&row.get::<_, String>(4), "%Y-%m-%d %H:%M:%S%#z").unwrap();
+        assert_eq!(returned, zoho_time);
+    }
+    assert_eq!(stored.iter().filter(|r| r["Status"] == "Shipped").count(), 250);
+
+    sim.clear_calls();
+    let gone = c.query("DELETE FROM zoho_crm.orders WHERE quantity <= 252 RETURNING parent_id, quantity", &[]).unwrap();
+    assert_eq!(gone.len(), 252);
+    assert_eq!(write_calls(&sim, "records.delete"), vec![100, 100, 52]);
+    assert_eq!(coql_queries(&sim).len(), 1);
+    let mut quantities: Vec<i64> = gone.iter().map(|r| r.get(1)).collect();
+    quantities.sort_unstable();
+    assert_eq!(quantities, (1..=252).collect::<Vec<i64>>());
+    assert_eq!(sim.records("Orders").len(), 600 - 252);
+    // Without RETURNING, the command tag still counts what was written.
+    assert_eq!(c.execute("UPDATE zoho_crm.orders SET status = 'Done' WHERE quantity BETWEEN 300 AND 310", &[]).unwrap(), 11);
+}
+
+/// Zoho compares text case-insensitively: a direct UPDATE rechecks the
+/// WHERE clause on each record it read, and writes only what PostgreSQL
+/// would. A SET that reads the row goes row by row, and is still right.
+#[test]
+fn a_direct_update_writes_only_the_rows_the_where_clause_keeps() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("direct_recheck");
+    let mut c = setup(&sim, &db);
+    c.execute("INSERT INTO zoho_crm.orders (name, parent_id, quantity) VALUES ('abc', 'C-1', 1), ('ABC', 'C-2', 2), ('Abc', 'C-3', 3), ('xyz', 'C-4', 4)", &[]).unwrap();
+    sim.clear_calls();
+    assert_eq!(c.execute("UPDATE zoho_crm.orders SET status = 'Matched' WHERE name = 'abc'", &[]).unwrap(), 1);
+    assert_eq!(write_calls(&sim, "records.update"), vec![1]);
+    let status = |sim: &Sim, p: &str| sim.records("Orders").into_iter().find(|r| r["parent_id"] == p).unwrap()["Status"].clone();
+    assert_eq!(status(&sim, "C-1"), "Matched");
+    assert_eq!((status(&sim, "C-2"), status(&sim, "C-3")), (serde_json::Value::Null, serde_json::Value::Null));
+    // Parameters of a prepared statement, generic plan and all.
+    c.batch_execute("SET plan_cache_mode = force_generic_plan").unwrap();
+    let stmt = c.prepare("UPDATE zoho_crm.orders SET status = $1 WHERE quantity >= $2").unwrap();
+    assert_eq!(c.execute(&stmt, &[&"Big", &3i64]).unwrap(), 2);
+    assert_eq!(c.execute(&stmt, &[&"Bigger", &4i64]).unwrap(), 1);
+    assert_eq!((status(&sim, "C-3"), status(&sim, "C-4")), (serde_json::json!("Big"), serde_json::json!("Bigger")));
+    // A NULL parameter matches nothing, as in PostgreSQL.
+    assert_eq!(c.execute(&stmt, &[&"None", &Option::<i64>::None]).unwrap(), 0);
+    // quantity * 10 reads each row: not direct, still exact.
+    sim.clear_calls();
+    assert_eq!(c.execute("UPDATE zoho_crm.orders SET quantity = quantity * 10 WHERE name = 'ABC'", &[]).unwrap(), 1);
+    let q: Vec<i64> = sim.records("Orders").iter().map(|r| r["Quantity"].as_i64().unwrap()).collect();
+    assert_eq!(q.iter().sum::<i64>(), 1 + 20 + 3 + 4);
+    let plan: Vec<String> = c.query("EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = quantity * 10 WHERE name = 'ABC'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(plan.iter().any(|l| l.contains("Foreign Scan")) && !plan.iter().any(|l| l.contains("Foreign Update")), "{plan:#?}");
 }

@@ -5,14 +5,6 @@ use std::time::{Duration, Instant};
 
 use zoho_fdw_tests::*;
 
-fn coql_queries(sim: &Sim) -> Vec<String> {
-    sim.calls()
-        .iter()
-        .filter(|c| c.endpoint == "coql")
-        .filter_map(|c| c.request_body.as_ref()?.get("select_query")?.as_str().map(str::to_string))
-        .collect()
-}
-
 fn setup(sim: &Sim, db: &TestDb) -> Client {
     let mut c = db.client_for(sim);
     c.batch_execute("CREATE SCHEMA zoho_crm; IMPORT FOREIGN SCHEMA crm LIMIT TO (leads, accounts) FROM SERVER zoho INTO zoho_crm").unwrap();
@@ -50,6 +42,21 @@ fn limit_asks_for_no_more_than_it_needs() {
     let q = coql_queries(&sim);
     assert_eq!(q.len(), 1, "{q:?}");
     assert!(q[0].contains("order by Modified_Time desc, id desc limit 7"), "{}", q[0]);
+}
+
+/// A LIMIT over a condition Zoho cannot apply says nothing about how many
+/// Zoho rows it takes: full pages, not one row a call.
+#[test]
+fn limit_over_a_local_condition_reads_full_pages() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 2_500));
+    let db = TestDb::new("limit_local");
+    let mut c = setup(&sim, &db);
+    let rows = c.query("SELECT id FROM zoho_crm.leads WHERE lower(last_name) = 'no such name' LIMIT 1", &[]).unwrap();
+    assert!(rows.is_empty());
+    let q = coql_queries(&sim);
+    let live = sim.records("Leads").iter().filter(|r| r["Converted__s"] != serde_json::json!(true)).count();
+    assert_eq!(q.len(), live.div_ceil(2000), "{q:#?}");
+    assert!(q.iter().all(|s| s.ends_with("limit 2000")), "{q:#?}");
 }
 
 #[test]

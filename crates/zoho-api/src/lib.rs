@@ -36,4 +36,4 @@ pub mod values;
 pub mod verify;
 
 pub use client::ZohoClient;
-pub use records::{Record, RecordError, RecordResult, WriteOp, WriteOptions};
+pub use records::{Record, RecordError, RecordResult, WriteOp, WriteOptions, WriteSuccess};

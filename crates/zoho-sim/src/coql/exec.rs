@@ -33,6 +33,9 @@ pub fn execute(q: &Query, module: &ModuleDef, rows: &[&Map<String, Value>], look
         .filter(|r| eval(&q.filter, module, r, Some(lookup)))
         .collect();
 
+    if !q.group_by.is_empty() {
+        return Ok(grouped(q, module, &hits, lookup));
+    }
     if q.select.iter().any(|i| matches!(i, SelectItem::Aggregate { .. })) {
         return Ok(CoqlOutput { rows: vec![aggregate(q, module, &hits, lookup)], more_records: false });
     }
@@ -71,11 +74,25 @@ pub fn execute(q: &Query, module: &ModuleDef, rows: &[&Map<String, Value>], look
 
 fn validate(q: &Query, module: &ModuleDef) -> Result<(), CoqlError> {
     check_shape(q)?;
-    // Without GROUP BY (which the simulator rejects), fields and aggregates
-    // cannot be mixed.
+    // Without GROUP BY, fields and aggregates cannot be mixed; with it,
+    // every selected field is a group field, and so is every ORDER BY.
     let aggregates = q.select.iter().filter(|i| matches!(i, SelectItem::Aggregate { .. })).count();
-    if aggregates > 0 && aggregates < q.select.len() {
+    if q.group_by.is_empty() && aggregates > 0 && aggregates < q.select.len() {
         return Err(CoqlError::invalid("invalid query formed", json!({"clause": "select", "reason": "fields next to aggregate functions need a group by clause"})));
+    }
+    for g in &q.group_by {
+        let f = field_at(module, g).ok_or_else(|| CoqlError::invalid_column(g))?;
+        if matches!(f.data_type, DataType::Textarea | DataType::Multiselectpicklist) {
+            return Err(CoqlError::invalid("invalid query formed", json!({"column_name": g, "clause": "group by", "reason": "column cannot be grouped"})));
+        }
+    }
+    let ungrouped = q.select.iter().find_map(|i| match i {
+        SelectItem::Field(f) if !q.group_by.is_empty() && !q.group_by.contains(f) => Some(f.clone()),
+        _ => None,
+    });
+    let ungrouped = ungrouped.or_else(|| q.order_by.iter().find(|o| !q.group_by.is_empty() && !q.group_by.contains(&o.field)).map(|o| o.field.clone()));
+    if let Some(f) = ungrouped {
+        return Err(CoqlError::invalid("invalid query formed", json!({"column_name": f, "clause": "group by", "reason": "column is not in the group by clause"})));
     }
     if aggregates > super::MAX_AGGREGATES {
         return Err(CoqlError::limit("too many aggregate columns", json!({"clause": "select", "limit": super::MAX_AGGREGATES})));
@@ -134,6 +151,51 @@ fn validate(q: &Query, module: &ModuleDef) -> Result<(), CoqlError> {
         field_at(module, &o.field).ok_or_else(|| CoqlError::invalid_column(&o.field))?;
     }
     Ok(())
+}
+
+/// One row per group: the group fields as a plain query returns them, and
+/// the aggregates over the group's hits.
+fn grouped(q: &Query, module: &ModuleDef, hits: &[&Map<String, Value>], lookup: LookupFn<'_>) -> CoqlOutput {
+    let key_of = |r: &Map<String, Value>| -> Vec<Option<Scalar>> {
+        q.group_by
+            .iter()
+            .map(|g| field_at(module, g).and_then(|f| stored_scalar(f.value_type(), &value_at(module, r, g, Some(lookup)))))
+            .collect()
+    };
+    let mut groups: Vec<(Vec<Option<Scalar>>, Vec<&Map<String, Value>>)> = Vec::new();
+    for r in hits {
+        let key = key_of(r);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let order: Vec<(usize, bool)> = if q.order_by.is_empty() {
+        (0..q.group_by.len()).map(|i| (i, true)).collect()
+    } else {
+        q.order_by.iter().filter_map(|o| q.group_by.iter().position(|g| *g == o.field).map(|i| (i, o.ascending))).collect()
+    };
+    groups.sort_by(|(a, _), (b, _)| {
+        order
+            .iter()
+            .map(|&(i, asc)| if asc { sort_cmp(&a[i], &b[i]) } else { sort_cmp(&b[i], &a[i]) })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    let end = q.offset.saturating_add(q.limit);
+    let more_records = groups.len() > end;
+    let rows = groups
+        .iter()
+        .skip(q.offset)
+        .take(q.limit)
+        .map(|(_, members)| {
+            let mut row = project(q, module, members[0], lookup);
+            row.remove("id");
+            row.extend(aggregate(q, module, members, lookup));
+            row
+        })
+        .collect();
+    CoqlOutput { rows, more_records }
 }
 
 /// One row of `FUNC(field)` keys over every hit (no `id`): COUNT counts

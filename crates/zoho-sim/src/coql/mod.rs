@@ -11,8 +11,12 @@
 //!   return rows a live org would filter out.
 //! - Aggregates (`COUNT(id)`, `MAX(Modified_Time)`…) run over the whole
 //!   WHERE, one row keyed by the expression, without `id`; LIMIT and ORDER
-//!   BY do not apply to it. Fields next to them need GROUP BY, which the
-//!   simulator does not have: aliases (`as`) and GROUP BY are rejected by
+//!   BY do not apply to it. With `group by` (up to 4 fields), one row per
+//!   distinct combination of the fields' values as compared (text
+//!   case-insensitively; null is a group of
+//!   its own), in ascending order of the group fields unless ORDER BY (on
+//!   group fields only) says otherwise; LIMIT and OFFSET page the groups.
+//!   Selected fields must be group fields. Aliases (`as`) are rejected by
 //!   `parse`. All with INVALID_QUERY.
 //! - A date literal against a datetime field (or the reverse) is a type
 //!   error, not "midnight UTC": a client that passes here also passes live.
@@ -62,6 +66,7 @@ pub const MAX_IN_VALUES: usize = 100;
 pub const MAX_SELECT_FIELDS: usize = 500;
 pub const MAX_ORDER_BY: usize = 10;
 pub const MAX_AGGREGATES: usize = 5;
+pub const MAX_GROUP_BY: usize = 4;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoqlError {
@@ -126,6 +131,7 @@ pub struct Query {
     pub cvid: Option<String>,
     pub filter: Cond,
     pub order_by: Vec<OrderItem>,
+    pub group_by: Vec<String>,
     pub limit: usize,
     pub offset: usize,
 }
@@ -358,6 +364,12 @@ pub(crate) fn check_shape(q: &Query) -> Result<(), CoqlError> {
         return Err(CoqlError::limit(
             "too many fields in order by",
             json!({"clause": "order by", "limit": MAX_ORDER_BY}),
+        ));
+    }
+    if q.group_by.len() > MAX_GROUP_BY {
+        return Err(CoqlError::limit(
+            "too many fields in group by",
+            json!({"clause": "group by", "limit": MAX_GROUP_BY}),
         ));
     }
     if q.filter.criteria_count() > MAX_CRITERIA {

@@ -98,11 +98,15 @@ impl Parser {
             return Err(self.peek().error());
         }
         let filter = self.cond()?;
-        if self.peek().is_kw("group") {
-            return Err(CoqlError::invalid(
-                "invalid query formed",
-                json!({"clause": "group by", "reason": "group by is not supported by the simulator"}),
-            ));
+        let mut group_by = Vec::new();
+        if self.eat_kw("group") {
+            self.expect_kw("by")?;
+            loop {
+                group_by.push(self.field_ref(false)?);
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
         }
         let mut order_by = Vec::new();
         if self.eat_kw("order") {
@@ -143,6 +147,7 @@ impl Parser {
             cvid,
             filter,
             order_by,
+            group_by,
             limit,
             offset,
         })

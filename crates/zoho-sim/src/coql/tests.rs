@@ -297,10 +297,32 @@ fn aggregates_run_over_the_where_without_group_by_aliases_or_mixed_fields() {
         parse("select Last_Name as 'Name' from Leads where id is not null").unwrap_err().code,
         "INVALID_QUERY"
     );
+}
+
+#[test]
+fn group_by_gives_one_row_per_group_in_group_order() {
+    // Email_Opt_Out: false for leads 01 and 03, true for 02 (04 is converted).
+    let out = run("select Email_Opt_Out, COUNT(id), SUM(Annual_Revenue), COUNT(Annual_Revenue) from Leads where id is not null group by Email_Opt_Out").unwrap();
     assert_eq!(
-        parse("select Last_Name from Leads where id is not null group by Last_Name").unwrap_err().code,
-        "INVALID_QUERY"
+        out.rows,
+        vec![
+            rec(json!({"Email_Opt_Out": false, "COUNT(id)": 2, "SUM(Annual_Revenue)": 1000.5, "COUNT(Annual_Revenue)": 1})),
+            rec(json!({"Email_Opt_Out": true, "COUNT(id)": 1, "SUM(Annual_Revenue)": 50.0, "COUNT(Annual_Revenue)": 1})),
+        ]
     );
+    // Null is a group of its own, first when ascending; text groups ignore case.
+    let out = run("select Company, COUNT(id) from Leads where id is not null group by Company order by Company desc").unwrap();
+    let companies: Vec<&Value> = out.rows.iter().map(|r| &r["Company"]).collect();
+    assert_eq!(companies, vec![&json!("Acme"), &json!("'); drop table leads; --"), &Value::Null]);
+    let names = run("select Last_Name, COUNT(id) from Leads where id is not null group by Last_Name").unwrap();
+    assert_eq!(names.rows.len(), 2, "Smith and smith are one group: {:?}", names.rows);
+    // LIMIT and OFFSET page the groups.
+    let page = run("select Company, COUNT(id) from Leads where id is not null group by Company limit 1 offset 1").unwrap();
+    assert_eq!((page.rows.len(), page.more_records), (1, true));
+    assert_eq!(err("select Last_Name, COUNT(id) from Leads where id is not null group by Company").code, "INVALID_QUERY");
+    assert_eq!(err("select COUNT(id) from Leads where id is not null group by Company order by Last_Name").code, "INVALID_QUERY");
+    assert_eq!(err("select COUNT(id) from Leads where id is not null group by Description").code, "INVALID_QUERY");
+    assert_eq!(err("select COUNT(id) from Leads where id is not null group by Company, Last_Name, Email, Lead_Source, Owner").code, "LIMIT_EXCEEDED");
 }
 
 // ---------- limits ----------

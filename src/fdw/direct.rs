@@ -1,0 +1,349 @@
+//! Direct UPDATE and DELETE (postgres_fdw's `PlanDirectModify`).
+//!
+//! When every new value is fixed for the statement (constants, parameters,
+//! `now()`), the foreign scan under the ModifyTable does the whole write:
+//! it reads the matching records by COQL a page at a time (the pushed
+//! conditions, keyset by id), rechecks the WHERE clause on each record
+//! locally, and writes each page 100 records a call. RETURNING answers from
+//! the page it read, the values it set and Zoho's write response, with no
+//! call per row. Anything else (a SET that reads the row, RETURNING a
+//! formula Zoho recomputes) goes row by row through [`super::modify`].
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+
+use pgrx::prelude::*;
+use pgrx::{pg_sys, PgList, PgMemoryContexts};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zoho_api::coql::{CoqlCursor, Literal};
+use zoho_api::Record;
+
+use super::convert;
+use super::modify::ModifyState;
+use super::plan::{attrs_used, string_list, strings_of, ScanPlan};
+use super::scan::{self, Fetched};
+use crate::error::{raise, ZohoFdwError};
+use crate::runtime::block_on;
+
+/// Fields an UPDATE's RETURNING can show without reading the record again:
+/// they do not change, or Zoho's write response carries them.
+const KNOWN_AFTER_UPDATE: &[&str] = &["id", "Created_Time", "Created_By", "Modified_Time"];
+
+/// What the planner decided, next to the scan plan in `fdw_private`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DirectPlan {
+    /// Each SET column, and its value's index in `fdw_exprs`.
+    sets: Vec<(i16, usize)>,
+    returning: bool,
+    /// Whether this statement's row count is the command's (not a CTE's).
+    set_tag: bool,
+}
+
+/// The foreign scan a ModifyTable reads from, when it is its direct child
+/// on the result relation (no join, no partitions).
+unsafe fn scan_under(plan: *mut pg_sys::ModifyTable, result_relation: pg_sys::Index) -> Option<*mut pg_sys::ForeignScan> {
+    let sub = (*plan).plan.lefttree;
+    if sub.is_null() || (*sub).type_ != pg_sys::NodeTag::T_ForeignScan {
+        return None;
+    }
+    let fs = sub as *mut pg_sys::ForeignScan;
+    ((*fs).scan.scanrelid == result_relation).then_some(fs)
+}
+
+/// A value fixed for the whole statement: no column, nothing volatile, no
+/// subquery.
+unsafe fn fixed(expr: *mut pg_sys::Node) -> bool {
+    !pg_sys::contain_var_clause(expr) && !pg_sys::contain_volatile_functions(expr) && !pg_sys::contain_subplans(expr)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInfo, plan: *mut pg_sys::ModifyTable, result_relation: pg_sys::Index, subplan_index: i32) -> bool {
+    let op = (*plan).operation;
+    if op != pg_sys::CmdType::CMD_UPDATE && op != pg_sys::CmdType::CMD_DELETE {
+        return false;
+    }
+    // `SET (a, b) = (SELECT …)` is computed by the ModifyTable row by row.
+    if !(*root).multiexpr_params.is_null() {
+        return false;
+    }
+    let Some(fs) = scan_under(plan, result_relation) else { return false };
+    let Some(json) = strings_of((*fs).fdw_private).into_iter().next() else { return false };
+    let Ok(mut scan) = serde_json::from_str::<ScanPlan>(&json) else { return false };
+    let mut exprs = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs);
+    let mut sets = Vec::new();
+    if op == pg_sys::CmdType::CMD_UPDATE {
+        let (mut tlist, mut colnos) = (std::ptr::null_mut(), std::ptr::null_mut());
+        pg_sys::get_translated_update_targetlist(root, result_relation, &mut tlist, &mut colnos);
+        let colnos = PgList::<i32>::from_pg(colnos);
+        for (tle, attno) in PgList::<pg_sys::TargetEntry>::from_pg(tlist).iter_ptr().zip(colnos.iter_int()) {
+            let expr = (*tle).expr as *mut pg_sys::Node;
+            let writable = scan.table.column(attno as i16).is_some_and(|c| !c.read_only);
+            if !writable || !fixed(expr) {
+                return false;
+            }
+            exprs.push(expr);
+            sets.push((attno as i16, exprs.len() - 1));
+        }
+    }
+    // Read only what the recheck and RETURNING need (the scan was planned
+    // to hand whole rows to the ModifyTable).
+    let (mut fetch, mut whole_row) = (Vec::new(), false);
+    attrs_used((*fs).scan.plan.qual as *mut pg_sys::Node, result_relation, &mut fetch, &mut whole_row);
+    scan.fetch = fetch;
+    scan.fetch.extend(scan.table.id_column().map(|c| c.attnum));
+    let returning = PgList::<pg_sys::Node>::from_pg((*plan).returningLists).get_ptr(subplan_index as usize);
+    if let Some(list) = returning {
+        let (mut attrs, mut whole_row) = (Vec::new(), false);
+        attrs_used(list, result_relation, &mut attrs, &mut whole_row);
+        if whole_row {
+            attrs = scan.table.columns.iter().map(|c| c.attnum).collect();
+        }
+        let stale = |a: &i16| scan.table.column(*a).is_some_and(|c| c.read_only && !KNOWN_AFTER_UPDATE.contains(&c.api_name.as_str()));
+        if op == pg_sys::CmdType::CMD_UPDATE && attrs.iter().any(stale) {
+            return false;
+        }
+        scan.fetch.extend(attrs);
+    }
+    scan.fetch.sort_unstable();
+    scan.fetch.dedup();
+    let direct = DirectPlan { sets, returning: returning.is_some(), set_tag: (*plan).canSetTag };
+    let (Ok(scan_json), Ok(direct_json)) = (serde_json::to_string(&scan), serde_json::to_string(&direct)) else { return false };
+    (*fs).operation = op;
+    (*fs).resultRelation = result_relation;
+    (*fs).fdw_exprs = exprs.into_pg();
+    (*fs).fdw_private = string_list(&[scan_json, direct_json]);
+    true
+}
+
+struct DirectState {
+    scan: ScanPlan,
+    direct: DirectPlan,
+    write: ModifyState,
+    fetched: Vec<Fetched>,
+    exprs: *mut pg_sys::List,
+    cursor: Option<CoqlCursor>,
+    /// Values each written record gets (UPDATE).
+    sets: Record,
+    /// Written rows not yet returned (RETURNING).
+    out: VecDeque<Record>,
+    first_query: Option<String>,
+    affected: u64,
+}
+
+unsafe fn direct_plan_of(node: *mut pg_sys::ForeignScanState) -> DirectPlan {
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let text = strings_of((*fs).fdw_private).into_iter().nth(1).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_else(|e| raise(ZohoFdwError::Internal(format!("unreadable direct modify plan: {e}"))))
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin_direct_modify(node: *mut pg_sys::ForeignScanState, eflags: i32) {
+    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+        return;
+    }
+    let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let scan = scan::plan_of(node);
+    let direct = direct_plan_of(node);
+    let rel_oid = (*(*(*node).resultRelInfo).ri_RelationDesc).rd_id;
+    let user = super::check_as_user((*node).ss.ps.state, (*fs).resultRelation);
+    let mut write = ModifyState::open((*fs).operation, rel_oid, user);
+    write.returning = direct.returning;
+    let state = DirectState {
+        fetched: Fetched::of(&scan),
+        scan,
+        direct,
+        write,
+        exprs: pg_sys::ExecInitExprList((*fs).fdw_exprs, node as *mut pg_sys::PlanState),
+        cursor: None,
+        sets: Record::new(),
+        out: VecDeque::new(),
+        first_query: None,
+        affected: 0,
+    };
+    (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
+}
+
+enum Evaluated {
+    Param(Option<Literal>),
+    Set(Value),
+}
+
+impl DirectState {
+    /// Evaluates the conditions' parameters and the new values, and opens
+    /// the read of the matching records.
+    unsafe fn start(&mut self, node: *mut pg_sys::ForeignScanState) {
+        let table = &self.scan.table;
+        let sets = &self.direct.sets;
+        let filters = &self.scan.filters;
+        let values = scan::evaluate(node, self.exprs, |i, value, isnull, type_oid| match sets.iter().find(|(_, e)| *e == i) {
+            Some((attno, _)) => {
+                let col = table.column(*attno).expect("SET column of this table");
+                let v = convert::to_json(value, isnull, col)
+                    .unwrap_or_else(|why| raise(ZohoFdwError::BadRow { table: table.relation.clone(), what: format!("column {} ({}.{}): {why}", col.name, table.module, col.api_name) }));
+                Evaluated::Set(v)
+            }
+            None if isnull => Evaluated::Param(None),
+            None => {
+                let rounding = filters.iter().find_map(|f| scan::param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
+                Evaluated::Param(convert::literal(value, type_oid, rounding))
+            }
+        });
+        let mut params = Vec::new();
+        for (i, v) in values.into_iter().enumerate() {
+            match v {
+                Evaluated::Param(p) => params.push(p),
+                Evaluated::Set(v) => {
+                    params.push(None);
+                    let attno = sets.iter().find(|(_, e)| *e == i).map(|(a, _)| *a).expect("SET index");
+                    let col = table.column(attno).expect("SET column of this table");
+                    self.sets.insert(col.api_name.clone(), v);
+                }
+            }
+        }
+        let query = self.scan.query(Some(&params));
+        let cursor = self.scan.cursor(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.write.server, e)));
+        self.first_query = cursor.next_query().ok().and_then(|q| q.render().ok());
+        self.cursor = Some(cursor);
+    }
+
+    /// Whether the WHERE clause keeps `record`, checked on the scan slot in
+    /// per-tuple memory (reset after each record).
+    unsafe fn keeps(&self, node: *mut pg_sys::ForeignScanState, record: &Record) -> bool {
+        let slot = (*node).ss.ss_ScanTupleSlot;
+        let qual = (*node).ss.ps.qual;
+        let econtext = (*node).ss.ps.ps_ExprContext;
+        let keep = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
+            scan::store(scan::clear(slot), record, &self.fetched, &self.scan.table.module);
+            if qual.is_null() {
+                return true;
+            }
+            (*econtext).ecxt_scantuple = slot;
+            let eval = (*qual).evalfunc.expect("initialised qual");
+            let mut isnull = false;
+            // SAFETY: the node's own qual and expression context; an ERROR
+            // inside becomes a Rust panic at the boundary.
+            let keep = pg_sys::ffi::pg_guard_ffi_boundary(|| eval(qual, econtext, &mut isnull));
+            !isnull && keep.value() != 0
+        });
+        scan::clear(slot);
+        pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+        keep
+    }
+
+    /// Reads the next page, writes the records the WHERE clause keeps, and
+    /// queues them for RETURNING. False once nothing is left.
+    unsafe fn next_page(&mut self, node: *mut pg_sys::ForeignScanState) -> bool {
+        let Some(cursor) = self.cursor.as_mut() else { return false };
+        if cursor.is_done() {
+            return false;
+        }
+        let page = match block_on(cursor.next_page(self.write.client())) {
+            Ok(Some(rows)) => rows,
+            Ok(None) => return false,
+            Err(e) => raise(self.scan.table.explain_error(&self.write.server, e)),
+        };
+        let mut rows = Vec::new();
+        let mut kept = Vec::new();
+        for record in page {
+            if self.keeps(node, &record) {
+                rows.push(self.write.next_row());
+                kept.push(record);
+            }
+        }
+        if kept.is_empty() {
+            return true;
+        }
+        let records: Vec<Record> = kept
+            .iter()
+            .map(|r| {
+                let mut w = Record::new();
+                w.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
+                w.extend(self.sets.clone());
+                w
+            })
+            .collect();
+        let done = self.write.send(&rows, records);
+        self.affected += done.len() as u64;
+        if self.direct.returning {
+            for (mut r, ok) in kept.into_iter().zip(done) {
+                r.extend(self.sets.clone());
+                if let Some(t) = ok.modified_time {
+                    r.insert("Modified_Time".into(), Value::String(t));
+                }
+                self.out.push_back(r);
+            }
+        }
+        true
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn iterate_direct_modify(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let st = &mut *((*node).fdw_state as *mut DirectState);
+    let slot = scan::clear((*node).ss.ss_ScanTupleSlot);
+    let estate = (*node).ss.ps.state;
+    if st.cursor.is_none() {
+        st.start(node);
+    }
+    if !st.direct.returning {
+        while st.next_page(node) {}
+        if st.direct.set_tag {
+            (*estate).es_processed += st.affected;
+        }
+        if let Some(instr) = (*node).ss.ps.instrument.as_mut() {
+            instr.tuplecount += st.affected as f64;
+        }
+        st.affected = 0;
+        return slot;
+    }
+    loop {
+        if let Some(record) = st.out.pop_front() {
+            // Iterate runs in per-tuple memory, which the scan resets
+            // before the next call: the slot must not free the tuple.
+            st.write.fill_from(slot, &record, false);
+            (*slot).tts_tableOid = (*(*(*node).resultRelInfo).ri_RelationDesc).rd_id;
+            // ModifyTable evaluates RETURNING over this slot.
+            (*(*(*(*node).resultRelInfo).ri_projectReturning).pi_exprContext).ecxt_scantuple = slot;
+            if st.direct.set_tag {
+                (*estate).es_processed += 1;
+            }
+            return slot;
+        }
+        if !st.next_page(node) {
+            return slot;
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end_direct_modify(node: *mut pg_sys::ForeignScanState) {
+    if let Some(st) = ((*node).fdw_state as *mut DirectState).as_mut() {
+        st.cursor = None;
+        st.out.clear();
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn explain_direct_modify(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
+    let state = ((*node).fdw_state as *mut DirectState).as_ref();
+    let plan = scan::plan_of(node);
+    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| {
+        plan.cursor(plan.query(None))
+            .and_then(|c| c.next_query())
+            .and_then(|q| q.render())
+            .unwrap_or_else(|e| format!("(cannot render: {e})"))
+    });
+    scan::explain_text(es, "Zoho COQL", &first);
+    if (*es).verbose {
+        scan::explain_paging(&plan, es);
+        let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+        let module = &plan.table.module;
+        let how = match (*fs).operation {
+            pg_sys::CmdType::CMD_UPDATE => format!("update via PUT /crm/v8/{module}"),
+            _ => format!("delete via DELETE /crm/v8/{module}?ids=…"),
+        };
+        let text = CString::new(format!("{how}, up to {} records per call, each page of matches as it is read", super::modify::BATCH)).expect("no NUL");
+        pg_sys::ExplainPropertyText(c"Zoho Write".as_ptr(), text.as_ptr(), es);
+    }
+}
