@@ -7,6 +7,7 @@
 //!
 //! - [`table`]: a foreign table's module and columns
 //! - [`pushdown`]: WHERE clauses → COQL conditions
+//! - [`aggregate`]: count, sum, min, max, avg and GROUP BY → COQL
 //! - [`plan`]: planner callbacks; the plan carried as JSON
 //! - [`scan`]: executor callbacks and EXPLAIN
 //! - [`convert`]: values between SQL and Zoho
@@ -14,6 +15,7 @@
 //! - [`direct`]: UPDATE and DELETE with fixed new values, a page at a time
 //! - [`import`]: IMPORT FOREIGN SCHEMA
 
+mod aggregate;
 pub mod convert;
 mod direct;
 mod estimates;
@@ -37,6 +39,7 @@ fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
         r.GetForeignRelSize = Some(plan::get_foreign_rel_size);
         r.GetForeignPaths = Some(plan::get_foreign_paths);
         r.GetForeignPlan = Some(plan::get_foreign_plan);
+        r.GetForeignUpperPaths = Some(plan::get_foreign_upper_paths);
         r.BeginForeignScan = Some(scan::begin_foreign_scan);
         r.IterateForeignScan = Some(scan::iterate_foreign_scan);
         r.ReScanForeignScan = Some(scan::re_scan_foreign_scan);

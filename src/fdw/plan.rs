@@ -12,6 +12,7 @@ use pgrx::{pg_sys, PgList, PgMemoryContexts};
 use serde::{Deserialize, Serialize};
 use zoho_api::coql::{Cond, KeyField, Keyset, Query, MAX_CRITERIA, MAX_LIMIT};
 
+use super::aggregate::AggPlan;
 use super::pushdown::{Ctx, Filter, Fit};
 use super::table::{self, TableDef};
 use crate::error::raise;
@@ -44,6 +45,9 @@ pub struct ScanPlan {
     /// How closely Zoho's rows match the WHERE clause: every clause pushed
     /// within the criteria budget, and how exactly.
     pub fit: Fit,
+    /// Zoho computes the query's aggregates: the scan returns their rows.
+    #[serde(default)]
+    pub aggregate: Option<AggPlan>,
 }
 
 impl ScanPlan {
@@ -69,7 +73,14 @@ impl ScanPlan {
                 None => f.to_display_cond(),
             })
             .collect();
-        let mut q = Query::new(&self.table.module, select);
+        let mut q = match &self.aggregate {
+            Some(agg) => {
+                let mut q = Query::new(&self.table.module, agg.select());
+                q.group_by = agg.group_by.clone();
+                q
+            }
+            None => Query::new(&self.table.module, select),
+        };
         // Conditions Zoho would refuse (too many, unsafe values) are left
         // to the local recheck rather than failing the query; the paging
         // predicate of later pages needs its own room.
@@ -84,7 +95,9 @@ impl ScanPlan {
     }
 
     pub fn cursor(&self, query: Query) -> zoho_api::Result<zoho_api::coql::CoqlCursor> {
-        let c = zoho_api::coql::CoqlCursor::new(query, Some(self.keyset), self.page_size)?;
+        // Aggregate rows have no id to page by: groups go by OFFSET.
+        let keyset = if self.aggregate.is_some() { None } else { Some(self.keyset) };
+        let c = zoho_api::coql::CoqlCursor::new(query, keyset, self.page_size)?;
         Ok(match self.first_page {
             Some(n) => c.first_page(n),
             None => c,
@@ -101,10 +114,15 @@ impl ScanPlan {
     }
 }
 
-/// What planning learns about one relation, kept in `baserel->fdw_private`.
+/// What planning learns about one relation, kept in `baserel->fdw_private`
+/// (and an upper relation's, for a pushed aggregate).
 struct RelState {
     plan: ScanPlan,
     params: Vec<*mut pg_sys::Expr>,
+    /// How each of `plan.filters` fits its clause.
+    fits: Vec<Fit>,
+    /// The pushed aggregate's output columns (upper relations only).
+    scan_tlist: *mut pg_sys::List,
 }
 
 pub(super) unsafe fn attrs_used(node: *mut pg_sys::Node, relid: u32, out: &mut Vec<i16>, all: &mut bool) {
@@ -133,11 +151,14 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let clauses: Vec<*mut pg_sys::RestrictInfo> = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr().collect();
     let mut ctx = Ctx::new(relid, &table);
     let mut fit = Fit::Exact;
-    let mut filters = Vec::new();
+    let (mut filters, mut fits) = (Vec::new(), Vec::new());
     for ri in &clauses {
         let (filter, clause_fit) = ctx.clause((**ri).clause as *mut pg_sys::Node);
         fit = fit.min(clause_fit);
-        filters.extend(filter);
+        if let Some(f) = filter {
+            filters.push(f);
+            fits.push(clause_fit);
+        }
     }
     let params = ctx.params;
 
@@ -169,13 +190,14 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         first_page: None,
         est_rows: rows,
         fit,
+        aggregate: None,
     };
     // Conditions beyond Zoho's criteria budget are left out of the query.
     let wanted: usize = plan.filters.iter().map(|f| f.to_display_cond().map_or(usize::MAX / 2, |c| c.criteria())).sum();
     if plan.query(None).filter.map_or(0, |f| f.criteria()) != wanted {
         plan.fit = Fit::Partial;
     }
-    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params });
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params, fits, scan_tlist: std::ptr::null_mut() });
     (*baserel).fdw_private = state.cast();
 }
 
@@ -274,6 +296,56 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     }
 }
 
+/// Offers Zoho's own aggregation for `SELECT … GROUP BY` over one foreign
+/// table (see [`super::aggregate`] for what qualifies).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_upper_paths(
+    root: *mut pg_sys::PlannerInfo,
+    stage: pg_sys::UpperRelationKind::Type,
+    input_rel: *mut pg_sys::RelOptInfo,
+    output_rel: *mut pg_sys::RelOptInfo,
+    _extra: *mut std::ffi::c_void,
+) {
+    if stage != pg_sys::UpperRelationKind::UPPERREL_GROUP_AGG
+        || (*input_rel).reloptkind != pg_sys::RelOptKind::RELOPT_BASEREL
+        || (*input_rel).fdw_private.is_null()
+        || !(*output_rel).fdw_private.is_null()
+    {
+        return;
+    }
+    let input = &*((*input_rel).fdw_private as *mut RelState);
+    // Zoho must apply the whole WHERE clause.
+    if input.plan.fit == Fit::Partial {
+        return;
+    }
+    let target = (*root).upper_targets[pg_sys::UpperRelationKind::UPPERREL_GROUP_AGG as usize];
+    let Some((agg, scan_exprs)) = super::aggregate::plan(root, target, (*input_rel).relid, &input.plan.table, &input.plan.filters, &input.fits) else { return };
+    let mut plan = input.plan.clone();
+    let groups = !agg.group_by.is_empty();
+    plan.aggregate = Some(agg);
+    // One row without GROUP BY; with it, usually few groups: a 1-credit
+    // first call, then full pages.
+    plan.page_size = MAX_LIMIT;
+    plan.first_page = Some(if groups { SMALL_PAGE } else { 1 });
+    let mut tlist = PgList::<pg_sys::TargetEntry>::new();
+    for (i, e) in scan_exprs.into_iter().enumerate() {
+        tlist.push(pg_sys::makeTargetEntry(e.cast(), (i + 1) as i16, std::ptr::null_mut(), false));
+    }
+    let rows = if groups {
+        let group_exprs = pg_sys::get_sortgrouplist_exprs((*(*root).parse).groupClause, (*(*root).parse).targetList);
+        pg_sys::estimate_num_groups(root, group_exprs, (*input_rel).rows, std::ptr::null_mut(), std::ptr::null_mut()).max(1.0)
+    } else {
+        1.0
+    };
+    plan.est_rows = rows;
+    let calls = (rows / MAX_LIMIT as f64).ceil().max(1.0);
+    let total = STARTUP_COST + calls * COST_PER_CALL + rows * pg_sys::cpu_tuple_cost;
+    let state = RelState { plan, params: input.params.clone(), fits: input.fits.clone(), scan_tlist: tlist.into_pg() };
+    (*output_rel).fdw_private = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
+    let path = pg_sys::create_foreign_upper_path(root, output_rel, target, rows, STARTUP_COST, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    pg_sys::add_path(output_rel, path as *mut pg_sys::Path);
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_foreign_plan(
     root: *mut pg_sys::PlannerInfo,
@@ -285,6 +357,16 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
     let state = &*((*baserel).fdw_private as *mut RelState);
+    if (*baserel).reloptkind == pg_sys::RelOptKind::RELOPT_UPPER_REL {
+        // A pushed aggregate: no relation of its own, no local filter (Zoho
+        // applied the WHERE exactly), output as the aggregate's columns.
+        let json = serde_json::to_string(&state.plan).unwrap_or_else(|e| raise(crate::error::ZohoFdwError::Planning(format!("cannot encode scan plan: {e}"))));
+        let mut exprs = PgList::<pg_sys::Expr>::new();
+        for e in &state.params {
+            exprs.push(*e);
+        }
+        return pg_sys::make_foreignscan(tlist, std::ptr::null_mut(), 0, exprs.into_pg(), string_list(&[json]), state.scan_tlist, std::ptr::null_mut(), outer_plan);
+    }
     let mut plan = state.plan.clone();
     let sorted = strings_of((*best_path).fdw_private).first().and_then(|t| keyset_from_tag(t));
     if let Some(k) = sorted {

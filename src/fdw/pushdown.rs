@@ -129,7 +129,7 @@ pub enum Fit {
 /// Objects PostgreSQL itself defines (postgres_fdw's `is_builtin`): only
 /// their semantics are known, so only built-in operators are shipped. A
 /// user's own `=`, in any schema, is evaluated locally.
-fn is_builtin(oid: pg_sys::Oid) -> bool {
+pub(super) fn is_builtin(oid: pg_sys::Oid) -> bool {
     u32::from(oid) < pg_sys::FirstGenbkiObjectId
 }
 

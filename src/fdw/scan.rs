@@ -9,6 +9,7 @@ use pgrx::{pg_sys, PgList, PgMemoryContexts};
 use zoho_api::coql::{CoqlCursor, Literal};
 use zoho_api::{Record, ZohoClient};
 
+use super::aggregate::Output;
 use super::convert::{self, Target};
 use super::plan::{strings_of, ScanPlan};
 use crate::error::{raise, ZohoFdwError};
@@ -31,6 +32,8 @@ struct ScanState {
     cursor: Option<CoqlCursor>,
     page: VecDeque<Record>,
     fetched: Vec<Fetched>,
+    /// A pushed aggregate's output types.
+    agg_targets: Vec<Target>,
     params: *mut pg_sys::List,
     /// The parameters' values for the current scan, evaluated at its first
     /// fetch (as postgres_fdw does): initplans and outer rows of a join or
@@ -159,7 +162,10 @@ impl ScanState {
     /// Every row Zoho holds for these conditions was read: the count is
     /// the next plan's estimate.
     fn read_to_the_end(&self) {
-        super::estimates::record(self.plan.table_oid, &self.plan.filters, self.rows);
+        // An aggregate's rows are groups, not records.
+        if self.plan.aggregate.is_none() {
+            super::estimates::record(self.plan.table_oid, &self.plan.filters, self.rows);
+        }
     }
 
     fn next_record(&mut self) -> Option<Record> {
@@ -202,7 +208,10 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let server_ctx = server::resolve_oid(pg_sys::Oid::from(plan.server_oid)).unwrap_or_else(|e| raise(e));
     let fetched = Fetched::of(&plan);
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
-    let user = super::check_as_user((*node).ss.ps.state, (*fs).scan.scanrelid);
+    // A pushed aggregate's scan has no relation of its own.
+    let rti = plan.aggregate.as_ref().map_or((*fs).scan.scanrelid, |a| a.rti);
+    let user = super::check_as_user((*node).ss.ps.state, rti);
+    let agg_targets = plan.aggregate.as_ref().map(|a| a.targets()).unwrap_or_default();
     let client = if explain_only { None } else { Some(server_ctx.client_for(user).unwrap_or_else(|e| raise(e))) };
     let state = ScanState {
         plan,
@@ -211,6 +220,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         cursor: None,
         page: VecDeque::new(),
         fetched,
+        agg_targets,
         params,
         param_values: None,
         started: false,
@@ -229,9 +239,49 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     if !state.started {
         state.start(node);
     }
+    if state.plan.aggregate.is_some() {
+        return state.next_group(slot);
+    }
     let Some(record) = state.next_record() else { return slot };
     state.rows += 1;
     store(slot, &record, &state.fetched, &state.plan.table.module)
+}
+
+impl ScanState {
+    /// The next row of a pushed aggregate. Without GROUP BY there is always
+    /// exactly one, also when Zoho answers an empty match with no rows.
+    unsafe fn next_group(&mut self, slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+        let agg = self.plan.aggregate.clone().expect("an aggregate plan");
+        let record = loop {
+            match self.next_record() {
+                Some(r) if agg.keeps(&r) => break r,
+                Some(_) => continue,
+                None if self.rows == 0 && agg.outputs.iter().all(|o| !matches!(o, Output::Group(_))) => break Record::new(),
+                None => return slot,
+            }
+        };
+        self.rows += 1;
+        // A count(*) is the best row estimate there is.
+        if agg.group_by.is_empty() {
+            if let Some(i) = agg.outputs.iter().position(|o| matches!(o, Output::Count(f) if f == "id")) {
+                if let Some(n) = agg.value(i, &record).as_u64() {
+                    super::estimates::record(self.plan.table_oid, &self.plan.filters, n);
+                }
+            }
+        }
+        let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
+        let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+        nulls.fill(true);
+        for (i, target) in self.agg_targets.iter().enumerate().take(natts) {
+            let describe = || format!("aggregate {i} of {} ({:?})", self.plan.table.relation, agg.outputs[i]);
+            if let Some(d) = target.datum(&agg.value(i, &record), describe).unwrap_or_else(|e| raise(e)) {
+                values[i] = d;
+                nulls[i] = false;
+            }
+        }
+        pg_sys::ExecStoreVirtualTuple(slot)
+    }
 }
 
 #[pg_guard]
@@ -266,6 +316,12 @@ pub(super) unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, va
 
 /// EXPLAIN VERBOSE's account of how a read pages and what it should cost.
 pub(super) unsafe fn explain_paging(plan: &ScanPlan, es: *mut pg_sys::ExplainState) {
+    if plan.aggregate.is_some() {
+        explain_text(es, "Zoho Paging", &format!("aggregated by Zoho, up to {} rows per call", plan.page_size));
+        let (calls, credits) = plan.estimate();
+        explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
+        return;
+    }
     let k = plan.keyset;
     let first = plan.first_page.map(|n| format!("first call {n} rows, then ")).unwrap_or_default();
     explain_text(
@@ -290,6 +346,9 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             .and_then(|q| q.render())
             .unwrap_or_else(|e| format!("(cannot render: {e})"))
     });
+    if plan.aggregate.is_some() {
+        explain_text(es, "Relations", &format!("Aggregate on ({})", plan.table.relation));
+    }
     explain_text(es, "Zoho COQL", &first);
     if (*es).verbose {
         explain_paging(&plan, es);

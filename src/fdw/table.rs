@@ -74,6 +74,11 @@ impl ColumnDef {
             && !matches!(self.zoho_kind(), "lookup" | "ownerlookup" | "userlookup" | "textarea" | "multiselectpicklist")
     }
 
+    /// A picklist: text from a fixed set of values.
+    pub fn is_picklist(&self) -> bool {
+        self.zoho_kind() == "picklist"
+    }
+
     pub fn is_lookup(&self) -> bool {
         matches!(self.zoho_kind(), "lookup" | "ownerlookup" | "userlookup")
     }

@@ -64,12 +64,13 @@ fn a_10000_row_scan_takes_five_pages_and_streams() {
     let sim = start_sim(SimConfig::default().seed("Accounts", 10_000));
     let db = TestDb::new("pages");
     let mut c = setup(&sim, &db);
-    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.accounts", &[]).unwrap().get(0);
+    // OFFSET 0 keeps the count here (Zoho would count in one call).
+    let n: i64 = c.query_one("SELECT count(*) FROM (SELECT * FROM zoho_crm.accounts OFFSET 0) a", &[]).unwrap().get(0);
     assert_eq!(n, 10_000);
     let q = coql_queries(&sim);
     assert_eq!(q.len(), 5, "{q:#?}");
     assert!(q.iter().all(|s| s.ends_with("limit 2000") && !s.contains("offset")), "{q:#?}");
-    // count(*) needs no column: only ids are asked for.
+    // The count needs no column: only ids are asked for.
     assert!(q[0].starts_with("select id from Accounts"), "{}", q[0]);
     let distinct: i64 = c.query_one("SELECT count(DISTINCT id) FROM zoho_crm.accounts", &[]).unwrap().get(0);
     assert_eq!(distinct, 10_000);
@@ -214,4 +215,42 @@ fn a_scan_read_to_the_end_is_the_next_plans_estimate() {
     assert!(guess > 1.0 && guess < 3_000.0, "the table's count times the selectivity: {guess}");
     let n = c.query(retail, &[]).unwrap().len() as f64;
     assert_eq!(rows(&mut c, retail), n.max(1.0), "then the count those conditions returned");
+}
+
+/// count(*), sum over a picklist equality, and GROUP BY each take one COQL
+/// call of the cheapest tier, with answers equal to the records' own.
+#[test]
+fn aggregates_are_one_call_each_and_exact() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 2_500));
+    let db = TestDb::new("aggregates");
+    let mut c = setup(&sim, &db);
+    let live: Vec<serde_json::Map<String, serde_json::Value>> = sim.records("Leads").into_iter().filter(|r| r["Converted__s"] != serde_json::json!(true)).collect();
+
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads", &[]).unwrap().get(0);
+    assert_eq!(n as usize, live.len());
+    assert_eq!(coql_queries(&sim), vec!["select COUNT(id) from Leads where id is not null limit 1".to_string()]);
+    assert_eq!(sim.credits().by_endpoint["coql"].credits, 1);
+
+    sim.clear_calls();
+    let sum: Option<String> = c.query_one("SELECT sum(annual_revenue)::text FROM zoho_crm.leads WHERE lead_status = 'Contacted'", &[]).unwrap().get(0);
+    let expected: f64 = live.iter().filter(|r| r["Lead_Status"] == "Contacted").filter_map(|r| r["Annual_Revenue"].as_f64()).sum();
+    assert_eq!(sum.unwrap().parse::<f64>().unwrap(), expected);
+    let q = coql_queries(&sim);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].contains("where Lead_Status = 'Contacted' group by Lead_Status"), "{}", q[0]);
+
+    sim.clear_calls();
+    let groups: std::collections::BTreeMap<Option<String>, i64> =
+        c.query("SELECT lead_status, count(*) FROM zoho_crm.leads GROUP BY lead_status", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut expected = std::collections::BTreeMap::new();
+    for r in &live {
+        *expected.entry(r["Lead_Status"].as_str().map(str::to_string)).or_insert(0i64) += 1;
+    }
+    assert_eq!(groups, expected);
+    assert_eq!(coql_queries(&sim).len(), 1);
+    // A condition Zoho cannot apply leaves the aggregate here, over a full read.
+    sim.clear_calls();
+    let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE lower(last_name) = 'no such name'", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
+    assert!(coql_queries(&sim).iter().all(|q| !q.contains("COUNT(")));
 }

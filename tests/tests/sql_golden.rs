@@ -93,3 +93,8 @@ fn push() {
 fn export() {
     run("export");
 }
+
+#[test]
+fn pushdown() {
+    run("pushdown");
+}

@@ -22,6 +22,8 @@ pub const MAX_REACHABLE: usize = 100_000;
 pub const MAX_CRITERIA: usize = 25;
 pub const MAX_IN_VALUES: usize = 100;
 pub const MAX_SELECT_FIELDS: usize = 500;
+pub const MAX_GROUP_BY: usize = 4;
+pub const MAX_AGGREGATES: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Literal {
@@ -242,6 +244,10 @@ pub struct Query {
     pub select: Vec<String>,
     pub module: String,
     pub filter: Option<Cond>,
+    /// `GROUP BY` fields; the select list then holds only these and
+    /// aggregates.
+    #[serde(default)]
+    pub group_by: Vec<String>,
     pub order_by: Vec<(String, Order)>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
@@ -253,6 +259,7 @@ impl Query {
             select: select.into_iter().map(Into::into).collect(),
             module: module.to_string(),
             filter: None,
+            group_by: Vec::new(),
             order_by: Vec::new(),
             limit: None,
             offset: None,
@@ -264,6 +271,11 @@ impl Query {
             Some(prev) => prev.and(c),
             None => c,
         });
+        self
+    }
+
+    pub fn group_by(mut self, field: &str) -> Query {
+        self.group_by.push(field.to_string());
         self
     }
 
@@ -306,6 +318,22 @@ impl Query {
                 c.render(&mut out)?;
             }
             None => out.push_str("id is not null"),
+        }
+        let aggregates = self.select.iter().filter(|f| f.ends_with(')')).count();
+        if aggregates > MAX_AGGREGATES {
+            return Err(Error::InvalidInput(format!("COQL takes at most {MAX_AGGREGATES} aggregate columns, not {aggregates}")));
+        }
+        if self.group_by.len() > MAX_GROUP_BY {
+            return Err(Error::InvalidInput(format!("COQL groups by at most {MAX_GROUP_BY} fields, not {}", self.group_by.len())));
+        }
+        if !self.group_by.is_empty() {
+            out.push_str(" group by ");
+            for (i, f) in self.group_by.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_field(&mut out, f)?;
+            }
         }
         if !self.order_by.is_empty() {
             out.push_str(" order by ");
@@ -630,6 +658,27 @@ mod tests {
         );
         let bad = Query::new("Deals", ["id"]).filter(Cond::cmp("Amount", CmpOp::Eq, Literal::Decimal("1; drop".into())));
         assert!(bad.render().is_err());
+    }
+
+    #[test]
+    fn aggregates_group_by_and_their_limits() {
+        let q = Query::new("Leads", ["Lead_Status", "COUNT(id)", "SUM(Annual_Revenue)"]).filter(Cond::cmp("Annual_Revenue", CmpOp::Ge, Literal::Int(1000))).group_by("Lead_Status").limit(2000);
+        assert_eq!(
+            q.render().unwrap(),
+            "select Lead_Status, COUNT(id), SUM(Annual_Revenue) from Leads where Annual_Revenue >= 1000 group by Lead_Status limit 2000"
+        );
+        // Zoho's documented sample parses back to the same shape.
+        let sample = Query::new("Leads", ["SUM(Annual_Revenue)", "Company", "Last_Name"])
+            .filter(Cond::cmp("Annual_Revenue", CmpOp::Ge, Literal::Int(1000)))
+            .group_by("Company")
+            .group_by("Last_Name");
+        assert!(sample.render().unwrap().contains("where Annual_Revenue >= 1000 group by Company, Last_Name"));
+        let six = Query::new("Leads", ["COUNT(id)", "SUM(A)", "MIN(A)", "MAX(A)", "AVG(A)", "COUNT(A)"]);
+        assert!(six.render().is_err());
+        let wide = ["A", "B", "C", "D", "E"].iter().fold(Query::new("Leads", ["COUNT(id)"]), |q, f| q.group_by(f));
+        assert!(wide.render().is_err());
+        assert!(Query::new("Leads", ["COUNT(id)"]).group_by("x; drop").render().is_err());
+        assert!(Query::new("Leads", ["DROP(id)"]).render().is_err());
     }
 
     #[test]

@@ -1,0 +1,61 @@
+-- sim: Leads=300 Accounts=200
+-- What each query shape sends to Zoho (EXPLAIN VERBOSE shows the COQL), and
+-- that its answer is the one PostgreSQL gives over a local copy.
+CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain :'sim_url', accounts_url :'sim_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
+  OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+CREATE SCHEMA zoho_crm;
+IMPORT FOREIGN SCHEMA crm LIMIT TO (leads, accounts) FROM SERVER zoho INTO zoho_crm;
+SET TimeZone = 'UTC';
+CREATE TABLE local_leads AS SELECT * FROM zoho_crm.leads;
+CREATE TABLE local_accounts AS SELECT * FROM zoho_crm.accounts;
+-- count(*): one aggregate call.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM zoho_crm.accounts;
+SELECT (SELECT count(*) FROM zoho_crm.accounts) = (SELECT count(*) FROM local_accounts) AS same;
+-- sum over a picklist equality: grouped by the picklist too, and only the exact value's group kept.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(annual_revenue) FROM zoho_crm.leads WHERE lead_status = 'Contacted';
+SELECT (SELECT sum(annual_revenue) FROM zoho_crm.leads WHERE lead_status = 'Contacted')
+     = (SELECT sum(annual_revenue) FROM local_leads WHERE lead_status = 'Contacted') AS same;
+SELECT sum(annual_revenue), count(*) FROM zoho_crm.leads WHERE lead_status = 'contacted';
+-- GROUP BY a picklist, with every aggregate Zoho computes (at most 5 COQL aggregates a query).
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT lead_status, count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees) FROM zoho_crm.leads GROUP BY lead_status;
+SELECT count(*) AS differing FROM (
+  (SELECT lead_status, count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees) FROM zoho_crm.leads GROUP BY lead_status
+   EXCEPT
+   SELECT lead_status, count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees) FROM local_leads GROUP BY lead_status)
+  UNION ALL
+  (SELECT lead_status, count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees) FROM local_leads GROUP BY lead_status
+   EXCEPT
+   SELECT lead_status, count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees) FROM zoho_crm.leads GROUP BY lead_status)) d;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT rating, avg(no_of_employees), count(annual_revenue) FROM zoho_crm.leads WHERE no_of_employees > 100 GROUP BY rating;
+SELECT count(*) AS differing FROM (
+  (SELECT rating, avg(no_of_employees), count(annual_revenue) FROM zoho_crm.leads WHERE no_of_employees > 100 GROUP BY rating
+   EXCEPT
+   SELECT rating, avg(no_of_employees), count(annual_revenue) FROM local_leads WHERE no_of_employees > 100 GROUP BY rating)
+  UNION ALL
+  (SELECT rating, avg(no_of_employees), count(annual_revenue) FROM local_leads WHERE no_of_employees > 100 GROUP BY rating
+   EXCEPT
+   SELECT rating, avg(no_of_employees), count(annual_revenue) FROM zoho_crm.leads WHERE no_of_employees > 100 GROUP BY rating)) d;
+SELECT count(*) AS groups FROM (SELECT lead_status FROM zoho_crm.leads GROUP BY lead_status) g;
+-- avg is PostgreSQL's numeric division, to the last digit.
+SELECT (SELECT avg(no_of_employees)::text FROM zoho_crm.leads WHERE rating = 'Active') = (SELECT avg(no_of_employees)::text FROM local_leads WHERE rating = 'Active') AS same_text;
+-- More aggregates than COQL takes in one query: computed here.
+EXPLAIN (COSTS OFF) SELECT count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees), avg(no_of_employees) FROM zoho_crm.leads;
+-- Over no rows: count is 0 and sum is NULL, as in PostgreSQL.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), sum(annual_revenue), max(annual_revenue) FROM zoho_crm.leads WHERE annual_revenue < 0;
+SELECT count(*), sum(annual_revenue), max(annual_revenue) FROM zoho_crm.leads WHERE annual_revenue < 0;
+SELECT avg(no_of_employees) FROM zoho_crm.leads WHERE annual_revenue < 0;
+-- Not pushed: text, DISTINCT, FILTER, HAVING, local conditions. An expression over aggregates is computed here over the pushed aggregates.
+EXPLAIN (COSTS OFF) SELECT count(last_name) FROM zoho_crm.leads;
+EXPLAIN (COSTS OFF) SELECT count(DISTINCT lead_status) FROM zoho_crm.leads;
+EXPLAIN (COSTS OFF) SELECT count(*) FILTER (WHERE no_of_employees > 10) FROM zoho_crm.leads;
+EXPLAIN (COSTS OFF) SELECT lead_status, count(*) FROM zoho_crm.leads GROUP BY lead_status HAVING count(*) > 1;
+EXPLAIN (COSTS OFF) SELECT count(*) + 1 FROM zoho_crm.leads;
+SELECT (SELECT count(*) + 1 FROM zoho_crm.leads) = (SELECT count(*) + 1 FROM local_leads) AS same;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM zoho_crm.leads WHERE lower(last_name) = 'x';
+EXPLAIN (COSTS OFF) SELECT last_name, count(*) FROM zoho_crm.leads GROUP BY last_name;
+-- A LIMIT over a condition Zoho cannot apply reads full pages, not one row a call.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE lower(last_name) = 'no such name' LIMIT 1;
+-- With every condition pushed, the LIMIT sizes the first call.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE no_of_employees > 10 LIMIT 3;
