@@ -10,11 +10,11 @@ use std::ffi::{CStr, CString};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, PgList, PgMemoryContexts};
 use serde::{Deserialize, Serialize};
-use zoho_api::coql::{Cond, KeyField, Keyset, Query, MAX_CRITERIA, MAX_LIMIT};
+use zoho_api::coql::{Cond, KeyField, Keyset, Query, ValueKind, MAX_CRITERIA, MAX_LIMIT};
 
 use super::aggregate::AggPlan;
 use super::pushdown::{Ctx, Filter, Fit};
-use super::table::{self, TableDef};
+use super::table::{self, Kind, TableDef};
 use crate::error::raise;
 
 /// Planner's guess of a module's size: Zoho has no statistics to offer
@@ -48,6 +48,9 @@ pub struct ScanPlan {
     /// Zoho computes the query's aggregates: the scan returns their rows.
     #[serde(default)]
     pub aggregate: Option<AggPlan>,
+    /// With a nullable key: its null group is read before the rest.
+    #[serde(default)]
+    pub nulls_first: bool,
 }
 
 impl ScanPlan {
@@ -94,14 +97,29 @@ impl ScanPlan {
         q
     }
 
-    pub fn cursor(&self, query: Query) -> zoho_api::Result<zoho_api::coql::CoqlCursor> {
-        // Aggregate rows have no id to page by: groups go by OFFSET.
-        let keyset = if self.aggregate.is_some() { None } else { Some(self.keyset) };
-        let c = zoho_api::coql::CoqlCursor::new(query, keyset, self.page_size)?;
-        Ok(match self.first_page {
+    /// The reads that return `query`'s rows in the plan's order, one after
+    /// the other: one, or with a nullable key, its null group first or
+    /// last (Zoho puts nulls where PostgreSQL may not).
+    pub fn cursors(&self, query: Query) -> zoho_api::Result<Vec<zoho_api::coql::CoqlCursor>> {
+        let sized = |c: zoho_api::coql::CoqlCursor| match self.first_page {
             Some(n) => c.first_page(n),
             None => c,
-        })
+        };
+        // Aggregate rows have no id to page by: groups go by OFFSET.
+        if self.aggregate.is_some() {
+            return Ok(vec![sized(zoho_api::coql::CoqlCursor::new(query, None, self.page_size)?)]);
+        }
+        if !self.keyset.nullable() {
+            return Ok(vec![sized(zoho_api::coql::CoqlCursor::new(query, Some(self.keyset.clone()), self.page_size)?)]);
+        }
+        let values = zoho_api::coql::CoqlCursor::new(query.clone().filter(self.keyset.non_null(false)), Some(self.keyset.clone()), self.page_size)?;
+        let nulls = zoho_api::coql::CoqlCursor::new(query.filter(self.keyset.non_null(true)), Some(self.keyset.by_id()), self.page_size)?;
+        Ok(if self.nulls_first { vec![sized(nulls), sized(values)] } else { vec![sized(values), sized(nulls)] })
+    }
+
+    /// The single read of a plan in id order (UPDATE and DELETE).
+    pub fn cursor(&self, query: Query) -> zoho_api::Result<zoho_api::coql::CoqlCursor> {
+        Ok(self.cursors(query)?.remove(0))
     }
 
     /// Calls and credits if the row estimate holds.
@@ -110,7 +128,9 @@ impl ScanPlan {
         let first = self.first_page.unwrap_or(self.page_size);
         let rest = (self.est_rows - first as f64).max(0.0);
         let more = (rest / self.page_size as f64).ceil() as u64;
-        (1 + more, u64::from(coql_credits(first)) + more * u64::from(coql_credits(self.page_size)))
+        // A nullable key's null group is one more read.
+        let split = u64::from(self.keyset.nullable() && self.aggregate.is_none());
+        (1 + more + split, (1 + split) * u64::from(coql_credits(first)) + more * u64::from(coql_credits(self.page_size)))
     }
 }
 
@@ -191,6 +211,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         est_rows: rows,
         fit,
         aggregate: None,
+        nulls_first: false,
     };
     // Conditions beyond Zoho's criteria budget are left out of the query.
     let wanted: usize = plan.filters.iter().map(|f| f.to_display_cond().map_or(usize::MAX / 2, |c| c.criteria())).sum();
@@ -201,10 +222,12 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     (*baserel).fdw_private = state.cast();
 }
 
-/// The keyset order matching the query's ORDER BY, if Zoho can produce it:
-/// `id`, `Modified_Time` or `Created_Time` (never null, so null ordering
-/// cannot differ), optionally followed by `id` in the same direction.
-unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, table: &TableDef) -> Option<Keyset> {
+/// The keyset order matching the query's ORDER BY, if Zoho provably
+/// produces PostgreSQL's order: `id`, `Modified_Time`, `Created_Time` or
+/// any number, date or datetime field (never text, whose collation
+/// differs), optionally followed by `id` in the same direction; and where
+/// the nulls go (a nullable key's null group is read by its own query).
+unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, table: &TableDef) -> Option<Ordering> {
     let keys: Vec<*mut pg_sys::PathKey> = PgList::<pg_sys::PathKey>::from_pg((*root).query_pathkeys).iter_ptr().collect();
     if keys.is_empty() || keys.len() > 2 {
         return None;
@@ -228,10 +251,13 @@ unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::R
             let var = expr as *mut pg_sys::Var;
             ((*var).varno as u32 == (*baserel).relid && (*var).varlevelsup == 0).then(|| table.column((*var).varattno)).flatten()
         })?;
-        let field = match member.api_name.as_str() {
-            "id" => KeyField::Id,
-            "Modified_Time" => KeyField::ModifiedTime,
-            "Created_Time" => KeyField::CreatedTime,
+        let field = match (member.api_name.as_str(), member.kind) {
+            ("id", _) => KeyField::Id,
+            ("Modified_Time", _) => KeyField::ModifiedTime,
+            ("Created_Time", _) => KeyField::CreatedTime,
+            (name, Kind::Int | Kind::Decimal) if member.exact() => KeyField::Value { name: name.to_string(), kind: ValueKind::Number },
+            (name, Kind::Date) if member.exact() => KeyField::Value { name: name.to_string(), kind: ValueKind::Date },
+            (name, Kind::DateTime) if member.exact() => KeyField::Value { name: name.to_string(), kind: ValueKind::DateTime },
             _ => return None,
         };
         let descending = match (**pk).pk_strategy as u32 {
@@ -239,28 +265,22 @@ unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::R
             pg_sys::BTGreaterStrategyNumber => true,
             _ => return None,
         };
-        fields.push((field, descending));
+        fields.push((field, descending, (**pk).pk_nulls_first));
     }
-    match fields[..] {
-        [(field, descending)] => Some(Keyset { field, descending }),
-        [(field, descending), (KeyField::Id, d2)] if d2 == descending && field != KeyField::Id => Some(Keyset { field, descending }),
-        _ => None,
-    }
-}
-
-fn keyset_tag(k: &Keyset) -> String {
-    format!("{}:{}", k.field.api_name(), if k.descending { "desc" } else { "asc" })
-}
-
-fn keyset_from_tag(tag: &str) -> Option<Keyset> {
-    let (field, dir) = tag.split_once(':')?;
-    let field = match field {
-        "id" => KeyField::Id,
-        "Modified_Time" => KeyField::ModifiedTime,
-        "Created_Time" => KeyField::CreatedTime,
+    let keyset = match &fields[..] {
+        [(field, descending, _)] => Keyset { field: field.clone(), descending: *descending },
+        [(field, descending, _), (KeyField::Id, d2, _)] if d2 == descending && *field != KeyField::Id => Keyset { field: field.clone(), descending: *descending },
         _ => return None,
     };
-    Some(Keyset { field, descending: dir == "desc" })
+    Some(Ordering { keyset, nulls_first: fields[0].2 })
+}
+
+/// A pushed ORDER BY: the keyset, and whether a nullable key's null group
+/// comes first (PostgreSQL's default for DESC) or last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ordering {
+    keyset: Keyset,
+    nulls_first: bool,
 }
 
 pub(super) unsafe fn string_list(items: &[String]) -> *mut pg_sys::List {
@@ -289,8 +309,8 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, STARTUP_COST, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
     // Zoho sorts for free: offer the ordered path the query asks for.
-    if let Some(k) = pushable_order(root, baserel, &state.plan.table) {
-        let private = string_list(&[keyset_tag(&k)]);
+    if let Some(order) = pushable_order(root, baserel, &state.plan.table) {
+        let private = string_list(&[serde_json::to_string(&order).unwrap_or_default()]);
         let sorted = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, STARTUP_COST, total, (*root).query_pathkeys, std::ptr::null_mut(), std::ptr::null_mut(), private);
         pg_sys::add_path(baserel, sorted as *mut pg_sys::Path);
     }
@@ -368,9 +388,10 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         return pg_sys::make_foreignscan(tlist, std::ptr::null_mut(), 0, exprs.into_pg(), string_list(&[json]), state.scan_tlist, std::ptr::null_mut(), outer_plan);
     }
     let mut plan = state.plan.clone();
-    let sorted = strings_of((*best_path).fdw_private).first().and_then(|t| keyset_from_tag(t));
-    if let Some(k) = sorted {
-        plan.keyset = k;
+    let sorted: Option<Ordering> = strings_of((*best_path).fdw_private).first().and_then(|t| serde_json::from_str(t).ok());
+    if let Some(order) = &sorted {
+        plan.keyset = order.keyset.clone();
+        plan.nulls_first = order.nulls_first;
     }
     // A LIMIT sizes the first page when this scan alone feeds it, in the
     // order it wants, and Zoho applies every condition whole: then the

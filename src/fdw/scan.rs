@@ -30,6 +30,10 @@ struct ScanState {
     server: String,
     client: Option<ZohoClient>,
     cursor: Option<CoqlCursor>,
+    /// Reads that follow the current one (a nullable key's other part).
+    queued: VecDeque<CoqlCursor>,
+    /// Calls made by reads already finished.
+    calls_before: u32,
     page: VecDeque<Record>,
     fetched: Vec<Fetched>,
     /// A pushed aggregate's output types.
@@ -150,7 +154,9 @@ impl ScanState {
         }
         let params = self.param_values.as_deref().unwrap_or_default();
         let query = self.plan.query(Some(params));
-        let cursor = self.plan.cursor(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e)));
+        let mut cursors: VecDeque<CoqlCursor> = self.plan.cursors(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.server, e))).into();
+        let cursor = cursors.pop_front().expect("at least one read");
+        self.queued = cursors;
         if self.first_query.is_none() {
             self.first_query = cursor.next_query().ok().and_then(|q| q.render().ok());
         }
@@ -174,18 +180,23 @@ impl ScanState {
                 return Some(r);
             }
             let cursor = self.cursor.as_mut()?;
-            if cursor.is_done() {
-                self.read_to_the_end();
-                return None;
-            }
-            let client = self.client.as_ref().expect("client exists when scanning");
-            match block_on(cursor.next_page(client)) {
-                Ok(Some(rows)) => self.page.extend(rows),
-                Ok(None) => {
-                    self.read_to_the_end();
-                    return None;
-                }
-                Err(e) => raise(self.plan.table.explain_error(&self.server, e)),
+            let rows = if cursor.is_done() {
+                None
+            } else {
+                let client = self.client.as_ref().expect("client exists when scanning");
+                block_on(cursor.next_page(client)).unwrap_or_else(|e| raise(self.plan.table.explain_error(&self.server, e)))
+            };
+            match rows {
+                Some(rows) => self.page.extend(rows),
+                None => match self.queued.pop_front() {
+                    Some(next) => {
+                        self.calls_before += self.cursor.replace(next).map_or(0, |c| c.calls());
+                    }
+                    None => {
+                        self.read_to_the_end();
+                        return None;
+                    }
+                },
             }
         }
     }
@@ -218,6 +229,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         server: server_ctx.name.clone(),
         client,
         cursor: None,
+        queued: VecDeque::new(),
+        calls_before: 0,
         page: VecDeque::new(),
         fetched,
         agg_targets,
@@ -294,6 +307,8 @@ pub unsafe extern "C-unwind" fn re_scan_foreign_scan(node: *mut pg_sys::ForeignS
     state.started = false;
     state.rows = 0;
     state.cursor = None;
+    state.queued.clear();
+    state.calls_before = 0;
     state.page.clear();
 }
 
@@ -303,6 +318,7 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     // the connection and buffered rows now.
     if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
         state.cursor = None;
+        state.queued.clear();
         state.page.clear();
         state.client = None;
     }
@@ -322,12 +338,17 @@ pub(super) unsafe fn explain_paging(plan: &ScanPlan, es: *mut pg_sys::ExplainSta
         explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
         return;
     }
-    let k = plan.keyset;
+    let k = &plan.keyset;
     let first = plan.first_page.map(|n| format!("first call {n} rows, then ")).unwrap_or_default();
+    let nulls = match (k.nullable(), plan.nulls_first) {
+        (false, _) => "",
+        (true, true) => ", nulls first by a query of their own",
+        (true, false) => ", nulls last by a query of their own",
+    };
     explain_text(
         es,
         "Zoho Paging",
-        &format!("keyset on {} {}, {first}up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
+        &format!("keyset on {} {}{nulls}, {first}up to {} rows per call", k.field.api_name(), if k.descending { "descending" } else { "ascending" }, plan.page_size),
     );
     let (calls, credits) = plan.estimate();
     explain_text(es, "Zoho Estimate", &format!("{calls} API call(s), {credits} credit(s)"));
@@ -352,8 +373,8 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     explain_text(es, "Zoho COQL", &first);
     if (*es).verbose {
         explain_paging(&plan, es);
-        if let Some(c) = state.and_then(|s| s.cursor.as_ref()) {
-            explain_text(es, "Zoho Calls", &c.calls().to_string());
+        if let Some(s) = state.filter(|s| s.cursor.is_some()) {
+            explain_text(es, "Zoho Calls", &(s.calls_before + s.cursor.as_ref().map_or(0, |c| c.calls())).to_string());
         }
     }
 }

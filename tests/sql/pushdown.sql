@@ -59,3 +59,20 @@ EXPLAIN (COSTS OFF) SELECT last_name, count(*) FROM zoho_crm.leads GROUP BY last
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE lower(last_name) = 'no such name' LIMIT 1;
 -- With every condition pushed, the LIMIT sizes the first call.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE no_of_employees > 10 LIMIT 3;
+-- Top-N on a number: Zoho sorts, with the LIMIT. PostgreSQL puts NULLs first
+-- when descending and Zoho last, so the null group is a query of its own.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, annual_revenue FROM zoho_crm.accounts ORDER BY annual_revenue DESC LIMIT 5;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, annual_revenue FROM zoho_crm.accounts ORDER BY annual_revenue DESC NULLS LAST LIMIT 5;
+SELECT (SELECT array_agg(r) FROM (SELECT annual_revenue AS r FROM zoho_crm.accounts ORDER BY annual_revenue DESC LIMIT 5) s)
+     = (SELECT array_agg(r) FROM (SELECT annual_revenue AS r FROM local_accounts ORDER BY annual_revenue DESC LIMIT 5) s) AS same;
+-- Text sorts by Zoho's collation, not PostgreSQL's: sorted here.
+EXPLAIN (COSTS OFF) SELECT account_name FROM zoho_crm.accounts ORDER BY account_name LIMIT 5;
+-- UPDATE and DELETE with fixed new values run directly: a COQL read of the matches, then 100 records a call.
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.leads SET rating = 'Active' WHERE no_of_employees > 4000 RETURNING id, rating;
+EXPLAIN (VERBOSE, COSTS OFF) DELETE FROM zoho_crm.leads WHERE no_of_employees > 4000 RETURNING id;
+-- A user's own operator is never shipped, whatever its name.
+CREATE FUNCTION public.text_eq_ci(text, text) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT lower($1) = lower($2)';
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.text_eq_ci);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE last_name OPERATOR(public.=) 'smith';
+-- The estimate is the last full read's row count (200 accounts), not a fixed guess.
+EXPLAIN SELECT id FROM zoho_crm.accounts;

@@ -254,3 +254,46 @@ fn aggregates_are_one_call_each_and_exact() {
     assert_eq!(n, 0);
     assert!(coql_queries(&sim).iter().all(|q| !q.contains("COUNT(")));
 }
+
+/// ORDER BY a number goes to Zoho with the LIMIT; PostgreSQL puts NULLs
+/// first when descending and Zoho last, so the null group is read by a
+/// query of its own, in the order PostgreSQL wants.
+#[test]
+fn top_n_on_a_number_is_sorted_by_zoho_with_nulls_where_postgres_puts_them() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 5_000));
+    let db = TestDb::new("top_n");
+    let mut c = setup(&sim, &db);
+    let revenue = |c: &mut Client, sql: &str| -> Vec<Option<f64>> { c.query(sql, &[]).unwrap().iter().map(|r| r.get::<_, Option<f64>>(0)).collect() };
+    let mut all: Vec<f64> = sim.records("Accounts").iter().filter_map(|r| r["Annual_Revenue"].as_f64()).collect();
+    all.sort_by(|a, b| b.partial_cmp(a).unwrap());
+
+    let top = revenue(&mut c, "SELECT annual_revenue::float8 AS r FROM zoho_crm.accounts ORDER BY annual_revenue DESC LIMIT 5");
+    assert_eq!(top, all[..5].iter().map(|v| Some(*v)).collect::<Vec<_>>());
+    let q = coql_queries(&sim);
+    assert_eq!(q.len(), 2, "{q:#?}");
+    assert!(q[0].contains("where Annual_Revenue is null order by id desc limit 5"), "{}", q[0]);
+    assert!(q[1].contains("where Annual_Revenue is not null order by Annual_Revenue desc, id desc limit 5"), "{}", q[1]);
+    assert_eq!(sim.credits().by_endpoint["coql"].credits, 2);
+
+    // NULLS LAST is Zoho's own order for DESC: one call.
+    sim.clear_calls();
+    let top = revenue(&mut c, "SELECT annual_revenue::float8 AS r FROM zoho_crm.accounts ORDER BY annual_revenue DESC NULLS LAST LIMIT 5");
+    assert_eq!(top, all[..5].iter().map(|v| Some(*v)).collect::<Vec<_>>());
+    assert_eq!(coql_queries(&sim).len(), 1);
+
+    // With NULLs present, the order matches PostgreSQL's over a local copy,
+    // in both directions and across pages.
+    c.batch_execute("INSERT INTO zoho_crm.accounts (account_name) SELECT 'No revenue ' || g FROM generate_series(1, 3) g").unwrap();
+    c.batch_execute("CREATE TABLE local_accounts AS SELECT * FROM zoho_crm.accounts").unwrap();
+    for order in ["DESC", "ASC", "DESC NULLS LAST", "ASC NULLS FIRST"] {
+        for limit in [2, 4, 2_500] {
+            let remote = revenue(&mut c, &format!("SELECT annual_revenue::float8 AS r FROM zoho_crm.accounts ORDER BY annual_revenue {order} LIMIT {limit}"));
+            let local = revenue(&mut c, &format!("SELECT annual_revenue::float8 AS r FROM local_accounts ORDER BY annual_revenue {order} LIMIT {limit}"));
+            assert_eq!(remote, local, "ORDER BY annual_revenue {order} LIMIT {limit}");
+        }
+    }
+    // Text sorts by Zoho's collation, not PostgreSQL's: sorted here.
+    sim.clear_calls();
+    c.query("SELECT account_name FROM zoho_crm.accounts ORDER BY account_name LIMIT 5", &[]).unwrap();
+    assert!(coql_queries(&sim).iter().all(|q| !q.contains("order by Account_Name")));
+}

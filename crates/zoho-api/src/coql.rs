@@ -361,29 +361,61 @@ impl Query {
     }
 }
 
-/// The order a keyset walks: `id`, or `(Modified_Time, id)` /
-/// `(Created_Time, id)` for incremental reads. These fields are never null,
-/// so Zoho's order and PostgreSQL's agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The order a keyset walks: `id`, or `(field, id)`. `Modified_Time` and
+/// `Created_Time` (for incremental reads) are never null, so Zoho's order
+/// and PostgreSQL's agree; any other field may be, and the caller reads
+/// its null group with a query of its own (see [`Keyset::non_null`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyField {
     Id,
     ModifiedTime,
     CreatedTime,
+    /// A number, date or datetime field. Text is never a key: Zoho sorts it
+    /// by its own collation, not PostgreSQL's.
+    Value { name: String, kind: ValueKind },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueKind {
+    Number,
+    Date,
+    DateTime,
 }
 
 impl KeyField {
-    pub fn api_name(self) -> &'static str {
+    pub fn api_name(&self) -> &str {
         match self {
             KeyField::Id => "id",
             KeyField::ModifiedTime => "Modified_Time",
             KeyField::CreatedTime => "Created_Time",
+            KeyField::Value { name, .. } => name,
         }
+    }
+
+    fn kind(&self) -> ValueKind {
+        match self {
+            KeyField::Id => ValueKind::Number,
+            KeyField::ModifiedTime | KeyField::CreatedTime => ValueKind::DateTime,
+            KeyField::Value { kind, .. } => *kind,
+        }
+    }
+
+    /// The COQL literal of a returned key value.
+    fn literal(&self, v: &Value) -> Result<Literal> {
+        let bad = || Error::malformed("coql", format!("keyset paging needs {} in every row, got {v}", self.api_name()));
+        Ok(match (self.kind(), v) {
+            (ValueKind::Number, Value::Number(n)) => Literal::Decimal(n.to_string()),
+            (ValueKind::Number, Value::String(s)) => Literal::Decimal(s.clone()),
+            (ValueKind::Date, Value::String(s)) => Literal::Date(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?),
+            (ValueKind::DateTime, Value::String(s)) => Literal::DateTime(DateTime::parse_from_rfc3339(s).map_err(|_| bad())?),
+            _ => return Err(bad()),
+        })
     }
 }
 
 /// How a [`CoqlCursor`] walks past one call's 2,000 rows without OFFSET
 /// (which stops at 100,000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keyset {
     pub field: KeyField,
     pub descending: bool,
@@ -395,7 +427,7 @@ impl Keyset {
     #[allow(non_upper_case_globals)]
     pub const ModifiedTime: Keyset = Keyset { field: KeyField::ModifiedTime, descending: false };
 
-    fn order(self) -> Order {
+    fn order(&self) -> Order {
         if self.descending {
             Order::Desc
         } else {
@@ -404,23 +436,42 @@ impl Keyset {
     }
 
     /// Criteria the paging predicate adds from the second page on, which a
-    /// query's own conditions must leave room for within [`MAX_CRITERIA`].
-    pub fn criteria(self) -> usize {
+    /// query's own conditions must leave room for within [`MAX_CRITERIA`]
+    /// (with the null split of a nullable key).
+    pub fn criteria(&self) -> usize {
         match self.field {
             KeyField::Id => 1,
+            KeyField::Value { .. } => 4,
             _ => 3,
         }
     }
 
-    /// Rows strictly after `(ts, id)` in this keyset's order.
-    fn after(self, ts: Option<&str>, id: i64) -> Result<Cond> {
+    /// Whether the key may be null, so that its null group needs a query
+    /// of its own (COQL's null ordering is not PostgreSQL's).
+    pub fn nullable(&self) -> bool {
+        matches!(self.field, KeyField::Value { .. })
+    }
+
+    /// The condition of the non-null part of a nullable key, or of its
+    /// null group (`negated`).
+    pub fn non_null(&self, negated: bool) -> Cond {
+        Cond::IsNull { field: self.field.api_name().to_string(), negated: !negated }
+    }
+
+    /// The same order by id alone (for a null group, where the key ties).
+    pub fn by_id(&self) -> Keyset {
+        Keyset { field: KeyField::Id, descending: self.descending }
+    }
+
+    /// Rows strictly after `(key, id)` in this keyset's order.
+    fn after(&self, key: Option<&Value>, id: i64) -> Result<Cond> {
         let (past, past_or_at) = if self.descending { (CmpOp::Lt, CmpOp::Le) } else { (CmpOp::Gt, CmpOp::Ge) };
         let after_id = Cond::cmp("id", past, Literal::Int(id));
-        Ok(match (self.field, ts) {
+        Ok(match (&self.field, key) {
             (KeyField::Id, _) | (_, None) => after_id,
-            (field, Some(ts)) => {
-                let ts = DateTime::parse_from_rfc3339(ts).map_err(|e| Error::malformed("coql", format!("{} {ts:?}: {e}", field.api_name())))?;
-                let at = |op| Cond::cmp(field.api_name(), op, Literal::DateTime(ts));
+            (field, Some(v)) => {
+                let lit = field.literal(v)?;
+                let at = |op| Cond::cmp(field.api_name(), op, lit.clone());
                 at(past_or_at).and(at(past).or(after_id))
             }
         })
@@ -440,7 +491,7 @@ pub struct CoqlCursor {
     /// by LIMIT tier: 200 rows cost 1, 2,000 cost 3).
     first_page: Option<usize>,
     remaining: Option<usize>,
-    after: Option<(Option<String>, i64)>,
+    after: Option<(Option<Value>, i64)>,
     offset: usize,
     done: bool,
     calls: u32,
@@ -458,7 +509,7 @@ impl CoqlCursor {
         if keyset.is_some() && (!query.order_by.is_empty() || query.offset.is_some()) {
             return Err(Error::InvalidInput("keyset paging cannot be combined with ORDER BY or OFFSET".into()));
         }
-        if let Some(k) = keyset {
+        if let Some(k) = &keyset {
             for f in ["id", k.field.api_name()] {
                 if !query.select.iter().any(|s| s == f) {
                     query.select.push(f.to_string());
@@ -494,15 +545,15 @@ impl CoqlCursor {
         };
         let want = self.remaining.map_or(size, |r| r.min(size)).max(1);
         q.limit = Some(want);
-        match self.keyset {
+        match &self.keyset {
             Some(k) => {
                 q.order_by = vec![(k.field.api_name().to_string(), k.order())];
                 if k.field != KeyField::Id {
                     q.order_by.push(("id".into(), k.order()));
                 }
                 q.offset = None;
-                if let Some((ts, id)) = &self.after {
-                    let cond = k.after(ts.as_deref(), *id)?;
+                if let Some((key, id)) = &self.after {
+                    let cond = k.after(key.as_ref(), *id)?;
                     q.filter = Some(match q.filter.take() {
                         Some(f) => f.and(cond),
                         None => cond,
@@ -547,20 +598,20 @@ impl CoqlCursor {
             *r = r.saturating_sub(rows.len());
         }
         self.offset += rows.len();
-        if let (Some(k), Some(last)) = (self.keyset, rows.last()) {
+        if let (Some(k), Some(last)) = (&self.keyset, rows.last()) {
             let id = record_id(last)
                 .and_then(|s| s.parse::<i64>().ok())
                 .ok_or_else(|| Error::malformed("coql", "keyset paging needs id in every row"))?;
-            let ts = match k.field {
+            let key = match &k.field {
                 KeyField::Id => None,
-                f => Some(
-                    last.get(f.api_name())
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| Error::malformed("coql", format!("keyset paging needs {} in every row", f.api_name())))?
-                        .to_string(),
-                ),
+                f => {
+                    let v = last.get(f.api_name()).cloned().unwrap_or(Value::Null);
+                    // Checked now, so a bad key fails here and not mid-query.
+                    f.literal(&v)?;
+                    Some(v)
+                }
             };
-            self.after = Some((ts, id));
+            self.after = Some((key, id));
         }
         if !more || rows.len() < limit {
             self.done = true;
@@ -602,9 +653,12 @@ mod tests {
     #[test]
     fn a_keysets_paging_predicate_has_the_criteria_it_reserves() {
         for k in [Keyset::Id, Keyset::ModifiedTime, Keyset { field: KeyField::CreatedTime, descending: true }] {
-            let cond = k.after(Some("2026-01-01T00:00:00+00:00"), 5).unwrap();
+            let cond = k.after(Some(&json!("2026-01-01T00:00:00+00:00")), 5).unwrap();
             assert_eq!(cond.criteria(), k.criteria(), "{k:?}");
         }
+        // A nullable key also reserves its null split.
+        let k = Keyset { field: KeyField::Value { name: "Amount".into(), kind: ValueKind::Number }, descending: true };
+        assert_eq!(k.after(Some(&json!(12.5)), 5).unwrap().criteria() + k.non_null(false).criteria(), k.criteria());
     }
 
     fn text(s: &str) -> Literal {
@@ -707,7 +761,7 @@ mod tests {
             c.next_query().unwrap().render().unwrap(),
             "select Last_Name, id, Modified_Time from Leads where id is not null order by Modified_Time desc, id desc limit 500"
         );
-        c.after = Some((Some("2025-01-02T03:04:05+05:30".into()), 42));
+        c.after = Some((Some(json!("2025-01-02T03:04:05+05:30")), 42));
         assert_eq!(
             c.next_query().unwrap().render().unwrap(),
             "select Last_Name, id, Modified_Time from Leads where (Modified_Time <= '2025-01-02T03:04:05+05:30' and (Modified_Time < '2025-01-02T03:04:05+05:30' or id < 42)) order by Modified_Time desc, id desc limit 500"
@@ -720,5 +774,28 @@ mod tests {
         c.after = Some((None, 7));
         assert_eq!(c.next_query().unwrap().render().unwrap(), "select Last_Name, id from Leads where id > 7 order by id asc limit 30");
         assert!(CoqlCursor::new(Query::new("Leads", ["id"]).order_by("id", Order::Asc), Some(Keyset::Id), 10).is_err());
+    }
+
+    #[test]
+    fn a_value_keyset_pages_by_value_then_id_with_numbers_as_zoho_sends_them() {
+        let k = Keyset { field: KeyField::Value { name: "Annual_Revenue".into(), kind: ValueKind::Number }, descending: true };
+        let q = Query::new("Leads", ["Last_Name"]).filter(k.non_null(false));
+        let mut c = CoqlCursor::new(q, Some(k.clone()), 2000).unwrap().first_page(5);
+        assert_eq!(
+            c.next_query().unwrap().render().unwrap(),
+            "select Last_Name, id, Annual_Revenue from Leads where Annual_Revenue is not null order by Annual_Revenue desc, id desc limit 5"
+        );
+        for key in [json!(1000.5), json!("1000.5")] {
+            c.after = Some((Some(key), 42));
+            c.calls = 1;
+            assert_eq!(
+                c.next_query().unwrap().render().unwrap(),
+                "select Last_Name, id, Annual_Revenue from Leads where (Annual_Revenue is not null and (Annual_Revenue <= 1000.5 and (Annual_Revenue < 1000.5 or id < 42))) order by Annual_Revenue desc, id desc limit 2000"
+            );
+        }
+        let d = KeyField::Value { name: "Closing_Date".into(), kind: ValueKind::Date };
+        assert_eq!(d.literal(&json!("2025-03-01")).unwrap(), Literal::Date(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()));
+        assert!(d.literal(&Value::Null).is_err() && d.literal(&json!("soon")).is_err());
+        assert_eq!(k.non_null(true), Cond::IsNull { field: "Annual_Revenue".into(), negated: false });
     }
 }
