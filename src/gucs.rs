@@ -25,6 +25,10 @@ pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// list stops at 100,000 anyway.
 pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
+/// Let the planner join a foreign table to another relation by sending the
+/// other side's keys to Zoho 100 at a time (the batched join custom scan).
+pub static ENABLE_BATCHED_JOIN: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// Serve `GET /metrics` to any address, not only this host's.
 pub static METRICS_FROM_ANYWHERE: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Milliseconds the worker waits for a lock on a flow's table before that
@@ -107,6 +111,14 @@ pub fn init() {
         7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"zoho_fdw.enable_batched_join",
+        c"Lets the planner join foreign tables by sending join keys to Zoho 100 at a time.",
+        c"Like enable_hashjoin: off, joins with foreign tables use PostgreSQL's own join methods.",
+        &ENABLE_BATCHED_JOIN,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
         c"zoho_fdw.metrics_from_anywhere",

@@ -47,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     worker::wake::init();
     worker::strays::init();
     gucs::init();
+    fdw::join::init();
     worker::register();
 }
 

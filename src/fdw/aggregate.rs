@@ -21,7 +21,7 @@ use zoho_api::coql::{CmpOp, Literal, MAX_AGGREGATES, MAX_GROUP_BY};
 use zoho_api::Record;
 
 use super::convert::Target;
-use super::pushdown::{Filter, Fit, Operand};
+use super::pushdown::{strip_relabel, Filter, Fit, Operand};
 use super::table::{ColumnDef, Kind, TableDef};
 
 /// One column of the scan's output, in `fdw_scan_tlist` order.
@@ -138,13 +138,6 @@ fn aggregable(c: &ColumnDef, func: &str) -> bool {
 
 fn groupable(c: &ColumnDef) -> bool {
     c.exact() || c.kind == Kind::Bool || c.is_picklist()
-}
-
-unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
-    while !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
-        node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
-    }
-    node
 }
 
 /// The column of relation `relid` that `node` plainly reads.

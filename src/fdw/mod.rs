@@ -11,6 +11,7 @@
 //! - [`plan`]: planner callbacks; the plan carried as JSON
 //! - [`scan`]: executor callbacks and EXPLAIN
 //! - [`convert`]: values between SQL and Zoho
+//! - [`join`]: joins with other relations, their keys sent 100 a call
 //! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING, row by row
 //! - [`direct`]: UPDATE and DELETE with fixed new values, a page at a time
 //! - [`import`]: IMPORT FOREIGN SCHEMA
@@ -20,6 +21,7 @@ pub mod convert;
 mod direct;
 mod estimates;
 pub mod import;
+pub(crate) mod join;
 mod modify;
 mod plan;
 mod pushdown;

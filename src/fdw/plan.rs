@@ -21,7 +21,7 @@ use crate::error::raise;
 /// without spending credits at plan time.
 const DEFAULT_ROWS: f64 = 1000.0;
 /// One API round trip, in the planner's cost units.
-const COST_PER_CALL: f64 = 1000.0;
+pub(super) const COST_PER_CALL: f64 = 1000.0;
 const STARTUP_COST: f64 = 100.0;
 /// The largest COQL page in the cheapest credit tier.
 const SMALL_PAGE: usize = 200;
@@ -56,6 +56,11 @@ pub struct ScanPlan {
 impl ScanPlan {
     /// The COQL query before paging, with `params` substituted.
     pub fn query(&self, params: Option<&[Option<zoho_api::coql::Literal>]>) -> Query {
+        self.query_leaving(params, 0)
+    }
+
+    /// [`ScanPlan::query`], leaving `room` criteria for the caller's own.
+    pub fn query_leaving(&self, params: Option<&[Option<zoho_api::coql::Literal>]>, room: usize) -> Query {
         let mut select: Vec<String> = self
             .fetch
             .iter()
@@ -87,7 +92,7 @@ impl ScanPlan {
         // Conditions Zoho would refuse (too many, unsafe values) are left
         // to the local recheck rather than failing the query; the paging
         // predicate of later pages needs its own room.
-        let budget = MAX_CRITERIA - self.keyset.criteria();
+        let budget = MAX_CRITERIA - self.keyset.criteria() - room;
         for c in conds {
             let candidate = q.clone().filter(c);
             if candidate.filter.as_ref().is_some_and(|f| f.criteria() <= budget) && candidate.render().is_ok() {
@@ -136,9 +141,9 @@ impl ScanPlan {
 
 /// What planning learns about one relation, kept in `baserel->fdw_private`
 /// (and an upper relation's, for a pushed aggregate).
-struct RelState {
-    plan: ScanPlan,
-    params: Vec<*mut pg_sys::Expr>,
+pub(super) struct RelState {
+    pub(super) plan: ScanPlan,
+    pub(super) params: Vec<*mut pg_sys::Expr>,
     /// How each of `plan.filters` fits its clause.
     fits: Vec<Fit>,
     /// The pushed aggregate's output columns (upper relations only).

@@ -145,7 +145,7 @@ unsafe fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
     !node.is_null() && (*node).type_ == tag
 }
 
-unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+pub(super) unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
     while is(node, pg_sys::NodeTag::T_RelabelType) {
         node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
     }

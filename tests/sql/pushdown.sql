@@ -59,6 +59,11 @@ EXPLAIN (COSTS OFF) SELECT last_name, count(*) FROM zoho_crm.leads GROUP BY last
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE lower(last_name) = 'no such name' LIMIT 1;
 -- With every condition pushed, the LIMIT sizes the first call.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM zoho_crm.leads WHERE no_of_employees > 10 LIMIT 3;
+-- A semi-join with 50 local ids: their ids go to Zoho 100 a call, not a read of the module.
+CREATE TABLE ids AS SELECT id FROM local_accounts ORDER BY id LIMIT 50 OFFSET 20;
+ANALYZE ids;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM zoho_crm.accounts WHERE id IN (SELECT id FROM ids);
+SELECT (SELECT count(*) FROM zoho_crm.accounts WHERE id IN (SELECT id FROM ids)) = (SELECT count(*) FROM local_accounts WHERE id IN (SELECT id FROM ids)) AS same;
 -- Top-N on a number: Zoho sorts, with the LIMIT. PostgreSQL puts NULLs first
 -- when descending and Zoho last, so the null group is a query of its own.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id, annual_revenue FROM zoho_crm.accounts ORDER BY annual_revenue DESC LIMIT 5;
