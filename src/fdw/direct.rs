@@ -107,6 +107,11 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     }
     scan.fetch.sort_unstable();
     scan.fetch.dedup();
+    // The writes cost a credit per 10 records: reading the matches in as
+    // few calls as possible matters more than the read's own tier.
+    if scan.filters.iter().all(|f| f.id_bound().is_none()) {
+        scan.first_page = None;
+    }
     let direct = DirectPlan { sets, returning: returning.is_some(), set_tag: (*plan).canSetTag };
     let (Ok(scan_json), Ok(direct_json)) = (serde_json::to_string(&scan), serde_json::to_string(&direct)) else { return false };
     (*fs).operation = op;

@@ -200,7 +200,11 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
 
     let selectivity = pg_sys::clauselist_selectivity(root, (*baserel).baserestrictinfo, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
     let seen = super::estimates::rows(u32::from(table_oid), &filters, selectivity);
-    let rows = seen.unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
+    let mut rows = seen.unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
+    // Ids are unique: `id = x` or `id IN (…)` bounds the rows outright.
+    if let Some(most) = filters.iter().filter_map(Filter::id_bound).min() {
+        rows = rows.min(most.max(1) as f64);
+    }
     (*baserel).rows = rows;
 
     let server_oid = u32::from((*pg_sys::GetForeignTable(table_oid)).serverid);

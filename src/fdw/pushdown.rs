@@ -83,6 +83,19 @@ impl Filter {
         }
     }
 
+    /// The most rows this condition can leave, when it names record ids.
+    pub fn id_bound(&self) -> Option<usize> {
+        match self {
+            Filter::Cmp { field, op: CmpOp::Eq, .. } if field == "id" => Some(1),
+            Filter::In { field, values, negated: false } if field == "id" => Some(values.len()),
+            Filter::And(a, b) => match (a.id_bound(), b.id_bound()) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+            _ => None,
+        }
+    }
+
     /// For EXPLAIN before execution: parameters shown as `$n`.
     pub fn to_display_cond(&self) -> Option<Cond> {
         let mut n = 0;
