@@ -231,3 +231,28 @@ fn a_direct_update_writes_only_the_rows_the_where_clause_keeps() {
     let plan: Vec<String> = c.query("EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = quantity * 10 WHERE name = 'ABC'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert!(plan.iter().any(|l| l.contains("Foreign Scan")) && !plan.iter().any(|l| l.contains("Foreign Update")), "{plan:#?}");
 }
+
+/// Currency at Zoho's limit (16 digits and 9 decimals) goes to Zoho and
+/// comes back digit for digit: numbers are never a float on the way, and a
+/// pushed comparison carries the literal as written.
+#[test]
+fn currency_at_16_plus_9_digits_round_trips_exactly() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("exact_decimals");
+    let mut c = db.client_for(&sim);
+    c.batch_execute("CREATE SCHEMA zoho_crm; IMPORT FOREIGN SCHEMA crm LIMIT TO (accounts) FROM SERVER zoho INTO zoho_crm").unwrap();
+    let big = "1234567890123456.123456789";
+    let rows = c.query(&format!("INSERT INTO zoho_crm.accounts (account_name, annual_revenue) VALUES ('Exact', {big}) RETURNING annual_revenue::text"), &[]).unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), big);
+    let body = sim.calls().into_iter().find(|c| c.endpoint == "records.insert").and_then(|c| c.request_body).unwrap();
+    assert!(serde_json::to_string(&body).unwrap().contains(&format!("\"Annual_Revenue\":{big}")), "{body}");
+    let stored = sim.records("Accounts").into_iter().find(|r| r["Account_Name"] == "Exact").unwrap();
+    assert_eq!(stored["Annual_Revenue"].to_string(), big);
+    let back: String = c.query_one("SELECT annual_revenue::text FROM zoho_crm.accounts WHERE account_name = 'Exact'", &[]).unwrap().get(0);
+    assert_eq!(back, big);
+    sim.clear_calls();
+    let tiny = "0.09999999999999999999";
+    c.query(&format!("SELECT id FROM zoho_crm.accounts WHERE annual_revenue > {tiny}"), &[]).unwrap();
+    let q = coql_queries(&sim);
+    assert!(q[0].contains(&format!("Annual_Revenue > {tiny}")), "{}", q[0]);
+}

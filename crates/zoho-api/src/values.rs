@@ -74,6 +74,18 @@ mod tests {
     use serde_json::json;
 
     const TEXT: Column = Column { array: false, json: false, text: true };
+
+    /// serde_json keeps numbers as written (`arbitrary_precision`): Zoho's
+    /// widest currency, 16 digits and 9 decimals, and a 19-digit id survive.
+    #[test]
+    fn numbers_keep_every_digit() {
+        let plain = Column { array: false, json: false, text: false };
+        for n in ["1234567890123456.123456789", "0.09999999999999999999", "5725767001001000001", "-0.000000001"] {
+            let v: Value = serde_json::from_str(n).unwrap();
+            assert_eq!(cell_text(&v, plain).as_deref(), Some(n));
+            assert_eq!(serde_json::to_string(&v).unwrap(), n);
+        }
+    }
     const BIGINT: Column = Column { array: false, json: false, text: false };
     const TEXT_ARRAY: Column = Column { array: true, json: false, text: false };
 
