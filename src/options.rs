@@ -32,9 +32,9 @@ impl Catalog {
     pub fn valid(self) -> &'static [&'static str] {
         match self {
             Catalog::Wrapper => &[],
-            Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency", "daily_credit_budget"],
+            Catalog::Server => &["data_center", "api_domain", "accounts_url", "upload_url", "api_version", "timeout_ms", "max_concurrency", "daily_credit_budget", "use_remote_estimate"],
             Catalog::UserMapping => &["client_id", "client_secret", "refresh_token"],
-            Catalog::Table => &["module"],
+            Catalog::Table => &["module", "use_remote_estimate"],
             Catalog::Column => &["api_name", "zoho_type", "read_only"],
         }
     }
@@ -83,6 +83,11 @@ pub fn validate(catalog: Catalog, opts: &HashMap<String, String>) -> Result<(), 
     for (name, value) in opts {
         if value.trim().is_empty() {
             return Err(bad(catalog, name, "must not be empty"));
+        }
+    }
+    if let Some(v) = opts.get("use_remote_estimate") {
+        if v != "true" && v != "false" {
+            return Err(bad(catalog, "use_remote_estimate", "must be true or false"));
         }
     }
     match catalog {

@@ -177,12 +177,16 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let mut ctx = Ctx::new(relid, &table);
     let mut fit = Fit::Exact;
     let (mut filters, mut fits) = (Vec::new(), Vec::new());
+    let mut local_only = PgList::<pg_sys::RestrictInfo>::new();
     for ri in &clauses {
         let (filter, clause_fit) = ctx.clause((**ri).clause as *mut pg_sys::Node);
         fit = fit.min(clause_fit);
-        if let Some(f) = filter {
-            filters.push(f);
-            fits.push(clause_fit);
+        match filter {
+            Some(f) => {
+                filters.push(f);
+                fits.push(clause_fit);
+            }
+            None => local_only.push(*ri),
         }
     }
     let params = ctx.params;
@@ -200,7 +204,8 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
 
     let selectivity = pg_sys::clauselist_selectivity(root, (*baserel).baserestrictinfo, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
     let seen = super::estimates::rows(u32::from(table_oid), &filters, selectivity);
-    let mut rows = seen.unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
+    let remote = if table.remote_estimate { remote_count(root, baserel, table_oid, &table, &filters, local_only.into_pg()) } else { None };
+    let mut rows = remote.or(seen).unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
     // Ids are unique: `id = x` or `id IN (…)` bounds the rows outright.
     if let Some(most) = filters.iter().filter_map(Filter::id_bound).min() {
         rows = rows.min(most.max(1) as f64);
@@ -229,6 +234,38 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     }
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(RelState { plan, params, fits, scan_tlist: std::ptr::null_mut() });
     (*baserel).fdw_private = state.cast();
+}
+
+/// `use_remote_estimate`: Zoho's count of the rows the pushed conditions
+/// keep (parameters left out: their values come at execution), times the
+/// selectivity of the clauses left to PostgreSQL. One call per statement
+/// for each table and conditions; a failed count falls back quietly.
+unsafe fn remote_count(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, table_oid: pg_sys::Oid, table: &TableDef, filters: &[Filter], local_only: *mut pg_sys::List) -> Option<f64> {
+    let statement = pg_sys::GetCurrentStatementStartTimestamp();
+    let count = || {
+        let user = if (*baserel).userid == pg_sys::InvalidOid { pg_sys::GetUserId() } else { (*baserel).userid };
+        let ctx = crate::server::resolve_oid((*pg_sys::GetForeignTable(table_oid)).serverid).ok()?;
+        let client = ctx.client_for(user).ok()?;
+        let mut q = Query::new(&table.module, ["COUNT(id)"]).limit(1);
+        for c in filters.iter().filter_map(|f| f.to_cond(&[])) {
+            let candidate = q.clone().filter(c);
+            if candidate.render().is_ok() {
+                q = candidate;
+            }
+        }
+        let mut cursor = zoho_api::coql::CoqlCursor::new(q, None, 1).ok()?;
+        let rows = match crate::runtime::block_on(cursor.next_page(&client)) {
+            Ok(rows) => rows.unwrap_or_default(),
+            Err(e) => {
+                pgrx::debug1!("zoho_fdw: no remote estimate for {}: {e}", table.relation);
+                return None;
+            }
+        };
+        Some(rows.first().and_then(|r| r.get("COUNT(id)")).and_then(|v| v.as_f64()).unwrap_or(0.0))
+    };
+    let n = super::estimates::remote(u32::from(table_oid), filters, statement, count)?;
+    let rest = pg_sys::clauselist_selectivity(root, local_only, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
+    Some(n * rest)
 }
 
 /// The keyset order matching the query's ORDER BY, if Zoho provably

@@ -98,6 +98,10 @@ pub struct TableDef {
     pub relation: String,
     pub module: String,
     pub columns: Vec<ColumnDef>,
+    /// Ask Zoho for a count at plan time (`use_remote_estimate`, on the
+    /// table or else its server).
+    #[serde(default)]
+    pub remote_estimate: bool,
 }
 
 impl TableDef {
@@ -171,6 +175,8 @@ pub fn load(table_oid: pg_sys::Oid) -> Result<TableDef, ZohoFdwError> {
             });
         }
         let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(table_oid))).to_string_lossy().into_owned();
-        Ok(TableDef { relation: format!("{schema}.{}", rel.name()), module, columns })
+        let server_opts = options_of((*pg_sys::GetForeignServer((*ft).serverid)).options);
+        let remote_estimate = opts.get("use_remote_estimate").or(server_opts.get("use_remote_estimate")).is_some_and(|v| v == "true");
+        Ok(TableDef { relation: format!("{schema}.{}", rel.name()), module, columns, remote_estimate })
     }
 }

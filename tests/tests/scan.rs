@@ -297,3 +297,28 @@ fn top_n_on_a_number_is_sorted_by_zoho_with_nulls_where_postgres_puts_them() {
     c.query("SELECT account_name FROM zoho_crm.accounts ORDER BY account_name LIMIT 5", &[]).unwrap();
     assert!(coql_queries(&sim).iter().all(|q| !q.contains("order by Account_Name")));
 }
+
+/// `use_remote_estimate` asks Zoho for a count at plan time, once per
+/// statement for each table and conditions, and the plan carries it.
+#[test]
+fn use_remote_estimate_counts_once_per_statement() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 3_000));
+    let db = TestDb::new("remote_estimate");
+    let mut c = setup(&sim, &db);
+    let e = c.batch_execute("ALTER FOREIGN TABLE zoho_crm.accounts OPTIONS (ADD use_remote_estimate 'yes')").unwrap_err();
+    assert!(sql_error(&e).1.contains("use_remote_estimate"), "{e}");
+    c.batch_execute("ALTER FOREIGN TABLE zoho_crm.accounts OPTIONS (ADD use_remote_estimate 'true')").unwrap();
+    sim.clear_calls();
+    let plan: String = c.query("EXPLAIN SELECT id FROM zoho_crm.accounts WHERE employees > 100", &[]).unwrap()[0].get(0);
+    let want = sim.records("Accounts").iter().filter(|r| r["Employees"].as_i64().is_some_and(|e| e > 100)).count();
+    assert!(plan.contains(&format!("rows={want} ")), "{plan} (want {want})");
+    assert_eq!(coql_queries(&sim), vec!["select COUNT(id) from Accounts where Employees > 100 limit 1".to_string()]);
+    // Two scans of the table in one statement: one count.
+    sim.clear_calls();
+    c.query("EXPLAIN SELECT a.id FROM zoho_crm.accounts a JOIN zoho_crm.accounts b ON a.id = b.parent_account", &[]).unwrap();
+    assert_eq!(coql_queries(&sim).len(), 1, "{:?}", coql_queries(&sim));
+    // The next statement counts again.
+    sim.clear_calls();
+    c.query("EXPLAIN SELECT id FROM zoho_crm.accounts", &[]).unwrap();
+    assert_eq!(coql_queries(&sim).len(), 1);
+}
