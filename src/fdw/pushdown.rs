@@ -2,7 +2,10 @@
 //!
 //! Every clause is also rechecked locally, so a pushed condition must only
 //! ever make Zoho return a superset of the rows PostgreSQL wants. Only
-//! built-in operators, known by OID, are shipped. That
+//! plain columns, constants, values fixed for the scan, and built-in
+//! operators known by OID are shipped (a whitelist, as postgres_fdw's
+//! `foreign_expr_walker`); text comparisons only under a deterministic
+//! collation. That
 //! rules out what Zoho evaluates differently: text compares
 //! case-insensitively there (so `=`, `IN` and `LIKE` on text may be pushed,
 //! but not `<>`, `NOT IN` or `NOT LIKE`), `_` has no COQL wildcard, and
@@ -154,6 +157,13 @@ unsafe fn builtin_opname(opno: pg_sys::Oid) -> Option<String> {
     CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok().map(str::to_string)
 }
 
+/// Whether a text comparison may be pushed under its collation. A
+/// nondeterministic one (ICU, accent- or case-insensitive) calls strings
+/// equal that Zoho keeps apart, so Zoho's answer could miss rows.
+unsafe fn deterministic(collation: pg_sys::Oid) -> bool {
+    collation == pg_sys::Oid::INVALID || pg_sys::get_collation_isdeterministic(collation)
+}
+
 unsafe fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
     !node.is_null() && (*node).type_ == tag
 }
@@ -284,6 +294,9 @@ impl<'t> Ctx<'t> {
             _ => return None,
         };
         let name = builtin_opname(opno)?;
+        if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
+            return None;
+        }
         if name == "~~" {
             // LIKE: only `%` maps to COQL, and only at either end.
             if col.kind != Kind::Text || col.is_lookup() {
@@ -331,6 +344,9 @@ impl<'t> Ctx<'t> {
         let [left, right] = args[..] else { return None };
         let col = self.column(left)?;
         let name = builtin_opname((*e).opno)?;
+        if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
+            return None;
+        }
         let negated = match (name.as_str(), (*e).useOr) {
             ("=", true) => false,
             ("<>", false) if col.exact() => true,
