@@ -29,6 +29,9 @@ pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 /// other side's keys to Zoho 100 at a time (the batched join custom scan).
 pub static ENABLE_BATCHED_JOIN: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// Credits one ANALYZE of a foreign table may spend on its sample.
+pub static ANALYZE_MAX_CREDITS: GucSetting<i32> = GucSetting::<i32>::new(33);
+
 /// Serve `GET /metrics` to any address, not only this host's.
 pub static METRICS_FROM_ANYWHERE: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Milliseconds the worker waits for a lock on a flow's table before that
@@ -111,6 +114,16 @@ pub fn init() {
         7 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.analyze_max_credits",
+        c"Credits one ANALYZE of a foreign table may spend reading its sample.",
+        c"Three 1-credit calls count the records and find the first and last id; the rest read windows of up to 2,000 records spread over the ids (3 credits each).",
+        &ANALYZE_MAX_CREDITS,
+        4,
+        10_000,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
         c"zoho_fdw.enable_batched_join",

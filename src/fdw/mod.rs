@@ -15,8 +15,10 @@
 //! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING, row by row
 //! - [`direct`]: UPDATE and DELETE with fixed new values, a page at a time
 //! - [`import`]: IMPORT FOREIGN SCHEMA
+//! - [`analyze`]: ANALYZE, by a sample within a credit cap
 
 mod aggregate;
+mod analyze;
 pub mod convert;
 mod direct;
 mod estimates;
@@ -48,6 +50,7 @@ fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
         r.EndForeignScan = Some(scan::end_foreign_scan);
         r.ExplainForeignScan = Some(scan::explain_foreign_scan);
         r.ImportForeignSchema = Some(import::import_foreign_schema);
+        r.AnalyzeForeignTable = Some(analyze::analyze_foreign_table);
         r.AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
         r.BeginForeignModify = Some(modify::begin_foreign_modify);
         r.GetForeignModifyBatchSize = Some(modify::get_foreign_modify_batch_size);

@@ -205,7 +205,9 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let selectivity = pg_sys::clauselist_selectivity(root, (*baserel).baserestrictinfo, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
     let seen = super::estimates::rows(u32::from(table_oid), &filters, selectivity);
     let remote = if table.remote_estimate { remote_count(root, baserel, table_oid, &table, &filters, local_only.into_pg()) } else { None };
-    let mut rows = remote.or(seen).unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
+    // ANALYZE's count, when the table has been analyzed.
+    let analyzed = ((*baserel).tuples >= 0.0).then(|| (*baserel).tuples * selectivity);
+    let mut rows = remote.or(seen).or(analyzed).unwrap_or(DEFAULT_ROWS * selectivity).max(1.0).round();
     // Ids are unique: `id = x` or `id IN (…)` bounds the rows outright.
     if let Some(most) = filters.iter().filter_map(Filter::id_bound).min() {
         rows = rows.min(most.max(1) as f64);

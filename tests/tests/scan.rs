@@ -322,3 +322,31 @@ fn use_remote_estimate_counts_once_per_statement() {
     c.query("EXPLAIN SELECT id FROM zoho_crm.accounts", &[]).unwrap();
     assert_eq!(coql_queries(&sim).len(), 1);
 }
+
+/// ANALYZE samples by COQL within zoho_fdw.analyze_max_credits and stores
+/// the record count and per-column statistics, which plans then use.
+#[test]
+fn analyze_samples_within_its_credit_cap_and_feeds_the_planner() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 6_000));
+    let db = TestDb::new("analyze");
+    let mut c = setup(&sim, &db);
+    let live: Vec<serde_json::Map<String, serde_json::Value>> = sim.records("Leads").into_iter().filter(|r| r["Converted__s"] != serde_json::json!(true)).collect();
+    for cap in [5i64, 33] {
+        let coql = |sim: &Sim| sim.credits().by_endpoint.get("coql").map_or(0, |e| e.credits) as i64;
+        let before = coql(&sim);
+        c.batch_execute(&format!("SET zoho_fdw.analyze_max_credits = {cap}; ANALYZE zoho_crm.leads")).unwrap();
+        let spent = coql(&sim) - before;
+        assert!(spent <= cap && spent >= 4, "cap {cap}: spent {spent}");
+    }
+    let tuples: f32 = c.query_one("SELECT reltuples FROM pg_class WHERE oid = 'zoho_crm.leads'::regclass", &[]).unwrap().get(0);
+    assert_eq!(tuples as usize, live.len());
+    let distinct: f32 = c.query_one("SELECT n_distinct FROM pg_stats WHERE schemaname = 'zoho_crm' AND tablename = 'leads' AND attname = 'lead_status'", &[]).unwrap().get(0);
+    let statuses: std::collections::HashSet<&str> = live.iter().filter_map(|r| r["Lead_Status"].as_str()).collect();
+    assert_eq!(distinct as usize, statuses.len());
+    // A new session (no scan seen yet) estimates from the statistics.
+    let mut fresh = db.client_for(&sim);
+    let want = live.iter().filter(|r| r["Lead_Status"] == "Contacted").count() as f64;
+    let plan: String = fresh.query("EXPLAIN SELECT id FROM zoho_crm.leads WHERE lead_status = 'Contacted'", &[]).unwrap()[0].get(0);
+    let rows: f64 = plan.split("rows=").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap();
+    assert!((rows - want).abs() <= want * 0.2, "{plan}: want about {want}");
+}

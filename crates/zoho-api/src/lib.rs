@@ -32,6 +32,7 @@ pub mod mapping;
 pub mod planner;
 pub mod push;
 pub mod records;
+pub mod sample;
 pub mod values;
 pub mod verify;
 
