@@ -1,13 +1,14 @@
 //! Direct UPDATE and DELETE (postgres_fdw's `PlanDirectModify`).
 //!
-//! When every new value is fixed for the statement (constants, parameters,
-//! `now()`), the foreign scan under the ModifyTable does the whole write:
+//! When every new value can be computed from the record itself (constants,
+//! parameters, `now()`, `quantity * 10`: anything but a subquery), the
+//! foreign scan under the ModifyTable does the whole write:
 //! it reads the matching records by COQL a page at a time (the pushed
 //! conditions, keyset by id), rechecks the WHERE clause on each record
 //! locally, and writes each page 100 records a call. RETURNING answers from
 //! the page it read, the values it set and Zoho's write response, with no
-//! call per row. Anything else (a SET that reads the row, RETURNING a
-//! formula Zoho recomputes) goes row by row through [`super::modify`].
+//! call per row. Anything else (a SET with a subquery, RETURNING a formula
+//! Zoho recomputes, a join) goes row by row through [`super::modify`].
 
 use std::collections::VecDeque;
 use std::ffi::CString;
@@ -16,7 +17,7 @@ use pgrx::prelude::*;
 use pgrx::{pg_sys, PgList, PgMemoryContexts};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zoho_api::coql::{CoqlCursor, Literal};
+use zoho_api::coql::CoqlCursor;
 use zoho_api::Record;
 
 use super::convert;
@@ -35,6 +36,10 @@ const KNOWN_AFTER_UPDATE: &[&str] = &["id", "Created_Time", "Created_By", "Modif
 struct DirectPlan {
     /// Each SET column, and its value's index in `fdw_exprs`.
     sets: Vec<(i16, usize)>,
+    /// The SET values that read the record (or are volatile): evaluated
+    /// for each record, not once.
+    #[serde(default)]
+    per_row: Vec<usize>,
     returning: bool,
     /// Whether this statement's row count is the command's (not a CTE's).
     set_tag: bool,
@@ -51,10 +56,9 @@ unsafe fn scan_under(plan: *mut pg_sys::ModifyTable, result_relation: pg_sys::In
     ((*fs).scan.scanrelid == result_relation).then_some(fs)
 }
 
-/// A value fixed for the whole statement: no column, nothing volatile, no
-/// subquery.
+/// A value fixed for the whole statement: no column, nothing volatile.
 unsafe fn fixed(expr: *mut pg_sys::Node) -> bool {
-    !pg_sys::contain_var_clause(expr) && !pg_sys::contain_volatile_functions(expr) && !pg_sys::contain_subplans(expr)
+    !pg_sys::contain_var_clause(expr) && !pg_sys::contain_volatile_functions(expr)
 }
 
 #[pg_guard]
@@ -71,7 +75,7 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     let Some(json) = strings_of((*fs).fdw_private).into_iter().next() else { return false };
     let Ok(mut scan) = serde_json::from_str::<ScanPlan>(&json) else { return false };
     let mut exprs = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs);
-    let mut sets = Vec::new();
+    let (mut sets, mut per_row, mut set_attrs) = (Vec::new(), Vec::new(), Vec::new());
     if op == pg_sys::CmdType::CMD_UPDATE {
         let (mut tlist, mut colnos) = (std::ptr::null_mut(), std::ptr::null_mut());
         pg_sys::get_translated_update_targetlist(root, result_relation, &mut tlist, &mut colnos);
@@ -79,11 +83,20 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
         for (tle, attno) in PgList::<pg_sys::TargetEntry>::from_pg(tlist).iter_ptr().zip(colnos.iter_int()) {
             let expr = (*tle).expr as *mut pg_sys::Node;
             let writable = scan.table.column(attno as i16).is_some_and(|c| !c.read_only);
-            if !writable || !fixed(expr) {
+            // A subquery runs under the ModifyTable, not this scan.
+            if !writable || pg_sys::contain_subplans(expr) {
                 return false;
             }
             exprs.push(expr);
             sets.push((attno as i16, exprs.len() - 1));
+            if !fixed(expr) {
+                per_row.push(exprs.len() - 1);
+                let mut whole_row = false;
+                attrs_used(expr, result_relation, &mut set_attrs, &mut whole_row);
+                if whole_row {
+                    return false;
+                }
+            }
         }
     }
     // Read only what the recheck and RETURNING need (the scan was planned
@@ -91,6 +104,7 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     let (mut fetch, mut whole_row) = (Vec::new(), false);
     attrs_used((*fs).scan.plan.qual as *mut pg_sys::Node, result_relation, &mut fetch, &mut whole_row);
     scan.fetch = fetch;
+    scan.fetch.extend(set_attrs);
     scan.fetch.extend(scan.table.id_column().map(|c| c.attnum));
     let returning = PgList::<pg_sys::Node>::from_pg((*plan).returningLists).get_ptr(subplan_index as usize);
     if let Some(list) = returning {
@@ -112,7 +126,7 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     if scan.filters.iter().all(|f| f.id_bound().is_none()) {
         scan.first_page = None;
     }
-    let direct = DirectPlan { sets, returning: returning.is_some(), set_tag: (*plan).canSetTag };
+    let direct = DirectPlan { sets, per_row, returning: returning.is_some(), set_tag: (*plan).canSetTag };
     let (Ok(scan_json), Ok(direct_json)) = (serde_json::to_string(&scan), serde_json::to_string(&direct)) else { return false };
     (*fs).operation = op;
     (*fs).resultRelation = result_relation;
@@ -122,6 +136,10 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
 }
 
 struct DirectState {
+    /// The WHERE clause, checked on each record read; taken from the scan
+    /// node so that the scan does not check it again on the RETURNING
+    /// rows, which hold the new values.
+    qual: *mut pg_sys::ExprState,
     scan: ScanPlan,
     direct: DirectPlan,
     write: ModifyState,
@@ -154,7 +172,9 @@ pub unsafe extern "C-unwind" fn begin_direct_modify(node: *mut pg_sys::ForeignSc
     let user = super::check_as_user((*node).ss.ps.state, (*fs).resultRelation);
     let mut write = ModifyState::open((*fs).operation, rel_oid, user);
     write.returning = direct.returning;
+    let qual = std::mem::replace(&mut (*node).ss.ps.qual, std::ptr::null_mut());
     let state = DirectState {
+        qual,
         fetched: Fetched::of(&scan),
         scan,
         direct,
@@ -169,42 +189,58 @@ pub unsafe extern "C-unwind" fn begin_direct_modify(node: *mut pg_sys::ForeignSc
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
 }
 
-enum Evaluated {
-    Param(Option<Literal>),
-    Set(Value),
-}
-
 impl DirectState {
+    /// Evaluates the `i`th of the plan's expressions in per-tuple memory
+    /// (over the scan slot, for a value that reads the record); the caller
+    /// copies the value out before that memory is reset.
+    unsafe fn eval(&self, node: *mut pg_sys::ForeignScanState, i: usize) -> (pg_sys::Datum, bool, pg_sys::Oid) {
+        let econtext = (*node).ss.ps.ps_ExprContext;
+        let st = PgList::<pg_sys::ExprState>::from_pg(self.exprs).get_ptr(i).expect("an initialised expression");
+        let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+        let expr = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).get_ptr(i).expect("a plan expression");
+        let eval = (*st).evalfunc.expect("initialised expression");
+        let mut isnull = false;
+        let value = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
+            // SAFETY: built by ExecInitExprList for this node; an ERROR
+            // inside becomes a Rust panic at the boundary.
+            pg_sys::ffi::pg_guard_ffi_boundary(|| eval(st, econtext, &mut isnull))
+        });
+        (value, isnull, pg_sys::exprType(expr))
+    }
+
+    /// A SET column's new value as Zoho's JSON; a value Zoho cannot take
+    /// fails before anything is sent.
+    unsafe fn set_value(&self, attno: i16, value: pg_sys::Datum, isnull: bool) -> (String, Value) {
+        let table = &self.scan.table;
+        let col = table.column(attno).expect("SET column of this table");
+        let v = convert::to_json(value, isnull, col)
+            .unwrap_or_else(|why| raise(ZohoFdwError::BadRow { table: table.relation.clone(), what: format!("column {} ({}.{}): {why}", col.name, table.module, col.api_name) }));
+        (col.api_name.clone(), v)
+    }
+
     /// Evaluates the conditions' parameters and the new values, and opens
     /// the read of the matching records.
     unsafe fn start(&mut self, node: *mut pg_sys::ForeignScanState) {
-        let table = &self.scan.table;
-        let sets = &self.direct.sets;
-        let filters = &self.scan.filters;
-        let values = scan::evaluate(node, self.exprs, |i, value, isnull, type_oid| match sets.iter().find(|(_, e)| *e == i) {
-            Some((attno, _)) => {
-                let col = table.column(*attno).expect("SET column of this table");
-                let v = convert::to_json(value, isnull, col)
-                    .unwrap_or_else(|why| raise(ZohoFdwError::BadRow { table: table.relation.clone(), what: format!("column {} ({}.{}): {why}", col.name, table.module, col.api_name) }));
-                Evaluated::Set(v)
-            }
-            None if isnull => Evaluated::Param(None),
-            None => {
-                let rounding = filters.iter().find_map(|f| scan::param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
-                Evaluated::Param(convert::literal(value, type_oid, rounding))
-            }
-        });
         let mut params = Vec::new();
-        for (i, v) in values.into_iter().enumerate() {
-            match v {
-                Evaluated::Param(p) => params.push(p),
-                Evaluated::Set(v) => {
+        for i in 0..PgList::<pg_sys::ExprState>::from_pg(self.exprs).len() {
+            if self.direct.per_row.contains(&i) {
+                params.push(None);
+                continue;
+            }
+            let (value, isnull, type_oid) = self.eval(node, i);
+            match self.direct.sets.iter().find(|(_, e)| *e == i) {
+                Some((attno, _)) => {
                     params.push(None);
-                    let attno = sets.iter().find(|(_, e)| *e == i).map(|(a, _)| *a).expect("SET index");
-                    let col = table.column(attno).expect("SET column of this table");
-                    self.sets.insert(col.api_name.clone(), v);
+                    let (name, v) = self.set_value(*attno, value, isnull);
+                    self.sets.insert(name, v);
+                }
+                None if isnull => params.push(None),
+                None => {
+                    let rounding = self.scan.filters.iter().find_map(|f| scan::param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
+                    params.push(convert::literal(value, type_oid, rounding));
                 }
             }
+            pg_sys::MemoryContextReset((*(*node).ss.ps.ps_ExprContext).ecxt_per_tuple_memory);
         }
         let query = self.scan.query(Some(&params));
         let cursor = self.scan.cursor(query).unwrap_or_else(|e| raise(ZohoFdwError::api(&self.write.server, e)));
@@ -213,17 +249,18 @@ impl DirectState {
     }
 
     /// Whether the WHERE clause keeps `record`, checked on the scan slot in
-    /// per-tuple memory (reset after each record).
-    unsafe fn keeps(&self, node: *mut pg_sys::ForeignScanState, record: &Record) -> bool {
+    /// per-tuple memory (reset after each record), and then the values it
+    /// gets that depend on it.
+    unsafe fn keeps(&self, node: *mut pg_sys::ForeignScanState, record: &Record) -> Option<Record> {
         let slot = (*node).ss.ss_ScanTupleSlot;
-        let qual = (*node).ss.ps.qual;
+        let qual = self.qual;
         let econtext = (*node).ss.ps.ps_ExprContext;
         let keep = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
             scan::store(scan::clear(slot), record, &self.fetched, &self.scan.table.module);
+            (*econtext).ecxt_scantuple = slot;
             if qual.is_null() {
                 return true;
             }
-            (*econtext).ecxt_scantuple = slot;
             let eval = (*qual).evalfunc.expect("initialised qual");
             let mut isnull = false;
             // SAFETY: the node's own qual and expression context; an ERROR
@@ -231,9 +268,19 @@ impl DirectState {
             let keep = pg_sys::ffi::pg_guard_ffi_boundary(|| eval(qual, econtext, &mut isnull));
             !isnull && keep.value() != 0
         });
+        let own = keep.then(|| {
+            let mut own = Record::new();
+            for &i in &self.direct.per_row {
+                let (value, isnull, _) = self.eval(node, i);
+                let attno = self.direct.sets.iter().find(|(_, e)| *e == i).map(|(a, _)| *a).expect("SET index");
+                let (name, v) = self.set_value(attno, value, isnull);
+                own.insert(name, v);
+            }
+            own
+        });
         scan::clear(slot);
         pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
-        keep
+        own
     }
 
     /// Reads the next page, writes the records the WHERE clause keeps, and
@@ -250,21 +297,27 @@ impl DirectState {
         };
         let mut rows = Vec::new();
         let mut kept = Vec::new();
-        for record in page {
-            if self.keeps(node, &record) {
+        for mut record in page {
+            if let Some(own) = self.keeps(node, &record) {
                 rows.push(self.write.next_row());
+                // The record as written: the fixed values and its own.
+                record.extend(self.sets.clone());
+                record.extend(own);
                 kept.push(record);
             }
         }
         if kept.is_empty() {
             return true;
         }
+        let set_fields: Vec<String> = self.direct.sets.iter().filter_map(|(a, _)| self.scan.table.column(*a)).map(|c| c.api_name.clone()).collect();
         let records: Vec<Record> = kept
             .iter()
             .map(|r| {
                 let mut w = Record::new();
                 w.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
-                w.extend(self.sets.clone());
+                for f in &set_fields {
+                    w.insert(f.clone(), r.get(f).cloned().unwrap_or(Value::Null));
+                }
                 w
             })
             .collect();
@@ -272,7 +325,6 @@ impl DirectState {
         self.affected += done.len() as u64;
         if self.direct.returning {
             for (mut r, ok) in kept.into_iter().zip(done) {
-                r.extend(self.sets.clone());
                 if let Some(t) = ok.modified_time {
                     r.insert("Modified_Time".into(), Value::String(t));
                 }

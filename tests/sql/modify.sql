@@ -41,8 +41,10 @@ SELECT count(*) FROM zoho_crm.orders WHERE name IN ('x', 'q', 'a');
 -- EXPLAIN VERBOSE shows how writes go out.
 EXPLAIN (VERBOSE, COSTS OFF) DELETE FROM zoho_crm.orders WHERE parent_id = 'LEG-7';
 EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = 1 WHERE parent_id = 'LEG-7' RETURNING id;
--- A new value that reads the row, or RETURNING what Zoho recomputes, goes row by row.
+-- A new value that reads the record is computed per record, still directly.
 EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = quantity + 1 WHERE parent_id = 'LEG-7';
+-- A correlated subquery, or RETURNING what Zoho recomputes, goes row by row.
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders o SET quantity = (SELECT o.quantity + g FROM generate_series(1, 1) g) WHERE parent_id = 'LEG-7';
 EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = 1 WHERE parent_id = 'LEG-7' RETURNING modified_by;
 -- Without an id column, UPDATE and DELETE cannot say which record.
 CREATE FOREIGN TABLE public.noid (name text OPTIONS (api_name 'Name')) SERVER zoho OPTIONS (module 'Orders');

@@ -186,6 +186,10 @@ fn update_and_delete_returning_go_100_records_a_call_without_a_read_per_row() {
         assert_eq!(returned, zoho_time);
     }
     assert_eq!(stored.iter().filter(|r| r["Status"] == "Shipped").count(), 250);
+    // RETURNING rows hold the new values, which need not match the WHERE
+    // clause any more: every written row is returned all the same.
+    let moved = c.query("UPDATE zoho_crm.orders SET status = 'Delivered' WHERE status = 'Shipped' RETURNING id", &[]).unwrap();
+    assert_eq!(moved.len(), 250);
 
     sim.clear_calls();
     let gone = c.query("DELETE FROM zoho_crm.orders WHERE quantity <= 252 RETURNING parent_id, quantity", &[]).unwrap();
@@ -223,13 +227,24 @@ fn a_direct_update_writes_only_the_rows_the_where_clause_keeps() {
     assert_eq!((status(&sim, "C-3"), status(&sim, "C-4")), (serde_json::json!("Big"), serde_json::json!("Bigger")));
     // A NULL parameter matches nothing, as in PostgreSQL.
     assert_eq!(c.execute(&stmt, &[&"None", &Option::<i64>::None]).unwrap(), 0);
-    // quantity * 10 reads each row: not direct, still exact.
+    // quantity * 10 reads each record: computed per record, still direct.
     sim.clear_calls();
-    assert_eq!(c.execute("UPDATE zoho_crm.orders SET quantity = quantity * 10 WHERE name = 'ABC'", &[]).unwrap(), 1);
+    let back: Vec<(String, i64)> = c
+        .query("UPDATE zoho_crm.orders SET quantity = quantity * 10, status = name || '!' WHERE name = 'ABC' OR quantity = 4 RETURNING status, quantity", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(back.len(), 2);
+    assert!(back.contains(&("ABC!".to_string(), 20)) && back.contains(&("xyz!".to_string(), 40)), "{back:?}");
     let q: Vec<i64> = sim.records("Orders").iter().map(|r| r["Quantity"].as_i64().unwrap()).collect();
-    assert_eq!(q.iter().sum::<i64>(), 1 + 20 + 3 + 4);
-    let plan: Vec<String> = c.query("EXPLAIN (VERBOSE, COSTS OFF) UPDATE zoho_crm.orders SET quantity = quantity * 10 WHERE name = 'ABC'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    assert!(plan.iter().any(|l| l.contains("Foreign Scan")) && !plan.iter().any(|l| l.contains("Foreign Update")), "{plan:#?}");
+    assert_eq!(q.iter().sum::<i64>(), 1 + 20 + 3 + 40);
+    assert_eq!(write_calls(&sim, "records.update"), vec![2]);
+    let plan = |c: &mut Client, sql: &str| -> Vec<String> { c.query(&format!("EXPLAIN (VERBOSE, COSTS OFF) {sql}"), &[]).unwrap().iter().map(|r| r.get(0)).collect() };
+    assert!(plan(&mut c, "UPDATE zoho_crm.orders SET quantity = quantity * 10").iter().any(|l| l.contains("Foreign Update")));
+    // A correlated subquery runs under the ModifyTable: row by row.
+    let sub = plan(&mut c, "UPDATE zoho_crm.orders o SET quantity = (SELECT count(*) FROM pg_class WHERE relpages = o.quantity)");
+    assert!(sub.iter().any(|l| l.contains("Foreign Scan")) && !sub.iter().any(|l| l.contains("Foreign Update")), "{sub:#?}");
 }
 
 /// Currency at Zoho's limit (16 digits and 9 decimals) goes to Zoho and
