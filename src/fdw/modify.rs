@@ -57,6 +57,9 @@ pub(super) struct ModifyState {
     /// Columns an UPDATE sets.
     updated: Vec<i16>,
     pub(super) returning: bool,
+    /// RETURNING shows only values this statement knows (what it sets and
+    /// what it read), so UPDATE rows can be held back and sent 100 a call.
+    returning_known: bool,
     /// Buffered UPDATE records or DELETE ids, with their row numbers.
     pending: Vec<(usize, Record)>,
     rows: usize,
@@ -110,6 +113,7 @@ impl ModifyState {
             id_output,
             updated: Vec::new(),
             returning: false,
+            returning_known: false,
             pending: Vec::new(),
             rows: 0,
             written: 0,
@@ -308,8 +312,23 @@ pub unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::Pl
     pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
 }
 
+unsafe fn returning_list(mtstate: *mut pg_sys::ModifyTableState, subplan: i32) -> Option<*mut pg_sys::Node> {
+    pgrx::PgList::<pg_sys::Node>::from_pg((*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists).get_ptr(subplan as usize)
+}
+
+/// Whether an UPDATE's RETURNING shows only values known before the write:
+/// the slot holds the new row, and only what Zoho recomputes (Modified_Time,
+/// formulas) is not in it.
+unsafe fn returning_known(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, subplan: i32, table: &TableDef) -> bool {
+    let Some(list) = returning_list(mtstate, subplan) else { return false };
+    let (mut attrs, mut whole_row) = (Vec::new(), false);
+    super::plan::attrs_used(list, (*rinfo).ri_RangeTableIndex, &mut attrs, &mut whole_row);
+    let known = |a: &i16| table.column(*a).is_some_and(|c| !c.read_only || matches!(c.api_name.as_str(), "id" | "Created_Time" | "Created_By"));
+    !whole_row && attrs.iter().all(known)
+}
+
 #[pg_guard]
-pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, _private: *mut pg_sys::List, _subplan: i32, eflags: i32) {
+pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, _private: *mut pg_sys::List, subplan: i32, eflags: i32) {
     if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
         return;
     }
@@ -336,7 +355,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
         }
     }
     // ri_projectReturning is set up after this callback: ask the plan.
-    state.returning = !(*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists.is_null();
+    state.returning = returning_list(mtstate, subplan).is_some();
+    state.returning_known = state.op == Op::Update && returning_known(mtstate, rinfo, subplan, &state.table);
     (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
 }
 
@@ -406,11 +426,14 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     let (id, mut rec) = st.id_record(plan_slot);
     let updated = st.updated.clone();
     rec.extend(st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e)));
-    if st.returning {
+    if st.returning && !st.returning_known {
         st.send(&[row], vec![rec]);
         let fresh = st.fetch(&id);
         st.fill_from(slot, &fresh, true);
     } else {
+        // RETURNING (if any) shows the slot's new row as it is; a record
+        // Zoho rejects at the flush fails the statement before any row of
+        // it reaches the client.
         st.buffer(row, rec);
     }
     slot
@@ -449,20 +472,22 @@ pub unsafe extern "C-unwind" fn explain_foreign_modify(
     mtstate: *mut pg_sys::ModifyTableState,
     rinfo: *mut pg_sys::ResultRelInfo,
     _private: *mut pg_sys::List,
-    _subplan: i32,
+    subplan: i32,
     es: *mut pg_sys::ExplainState,
 ) {
     if !(*es).verbose {
         return;
     }
     let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
-    let module = table::load(rel_oid).map(|t| t.module).unwrap_or_default();
+    let Ok(table) = table::load(rel_oid) else { return };
+    let module = table.module.clone();
     let (verb, path) = match (*mtstate).operation {
         pg_sys::CmdType::CMD_INSERT => ("insert", format!("POST /crm/v8/{module}")),
         pg_sys::CmdType::CMD_UPDATE => ("update", format!("PUT /crm/v8/{module}")),
         _ => ("delete", format!("DELETE /crm/v8/{module}?ids=…")),
     };
-    let per_call = if (*rinfo).ri_projectReturning.is_null() { format!("up to {BATCH} records per call") } else { "1 record per call, then a read for RETURNING".to_string() };
+    let known = (*mtstate).operation == pg_sys::CmdType::CMD_UPDATE && returning_known(mtstate, rinfo, subplan, &table);
+    let per_call = if (*rinfo).ri_projectReturning.is_null() || known { format!("up to {BATCH} records per call") } else { "1 record per call, then a read for RETURNING".to_string() };
     let text = CString::new(format!("{verb} via {path}, {per_call}")).expect("no NUL");
     pg_sys::ExplainPropertyText(c"Zoho Write".as_ptr(), text.as_ptr(), es);
 }

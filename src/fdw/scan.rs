@@ -49,7 +49,15 @@ struct ScanState {
     first_query: Option<String>,
     /// Rows this (re)scan has returned.
     rows: u64,
+    /// Every row of this (re)scan so far, while they fit in one page: a
+    /// rescan with the same parameters answers from here, without a call.
+    kept: Option<Vec<Record>>,
+    /// The previous (re)scan's rows, complete, for such a rescan.
+    replay: Option<Vec<Record>>,
 }
+
+/// Rows a scan keeps for a rescan with unchanged parameters.
+const KEEP_FOR_RESCAN: usize = zoho_api::coql::MAX_LIMIT;
 
 impl Fetched {
     /// The columns `plan` reads, in slot order.
@@ -175,6 +183,16 @@ impl ScanState {
     }
 
     fn next_record(&mut self) -> Option<Record> {
+        let r = self.next_from_zoho();
+        match (&r, &mut self.kept) {
+            (Some(r), Some(kept)) if kept.len() < KEEP_FOR_RESCAN => kept.push(r.clone()),
+            (Some(_), kept) => *kept = None,
+            (None, _) => {}
+        }
+        r
+    }
+
+    fn next_from_zoho(&mut self) -> Option<Record> {
         loop {
             if let Some(r) = self.page.pop_front() {
                 return Some(r);
@@ -194,6 +212,8 @@ impl ScanState {
                     }
                     None => {
                         self.read_to_the_end();
+                        self.cursor = None;
+                        self.replay = self.kept.take();
                         return None;
                     }
                 },
@@ -239,6 +259,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         started: false,
         first_query: None,
         rows: 0,
+        kept: Some(Vec::new()),
+        replay: None,
     };
     // Dropped with the executor's memory, also when the query fails.
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
@@ -301,15 +323,27 @@ impl ScanState {
 pub unsafe extern "C-unwind" fn re_scan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     let state = &mut *((*node).fdw_state as *mut ScanState);
     // New outer values or parameters: evaluate again at the next fetch.
-    if !(*node).ss.ps.chgParam.is_null() {
+    let changed = !(*node).ss.ps.chgParam.is_null();
+    if changed {
         state.param_values = None;
     }
-    state.started = false;
     state.rows = 0;
     state.cursor = None;
     state.queued.clear();
     state.calls_before = 0;
     state.page.clear();
+    state.kept = Some(Vec::new());
+    // The same parameters, and the last read complete and small: the same
+    // rows, with no call.
+    match state.replay.take().filter(|_| !changed) {
+        Some(rows) => {
+            state.page.extend(rows.iter().cloned());
+            state.replay = Some(rows);
+            state.kept = None;
+            state.started = true;
+        }
+        None => state.started = false,
+    }
 }
 
 #[pg_guard]

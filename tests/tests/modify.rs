@@ -271,3 +271,30 @@ fn currency_at_16_plus_9_digits_round_trips_exactly() {
     let q = coql_queries(&sim);
     assert!(q[0].contains(&format!("Annual_Revenue > {tiny}")), "{}", q[0]);
 }
+
+/// An UPDATE that cannot run directly (joined to a local table here) still
+/// writes 100 records a call when RETURNING shows only what the statement
+/// knows; RETURNING a field Zoho recomputes writes and reads row by row.
+#[test]
+fn a_joined_update_returning_known_columns_goes_100_records_a_call() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("joined_update");
+    let mut c = setup(&sim, &db);
+    c.execute("INSERT INTO zoho_crm.orders (name, parent_id, quantity) SELECT 'O' || g, 'J-' || g, g FROM generate_series(1, 150) g", &[]).unwrap();
+    c.batch_execute("CREATE TABLE paid AS SELECT 'J-' || g AS parent_id FROM generate_series(1, 150) g; ANALYZE paid").unwrap();
+    sim.clear_calls();
+    let q = "UPDATE zoho_crm.orders o SET status = 'Paid' FROM paid p WHERE o.parent_id = p.parent_id RETURNING o.id, o.parent_id, o.status, o.quantity";
+    let rows = c.query(q, &[]).unwrap();
+    assert_eq!(rows.len(), 150);
+    assert!(rows.iter().all(|r| r.get::<_, String>(2) == "Paid"));
+    assert_eq!(write_calls(&sim, "records.update"), vec![100, 50]);
+    assert!(sim.calls().iter().all(|c| c.endpoint != "records.get"));
+    assert_eq!(sim.records("Orders").iter().filter(|r| r["Status"] == "Paid").count(), 150);
+    let plan: Vec<String> = c.query(&format!("EXPLAIN (VERBOSE, COSTS OFF) {q}"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(plan.iter().any(|l| l.contains("up to 100 records per call")), "{plan:#?}");
+    // Modified_Time is Zoho's to say: a write and a read per row.
+    sim.clear_calls();
+    let rows = c.query("UPDATE zoho_crm.orders o SET status = 'Shipped' FROM paid p WHERE o.parent_id = p.parent_id AND o.quantity <= 3 RETURNING o.modified_time", &[]).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(write_calls(&sim, "records.update"), vec![1, 1, 1]);
+}

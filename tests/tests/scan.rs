@@ -350,3 +350,21 @@ fn analyze_samples_within_its_credit_cap_and_feeds_the_planner() {
     let rows: f64 = plan.split("rows=").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap();
     assert!((rows - want).abs() <= want * 0.2, "{plan}: want about {want}");
 }
+
+/// The inner side of a nested loop is rescanned for every outer row; with
+/// no parameter changed, a small complete read is replayed, not re-sent.
+#[test]
+fn a_rescan_with_the_same_parameters_makes_no_call() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 300));
+    let db = TestDb::new("rescan");
+    let mut c = setup(&sim, &db);
+    c.batch_execute("SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off; CREATE TABLE local_accounts AS SELECT * FROM zoho_crm.accounts").unwrap();
+    let q = "SELECT g, count(*) FROM generate_series(1, 5) g JOIN zoho_crm.accounts a ON a.employees > g * 1000 GROUP BY g ORDER BY g";
+    let plan: Vec<String> = c.query(&format!("EXPLAIN {q}"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(plan.iter().any(|l| l.contains("Nested Loop")), "{plan:#?}");
+    sim.clear_calls();
+    let remote: Vec<(i32, i64)> = c.query(q, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let local: Vec<(i32, i64)> = c.query(&q.replace("zoho_crm.accounts", "local_accounts"), &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(remote, local);
+    assert_eq!(coql_queries(&sim).len(), 1, "{:#?}", coql_queries(&sim));
+}
