@@ -45,8 +45,6 @@ pub struct AggPlan {
     pub group_by: Vec<String>,
     /// (field, value) a returned group must match case for case.
     pub exact: Vec<(String, String)>,
-    /// The foreign table's range table index (the scan's own is 0).
-    pub rti: u32,
 }
 
 fn count_of(field: &str) -> String {
@@ -253,7 +251,7 @@ pub unsafe fn plan(
         }
         exact.push((field.clone(), v.clone()));
     }
-    let plan = AggPlan { outputs, types, group_by, exact, rti: relid };
+    let plan = AggPlan { outputs, types, group_by, exact };
     let aggregates = plan.select().iter().filter(|s| s.ends_with(')')).count();
     (aggregates <= MAX_AGGREGATES && plan.group_by.len() <= MAX_GROUP_BY).then_some((plan, scan_exprs))
 }

@@ -103,6 +103,11 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     // to hand whole rows to the ModifyTable).
     let (mut fetch, mut whole_row) = (Vec::new(), false);
     attrs_used((*fs).scan.plan.qual as *mut pg_sys::Node, result_relation, &mut fetch, &mut whole_row);
+    // A WHERE clause on the whole row (`t::text LIKE …`) would be checked
+    // on a row with most columns NULL: row by row instead.
+    if whole_row {
+        return false;
+    }
     scan.fetch = fetch;
     scan.fetch.extend(set_attrs);
     scan.fetch.extend(scan.table.id_column().map(|c| c.attnum));
@@ -128,6 +133,16 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
     }
     let direct = DirectPlan { sets, per_row, returning: returning.is_some(), set_tag: (*plan).canSetTag };
     let (Ok(scan_json), Ok(direct_json)) = (serde_json::to_string(&scan), serde_json::to_string(&direct)) else { return false };
+    // The scan computes the new values itself: the ModifyTable only needs
+    // the plan's junk columns, so the SET expressions in its output become
+    // NULLs (else the scan's projection would evaluate them once more for
+    // each RETURNING row: nextval() twice).
+    for tle in PgList::<pg_sys::TargetEntry>::from_pg((*fs).scan.plan.targetlist).iter_ptr() {
+        if !(*tle).resjunk {
+            let e = (*tle).expr as *mut pg_sys::Node;
+            (*tle).expr = pg_sys::makeNullConst(pg_sys::exprType(e), pg_sys::exprTypmod(e), pg_sys::exprCollation(e)) as *mut pg_sys::Expr;
+        }
+    }
     (*fs).operation = op;
     (*fs).resultRelation = result_relation;
     (*fs).fdw_exprs = exprs.into_pg();

@@ -136,7 +136,9 @@ unsafe extern "C-unwind" fn join_pathlist(
 ) {
     // SAFETY: the hook saved at init, called with our own arguments.
     if let Some(prev) = unsafe { PREV_HOOK } {
-        prev(root, joinrel, outerrel, innerrel, jointype, extra);
+        // SAFETY: another extension's hook; an ERROR in it becomes a Rust
+        // panic at the boundary.
+        pg_sys::ffi::pg_guard_ffi_boundary(|| prev(root, joinrel, outerrel, innerrel, jointype, extra));
     }
     if !crate::gucs::ENABLE_BATCHED_JOIN.get() {
         return;
@@ -211,7 +213,16 @@ unsafe extern "C-unwind" fn plan_custom_path(
     let frel = pg_sys::find_base_rel(root, plan.relid as i32);
     // Every join clause and every condition on the foreign table is
     // checked here on each joined row.
-    let quals = pg_sys::list_concat(pg_sys::extract_actual_clauses(restrict, false), pg_sys::extract_actual_clauses((*frel).baserestrictinfo, false));
+    // In security order (a security-barrier view's conditions before a
+    // leaky join clause), as PostgreSQL orders a scan's quals.
+    let mut ris: Vec<*mut pg_sys::RestrictInfo> = PgList::<pg_sys::RestrictInfo>::from_pg(restrict).iter_ptr().collect();
+    ris.extend(PgList::<pg_sys::RestrictInfo>::from_pg((*frel).baserestrictinfo).iter_ptr());
+    ris.sort_by_key(|ri| (**ri).security_level);
+    let mut ordered = PgList::<pg_sys::RestrictInfo>::new();
+    for ri in ris {
+        ordered.push(ri);
+    }
+    let quals = pg_sys::extract_actual_clauses(ordered.into_pg(), false);
     // All of the foreign table's output, not just this tlist: a projection
     // above may replace the tlist with any of it.
     let both = pg_sys::list_concat(pg_sys::list_concat(pg_sys::list_copy(tlist), pg_sys::list_copy((*(*frel).reltarget).exprs)), quals);
@@ -481,7 +492,9 @@ unsafe extern "C-unwind" fn next_row(ss: *mut pg_sys::ScanState) -> *mut pg_sys:
     let slot = (*ss).ss_ScanTupleSlot;
     loop {
         if let Some((i, key, r)) = st.out.pop_front() {
-            return st.store(slot, i, &key, r);
+            // Values in per-tuple memory, which ExecScan resets per row.
+            let econtext = (*ss).ps.ps_ExprContext;
+            return PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| st.store(slot, i, &key, r));
         }
         if st.other_done {
             return super::scan::clear(slot);
@@ -504,6 +517,11 @@ unsafe extern "C-unwind" fn exec(css: *mut pg_sys::CustomScanState) -> *mut pg_s
 #[pg_guard]
 unsafe extern "C-unwind" fn rescan(css: *mut pg_sys::CustomScanState) {
     let st = &mut *(*(css as *mut JoinNode)).state;
+    // ExecReScan passes changed parameters to lefttree/righttree only: a
+    // custom scan's child gets them here, or it replays stale rows.
+    if !(*css).ss.ps.chgParam.is_null() {
+        pg_sys::UpdateChangedParamSet(st.other, (*css).ss.ps.chgParam);
+    }
     pg_sys::ExecReScan(st.other);
     st.other_done = false;
     st.batch.clear();

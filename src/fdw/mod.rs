@@ -96,7 +96,8 @@ fn zoho_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>
 pub(crate) unsafe fn check_as_user(estate: *mut pg_sys::EState, rti: pg_sys::Index) -> pg_sys::Oid {
     // SAFETY: PostgreSQL's exec_rt_fetch: the list holds every entry of the
     // plan's range table, indexed from 1.
-    let Some(rte) = (unsafe { pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*estate).es_range_table) }).get_ptr(rti as usize - 1) else {
+    let entry = (rti as usize).checked_sub(1).and_then(|i| (unsafe { pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*estate).es_range_table) }).get_ptr(i));
+    let Some(rte) = entry else {
         // SAFETY: a plain read of the session's current user.
         return unsafe { pg_sys::GetUserId() };
     };

@@ -85,6 +85,10 @@ impl ScanPlan {
             Some(agg) => {
                 let mut q = Query::new(&self.table.module, agg.select());
                 q.group_by = agg.group_by.clone();
+                // Groups page by OFFSET: a stable order keeps pages apart.
+                for g in &agg.group_by {
+                    q = q.order_by(g, zoho_api::coql::Order::Asc);
+                }
                 q
             }
             None => Query::new(&self.table.module, select),
@@ -382,8 +386,10 @@ pub unsafe extern "C-unwind" fn get_foreign_upper_paths(
         return;
     }
     let input = &*((*input_rel).fdw_private as *mut RelState);
-    // Zoho must apply the whole WHERE clause.
-    if input.plan.fit == Fit::Partial {
+    // Zoho must apply the whole WHERE clause, also at execution: a
+    // parameter that turns out NULL (or not writable in COQL) would drop
+    // its condition, which nothing here would catch.
+    if input.plan.fit == Fit::Partial || !input.params.is_empty() {
         return;
     }
     let target = (*root).upper_targets[pg_sys::UpperRelationKind::UPPERREL_GROUP_AGG as usize];

@@ -240,7 +240,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let fetched = Fetched::of(&plan);
     let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
     // A pushed aggregate's scan has no relation of its own.
-    let rti = plan.aggregate.as_ref().map_or((*fs).scan.scanrelid, |a| a.rti);
+    // (its relation is in fs_relids, as the final range table numbers it)
+    let rti = if (*fs).scan.scanrelid == 0 { pg_sys::bms_next_member((*fs).fs_relids, -1).max(0) as pg_sys::Index } else { (*fs).scan.scanrelid };
     let user = super::check_as_user((*node).ss.ps.state, rti);
     let agg_targets = plan.aggregate.as_ref().map(|a| a.targets()).unwrap_or_default();
     let client = if explain_only { None } else { Some(server_ctx.client_for(user).unwrap_or_else(|e| raise(e))) };

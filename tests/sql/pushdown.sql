@@ -42,6 +42,12 @@ SELECT count(*) AS groups FROM (SELECT lead_status FROM zoho_crm.leads GROUP BY 
 SELECT (SELECT avg(no_of_employees)::text FROM zoho_crm.leads WHERE rating = 'Active') = (SELECT avg(no_of_employees)::text FROM local_leads WHERE rating = 'Active') AS same_text;
 -- More aggregates than COQL takes in one query: computed here.
 EXPLAIN (COSTS OFF) SELECT count(*), sum(annual_revenue), min(annual_revenue), max(no_of_employees), avg(no_of_employees) FROM zoho_crm.leads;
+-- A parameter keeps the aggregate here: a NULL would drop its condition from the COQL.
+SET plan_cache_mode = force_generic_plan;
+PREPARE over(numeric) AS SELECT count(*) FROM zoho_crm.leads WHERE annual_revenue > $1;
+EXPLAIN (COSTS OFF) EXECUTE over(1000);
+EXECUTE over(NULL);
+RESET plan_cache_mode;
 -- Over no rows: count is 0 and sum is NULL, as in PostgreSQL.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), sum(annual_revenue), max(annual_revenue) FROM zoho_crm.leads WHERE annual_revenue < 0;
 SELECT count(*), sum(annual_revenue), max(annual_revenue) FROM zoho_crm.leads WHERE annual_revenue < 0;

@@ -132,3 +132,22 @@ fn a_batched_join_uses_the_user_mapping_postgres_checks() {
     assert_eq!(rows(&mut c, "SELECT * FROM public.joined").len(), 20, "the view owner's mapping is used");
     c.batch_execute("RESET ROLE; DROP VIEW public.joined; DROP OWNED BY zoho_join_owner, zoho_join_reader; DROP ROLE zoho_join_owner, zoho_join_reader").unwrap();
 }
+
+/// Inside a correlated subquery the batched join is rescanned with new
+/// parameters: its other side must see them, not replay the first ones.
+#[test]
+fn a_rescanned_batched_join_follows_changed_parameters() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 5_000));
+    let db = TestDb::new("join_rescan");
+    let mut c = setup(&sim, &db);
+    c.batch_execute(
+        "CREATE TABLE grouped AS SELECT id, (row_number() OVER (ORDER BY id) % 3)::int AS grp FROM (SELECT id FROM local_accounts ORDER BY id LIMIT 60) t;
+         CREATE TABLE grps AS SELECT g FROM generate_series(0, 2) g; ANALYZE grouped; ANALYZE grps",
+    )
+    .unwrap();
+    let q = "SELECT g, (SELECT count(*) FROM zoho_crm.accounts a JOIN (SELECT DISTINCT id FROM grouped WHERE grp <= grps.g) s ON a.id = s.id) AS n FROM grps";
+    assert!(plan(&mut c, q).contains("ZohoBatchedJoin"), "{}", plan(&mut c, q));
+    let remote = rows(&mut c, q);
+    assert_eq!(remote, vec!["(0,20)".to_string(), "(1,40)".into(), "(2,60)".into()]);
+    assert_eq!(remote, rows(&mut c, &q.replace("zoho_crm.accounts", "local_accounts")));
+}

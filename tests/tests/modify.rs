@@ -227,6 +227,16 @@ fn a_direct_update_writes_only_the_rows_the_where_clause_keeps() {
     assert_eq!((status(&sim, "C-3"), status(&sim, "C-4")), (serde_json::json!("Big"), serde_json::json!("Bigger")));
     // A NULL parameter matches nothing, as in PostgreSQL.
     assert_eq!(c.execute(&stmt, &[&"None", &Option::<i64>::None]).unwrap(), 0);
+    // A condition on the whole row sees the whole row (row by row).
+    c.batch_execute("RESET plan_cache_mode").unwrap();
+    assert_eq!(c.execute("UPDATE zoho_crm.orders t SET status = 'Whole' WHERE t::text LIKE '%C-2%'", &[]).unwrap(), 1);
+    assert_eq!(status(&sim, "C-2"), "Whole");
+    // A volatile new value is computed once per written record.
+    c.batch_execute("CREATE SEQUENCE public.s").unwrap();
+    let got = c.query("UPDATE zoho_crm.orders SET status = 'S' || nextval('public.s') WHERE quantity <= 2 RETURNING status", &[]).unwrap();
+    assert_eq!(got.len(), 2);
+    let last: i64 = c.query_one("SELECT last_value FROM public.s", &[]).unwrap().get(0);
+    assert_eq!(last, 2, "nextval once per row");
     // quantity * 10 reads each record: computed per record, still direct.
     sim.clear_calls();
     let back: Vec<(String, i64)> = c
