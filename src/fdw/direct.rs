@@ -163,6 +163,7 @@ struct DirectState {
     cursor: Option<CoqlCursor>,
     /// Values each written record gets (UPDATE).
     sets: Record,
+    sets_ready: bool,
     /// Written rows not yet returned (RETURNING).
     out: VecDeque<Record>,
     first_query: Option<String>,
@@ -197,6 +198,7 @@ pub unsafe extern "C-unwind" fn begin_direct_modify(node: *mut pg_sys::ForeignSc
         exprs: pg_sys::ExecInitExprList((*fs).fdw_exprs, node as *mut pg_sys::PlanState),
         cursor: None,
         sets: Record::new(),
+        sets_ready: false,
         out: VecDeque::new(),
         first_query: None,
         affected: 0,
@@ -223,6 +225,20 @@ impl DirectState {
         (value, isnull, pg_sys::exprType(expr))
     }
 
+    /// The new values that are the same for every record, computed once.
+    unsafe fn fixed_sets(&mut self, node: *mut pg_sys::ForeignScanState) {
+        for (attno, i) in self.direct.sets.clone() {
+            if self.direct.per_row.contains(&i) {
+                continue;
+            }
+            let (value, isnull, _) = self.eval(node, i);
+            let (name, v) = self.set_value(attno, value, isnull);
+            self.sets.insert(name, v);
+            pg_sys::MemoryContextReset((*(*node).ss.ps.ps_ExprContext).ecxt_per_tuple_memory);
+        }
+        self.sets_ready = true;
+    }
+
     /// A SET column's new value as Zoho's JSON; a value Zoho cannot take
     /// fails before anything is sent.
     unsafe fn set_value(&self, attno: i16, value: pg_sys::Datum, isnull: bool) -> (String, Value) {
@@ -238,23 +254,15 @@ impl DirectState {
     unsafe fn start(&mut self, node: *mut pg_sys::ForeignScanState) {
         let mut params = Vec::new();
         for i in 0..PgList::<pg_sys::ExprState>::from_pg(self.exprs).len() {
-            if self.direct.per_row.contains(&i) {
+            // New values wait for the first record to write (as PostgreSQL
+            // computes none when nothing matches).
+            if self.direct.sets.iter().any(|(_, e)| *e == i) {
                 params.push(None);
                 continue;
             }
             let (value, isnull, type_oid) = self.eval(node, i);
-            match self.direct.sets.iter().find(|(_, e)| *e == i) {
-                Some((attno, _)) => {
-                    params.push(None);
-                    let (name, v) = self.set_value(*attno, value, isnull);
-                    self.sets.insert(name, v);
-                }
-                None if isnull => params.push(None),
-                None => {
-                    let rounding = self.scan.filters.iter().find_map(|f| scan::param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
-                    params.push(convert::literal(value, type_oid, rounding));
-                }
-            }
+            let rounding = self.scan.filters.iter().find_map(|f| scan::param_rounding(f, i)).unwrap_or(convert::Rounding::Exact);
+            params.push(if isnull { None } else { convert::literal(value, type_oid, rounding) });
             pg_sys::MemoryContextReset((*(*node).ss.ps.ps_ExprContext).ecxt_per_tuple_memory);
         }
         let query = self.scan.query(Some(&params));
@@ -314,6 +322,9 @@ impl DirectState {
         let mut kept = Vec::new();
         for mut record in page {
             if let Some(own) = self.keeps(node, &record) {
+                if !self.sets_ready {
+                    self.fixed_sets(node);
+                }
                 rows.push(self.write.next_row());
                 // The record as written: the fixed values and its own.
                 record.extend(self.sets.clone());

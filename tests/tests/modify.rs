@@ -237,6 +237,12 @@ fn a_direct_update_writes_only_the_rows_the_where_clause_keeps() {
     assert_eq!(got.len(), 2);
     let last: i64 = c.query_one("SELECT last_value FROM public.s", &[]).unwrap().get(0);
     assert_eq!(last, 2, "nextval once per row");
+    // Nothing matches: no new value is computed, so none can fail.
+    assert_eq!(c.execute("UPDATE zoho_crm.orders SET quantity = 1 / (quantity - quantity) WHERE quantity > 1000", &[]).unwrap(), 0);
+    c.batch_execute("SET plan_cache_mode = force_generic_plan").unwrap();
+    let stmt = c.prepare("UPDATE zoho_crm.orders SET quantity = 1 / $1::int WHERE quantity > 1000").unwrap();
+    assert_eq!(c.execute(&stmt, &[&0i32]).unwrap(), 0);
+    c.batch_execute("RESET plan_cache_mode").unwrap();
     // quantity * 10 reads each record: computed per record, still direct.
     sim.clear_calls();
     let back: Vec<(String, i64)> = c
