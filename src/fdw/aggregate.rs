@@ -139,7 +139,7 @@ fn groupable(c: &ColumnDef) -> bool {
 }
 
 /// The column of relation `relid` that `node` plainly reads.
-unsafe fn column<'t>(node: *mut pg_sys::Node, relid: u32, table: &'t TableDef) -> Option<&'t ColumnDef> {
+unsafe fn column(node: *mut pg_sys::Node, relid: u32, table: &TableDef) -> Option<&ColumnDef> {
     let node = strip_relabel(node);
     if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_Var {
         return None;
@@ -177,7 +177,7 @@ unsafe fn aggregate(a: *mut pg_sys::Aggref, relid: u32, table: &TableDef) -> Opt
         "sum" => Output::Sum(f),
         "min" => Output::Min(f),
         "max" => Output::Max(f),
-        "avg" if pg_sys::Oid::from((*a).aggtype) == pg_sys::NUMERICOID => Output::Avg(f),
+        "avg" if (*a).aggtype == pg_sys::NUMERICOID => Output::Avg(f),
         _ => return None,
     })
 }
@@ -195,7 +195,7 @@ pub unsafe fn plan(
     fits: &[Fit],
 ) -> Option<(AggPlan, Vec<*mut pg_sys::Node>)> {
     let parse = (*root).parse;
-    if !(*parse).groupingSets.is_null() || !(*parse).havingQual.is_null() || fits.iter().any(|f| *f == Fit::Partial) {
+    if !(*parse).groupingSets.is_null() || !(*parse).havingQual.is_null() || fits.contains(&Fit::Partial) {
         return None;
     }
     let group_clauses: Vec<*mut pg_sys::SortGroupClause> = PgList::<pg_sys::SortGroupClause>::from_pg((*parse).groupClause).iter_ptr().collect();

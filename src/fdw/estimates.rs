@@ -12,10 +12,13 @@ use std::collections::HashMap;
 
 use super::pushdown::Filter;
 
+/// Row counts by (table, pushed conditions).
+type Counts = HashMap<(u32, String), f64>;
+
 thread_local! {
-    static SEEN: RefCell<HashMap<(u32, String), f64>> = RefCell::new(HashMap::new());
+    static SEEN: RefCell<Counts> = RefCell::new(HashMap::new());
     /// Remote counts of the current statement (by its start time).
-    static COUNTED: RefCell<(i64, HashMap<(u32, String), f64>)> = RefCell::new((0, HashMap::new()));
+    static COUNTED: RefCell<(i64, Counts)> = RefCell::new((0, HashMap::new()));
 }
 
 /// The remote count of `filters` on `table` for the statement that started

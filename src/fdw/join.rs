@@ -478,10 +478,9 @@ impl JoinState {
         pg_sys::ExecStoreMinimalTuple(self.batch[batch_row].1, self.other_slot, false);
         let (ov, on) = slot_values(self.other_slot);
         let head = self.plan.fetch.len();
-        for j in 0..ov.len().min(natts - head) {
-            values[head + j] = ov[j];
-            nulls[head + j] = on[j];
-        }
+        let n = ov.len().min(natts - head);
+        values[head..head + n].copy_from_slice(&ov[..n]);
+        nulls[head..head + n].copy_from_slice(&on[..n]);
         pg_sys::ExecStoreVirtualTuple(slot)
     }
 }
