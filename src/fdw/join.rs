@@ -4,8 +4,10 @@
 //! whole module (hash or merge join) or make one call per outer row (a
 //! parameterized nested loop).
 //!
-//! It is offered, next to PostgreSQL's own joins, for an inner join or a
-//! semi-join (`WHERE id IN (SELECT …)`) on `foreign_column = other_column`,
+//! It is offered, next to PostgreSQL's own joins, in queries that only
+//! read (no UPDATE … FROM, no FOR UPDATE: EvalPlanQual could not recheck
+//! it), for an inner join or a semi-join (`WHERE id IN (SELECT …)`) on
+//! `foreign_column = other_column`,
 //! where the foreign column holds numbers Zoho compares exactly (the id,
 //! integers, lookups); the planner picks it when its calls cost less.
 //! Every join clause and every condition on the foreign table is rechecked
@@ -140,7 +142,9 @@ unsafe extern "C-unwind" fn join_pathlist(
         // panic at the boundary.
         pg_sys::ffi::pg_guard_ffi_boundary(|| prev(root, joinrel, outerrel, innerrel, jointype, extra));
     }
-    if !crate::gucs::ENABLE_BATCHED_JOIN.get() {
+    // Reads only: an UPDATE/DELETE … FROM or SELECT … FOR UPDATE would
+    // need EvalPlanQual rechecks, which this scan cannot redo.
+    if !crate::gucs::ENABLE_BATCHED_JOIN.get() || (*(*root).parse).commandType != pg_sys::CmdType::CMD_SELECT || !(*root).rowMarks.is_null() {
         return;
     }
     let (f, other, semi) = match jointype {

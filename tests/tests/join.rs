@@ -70,6 +70,8 @@ fn an_inner_join_sends_100_keys_a_call_and_matches_a_local_join() {
     assert_eq!(coql_queries(&sim).len(), 3, "232 distinct keys, 100 a call");
     let q = "SELECT w.id, a.employees FROM wanted w JOIN zoho_crm.accounts a ON a.id = w.id AND a.employees % 7 > w.n";
     assert_eq!(rows(&mut c, q), rows(&mut c, &q.replace("zoho_crm.accounts", "local_accounts")));
+    // Not for writes or row locks (EvalPlanQual could not recheck it).
+    assert!(!plan(&mut c, "SELECT a.id FROM wanted w JOIN zoho_crm.accounts a ON a.id = w.id FOR UPDATE OF w").contains("ZohoBatchedJoin"));
     // The GUC turns it off, like enable_hashjoin.
     c.batch_execute("SET zoho_fdw.enable_batched_join = off").unwrap();
     assert!(!plan(&mut c, "SELECT * FROM wanted w JOIN zoho_crm.accounts a ON a.id = w.id").contains("ZohoBatchedJoin"));
