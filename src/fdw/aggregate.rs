@@ -21,7 +21,7 @@ use zoho_api::coql::{CmpOp, Literal, MAX_AGGREGATES, MAX_GROUP_BY};
 use zoho_api::Record;
 
 use super::convert::Target;
-use super::pushdown::{strip_relabel, Filter, Fit, Operand};
+use super::pushdown::{column_of, Filter, Fit, Operand};
 use super::table::{ColumnDef, Kind, TableDef};
 
 /// One column of the scan's output, in `fdw_scan_tlist` order.
@@ -138,16 +138,6 @@ fn groupable(c: &ColumnDef) -> bool {
     c.exact() || c.kind == Kind::Bool || c.is_picklist()
 }
 
-/// The column of relation `relid` that `node` plainly reads.
-unsafe fn column(node: *mut pg_sys::Node, relid: u32, table: &TableDef) -> Option<&ColumnDef> {
-    let node = strip_relabel(node);
-    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_Var {
-        return None;
-    }
-    let var = node as *mut pg_sys::Var;
-    ((*var).varno as u32 == relid && (*var).varlevelsup == 0 && (*var).varattno > 0).then(|| table.column((*var).varattno)).flatten()
-}
-
 /// An aggregate call Zoho computes exactly, or None.
 unsafe fn aggregate(a: *mut pg_sys::Aggref, relid: u32, table: &TableDef) -> Option<Output> {
     let simple = (*a).aggdistinct.is_null()
@@ -167,7 +157,7 @@ unsafe fn aggregate(a: *mut pg_sys::Aggref, relid: u32, table: &TableDef) -> Opt
     }
     let args: Vec<*mut pg_sys::TargetEntry> = PgList::<pg_sys::TargetEntry>::from_pg((*a).args).iter_ptr().collect();
     let [arg] = args[..] else { return None };
-    let col = column((*arg).expr as *mut pg_sys::Node, relid, table)?;
+    let col = column_of((*arg).expr as *mut pg_sys::Node, relid, table)?;
     if !aggregable(col, &name) {
         return None;
     }
@@ -213,7 +203,7 @@ pub unsafe fn plan(
         let sgref = if (*target).sortgrouprefs.is_null() { 0 } else { *(*target).sortgrouprefs.add(i) };
         if sgref != 0 {
             let sgc = group_clauses.iter().find(|c| (***c).tleSortGroupRef == sgref)?;
-            let col = column(*e, relid, table).filter(|c| groupable(c))?;
+            let col = column_of(*e, relid, table).filter(|c| groupable(c))?;
             if !super::pushdown::is_builtin((**sgc).eqop) {
                 return None;
             }

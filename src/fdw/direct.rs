@@ -207,22 +207,10 @@ pub unsafe extern "C-unwind" fn begin_direct_modify(node: *mut pg_sys::ForeignSc
 }
 
 impl DirectState {
-    /// Evaluates the `i`th of the plan's expressions in per-tuple memory
-    /// (over the scan slot, for a value that reads the record); the caller
-    /// copies the value out before that memory is reset.
+    /// The `i`th of the plan's expressions (over the scan slot, for a value
+    /// that reads the record); see [`scan::eval_one`].
     unsafe fn eval(&self, node: *mut pg_sys::ForeignScanState, i: usize) -> (pg_sys::Datum, bool, pg_sys::Oid) {
-        let econtext = (*node).ss.ps.ps_ExprContext;
-        let st = PgList::<pg_sys::ExprState>::from_pg(self.exprs).get_ptr(i).expect("an initialised expression");
-        let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
-        let expr = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).get_ptr(i).expect("a plan expression");
-        let eval = (*st).evalfunc.expect("initialised expression");
-        let mut isnull = false;
-        let value = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
-            // SAFETY: built by ExecInitExprList for this node; an ERROR
-            // inside becomes a Rust panic at the boundary.
-            pg_sys::ffi::pg_guard_ffi_boundary(|| eval(st, econtext, &mut isnull))
-        });
-        (value, isnull, pg_sys::exprType(expr))
+        scan::eval_one(node, self.exprs, i)
     }
 
     /// The new values that are the same for every record, computed once.
@@ -411,12 +399,7 @@ pub unsafe extern "C-unwind" fn end_direct_modify(node: *mut pg_sys::ForeignScan
 pub unsafe extern "C-unwind" fn explain_direct_modify(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
     let state = ((*node).fdw_state as *mut DirectState).as_ref();
     let plan = scan::plan_of(node);
-    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| {
-        plan.cursor(plan.query(None))
-            .and_then(|c| c.next_query())
-            .and_then(|q| q.render())
-            .unwrap_or_else(|e| format!("(cannot render: {e})"))
-    });
+    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| plan.first_coql());
     scan::explain_text(es, "Zoho COQL", &first);
     if (*es).verbose {
         scan::explain_paging(&plan, es);

@@ -25,7 +25,7 @@ use serde_json::Value;
 use zoho_api::coql::{CoqlCursor, Cond, Literal, MAX_IN_VALUES};
 use zoho_api::{Record, ZohoClient};
 
-use super::pushdown::strip_relabel;
+use super::pushdown::plain_var;
 use super::convert::{self, Target};
 use super::plan::{strings_of, RelState, ScanPlan, COST_PER_CALL};
 use super::table::Kind;
@@ -96,11 +96,6 @@ unsafe fn is_ours(rel: *mut pg_sys::RelOptInfo) -> bool {
     !name.is_null() && CStr::from_ptr(name).to_bytes() == b"zoho_fdw_handler"
 }
 
-unsafe fn var_of(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Var> {
-    let node = strip_relabel(node);
-    (!node.is_null() && (*node).type_ == pg_sys::NodeTag::T_Var && (*(node as *mut pg_sys::Var)).varlevelsup == 0).then_some(node as *mut pg_sys::Var)
-}
-
 /// `foreign.column = other.column` with a built-in `=`: the foreign
 /// attribute and the other side's position in its output.
 unsafe fn key_clause(ri: *mut pg_sys::RestrictInfo, f: *mut pg_sys::RelOptInfo, other: *mut pg_sys::RelOptInfo, state: &RelState) -> Option<(i16, usize)> {
@@ -114,7 +109,7 @@ unsafe fn key_clause(ri: *mut pg_sys::RestrictInfo, f: *mut pg_sys::RelOptInfo, 
     }
     let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*op).args).iter_ptr().collect();
     let [a, b] = args[..] else { return None };
-    let (fv, ov) = (var_of(a)?, var_of(b)?);
+    let (fv, ov) = (plain_var(a)?, plain_var(b)?);
     let (fv, ov) = if (*fv).varno as u32 == (*f).relid { (fv, ov) } else { (ov, fv) };
     if (*fv).varno as u32 != (*f).relid || !pg_sys::bms_is_member((*ov).varno, (*other).relids) {
         return None;
@@ -164,7 +159,7 @@ unsafe extern "C-unwind" fn join_pathlist(
     }
     // Only plain columns of the foreign table (no whole row, no ctid).
     let f_exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*(*f).reltarget).exprs).iter_ptr().collect();
-    if f_exprs.iter().any(|e| var_of(*e).is_none_or(|v| (*v).varattno <= 0)) {
+    if f_exprs.iter().any(|e| plain_var(*e).is_none_or(|v| (*v).varattno <= 0)) {
         return;
     }
     let clauses: Vec<*mut pg_sys::RestrictInfo> = PgList::<pg_sys::RestrictInfo>::from_pg((*extra).restrictlist).iter_ptr().collect();
@@ -232,7 +227,7 @@ unsafe extern "C-unwind" fn plan_custom_path(
     let both = pg_sys::list_concat(pg_sys::list_concat(pg_sys::list_copy(tlist), pg_sys::list_copy((*(*frel).reltarget).exprs)), quals);
     let vars: Vec<*mut pg_sys::Var> = PgList::<pg_sys::Node>::from_pg(pg_sys::pull_var_clause(both as *mut pg_sys::Node, pg_sys::PVC_RECURSE_PLACEHOLDERS as i32))
         .iter_ptr()
-        .filter_map(|n| var_of(n))
+        .filter_map(|n| plain_var(n))
         .filter(|v| (**v).varno as u32 == plan.relid)
         .collect();
     let mut scan_tlist = PgList::<pg_sys::TargetEntry>::new();

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use zoho_api::coql::{Cond, KeyField, Keyset, Query, ValueKind, MAX_CRITERIA, MAX_LIMIT};
 
 use super::aggregate::AggPlan;
-use super::pushdown::{Ctx, Filter, Fit};
+use super::pushdown::{column_of, Ctx, Filter, Fit};
 use super::table::{self, Kind, TableDef};
 use crate::error::raise;
 
@@ -124,6 +124,12 @@ impl ScanPlan {
         let values = zoho_api::coql::CoqlCursor::new(query.clone().filter(self.keyset.non_null(false)), Some(self.keyset.clone()), self.page_size)?;
         let nulls = zoho_api::coql::CoqlCursor::new(query.filter(self.keyset.non_null(true)), Some(self.keyset.by_id()), self.page_size)?;
         Ok(if self.nulls_first { vec![sized(nulls), sized(values)] } else { vec![sized(values), sized(nulls)] })
+    }
+
+    /// The first COQL call, parameters shown as `$n` (EXPLAIN before or
+    /// without execution).
+    pub fn first_coql(&self) -> String {
+        self.cursor(self.query(None)).and_then(|c| c.next_query()).and_then(|q| q.render()).unwrap_or_else(|e| format!("(cannot render: {e})"))
     }
 
     /// The single read of a plan in id order (UPDATE and DELETE).
@@ -292,17 +298,9 @@ unsafe fn pushable_order(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::R
             return None;
         }
         let ec = (**pk).pk_eclass;
-        let member = PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members).iter_ptr().find_map(|em| {
-            let mut expr = (*em).em_expr as *mut pg_sys::Node;
-            while !expr.is_null() && (*expr).type_ == pg_sys::NodeTag::T_RelabelType {
-                expr = (*(expr as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
-            }
-            if expr.is_null() || (*expr).type_ != pg_sys::NodeTag::T_Var {
-                return None;
-            }
-            let var = expr as *mut pg_sys::Var;
-            ((*var).varno as u32 == (*baserel).relid && (*var).varlevelsup == 0).then(|| table.column((*var).varattno)).flatten()
-        })?;
+        let member = PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members)
+            .iter_ptr()
+            .find_map(|em| column_of((*em).em_expr as *mut pg_sys::Node, (*baserel).relid, table))?;
         let field = match (member.api_name.as_str(), member.kind) {
             ("id", _) => KeyField::Id,
             ("Modified_Time", _) => KeyField::ModifiedTime,

@@ -175,6 +175,18 @@ pub(super) unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::
     node
 }
 
+/// The Var `node` plainly is (under any relabelling), of this query level.
+pub(super) unsafe fn plain_var(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Var> {
+    let node = strip_relabel(node);
+    (is(node, pg_sys::NodeTag::T_Var) && (*(node as *mut pg_sys::Var)).varlevelsup == 0).then_some(node as *mut pg_sys::Var)
+}
+
+/// The column of relation `relid` that `node` plainly reads.
+pub(super) unsafe fn column_of(node: *mut pg_sys::Node, relid: u32, table: &TableDef) -> Option<&ColumnDef> {
+    let var = plain_var(node)?;
+    ((*var).varno as u32 == relid && (*var).varattno > 0).then(|| table.column((*var).varattno)).flatten()
+}
+
 impl<'t> Ctx<'t> {
     pub fn new(relid: u32, table: &'t TableDef) -> Ctx<'t> {
         Ctx { relid, table, params: Vec::new(), fit: Fit::Exact }
@@ -197,15 +209,7 @@ impl<'t> Ctx<'t> {
 
     /// The column a node reads, if it is a plain column of this relation.
     unsafe fn column(&self, node: *mut pg_sys::Node) -> Option<&'t ColumnDef> {
-        let node = strip_relabel(node);
-        if !is(node, pg_sys::NodeTag::T_Var) {
-            return None;
-        }
-        let var = node as *mut pg_sys::Var;
-        if (*var).varno as u32 != self.relid || (*var).varlevelsup != 0 || (*var).varattno <= 0 {
-            return None;
-        }
-        self.table.column((*var).varattno).filter(|c| !c.unfilterable())
+        column_of(node, self.relid, self.table).filter(|c| !c.unfilterable())
     }
 
     /// A value fixed for the whole scan: a constant, or an expression with

@@ -109,31 +109,35 @@ pub(super) unsafe fn clear(slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::Tu
     slot
 }
 
-/// Evaluates expressions initialised by ExecInitExprList for `node`, in
-/// per-tuple memory: `convert` copies each value into Rust before that
-/// memory is reset.
-pub(super) unsafe fn evaluate<T>(node: *mut pg_sys::ForeignScanState, states: *mut pg_sys::List, mut convert: impl FnMut(usize, pg_sys::Datum, bool, pg_sys::Oid) -> T) -> Vec<T> {
+/// Evaluates the `i`th of the expressions ExecInitExprList built for
+/// `node` from its `fdw_exprs`, in per-tuple memory: the caller copies the
+/// value into Rust before that memory is reset. Returns the value, whether
+/// it is NULL, and its type.
+pub(super) unsafe fn eval_one(node: *mut pg_sys::ForeignScanState, states: *mut pg_sys::List, i: usize) -> (pg_sys::Datum, bool, pg_sys::Oid) {
     let econtext = (*node).ss.ps.ps_ExprContext;
+    let st = PgList::<pg_sys::ExprState>::from_pg(states).get_ptr(i).expect("an initialised expression");
     let fs = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
-    let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).iter_ptr().collect();
-    let states: Vec<*mut pg_sys::ExprState> = PgList::<pg_sys::ExprState>::from_pg(states).iter_ptr().collect();
-    PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
-        states
-            .iter()
-            .zip(exprs)
-            .enumerate()
-            .map(|(i, (st, expr))| {
-                let mut isnull = false;
-                let eval = (**st).evalfunc.expect("initialised expression");
-                // SAFETY: `st` was built by ExecInitExprList for this node and
-                // `econtext` is the node's; an ERROR inside (a failing
-                // initplan, `$1 / 0`) becomes a Rust panic at the boundary
-                // instead of a longjmp over Rust frames.
-                let value = pg_sys::ffi::pg_guard_ffi_boundary(|| eval(*st, econtext, &mut isnull));
-                convert(i, value, isnull, pg_sys::exprType(expr))
-            })
-            .collect()
-    })
+    let expr = PgList::<pg_sys::Node>::from_pg((*fs).fdw_exprs).get_ptr(i).expect("a plan expression");
+    let eval = (*st).evalfunc.expect("initialised expression");
+    let mut isnull = false;
+    let value = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
+        // SAFETY: `st` was built by ExecInitExprList for this node and
+        // `econtext` is the node's; an ERROR inside (a failing initplan,
+        // `$1 / 0`) becomes a Rust panic at the boundary instead of a
+        // longjmp over Rust frames.
+        pg_sys::ffi::pg_guard_ffi_boundary(|| eval(st, econtext, &mut isnull))
+    });
+    (value, isnull, pg_sys::exprType(expr))
+}
+
+/// [`eval_one`] for each of `states`, converted by `convert`.
+pub(super) unsafe fn evaluate<T>(node: *mut pg_sys::ForeignScanState, states: *mut pg_sys::List, mut convert: impl FnMut(usize, pg_sys::Datum, bool, pg_sys::Oid) -> T) -> Vec<T> {
+    (0..PgList::<pg_sys::ExprState>::from_pg(states).len())
+        .map(|i| {
+            let (value, isnull, type_oid) = eval_one(node, states, i);
+            convert(i, value, isnull, type_oid)
+        })
+        .collect()
 }
 
 pub(super) unsafe fn plan_of(node: *mut pg_sys::ForeignScanState) -> ScanPlan {
@@ -396,12 +400,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         Some(s) => s.plan.clone(),
         None => plan_of(node),
     };
-    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| {
-        plan.cursor(plan.query(None))
-            .and_then(|c| c.next_query())
-            .and_then(|q| q.render())
-            .unwrap_or_else(|e| format!("(cannot render: {e})"))
-    });
+    let first = state.and_then(|s| s.first_query.clone()).unwrap_or_else(|| plan.first_coql());
     if plan.aggregate.is_some() {
         explain_text(es, "Relations", &format!("Aggregate on ({})", plan.table.relation));
     }
