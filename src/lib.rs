@@ -22,6 +22,7 @@ mod error;
 mod export;
 mod fdw;
 mod gucs;
+mod job_callbacks;
 mod local;
 mod functions;
 mod options;
@@ -44,6 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
     progress::on_backend_thread();
     tokens::init();
     usage::init();
+    job_callbacks::init();
     worker::wake::init();
     worker::strays::init();
     gucs::init();

@@ -188,6 +188,7 @@ impl ServerContext {
         config.cancel = zoho_api::Cancel::new(Some(crate::runtime::cancel_hook()));
         config.usage_sink = crate::usage::sink(&self.name);
         config.on_wait = Some(std::sync::Arc::new(crate::progress::waiting));
+        config.job_callbacks = crate::job_callbacks::source();
         ZohoClient::new(config, credentials).map_err(|e| ZohoFdwError::api(&self.name, e))
     }
 }

@@ -4,12 +4,14 @@
 //! changed meanwhile no longer matches and stays pending.
 
 use pgrx::prelude::*;
+use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 
 use super::read::RowRef;
 use super::source::SourceTable;
 use crate::error::ZohoFdwError;
 
+/// Rows per statement: the push hands over MARK_BATCH at a time.
 const BATCH: usize = 20_000;
 
 #[derive(Default)]
@@ -21,21 +23,49 @@ pub struct Outcomes {
     pub rejected_prints: Vec<(super::quarantine::Fingerprint, String)>,
 }
 
-fn refs_sql(refs: &[RowRef]) -> (Vec<i64>, Vec<String>, Vec<String>) {
-    (
-        refs.iter().map(|r| i64::from(r.table)).collect(),
-        refs.iter().map(RowRef::tid_text).collect(),
-        refs.iter().map(|r| r.xmin.to_string()).collect(),
-    )
+impl Outcomes {
+    pub fn len(&self) -> usize {
+        self.synced.len() + self.rejected.len()
+    }
+
+    pub fn extend(&mut self, o: Outcomes) {
+        self.synced.extend(o.synced);
+        self.rejected.extend(o.rejected);
+        self.synced_keys.extend(o.synced_keys);
+        self.rejected_prints.extend(o.rejected_prints);
+    }
+}
+
+/// The versions as SQL parameters: table oids, ctids as a native `tid[]`
+/// (no text to parse per row) and xmins as `int4[]` (`xid = int4` compares
+/// the same 32 bits).
+fn refs_args(refs: &[RowRef]) -> [DatumWithOid<'static>; 3] {
+    let toids: Vec<pg_sys::Oid> = refs.iter().map(|r| pg_sys::Oid::from(r.table)).collect();
+    let xmins: Vec<i32> = refs.iter().map(|r| r.xmin as i32).collect();
+    let mut tids: Vec<pg_sys::ItemPointerData> = refs
+        .iter()
+        .map(|r| pg_sys::ItemPointerData {
+            ip_blkid: pg_sys::BlockIdData { bi_hi: (r.block >> 16) as u16, bi_lo: r.block as u16 },
+            ip_posid: r.offset,
+        })
+        .collect();
+    let mut elems: Vec<pg_sys::Datum> = tids.iter_mut().map(|t| pg_sys::Datum::from(t as *mut pg_sys::ItemPointerData)).collect();
+    // SAFETY: `elems` holds `refs.len()` pointers to live ItemPointerData,
+    // tid's length (6), by-reference passing and short alignment given as
+    // its catalog entry has them; the array is copied into the current
+    // memory context before `tids` goes.
+    let tid_array = unsafe { pg_sys::construct_array(elems.as_mut_ptr(), elems.len() as i32, pg_sys::TIDOID, 6, false, pg_sys::TYPALIGN_SHORT as std::ffi::c_char) };
+    // SAFETY: a non-null tid[] built just above, given its array type.
+    let tids = unsafe { DatumWithOid::new(pg_sys::Datum::from(tid_array), pg_sys::TIDARRAYOID) };
+    [toids.into(), tids, xmins.into()]
 }
 
 /// The join on row versions; `$1..$3` are the table oids, ctids and xmins.
 /// `ctid = ANY` lets PostgreSQL fetch the rows by TID instead of scanning.
 fn matching_rows(src: &SourceTable) -> String {
     format!(
-        "FROM unnest($1::int8[], $2::text[]::tid[], $3::text[]::xid[], $4) AS r(toid, tid, x, v)
-          WHERE t.ctid = ANY($2::text[]::tid[]) AND t.ctid = r.tid AND t.tableoid = r.toid::oid AND t.xmin = r.x
-            AND NOT t.{}",
+        "FROM unnest($1::oid[], $2::tid[], $3::int4[], $4) AS r(toid, tid, x, v)
+          WHERE t.ctid = ANY($2::tid[]) AND t.ctid = r.tid AND t.tableoid = r.toid AND t.xmin = r.x AND NOT t.{}",
         src.sync.quoted()
     )
 }
@@ -56,9 +86,8 @@ pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRe
     let mut marked = 0;
     for chunk in rows.chunks(BATCH) {
         let refs: Vec<RowRef> = chunk.iter().map(|(r, _)| *r).collect();
-        let (toids, tids, xmins) = refs_sql(&refs);
         let ids: Vec<i64> = chunk.iter().map(|(_, id)| *id as i64).collect();
-        marked += run(client, &sql, toids, tids, xmins, ids)?;
+        marked += run(client, &sql, refs_args(&refs), ids)?;
     }
     Ok(marked)
 }
@@ -73,15 +102,15 @@ pub fn record_rejections(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[
     let mut recorded = 0;
     for chunk in rows.chunks(BATCH) {
         let refs: Vec<RowRef> = chunk.iter().map(|(r, _)| *r).collect();
-        let (toids, tids, xmins) = refs_sql(&refs);
         let errors: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
-        recorded += run(client, &sql, toids, tids, xmins, errors)?;
+        recorded += run(client, &sql, refs_args(&refs), errors)?;
     }
     Ok(recorded)
 }
 
-fn run<V: IntoDatum>(client: &mut SpiClient<'_>, sql: &str, toids: Vec<i64>, tids: Vec<String>, xmins: Vec<String>, values: V) -> Result<u64, ZohoFdwError> {
-    let args = [toids.into(), tids.into(), xmins.into(), values.into()];
+fn run<V: IntoDatum>(client: &mut SpiClient<'_>, sql: &str, refs: [DatumWithOid<'static>; 3], values: V) -> Result<u64, ZohoFdwError> {
+    let [toids, tids, xmins] = refs;
+    let args = [toids, tids, xmins, values.into()];
     client
         .update(sql, None, &args)
         .map(|t| t.len() as u64)

@@ -35,7 +35,7 @@ use std::time::Duration;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use zoho_api::planner::{self, Mode};
-use zoho_api::push::{Outcome, PushRow};
+use zoho_api::push::{Outcome, PushRow, PUSH_CALL_ROWS};
 
 use crate::error::{raise, ZohoFdwError};
 use crate::runtime::block_on;
@@ -48,8 +48,16 @@ use source::SourceTable;
 /// Columns a push maintains and never sends (besides the sync column).
 pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at"];
 
-/// Rows read and sent per round of Upsert API calls: 10 calls in flight.
+/// Up to this many pending rows need no pre-pass: they are all read and
+/// converted before the first Upsert API call.
 const UPSERT_ROUND: usize = 1_000;
+/// Rows read from the table at a time while calls are in flight.
+const READ_CHUNK: usize = 1_000;
+/// Rows whose outcomes are marked in one statement (one step).
+const MARK_BATCH: usize = 1_000;
+/// Converted rows the pre-pass keeps for sending, so most pushes read each
+/// row once; past this the rest are read again as they are sent.
+const RETAIN_BYTES: usize = 64 << 20;
 /// First key of the advisory lock that serialises pushes of one table.
 const LOCK_SPACE: i32 = 0x5a4f_4850; // "ZOHP"
 
@@ -115,9 +123,6 @@ pub(crate) struct Report {
     pub api_calls: i32,
     pub credits: i32,
 }
-
-/// Rows read, sent and marked per step of upsert rounds.
-const UPSERT_STEP: usize = 10 * UPSERT_ROUND;
 
 /// A push's arguments: zoho_upsert_pending's, or a schedule's.
 pub(crate) struct Request<'a> {
@@ -188,19 +193,36 @@ fn send_pending(
     let (module, max_attempts) = (req.module, req.max_attempts);
     let query = read::pending_query(src, cols);
     let started = std::time::Instant::now();
-    let (held, n, prepass) = steps.step(|spi| {
+    let (held, n, kept, complete, prepass) = steps.step(|spi| {
         let held = quarantine::load(spi, src.oid, max_attempts)?;
         let n = count_pending(spi, src)?.saturating_sub(held.len() as u64);
         check_keys(spi, src, cols)?;
         // Every value is converted before the first row is sent, so a bad
         // one stops the push with nothing sent. One round needs no pre-pass.
+        // The converted rows are kept, up to RETAIN_BYTES, so that most
+        // pushes read each row once.
         let first_round = if planner::plan(n, req.mode).bulk_jobs > 0 { planner::BULK_BATCH as usize } else { UPSERT_ROUND };
+        let mut kept = Vec::new();
+        let mut complete = false;
         if n as usize > first_round {
             let mut cursor = read::Cursor::open(&query, &[])?;
-            while !cursor.fetch(10_000, src, cols)?.is_empty() {}
+            let mut bytes = 0;
+            complete = true;
+            loop {
+                let rows = cursor.fetch(10_000, src, cols)?;
+                if rows.is_empty() {
+                    break;
+                }
+                if bytes < RETAIN_BYTES {
+                    bytes += rows.iter().map(read::Pending::size).sum::<usize>();
+                    kept.extend(rows);
+                } else {
+                    complete = false;
+                }
+            }
             cursor.close();
         }
-        Ok((held, n, started.elapsed()))
+        Ok((held, n, kept, complete, started.elapsed()))
     })?;
     let plan = planner::plan(n, req.mode);
     // The rows pending when the push began, held ones included: rows that
@@ -218,12 +240,11 @@ fn send_pending(
             plan.credits
         );
     }
+    let mut rows = Source::new(&query, limit, &held, kept, complete);
     // Time waiting on Zoho, for the benchmark's local rows/s.
     let mut remote = Duration::ZERO;
     let mut marking = Duration::ZERO;
     let mut tally = Tally::default();
-    // Keys of every row read so far: each step reads the rows after them.
-    let mut read_keys: Vec<String> = Vec::new();
     let mut sent = 0u64;
     let mut used_bulk = false;
     let mut used_upsert = false;
@@ -231,13 +252,13 @@ fn send_pending(
     for job in 0..plan.bulk_jobs {
         let take = bulk_left.min(planner::BULK_BATCH);
         bulk_left -= take;
-        let Some(rows) = next(steps, &query, take as usize, limit, &mut read_keys, src, cols, &held)? else { break };
-        if rows.is_empty() {
+        let Some(batch) = rows.take(steps, take as usize, src, cols)? else { break };
+        if batch.is_empty() {
             continue;
         }
         used_bulk = true;
-        sent += rows.len() as u64;
-        let (refs, values, prints) = split(rows);
+        sent += batch.len() as u64;
+        let (refs, values) = split(batch);
         let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
         let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
         let t = std::time::Instant::now();
@@ -247,46 +268,68 @@ fn send_pending(
             notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
             used_upsert = true;
         }
-        let outcomes = outcomes_of(refs, prints, results)?;
+        let outcomes = outcomes_of(refs, &values, results)?;
         let t = std::time::Instant::now();
         steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
         marking += t.elapsed();
     }
-    // Upsert rounds, ten to a step: a step is worth its commit, and each
-    // read skips fewer rows already sent.
-    while let Some(rows) = next(steps, &query, UPSERT_STEP, limit, &mut read_keys, src, cols, &held)? {
-        if rows.is_empty() {
-            continue;
-        }
-        used_upsert = true;
-        sent += rows.len() as u64;
-        let (refs, values, prints) = split(rows);
-        let mut results = Vec::with_capacity(values.len());
-        let mut failed = None;
-        for round in values.chunks(UPSERT_ROUND) {
-            let t = std::time::Instant::now();
-            let got = block_on(client.push_upsert(&cols.spec, round));
-            remote += t.elapsed();
-            match got {
-                Ok(r) => results.extend(r),
-                Err(e) => {
-                    failed = Some(ZohoFdwError::api(&ctx.name, e));
-                    break;
+    // The rest by the Upsert API, as a sliding window: a call starts as
+    // soon as any one ends, rows are read and converted while calls are in
+    // flight, and outcomes are marked every MARK_BATCH rows.
+    let window = client.config().max_concurrency.max(1);
+    let spec = &cols.spec;
+    let mut flight = futures_util::stream::FuturesUnordered::new();
+    let mut queue: std::collections::VecDeque<read::Pending> = std::collections::VecDeque::new();
+    let mut answered = Outcomes::default();
+    let mut failed: Option<ZohoFdwError> = None;
+    let mut drained = false;
+    let mut reported = 0u64;
+    loop {
+        while failed.is_none() && flight.len() < window {
+            if queue.len() < PUSH_CALL_ROWS && !drained {
+                match rows.take(steps, READ_CHUNK, src, cols) {
+                    Ok(Some(more)) => queue.extend(more),
+                    Ok(None) => drained = true,
+                    Err(e) => failed = Some(e),
                 }
+                continue;
+            }
+            if queue.is_empty() {
+                break;
+            }
+            let batch: Vec<read::Pending> = queue.drain(..queue.len().min(PUSH_CALL_ROWS)).collect();
+            used_upsert = true;
+            sent += batch.len() as u64;
+            let (refs, values) = split(batch);
+            flight.push(async move {
+                let got = client.upsert_call(spec, &values).await;
+                (refs, values, got)
+            });
+        }
+        if flight.is_empty() {
+            break;
+        }
+        let t = std::time::Instant::now();
+        let (refs, values, got) = block_on(futures_util::StreamExt::next(&mut flight)).expect("a call is in flight");
+        remote += t.elapsed();
+        match got {
+            // The calls Zoho answered are recorded even when another failed
+            // (when steps commit, they stay synced).
+            Ok(results) => answered.extend(outcomes_of(refs, &values, results)?),
+            Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
+        }
+        if answered.len() >= MARK_BATCH || flight.is_empty() {
+            let t = std::time::Instant::now();
+            steps.step(|spi| tally.apply(spi, src, std::mem::take(&mut answered), max_attempts))?;
+            marking += t.elapsed();
+            if sent >= reported + 10_000 {
+                reported = sent - sent % 10_000;
+                notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
             }
         }
-        // The rounds Zoho answered are recorded even when a later one failed
-        // (when steps commit, they stay synced).
-        let outcomes = outcomes_of(refs, prints, results)?;
-        let t = std::time::Instant::now();
-        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
-        marking += t.elapsed();
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        if sent >= 10_000 {
-            notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
-        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if tally.held > 0 {
         notice!(
@@ -310,7 +353,7 @@ fn send_pending(
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     debug1!(
         "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1}",
-        ms(total - remote),
+        ms(total.saturating_sub(remote)),
         ms(remote),
         ms(prepass),
         ms(marking)
@@ -333,33 +376,49 @@ fn send_pending(
     })
 }
 
-/// The next `take` rows not yet read, in a step of their own, less the held
-/// ones; None when no pending row is left.
-fn next(
-    steps: &mut impl Steps,
-    query: &str,
-    take: usize,
+/// The pending rows a push sends, each once: first the ones its pre-pass
+/// kept, then (when it could not keep them all, or had none) the rest,
+/// read from the table; held rows left out.
+struct Source<'a> {
+    query: &'a str,
     limit: usize,
-    read_keys: &mut Vec<String>,
-    src: &SourceTable,
-    cols: &columns::PushColumns,
-    held: &std::collections::HashSet<quarantine::Fingerprint>,
-) -> Result<Option<Vec<read::Pending>>, ZohoFdwError> {
-    let take = take.min(limit.saturating_sub(read_keys.len()));
-    if take == 0 {
-        return Ok(None);
+    held: &'a std::collections::HashSet<quarantine::Fingerprint>,
+    kept: std::vec::IntoIter<read::Pending>,
+    /// Every pending row is among the kept ones.
+    complete: bool,
+    /// Keys of every row taken so far: a read of the table skips them.
+    read_keys: Vec<String>,
+}
+
+impl<'a> Source<'a> {
+    fn new(query: &'a str, limit: usize, held: &'a std::collections::HashSet<quarantine::Fingerprint>, kept: Vec<read::Pending>, complete: bool) -> Source<'a> {
+        Source { query, limit, held, kept: kept.into_iter(), complete, read_keys: Vec::new() }
     }
-    let rows = steps.step(|_| {
-        let mut cursor = read::Cursor::open(query, read_keys)?;
-        let rows = cursor.fetch(take, src, cols)?;
-        cursor.close();
-        Ok(rows)
-    })?;
-    if rows.is_empty() {
-        return Ok(None);
+
+    /// The next `take` rows (in a step of their own when read from the
+    /// table); None when no pending row is left.
+    fn take(&mut self, steps: &mut impl Steps, take: usize, src: &SourceTable, cols: &columns::PushColumns) -> Result<Option<Vec<read::Pending>>, ZohoFdwError> {
+        let take = take.min(self.limit.saturating_sub(self.read_keys.len()));
+        if take == 0 {
+            return Ok(None);
+        }
+        let mut rows: Vec<read::Pending> = self.kept.by_ref().take(take).collect();
+        if rows.len() < take && !self.complete {
+            let (query, read_keys, want) = (self.query, &self.read_keys, take - rows.len());
+            let more = steps.step(|_| {
+                let mut cursor = read::Cursor::open(query, read_keys)?;
+                let rows = cursor.fetch(want, src, cols)?;
+                cursor.close();
+                Ok(rows)
+            })?;
+            rows.extend(more);
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.read_keys.extend(rows.iter().map(|r| r.key.clone()));
+        Ok(Some(unheld(rows, self.held)))
     }
-    read_keys.extend(rows.iter().map(|r| r.key.clone()));
-    Ok(Some(unheld(rows, held)))
 }
 
 /// What a push's steps have recorded so far.
@@ -390,10 +449,8 @@ impl Tally {
     }
 }
 
-fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>, Vec<quarantine::Fingerprint>) {
-    let prints = rows.iter().map(|r| quarantine::fingerprint(&r.values)).collect();
-    let (refs, values) = rows.into_iter().map(|r| (r.at, r.values)).unzip();
-    (refs, values, prints)
+fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>) {
+    rows.into_iter().map(|r| (r.at, r.values)).unzip()
 }
 
 /// `"schema"."table"` of a table, for SQL.
@@ -409,17 +466,18 @@ fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("reading pending rows: {e}"))
 }
 
-fn outcomes_of(refs: Vec<RowRef>, prints: Vec<quarantine::Fingerprint>, results: Vec<Outcome>) -> Result<Outcomes, ZohoFdwError> {
+/// Fingerprints are taken only of rejected rows; a synced row needs its key.
+fn outcomes_of(refs: Vec<RowRef>, values: &[PushRow], results: Vec<Outcome>) -> Result<Outcomes, ZohoFdwError> {
     let mut outcomes = Outcomes::default();
-    for ((r, print), o) in refs.into_iter().zip(prints).zip(results) {
+    for ((r, row), o) in refs.into_iter().zip(values).zip(results) {
         match o {
             Outcome::Synced(id) => {
                 let id: u64 = id.parse().map_err(|_| ZohoFdwError::Internal(format!("Zoho returned record id {id:?}, which is not a number")))?;
                 outcomes.synced.push((r, id));
-                outcomes.synced_keys.push(print.0);
+                outcomes.synced_keys.push(quarantine::key_of(row));
             }
             Outcome::Rejected(e) => {
-                outcomes.rejected_prints.push((print, e.clone()));
+                outcomes.rejected_prints.push((quarantine::fingerprint(row), e.clone()));
                 outcomes.rejected.push((r, e));
             }
         }

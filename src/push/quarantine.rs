@@ -15,12 +15,17 @@ use crate::error::ZohoFdwError;
 /// A row's key and a fingerprint of the values sent for it.
 pub type Fingerprint = (String, String);
 
-pub fn fingerprint(row: &PushRow) -> Fingerprint {
-    let key = match row.first() {
+/// A row's key as the quarantine knows it.
+pub fn key_of(row: &PushRow) -> String {
+    match row.first() {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => String::new(),
-    };
+    }
+}
+
+pub fn fingerprint(row: &PushRow) -> Fingerprint {
+    let key = key_of(row);
     // FNV-1a: the same on every build, unlike the standard library's
     // hasher, so a new release does not forget what it held back.
     let text = serde_json::Value::Array(row.clone()).to_string();

@@ -46,6 +46,23 @@ pub struct Pending {
     pub values: PushRow,
 }
 
+impl Pending {
+    /// About how many bytes the row takes in memory.
+    pub fn size(&self) -> usize {
+        fn value(v: &serde_json::Value) -> usize {
+            std::mem::size_of::<serde_json::Value>()
+                + match v {
+                    serde_json::Value::String(s) => s.len(),
+                    serde_json::Value::Number(_) => 24,
+                    serde_json::Value::Array(a) => a.iter().map(value).sum(),
+                    serde_json::Value::Object(m) => m.iter().map(|(k, v)| k.len() + value(v)).sum(),
+                    _ => 0,
+                }
+        }
+        std::mem::size_of::<Pending>() + self.key.len() + self.values.iter().map(value).sum::<usize>()
+    }
+}
+
 /// A cursor over pending rows, read through SPI's C API: pgrx's typed
 /// tuples check each value's Rust type, and these go straight to the FDW's
 /// datum → JSON conversion. Valid while the caller's SPI connection is.

@@ -68,7 +68,10 @@ pub struct Worker {
 impl Worker {
     pub fn start() -> Worker {
         let listener = gucs::webhook_listen().and_then(|addr| match listener::start(&addr) {
-            Ok(l) => Some(l),
+            Ok(l) => {
+                crate::job_callbacks::set_listening(true);
+                Some(l)
+            }
             Err(e) => {
                 warning!("zoho_fdw worker: no webhook listener: {e}; channels are kept current by catch-up reads only");
                 None
@@ -87,6 +90,13 @@ impl Worker {
             catchups: Supervisor::default(),
             latencies: Default::default(),
             metrics_written: None,
+        }
+    }
+
+    /// Bulk jobs are polled again from now on (the process is ending).
+    pub fn stop_listening(&self) {
+        if self.listener.is_some() {
+            crate::job_callbacks::set_listening(false);
         }
     }
 

@@ -79,7 +79,11 @@ async fn metrics(State(s): State<Shared>, axum::Extension(Peer(ip)): axum::Exten
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
-async fn receive(State(s): State<Shared>, body: Bytes) -> (StatusCode, &'static str) {
+async fn receive(State(s): State<Shared>, uri: axum::http::Uri, body: Bytes) -> (StatusCode, &'static str) {
+    // A bulk job's end (crate::job_callbacks): only wakes its waiter.
+    if let Some(nonce) = uri.query().and_then(crate::job_callbacks::nonce_in) {
+        return if crate::job_callbacks::arrived(nonce) { (StatusCode::OK, "ok\n") } else { (StatusCode::FORBIDDEN, "no job waits for this callback\n") };
+    }
     const FORBIDDEN: (StatusCode, &str) = (StatusCode::FORBIDDEN, "unknown channel or wrong token\n");
     const STOPPING: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "worker busy or stopping\n");
     const FULL: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "too many notifications waiting\n");

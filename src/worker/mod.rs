@@ -188,6 +188,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             if gucs::database().as_deref() != Some(db.as_str()) {
                 log!("zoho_fdw worker: zoho_fdw.database changed; restarting");
+                worker.stop_listening();
                 unsafe { pg_sys::proc_exit(1) };
             }
         }
@@ -198,6 +199,7 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
         jobs.run_due(&db);
         usage.run_due();
     }
+    worker.stop_listening();
     log!("zoho_fdw worker: stopping");
 }
 

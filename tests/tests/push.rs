@@ -311,3 +311,23 @@ fn a_row_rejected_five_times_is_held_back_after_three() {
     assert_eq!((p.synced, p.failed), (1, 0));
     assert_eq!(c.query_one("SELECT count(*) FROM zoho.push_rejections", &[]).unwrap().get::<_, i64>(0), 0, "a row Zoho took is forgotten");
 }
+
+/// With the worker's webhook listener up (the test cluster has one), a
+/// bulk job tells the push that it ended: one status read, made as soon as
+/// the callback came, where polling would have read it many times (a
+/// tenth of the wait apart) and the safety net would first look at 5 s.
+#[test]
+fn a_bulk_job_wakes_its_push_by_callback() {
+    let sim = start_sim(SimConfig::default().bulk_step_ms(1_500));
+    let db = TestDb::new("push_callback");
+    let mut c = setup(&sim, &db, 600);
+    let started = Instant::now();
+    let p = push(&mut c, "bulk").unwrap();
+    let took = started.elapsed();
+    assert_eq!((p.mode.as_str(), p.synced), ("bulk", 600));
+    let by = sim.credits().by_endpoint;
+    assert_eq!(by.get("bulk_write.status").map_or(0, |u| u.calls), 1, "one status read, after the callback");
+    assert!(took >= Duration::from_millis(3_000), "the job itself takes two steps of 1.5 s: {took:?}");
+    assert!(took < Duration::from_millis(4_500), "seen when it ended, not at the 5 s safety net: {took:?}");
+    assert_eq!(check_invariants(&sim, &mut c), 600);
+}

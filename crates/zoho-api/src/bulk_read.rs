@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::job_wait::JobCallback;
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Call, Target};
@@ -144,7 +145,11 @@ impl ZohoClient {
     /// previous job's `next_page_token` names (then only the token is sent:
     /// module, fields and criteria carry over).
     pub async fn bulk_read_create(&self, query: &BulkReadQuery, page_token: Option<&str>) -> Result<String> {
-        let body = match page_token {
+        self.create_read_job(query, page_token, None).await
+    }
+
+    async fn create_read_job(&self, query: &BulkReadQuery, page_token: Option<&str>, callback: Option<&dyn JobCallback>) -> Result<String> {
+        let mut body = match page_token {
             Some(token) => json!({ "query": { "page_token": token } }),
             None => {
                 let mut q = json!({ "module": { "api_name": query.module } });
@@ -160,6 +165,9 @@ impl ZohoClient {
                 json!({ "query": q, "file_type": "csv" })
             }
         };
+        if let Some(cb) = crate::job_wait::callback_json(callback) {
+            body["callback"] = cb;
+        }
         // A second job reads the same records (50 credits, no harm): retried.
         let call = Call::new("bulk_read.create", Method::POST, Target::Api(self.bulk_path("read")))
             .json(body)
@@ -185,10 +193,15 @@ impl ZohoClient {
     /// Polls with exponential backoff until the job completes; a failed job
     /// is an error carrying Zoho's message. `progress` sees every poll.
     pub async fn bulk_read_wait(&self, job_id: &str, progress: &mut dyn FnMut(&BulkReadJob)) -> Result<BulkReadJob> {
+        self.wait_read_job(job_id, progress, None).await
+    }
+
+    async fn wait_read_job(&self, job_id: &str, progress: &mut dyn FnMut(&BulkReadJob), callback: Option<&dyn JobCallback>) -> Result<BulkReadJob> {
         let poll = self.config().poll.clone();
         let started = tokio::time::Instant::now();
-        let mut interval = poll.initial;
         loop {
+            // A job is never done the moment it is created: wait first.
+            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback).await?;
             let job = self.bulk_read_status(job_id).await?;
             progress(&job);
             match job.state.as_str() {
@@ -202,8 +215,6 @@ impl ZohoClient {
             if started.elapsed() > poll.timeout {
                 return Err(Error::Timeout { endpoint: "bulk_read.wait".into(), after: poll.timeout });
             }
-            self.t.cancel().sleep(interval).await?;
-            interval = (interval * 2).min(poll.max_interval);
         }
     }
 
@@ -229,7 +240,7 @@ impl ZohoClient {
     /// The whole export, page after page: create, wait, download, and on to
     /// the next page while `more_records`.
     pub fn bulk_export<'c>(&'c self, query: BulkReadQuery) -> BulkExport<'c> {
-        BulkExport { client: self, query, next_token: None, pages: 0, done: false }
+        BulkExport { client: self, query, next_token: None, pages: 0, done: false, ahead: None }
     }
 }
 
@@ -240,6 +251,9 @@ pub struct BulkExport<'c> {
     next_token: Option<String>,
     pages: u32,
     done: bool,
+    /// The next page's job, created as soon as its token was known so that
+    /// it runs while this page downloads and is applied.
+    ahead: Option<(String, Option<Box<dyn JobCallback>>)>,
 }
 
 impl<'c> BulkExport<'c> {
@@ -249,6 +263,7 @@ impl<'c> BulkExport<'c> {
         self.done = next_token.is_none() && pages > 0;
         self.next_token = next_token;
         self.pages = pages;
+        self.ahead = None;
     }
 
     /// The token the next page's job is created with; None before the
@@ -271,14 +286,30 @@ impl<'c> BulkExport<'c> {
         if self.done {
             return Ok(None);
         }
-        let id = self.client.bulk_read_create(&self.query, self.next_token.as_deref()).await?;
-        let job = self.client.bulk_read_wait(&id, progress).await?;
+        let (id, callback) = match self.ahead.take() {
+            Some(ahead) => ahead,
+            None => self.create(self.next_token.clone()).await?,
+        };
+        let job = self.client.wait_read_job(&id, progress, callback.as_deref()).await?;
+        drop(callback);
+        let result = job.result.clone();
+        let next_token = result.as_ref().and_then(|r| r.next_page_token.clone()).filter(|_| result.as_ref().is_some_and(|r| r.more_records));
+        // The next job starts now; one that cannot is created again by the
+        // next call, which then reports why.
+        if let Some(token) = &next_token {
+            self.ahead = self.create(Some(token.clone())).await.ok();
+        }
         let rows = self.client.bulk_read_download_file(&job).await?;
         self.pages += 1;
-        let result = job.result.clone();
-        self.next_token = result.as_ref().and_then(|r| r.next_page_token.clone()).filter(|_| result.as_ref().is_some_and(|r| r.more_records));
+        self.next_token = next_token;
         self.done = self.next_token.is_none();
         Ok(Some((job, rows)))
+    }
+
+    async fn create(&self, token: Option<String>) -> Result<(String, Option<Box<dyn JobCallback>>)> {
+        let callback = self.client.config().job_callbacks.as_ref().and_then(|c| c.register());
+        let id = self.client.create_read_job(&self.query, token.as_deref(), callback.as_deref()).await?;
+        Ok((id, callback))
     }
 
     pub fn pages_done(&self) -> u32 {

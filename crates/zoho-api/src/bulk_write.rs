@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::job_wait::JobCallback;
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
 use crate::http::{Body, Call, Target};
@@ -366,6 +367,10 @@ impl ZohoClient {
 
     /// Creates the job for one uploaded file of one column group.
     pub async fn bulk_write_create(&self, spec: &BulkWriteSpec, operation: WriteOp, file_id: &str, columns: &[usize]) -> Result<String> {
+        self.create_write_job(spec, operation, file_id, columns, None).await
+    }
+
+    async fn create_write_job(&self, spec: &BulkWriteSpec, operation: WriteOp, file_id: &str, columns: &[usize], callback: Option<&dyn JobCallback>) -> Result<String> {
         let mappings: Vec<Value> = columns
             .iter()
             .enumerate()
@@ -387,12 +392,15 @@ impl ZohoClient {
         if let Some(key) = &spec.find_by {
             resource["find_by"] = json!(key);
         }
-        let body = json!({
+        let mut body = json!({
             "operation": operation.as_str(),
             "ignore_empty": spec.ignore_empty,
             "character_encoding": "UTF-8",
             "resource": [resource],
         });
+        if let Some(cb) = crate::job_wait::callback_json(callback) {
+            body["callback"] = cb;
+        }
         let mut call = Call::new("bulk_write.create", Method::POST, Target::Api(self.bulk_path("write")))
             .json(body)
             .credits(BULK_WRITE_JOB_CREDITS);
@@ -415,13 +423,16 @@ impl ZohoClient {
     }
 
     pub async fn bulk_write_wait(&self, job_id: &str, progress: &mut dyn FnMut(&BulkWriteJob)) -> Result<BulkWriteJob> {
+        self.wait_write_job(job_id, progress, None).await
+    }
+
+    async fn wait_write_job(&self, job_id: &str, progress: &mut dyn FnMut(&BulkWriteJob), callback: Option<&dyn JobCallback>) -> Result<BulkWriteJob> {
         let poll = self.config().poll.clone();
         let started = tokio::time::Instant::now();
-        let mut interval = poll.initial;
-        // No job is done the moment it is created, and each status read
-        // costs a credit: wait before the first.
-        self.t.cancel().sleep(interval).await?;
         loop {
+            // No job is done the moment it is created, and each status read
+            // costs a credit: wait before the first.
+            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback).await?;
             let job = self.bulk_write_status(job_id).await?;
             progress(&job);
             match job.status.as_str() {
@@ -434,8 +445,6 @@ impl ZohoClient {
             if started.elapsed() > poll.timeout {
                 return Err(Error::Timeout { endpoint: "bulk_write.wait".into(), after: poll.timeout });
             }
-            self.t.cancel().sleep(interval).await?;
-            interval = (interval * 2).min(poll.max_interval);
         }
     }
 
@@ -506,9 +515,11 @@ impl ZohoClient {
             self.t.cancel().check()?;
             let op = if g == 0 { spec.operation } else { WriteOp::Update };
             let file_id = self.bulk_upload(file).await?;
-            let job_id = self.bulk_write_create(spec, op, &file_id, &file.columns).await?;
+            let callback = self.config().job_callbacks.as_ref().and_then(|c| c.register());
+            let callback = callback.as_deref();
+            let job_id = self.create_write_job(spec, op, &file_id, &file.columns, callback).await?;
             job_ids.push(job_id.clone());
-            let job = self.bulk_write_wait(&job_id, progress).await?;
+            let job = self.wait_write_job(&job_id, progress, callback).await?;
             let results = self.bulk_write_results(&job, chunk, spec.find_by.is_some()).await?;
             merged = Some(match merged {
                 None => results,

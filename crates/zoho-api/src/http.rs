@@ -66,7 +66,7 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            initial: Duration::from_millis(200),
+            initial: Duration::from_millis(100),
             max_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(6 * 3600),
         }
@@ -106,6 +106,8 @@ pub struct ClientConfig {
     /// The longest wait for the token refresh window (10 in 10 minutes)
     /// before failing with `RefreshRateLimited`.
     pub max_refresh_wait: Duration,
+    /// Where bulk jobs may announce their end instead of being polled.
+    pub job_callbacks: Option<Arc<dyn crate::job_wait::JobCallbacks>>,
 }
 
 impl ClientConfig {
@@ -129,6 +131,7 @@ impl ClientConfig {
             download_window: Duration::from_secs(60),
             on_wait: None,
             max_refresh_wait: Duration::from_secs(600),
+            job_callbacks: None,
         }
     }
 }
@@ -155,6 +158,9 @@ pub enum Target {
 pub enum Body {
     None,
     Json(Value),
+    /// JSON already serialized (a push's records, written once without
+    /// building a `Value` per record).
+    JsonText(bytes::Bytes),
     /// A multipart upload of a file on disk, field `file`.
     File { path: PathBuf, file_name: String },
 }
@@ -218,6 +224,11 @@ impl Call {
 
     pub fn json(mut self, v: Value) -> Call {
         self.body = Body::Json(v);
+        self
+    }
+
+    pub fn json_text(mut self, b: bytes::Bytes) -> Call {
+        self.body = Body::JsonText(b);
         self
     }
 
@@ -509,6 +520,7 @@ impl Transport {
         req = match &call.body {
             Body::None => req,
             Body::Json(v) => req.json(v),
+            Body::JsonText(b) => req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone()),
             Body::File { path, file_name } => {
                 let bytes = tokio::fs::read(path).await?;
                 let part = reqwest::multipart::Part::bytes(bytes)

@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod dc;
 pub mod error;
 pub mod http;
+pub mod job_wait;
 pub mod usage;
 pub mod wire;
 

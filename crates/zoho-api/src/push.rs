@@ -103,6 +103,16 @@ pub fn cell(v: &Value) -> Option<String> {
     }
 }
 
+/// Rows an Upsert API call takes.
+pub const PUSH_CALL_ROWS: usize = crate::records::MAX_RECORDS_PER_WRITE;
+
+fn outcome_of(r: crate::records::RecordResult) -> Outcome {
+    match r.outcome {
+        Ok(ok) => Outcome::Synced(ok.id),
+        Err(e) => Outcome::Rejected(e.to_string()),
+    }
+}
+
 fn bulk_rejection(r: &BulkRowResult) -> String {
     if r.errors.is_empty() {
         return format!("{:?}", r.status).to_uppercase();
@@ -114,20 +124,46 @@ fn bulk_rejection(r: &BulkRowResult) -> String {
         .join("; ")
 }
 
+/// A row as the record JSON it is sent as, written straight from the row
+/// (no map of cloned field names per record).
+struct RecordOf<'a> {
+    fields: &'a [PushField],
+    row: &'a PushRow,
+}
+
+impl serde::Serialize for RecordOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for (f, v) in self.fields.iter().zip(self.row) {
+            m.serialize_entry(&f.api_name, v)?;
+        }
+        m.end()
+    }
+}
+
 impl ZohoClient {
+    /// One Upsert API call of at most 100 rows, the unit of a caller's own
+    /// sliding window ([`PUSH_CALL_ROWS`]).
+    pub async fn upsert_call(&self, spec: &PushSpec, rows: &[PushRow]) -> Result<Vec<Outcome>> {
+        spec.validate(rows)?;
+        if rows.len() > PUSH_CALL_ROWS {
+            return Err(Error::InvalidInput(format!("{} rows for one call of at most {PUSH_CALL_ROWS}", rows.len())));
+        }
+        let records: Vec<RecordOf<'_>> = rows.iter().map(|row| RecordOf { fields: &spec.fields, row }).collect();
+        let opts = WriteOptions { duplicate_check_fields: Some(vec![spec.key().to_string()]), ..Default::default() };
+        let body = crate::records::write_body(&records, &opts, WriteOp::Upsert);
+        let results = self.write_call(WriteOp::Upsert, &spec.module, body, rows.len(), 0).await?;
+        Ok(results.into_iter().map(outcome_of).collect())
+    }
+
     /// Upserts `rows` on the key field, 100 a call, several calls at once.
     pub async fn push_upsert(&self, spec: &PushSpec, rows: &[PushRow]) -> Result<Vec<Outcome>> {
         spec.validate(rows)?;
         let records: Vec<Map<String, Value>> = rows.iter().map(|r| spec.record(r)).collect();
         let opts = WriteOptions { duplicate_check_fields: Some(vec![spec.key().to_string()]), ..Default::default() };
         let results = self.write(WriteOp::Upsert, &spec.module, &records, &opts).await?;
-        Ok(results
-            .into_iter()
-            .map(|r| match r.outcome {
-                Ok(ok) => Outcome::Synced(ok.id),
-                Err(e) => Outcome::Rejected(e.to_string()),
-            })
-            .collect())
+        Ok(results.into_iter().map(outcome_of).collect())
     }
 
     /// Upserts `rows` by bulk-write jobs on the key field: one job per

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::client::ZohoClient;
 use crate::error::{Error, Result};
@@ -321,6 +321,24 @@ fn parse_result(index: usize, item: &ResultEntry) -> RecordResult {
     RecordResult { index, outcome }
 }
 
+/// `{"data": [...], "trigger": [...], "duplicate_check_fields": [...]}`.
+pub(crate) fn write_body<R: serde::Serialize>(records: &[R], opts: &WriteOptions, op: WriteOp) -> bytes::Bytes {
+    #[derive(serde::Serialize)]
+    struct Body<'a, R> {
+        data: &'a [R],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trigger: Option<&'a Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duplicate_check_fields: Option<&'a Vec<String>>,
+    }
+    let body = Body {
+        data: records,
+        trigger: opts.trigger.as_ref(),
+        duplicate_check_fields: if op == WriteOp::Upsert { opts.duplicate_check_fields.as_ref() } else { None },
+    };
+    serde_json::to_vec(&body).expect("records serialize").into()
+}
+
 fn parse_results(endpoint: &str, offset: usize, expected: usize, body: Option<WriteReply>) -> Result<Vec<RecordResult>> {
     let items = body.map(|b| b.data).unwrap_or_default();
     if items.len() != expected {
@@ -384,41 +402,40 @@ impl ZohoClient {
     /// record; a rejected record is a result, not an error.
     pub async fn write(&self, op: WriteOp, module: &str, records: &[Record], opts: &WriteOptions) -> Result<Vec<RecordResult>> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // A sliding window: a call starts as soon as any one ends, and the
+        // batches are put back in order afterwards.
+        let mut batches: Vec<(usize, Vec<RecordResult>)> = stream::iter(records.chunks(MAX_RECORDS_PER_WRITE).enumerate())
+            .map(|(n, chunk)| async move {
+                let body = write_body(chunk, opts, op);
+                self.write_call(op, module, body, chunk.len(), n * MAX_RECORDS_PER_WRITE).await.map(|r| (n, r))
+            })
+            .buffer_unordered(self.t.config.max_concurrency.max(1))
+            .try_collect()
+            .await?;
+        batches.sort_unstable_by_key(|(n, _)| *n);
+        Ok(batches.into_iter().flat_map(|(_, r)| r).collect())
+    }
+
+    /// One multi-record write call of at most 100 records, its body already
+    /// serialized; the results' indexes start at `offset`.
+    pub(crate) async fn write_call(&self, op: WriteOp, module: &str, body: bytes::Bytes, records: usize, offset: usize) -> Result<Vec<RecordResult>> {
         let (endpoint, method, path) = match op {
             WriteOp::Insert => ("records.insert", Method::POST, self.path(module)),
             WriteOp::Update => ("records.update", Method::PUT, self.path(module)),
             WriteOp::Upsert => ("records.upsert", Method::POST, self.path(&format!("{module}/upsert"))),
         };
-        let one_call = |n: usize, chunk: &[Record]| {
-            let mut body = json!({ "data": chunk });
-            if let Some(trigger) = &opts.trigger {
-                body["trigger"] = json!(trigger);
-            }
-            if let (WriteOp::Upsert, Some(fields)) = (op, &opts.duplicate_check_fields) {
-                body["duplicate_check_fields"] = json!(fields);
-            }
-            let mut call = Call::new(endpoint, method.clone(), Target::Api(path.clone()))
-                .json(body)
-                .credits(write_credits(chunk.len()))
-                .pool(if chunk.len() > 10 { Pool::Sub } else { Pool::Normal })
-                .per_record();
-            // An insert sent twice inserts twice; updates and upserts do not.
-            if op == WriteOp::Insert {
-                call = call.creates();
-            }
-            let expected = chunk.len();
-            async move {
-                self.t.cancel().check()?;
-                let reply: Option<WriteReply> = self.t.send_json(&call).await?;
-                parse_results(endpoint, n * MAX_RECORDS_PER_WRITE, expected, reply)
-            }
-        };
-        let batches: Vec<Vec<RecordResult>> = stream::iter(records.chunks(MAX_RECORDS_PER_WRITE).enumerate())
-            .map(|(n, chunk)| one_call(n, chunk))
-            .buffered(self.t.config.max_concurrency.max(1))
-            .try_collect()
-            .await?;
-        Ok(batches.into_iter().flatten().collect())
+        let mut call = Call::new(endpoint, method, Target::Api(path))
+            .json_text(body)
+            .credits(write_credits(records))
+            .pool(if records > 10 { Pool::Sub } else { Pool::Normal })
+            .per_record();
+        // An insert sent twice inserts twice; updates and upserts do not.
+        if op == WriteOp::Insert {
+            call = call.creates();
+        }
+        self.t.cancel().check()?;
+        let reply: Option<WriteReply> = self.t.send_json(&call).await?;
+        parse_results(endpoint, offset, records, reply)
     }
 
     pub async fn insert(&self, module: &str, records: &[Record], opts: &WriteOptions) -> Result<Vec<RecordResult>> {
@@ -496,6 +513,7 @@ pub struct DeletedRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn fields_split_at_fifty_without_id() {
