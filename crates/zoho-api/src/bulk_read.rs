@@ -201,7 +201,8 @@ impl ZohoClient {
         let started = tokio::time::Instant::now();
         loop {
             // A job is never done the moment it is created: wait first.
-            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback).await?;
+            let awaiting = BulkReadJob { id: job_id.into(), state: crate::job_wait::AWAITING_CALLBACK.into(), result: None, created_time: None };
+            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback, &mut || progress(&awaiting)).await?;
             let job = self.bulk_read_status(job_id).await?;
             progress(&job);
             match job.state.as_str() {

@@ -432,7 +432,8 @@ impl ZohoClient {
         loop {
             // No job is done the moment it is created, and each status read
             // costs a credit: wait before the first.
-            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback).await?;
+            let awaiting = BulkWriteJob { id: job_id.into(), status: crate::job_wait::AWAITING_CALLBACK.into(), operation: None, resource: Vec::new(), result: None };
+            crate::job_wait::sleep_or_callback(self.t.cancel(), poll.next_wait(started.elapsed(), callback.is_some()), callback, &mut || progress(&awaiting)).await?;
             let job = self.bulk_write_status(job_id).await?;
             progress(&job);
             match job.status.as_str() {

@@ -32,6 +32,12 @@ pub trait JobCallback: Send {
 const SAFETY_NET: Duration = Duration::from_secs(5);
 /// How often an awaited callback is looked for.
 const CALLBACK_TICK: Duration = Duration::from_millis(5);
+/// How often a wait without status reads tells its caller it goes on.
+const STILL_WAITING: Duration = Duration::from_secs(1);
+
+/// The state a job's progress shows while its callback is awaited (no
+/// status is read then, so Zoho's own state is not known).
+pub const AWAITING_CALLBACK: &str = "awaiting its callback";
 
 impl PollPolicy {
     /// The wait before the next status read, `elapsed` after the job was
@@ -43,10 +49,12 @@ impl PollPolicy {
     }
 }
 
-/// Sleeps `d`, or less when the callback arrives first.
-pub(crate) async fn sleep_or_callback(cancel: &Cancel, d: Duration, callback: Option<&dyn JobCallback>) -> Result<()> {
+/// Sleeps `d`, or less when the callback arrives first; `waiting` is told
+/// at once and every second while a callback is awaited.
+pub(crate) async fn sleep_or_callback(cancel: &Cancel, d: Duration, callback: Option<&dyn JobCallback>, waiting: &mut dyn FnMut()) -> Result<()> {
     let Some(cb) = callback else { return cancel.sleep(d).await };
     let until = tokio::time::Instant::now() + d;
+    let mut told: Option<tokio::time::Instant> = None;
     loop {
         if cb.take() {
             return Ok(());
@@ -54,6 +62,10 @@ pub(crate) async fn sleep_or_callback(cancel: &Cancel, d: Duration, callback: Op
         let now = tokio::time::Instant::now();
         if now >= until {
             return Ok(());
+        }
+        if told.is_none_or(|t| now - t >= STILL_WAITING) {
+            waiting();
+            told = Some(now);
         }
         cancel.sleep(CALLBACK_TICK.min(until - now)).await?;
     }
@@ -103,11 +115,14 @@ mod tests {
     async fn a_callback_ends_the_sleep_early_and_only_once() {
         let cb = Once(std::sync::atomic::AtomicBool::new(true));
         let started = tokio::time::Instant::now();
-        sleep_or_callback(&Cancel::never(), Duration::from_secs(5), Some(&cb)).await.unwrap();
+        let mut told = 0;
+        sleep_or_callback(&Cancel::never(), Duration::from_secs(5), Some(&cb), &mut || told += 1).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(told, 0, "arrived before anything was awaited");
         let started = tokio::time::Instant::now();
-        sleep_or_callback(&Cancel::never(), Duration::from_millis(100), Some(&cb)).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(100), "taken once: the second sleep runs its length");
+        sleep_or_callback(&Cancel::never(), Duration::from_millis(1_100), Some(&cb), &mut || told += 1).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(1_100), "taken once: the second sleep runs its length");
+        assert_eq!(told, 2, "told at once and after a second");
         assert_eq!(callback_json(Some(&cb)).unwrap(), serde_json::json!({"url": "http://listener/zoho?zoho_fdw_job=1", "method": "post"}));
     }
 }
