@@ -28,6 +28,10 @@ impl Outcomes {
         self.synced.len() + self.rejected.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn extend(&mut self, o: Outcomes) {
         self.synced.extend(o.synced);
         self.rejected.extend(o.rejected);

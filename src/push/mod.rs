@@ -248,47 +248,54 @@ fn send_pending(
     let mut sent = 0u64;
     let mut used_bulk = false;
     let mut used_upsert = false;
-    let mut bulk_left = plan.bulk_records;
-    for job in 0..plan.bulk_jobs {
-        let take = bulk_left.min(planner::BULK_BATCH);
-        bulk_left -= take;
-        let Some(batch) = rows.take(steps, take as usize, src, cols)? else { break };
-        if batch.is_empty() {
-            continue;
-        }
-        used_bulk = true;
-        sent += batch.len() as u64;
-        let (refs, values) = split(batch);
-        let mut notices = crate::progress::JobNotices::new(format!("{module} bulk job {}/{} ({} rows)", job + 1, plan.bulk_jobs, refs.len()));
-        let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
-        let t = std::time::Instant::now();
-        let (results, report) = block_on(client.push_bulk(&cols.spec, &values, &mut progress)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
-        remote += t.elapsed().saturating_sub(report.csv_time);
-        if report.fell_back {
-            notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
-            used_upsert = true;
-        }
-        let outcomes = outcomes_of(refs, &values, results)?;
-        let t = std::time::Instant::now();
-        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
-        marking += t.elapsed();
-    }
-    // The rest by the Upsert API, as a sliding window: a call starts as
-    // soon as any one ends, rows are read and converted while calls are in
-    // flight, and outcomes are marked every MARK_BATCH rows.
+    // One event loop for both APIs. Bulk jobs run one after another, each
+    // marked as soon as it ends. Upsert calls run beside them as a sliding
+    // window: a call starts as soon as any one ends, rows are read and
+    // converted while calls are in flight, and outcomes are marked every
+    // MARK_BATCH rows. The upsert part takes its share of the plan while
+    // jobs are still to start, then whatever is left.
     let window = client.config().max_concurrency.max(1);
     let spec = &cols.spec;
-    let mut flight = futures_util::stream::FuturesUnordered::new();
+    let mut flight: futures_util::stream::FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + '_>>> = Default::default();
     let mut queue: std::collections::VecDeque<read::Pending> = std::collections::VecDeque::new();
     let mut answered = Outcomes::default();
     let mut failed: Option<ZohoFdwError> = None;
     let mut drained = false;
     let mut reported = 0u64;
+    let (mut jobs_started, mut job_running, mut bulk_left) = (0u64, false, plan.bulk_records);
+    let mut upsert_taken = 0u64;
+    let mut upserts_in_flight = 0usize;
     loop {
-        while failed.is_none() && flight.len() < window {
-            if queue.len() < PUSH_CALL_ROWS && !drained {
-                match rows.take(steps, READ_CHUNK, src, cols) {
-                    Ok(Some(more)) => queue.extend(more),
+        if failed.is_none() && !job_running && jobs_started < plan.bulk_jobs {
+            let take = bulk_left.min(planner::BULK_BATCH);
+            bulk_left -= take;
+            jobs_started += 1;
+            match rows.take(steps, take as usize, src, cols) {
+                Ok(Some(batch)) if !batch.is_empty() => {
+                    used_bulk = true;
+                    job_running = true;
+                    sent += batch.len() as u64;
+                    let (refs, values) = split(batch);
+                    let label = format!("{module} bulk job {jobs_started}/{} ({} rows)", plan.bulk_jobs, refs.len());
+                    flight.push(Box::pin(async move {
+                        let mut notices = crate::progress::JobNotices::new(label);
+                        let mut progress = |j: &zoho_api::bulk_write::BulkWriteJob| notices.seen(&j.id, &j.status, matches!(j.status.as_str(), "COMPLETED" | "FAILED" | "FAILURE"));
+                        let got = client.push_bulk(spec, &values, &mut progress).await;
+                        Done::Bulk(refs, values, got)
+                    }));
+                }
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        while failed.is_none() && upserts_in_flight < window {
+            let share = if jobs_started < plan.bulk_jobs { plan.upsert_records.saturating_sub(upsert_taken) } else { u64::MAX };
+            if queue.len() < PUSH_CALL_ROWS && !drained && share > 0 {
+                match rows.take(steps, READ_CHUNK.min(share.try_into().unwrap_or(usize::MAX)), src, cols) {
+                    Ok(Some(more)) => {
+                        upsert_taken += more.len() as u64;
+                        queue.extend(more);
+                    }
                     Ok(None) => drained = true,
                     Err(e) => failed = Some(e),
                 }
@@ -300,25 +307,48 @@ fn send_pending(
             let batch: Vec<read::Pending> = queue.drain(..queue.len().min(PUSH_CALL_ROWS)).collect();
             used_upsert = true;
             sent += batch.len() as u64;
+            upserts_in_flight += 1;
             let (refs, values) = split(batch);
-            flight.push(async move {
+            flight.push(Box::pin(async move {
                 let got = client.upsert_call(spec, &values).await;
-                (refs, values, got)
-            });
+                Done::Upsert(refs, values, got)
+            }));
         }
         if flight.is_empty() {
             break;
         }
         let t = std::time::Instant::now();
-        let (refs, values, got) = block_on(futures_util::StreamExt::next(&mut flight)).expect("a call is in flight");
+        let done = block_on(futures_util::StreamExt::next(&mut flight)).expect("a call is in flight");
         remote += t.elapsed();
-        match got {
-            // The calls Zoho answered are recorded even when another failed
-            // (when steps commit, they stay synced).
-            Ok(results) => answered.extend(outcomes_of(refs, &values, results)?),
-            Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
+        // The calls Zoho answered are recorded even when another failed
+        // (when steps commit, they stay synced).
+        match done {
+            Done::Upsert(refs, values, got) => {
+                upserts_in_flight -= 1;
+                match got {
+                    Ok(results) => answered.extend(outcomes_of(refs, &values, results)?),
+                    Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
+                }
+            }
+            Done::Bulk(refs, values, got) => {
+                job_running = false;
+                match got {
+                    Ok((results, report)) => {
+                        remote = remote.saturating_sub(report.csv_time);
+                        if report.fell_back {
+                            notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
+                            used_upsert = true;
+                        }
+                        let outcomes = outcomes_of(refs, &values, results)?;
+                        let t = std::time::Instant::now();
+                        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
+                        marking += t.elapsed();
+                    }
+                    Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
+                }
+            }
         }
-        if answered.len() >= MARK_BATCH || flight.is_empty() {
+        if answered.len() >= MARK_BATCH || (upserts_in_flight == 0 && !answered.is_empty()) {
             let t = std::time::Instant::now();
             steps.step(|spi| tally.apply(spi, src, std::mem::take(&mut answered), max_attempts))?;
             marking += t.elapsed();
@@ -374,6 +404,12 @@ fn send_pending(
         api_calls: ((after.calls + after.retries + after.errors) - (before.calls + before.retries + before.errors)) as i32,
         credits: (after.credits - before.credits) as i32,
     })
+}
+
+/// A call or job of a push, ended: its rows, their values and Zoho's answer.
+enum Done {
+    Upsert(Vec<RowRef>, Vec<PushRow>, Result<Vec<Outcome>, zoho_api::Error>),
+    Bulk(Vec<RowRef>, Vec<PushRow>, Result<(Vec<Outcome>, zoho_api::push::BulkPushReport), zoho_api::Error>),
 }
 
 /// The pending rows a push sends, each once: first the ones its pre-pass

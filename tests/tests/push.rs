@@ -331,3 +331,21 @@ fn a_bulk_job_wakes_its_push_by_callback() {
     assert!(took < Duration::from_millis(4_500), "seen when it ended, not at the 5 s safety net: {took:?}");
     assert_eq!(check_invariants(&sim, &mut c), 600);
 }
+
+/// A push of both kinds runs its upsert calls beside the bulk job rather
+/// than after it: all 50 calls are answered while the job (two steps of a
+/// second) is still running, before its one status read.
+#[test]
+fn upsert_calls_run_while_the_bulk_job_does() {
+    let sim = start_sim(SimConfig::default().bulk_step_ms(1_000));
+    let db = TestDb::new("push_overlap");
+    let mut c = setup(&sim, &db, 30_000);
+    let p = push(&mut c, "auto").unwrap();
+    assert_eq!((p.mode.as_str(), p.synced), ("bulk+upsert", 30_000));
+    let calls = sim.calls();
+    let last_upsert = calls.iter().filter(|c| c.endpoint == "records.upsert").map(|c| c.seq).max().expect("upsert calls");
+    let status = calls.iter().filter(|c| c.endpoint == "bulk_write.status").map(|c| c.seq).min().expect("a status read");
+    assert_eq!(calls.iter().filter(|c| c.endpoint == "records.upsert").count(), 50);
+    assert!(last_upsert < status, "the upsert calls (last #{last_upsert}) ended after the job's status read (#{status})");
+    assert_eq!(check_invariants(&sim, &mut c), 30_000);
+}
