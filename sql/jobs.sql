@@ -5,7 +5,7 @@
 -- exports are newer-wins, so running one twice is harmless.
 CREATE TABLE zoho.job_queue (
   id            bigserial   PRIMARY KEY,
-  kind          text        NOT NULL CHECK (kind IN ('export', 'pull', 'refresh', 'catchup')),
+  kind          text        NOT NULL CHECK (kind IN ('export', 'pull', 'refresh', 'catchup', 'backfill')),
   module        text        NOT NULL,
   target        regclass    NOT NULL,
   since         timestamptz,
@@ -13,6 +13,8 @@ CREATE TABLE zoho.job_queue (
   server        name,
   -- A channel's catch-up too large for the records list.
   channel_id    bigint,
+  -- A backfill's fields: added in Zoho, read into rows that exist.
+  fields        text[],
   -- Whose user mapping and privileges the job runs with.
   owner         regrole     NOT NULL,
   state         text        NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
@@ -103,7 +105,17 @@ CREATE TABLE zoho.pull_schedules (
   last_error_at timestamptz,
   -- Runs failed in a row, and when the worker tries again.
   failures      int         NOT NULL DEFAULT 0,
-  next_attempt  timestamptz
+  next_attempt  timestamptz,
+  -- Fields added, removed or retyped in Zoho (src/worker/drift.rs): follow
+  -- them (add columns and backfill), hold (pause the pull) or ignore.
+  schema_changes text       NOT NULL DEFAULT 'follow' CHECK (schema_changes IN ('follow', 'hold', 'ignore')),
+  -- The module's readable fields at the last check: API name → data type.
+  schema        jsonb,
+  schema_checked timestamptz,
+  -- Why the worker paused the pull (a change the table cannot follow).
+  held_reason   text,
+  -- What the last change of fields did (or could not do) to the table.
+  schema_notes  text
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.pull_schedules', '');
 ALTER TABLE zoho.pull_schedules ENABLE ROW LEVEL SECURITY;
@@ -111,25 +123,31 @@ CREATE POLICY pull_schedules_owners ON zoho.pull_schedules FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
 GRANT SELECT, DELETE ON zoho.pull_schedules TO PUBLIC;
-GRANT INSERT (target, module, server, owner, mapping, every, refresh_formulas, paused),
-      UPDATE (module, server, owner, mapping, every, refresh_formulas, paused, synced_until)
+GRANT INSERT (target, module, server, owner, mapping, every, refresh_formulas, paused, schema_changes),
+      UPDATE (module, server, owner, mapping, every, refresh_formulas, paused, synced_until, schema_changes, held_reason)
    ON zoho.pull_schedules TO PUBLIC;
 ALTER TABLE zoho.pull_schedules ADD CHECK (synced_until IS NULL OR isfinite(synced_until));
 
 CREATE FUNCTION zoho_schedule_pull(module text, target regclass, every interval DEFAULT '15 minutes',
-                                   refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+                                   refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL,
+                                   schema_changes text DEFAULT 'follow')
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF schema_changes IS NULL OR schema_changes NOT IN ('follow', 'hold', 'ignore') THEN
+    RAISE EXCEPTION 'schema_changes must be follow, hold or ignore, not %', coalesce(quote_literal(schema_changes), 'NULL') USING ERRCODE = '22023',
+      HINT = 'follow adds a column for each field added in Zoho; hold pauses the pull until you act; ignore leaves the table as it is.';
+  END IF;
   PERFORM zoho.require_table(target, '{SELECT,INSERT,UPDATE,DELETE}', 'pull into');
   PERFORM zoho.require_server(server);
   IF refresh_formulas IS NOT NULL THEN
     PERFORM zoho.cron_next(refresh_formulas, now());
   END IF;
-  INSERT INTO zoho.pull_schedules AS s (target, module, server, owner, mapping, every, refresh_formulas)
-  VALUES (target, module, server, current_user::regrole, mapping, every, refresh_formulas)
+  INSERT INTO zoho.pull_schedules AS s (target, module, server, owner, mapping, every, refresh_formulas, schema_changes)
+  VALUES (target, module, server, current_user::regrole, mapping, every, refresh_formulas, schema_changes)
   ON CONFLICT ON CONSTRAINT pull_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, server = EXCLUDED.server, owner = EXCLUDED.owner, mapping = EXCLUDED.mapping,
-        every = EXCLUDED.every, refresh_formulas = EXCLUDED.refresh_formulas, paused = false,
+        every = EXCLUDED.every, refresh_formulas = EXCLUDED.refresh_formulas, paused = false, held_reason = NULL,
+        schema_changes = EXCLUDED.schema_changes,
         -- Another module or mapping: start again with a full load.
         synced_until = CASE WHEN s.module = EXCLUDED.module AND s.mapping IS NOT DISTINCT FROM EXCLUDED.mapping
                             THEN s.synced_until END;
@@ -139,8 +157,8 @@ EXCEPTION WHEN insufficient_privilege THEN
   END IF;
   RAISE;
 END $$;
-COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name) IS
-  'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas';
+COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name, text) IS
+  'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas, and following fields added in Zoho (schema_changes)';
 
 CREATE FUNCTION zoho_unschedule_pull(target regclass) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -152,5 +170,5 @@ END $$;
 
 CREATE FUNCTION zoho_pause_pull(target regclass, paused boolean DEFAULT true) RETURNS boolean
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-  UPDATE zoho.pull_schedules s SET paused = $2 WHERE s.target = $1 RETURNING true;
+  UPDATE zoho.pull_schedules s SET paused = $2, held_reason = CASE WHEN $2 THEN s.held_reason END WHERE s.target = $1 RETURNING true;
 $$;

@@ -13,7 +13,7 @@ CREATE VIEW zoho.sync_status WITH (security_invoker = true) AS
     FROM zoho.push_schedules s CROSS JOIN LATERAL (SELECT zoho.budget_hold(s.server) AS hold) h
   UNION ALL
   SELECT 'pull', p.target::text, p.module, p.paused OR h.hold IS NOT NULL,
-         CASE WHEN p.paused THEN 'paused by zoho_pause_pull' ELSE h.hold END,
+         CASE WHEN p.paused THEN coalesce(p.held_reason, 'paused by zoho_pause_pull') ELSE h.hold END,
          p.last_run, p.last_success, p.last_error, p.last_error_at, NULL, NULL
     FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
   UNION ALL
@@ -37,25 +37,27 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
               WHEN s.failures >= 3 THEN 'failing' WHEN s.failures > 0 THEN 'degraded' ELSE 'ok' END AS state,
          -- Rows waiting since the last push that went out.
          CASE WHEN coalesce(s.rows_pending, 0) > 0 THEN now() - coalesce(s.last_success, s.counted_at) ELSE interval '0' END AS lag,
-         s.failures, s.next_attempt, s.last_error, s.last_error_at, NULL::text AS flow_id
+         s.failures, s.next_attempt, s.last_error, s.last_error_at, NULL::text AS flow_id,
+         -- What a change of the module's fields did to the table.
+         NULL::text AS notes
     FROM zoho.push_schedules s CROSS JOIN LATERAL (SELECT zoho.budget_hold(s.server) AS hold) h
   UNION ALL
   SELECT 'pull', p.target::text, p.module,
          CASE WHEN p.paused OR h.hold IS NOT NULL THEN 'paused'
               WHEN p.failures >= 3 THEN 'failing' WHEN p.failures > 0 THEN 'degraded' ELSE 'ok' END,
-         now() - p.synced_until, p.failures, p.next_attempt, p.last_error, p.last_error_at, NULL
+         now() - p.synced_until, p.failures, p.next_attempt, coalesce(p.held_reason, p.last_error), p.last_error_at, NULL, p.schema_notes
     FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
   UNION ALL
   -- Lag: how long since the target was last proven equal to Zoho.
   SELECT 'verify', v.target::text, v.module,
          CASE WHEN v.paused OR h.hold IS NOT NULL THEN 'paused'
               WHEN v.failures >= 3 THEN 'failing' WHEN v.failures > 0 THEN 'degraded' ELSE 'ok' END,
-         now() - v.last_success, v.failures, v.next_attempt, v.last_error, v.last_error_at, NULL
+         now() - v.last_success, v.failures, v.next_attempt, v.last_error, v.last_error_at, NULL, NULL
     FROM zoho.verify_schedules v CROSS JOIN LATERAL (SELECT zoho.budget_hold(v.server) AS hold) h
   UNION ALL
   SELECT 'channel', w.target::text, w.module,
          CASE WHEN w.expires_at < now() OR w.failures >= 3 THEN 'failing' WHEN w.failures > 0 THEN 'degraded' ELSE 'ok' END,
-         now() - w.synced_until, w.failures, w.next_attempt, w.last_error, w.last_error_at, w.channel_id::text
+         now() - w.synced_until, w.failures, w.next_attempt, w.last_error, w.last_error_at, w.channel_id::text, NULL
     FROM zoho.watches w
   UNION ALL
   SELECT 'job ' || j.id, j.target::text, j.module,
@@ -64,7 +66,7 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
          -- failed or that the runner did not survive (the first run is not
          -- a failure).
          CASE WHEN j.state IN ('queued', 'running') THEN now() - j.queued_at END, j.failures + greatest(j.attempts - 1, 0), j.next_attempt, j.error,
-         CASE WHEN j.error IS NOT NULL THEN coalesce(j.finished_at, j.started_at) END, j.id::text
+         CASE WHEN j.error IS NOT NULL THEN coalesce(j.finished_at, j.started_at) END, j.id::text, NULL
     FROM zoho.job_queue j
    WHERE j.state IN ('queued', 'running') OR (j.state = 'failed' AND j.finished_at > now() - interval '1 day');
 GRANT SELECT ON zoho.health TO PUBLIC;

@@ -25,6 +25,10 @@ pub static CATCHUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// list stops at 100,000 anyway.
 pub static CATCHUP_LIST_PAGES: GucSetting<i32> = GucSetting::<i32>::new(50);
 
+/// Seconds between checks of a pulled module's fields against what the
+/// last check saw (schema drift): a check costs one metadata call.
+pub static SCHEMA_CHECK_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(600);
+
 /// Let the planner join a foreign table to another relation by sending the
 /// other side's keys to Zoho 100 at a time (the batched join custom scan).
 pub static ENABLE_BATCHED_JOIN: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -192,5 +196,15 @@ pub fn init() {
         499,
         GucContext::Sighup,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zoho_fdw.schema_check_interval",
+        c"Seconds between checks of a scheduled pull's module for fields added, removed or retyped in Zoho.",
+        c"What a pull does about them is its schema_changes: follow, hold or ignore.",
+        &SCHEMA_CHECK_INTERVAL,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
 }

@@ -32,6 +32,7 @@ mod push;
 mod runtime;
 mod server;
 mod steps;
+mod sync;
 mod tokens;
 mod usage;
 mod verify;

@@ -244,7 +244,7 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool, steps: 
         let returned: std::collections::HashSet<i64> = records.iter().filter_map(|r| zoho_api::records::record_id(r)?.parse().ok()).collect();
         let gone: Vec<i64> = found.extra.iter().copied().filter(|id| !returned.contains(id)).collect();
         steps.step(|_| {
-            crate::worker::apply::upsert(&target, &records)?;
+            crate::worker::apply::upsert(&target, &records, crate::worker::apply::clock_offset(&client))?;
             crate::worker::apply::delete(&target, &gone)
         })?;
         for (kind, ids) in [("missing", &found.missing), ("stale", &found.stale)] {

@@ -29,6 +29,7 @@ use crate::local::{LocalColumn, LocalTable};
 use crate::runtime::block_on;
 use crate::server;
 use crate::steps::{InCaller, Steps};
+use crate::sync::origin::{from_zoho, FromZoho};
 
 
 extension_sql_file!("../../sql/export.sql", name = "export_catalog");
@@ -59,7 +60,7 @@ fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Op
         chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
     });
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false };
+    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None };
     export(&spec).unwrap_or_else(|e| raise(e))
 }
 
@@ -74,6 +75,16 @@ pub(crate) struct Export<'a> {
     /// that exist: their changes do not move Modified_Time, so newer-wins
     /// cannot see them.
     pub formulas_only: bool,
+    /// Likewise for these fields only: a backfill of fields added in Zoho
+    /// (their columns were just added, and Modified_Time did not move).
+    pub fields_only: Option<&'a [String]>,
+}
+
+impl Export<'_> {
+    /// Overwrites some fields of rows that exist, rather than newer-wins.
+    fn overwrites(&self) -> bool {
+        self.formulas_only || self.fields_only.is_some()
+    }
 }
 
 /// The COPY kind for a local column's type.
@@ -98,10 +109,22 @@ pub(crate) struct Target {
     pub table: LocalTable,
     /// (local column, Zoho field), `id` first, `Modified_Time` second.
     pub columns: Vec<(LocalColumn, FieldMeta)>,
+    /// A two-way table's rules: its rows are written through
+    /// [`crate::sync::resolve`], never plainly newer-wins.
+    pub sync: Option<crate::sync::TwoWay>,
 }
 
 pub(crate) fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], mapping: Option<&serde_json::Value>) -> Result<Target, ZohoFdwError> {
     let table = LocalTable::load(oid, "exported rows are written into a local table")?;
+    // A two-way table is always written with its sync's mapping, which
+    // keeps the fields it owns and its bookkeeping out of Zoho's reach.
+    let sync = crate::sync::two_way(&table)?;
+    let mapping = sync.as_ref().map(|s| s.pull_mapping.clone()).or_else(|| mapping.cloned());
+    plan_columns(table, module, fields, mapping.as_ref(), sync)
+}
+
+/// [`plan_target`] for a table already loaded, with the mapping given.
+pub(crate) fn plan_columns(table: LocalTable, module: &str, fields: &[FieldMeta], mapping: Option<&serde_json::Value>, sync: Option<crate::sync::TwoWay>) -> Result<Target, ZohoFdwError> {
     let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let readable: Vec<FieldMeta> = fields.iter().filter(|f| crate::fdw::import::readable(f)).cloned().collect();
     let matching = zoho_api::mapping::match_columns(module, &names, &readable, mapping, false)
@@ -123,7 +146,7 @@ pub(crate) fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], 
     if !matching.unmatched.is_empty() {
         notice!("zoho_fdw: {} column(s) of {} match no field of {module} and keep their values: {}", matching.unmatched.len(), table.display, matching.unmatched.join(", "));
     }
-    Ok(Target { table, columns })
+    Ok(Target { table, columns, sync })
 }
 
 /// Newer-wins needs a unique id to conflict on.
@@ -195,23 +218,30 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
     let started = resume.started.unwrap_or_else(chrono::Utc::now);
     let (target, sql) = steps.step(|spi| {
         let mut target = plan_target(target_oid, module, &fields, spec.mapping)?;
-        if spec.formulas_only {
+        if let Some(only) = spec.fields_only {
+            // A field removed again since it was added is not read.
+            target.columns.retain(|(_, f)| f.api_name == "id" || only.contains(&f.api_name));
+        } else if spec.formulas_only {
             target.columns.retain(|(_, f)| f.api_name == "id" || f.is_computed());
             if target.columns.len() < 2 {
                 return Err(ZohoFdwError::BadArgument { what: format!("no column of {} holds a formula field of {module}, so there is nothing to refresh", target.table.display), hint: None });
             }
         }
         require_unique_id(spi, &target.table, &target.columns[0].0)?;
-        let sql = PageSql::new(&target, spec.formulas_only);
+        let sql = PageSql::new(&target, spec.overwrites());
         Ok((target, sql))
     })?;
+    if spec.fields_only.is_some() && target.columns.len() < 2 {
+        notice!("zoho_fdw: {module}: none of the fields to backfill is in Zoho any more");
+        return Ok(0);
+    }
     let t = &target.table;
     let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
     // Into an empty table rows go straight in; the rows written so far are
     // then the export's own, which `direct` checks on each page. In one
     // transaction the table is locked before the first download, so
     // notifications wait for the export and apply their newer rows after it.
-    let mut direct = resume.pages == 0 && !spec.formulas_only;
+    let mut direct = resume.pages == 0 && !spec.overwrites() && target.sync.is_none();
     let commits = steps.commits();
     if direct && !commits {
         direct = steps.step(|spi| sql.still_own(spi, t, 0, true))?;
@@ -240,7 +270,11 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
         let text = CopyText::from_zip(file, copy_plan(&target)).map_err(|e| ZohoFdwError::BadValue { table: t.display.clone(), what: format!("the Bulk Read file of page {page} cannot be read: {e}") })?;
         let count = job.result.as_ref().and_then(|r| r.count);
         let next = Resume { pages: page, written: resume.written, next_token: pages.next_token().map(str::to_string), started: resume.started };
-        let (applied, fed, next) = steps.step(|spi| {
+        let clock = client.transport().clock_offset().unwrap_or_else(chrono::Duration::zero);
+        // Rows written from Zoho are not pending; a formula refresh or a
+        // backfill leaves each row's flag as it was.
+        let how = if spec.overwrites() { FromZoho::AsWritten } else { FromZoho::Synced };
+        let (applied, fed, next) = steps.step(|spi| from_zoho(target_oid, how, || {
             let feed = copy::Feed::new(text, t.display.clone());
             let straight = direct && sql.still_own(spi, t, resume.written, !commits)?;
             let (applied, fed) = if straight {
@@ -251,7 +285,10 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
                 let stage_oid = sql.stage(spi)?;
                 let (_, feed) = copy::copy_into(stage_oid, &names, feed)?;
                 let fed = feed.text.rows();
-                let n = spi.update(sql.merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64;
+                let n = match &target.sync {
+                    Some(two) if !spec.overwrites() => crate::sync::resolve::apply(&target, two, crate::sync::resolve::Incoming::Stage, clock)? as i64,
+                    _ => spi.update(sql.merge.as_str(), None, &[]).map_err(spi_err)?.len() as i64,
+                };
                 (n, fed)
             };
             let next = Resume { written: next.written + applied, ..next };
@@ -259,14 +296,14 @@ pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut res
                 save(spi, &next)?;
             }
             Ok((applied, fed, next))
-        })?;
+        }))?;
         resume = next;
         debug1!("zoho_fdw: export timing: page={page} rows={fed} zoho_ms={zoho_ms:.1} apply_ms={:.1}", applying.elapsed().as_secs_f64() * 1e3);
         let line = format!("{module} page {page}: {fed} row(s) downloaded{}, {applied} written into {}", count.map(|c| format!(" of {c}")).unwrap_or_default(), t.display);
         notice!("zoho_fdw: {line}");
         crate::progress::activity(&line);
     }
-    if spec.formulas_only {
+    if spec.overwrites() {
         return Ok(resume.written);
     }
     // On Zoho's clock (its replies' Date, seen by now), less a margin.

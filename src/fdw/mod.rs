@@ -15,6 +15,7 @@
 //! - [`modify`]: INSERT, UPDATE, DELETE with RETURNING, row by row
 //! - [`direct`]: UPDATE and DELETE with fixed new values, a page at a time
 //! - [`import`]: IMPORT FOREIGN SCHEMA
+//! - [`refresh`]: `zoho_refresh_foreign_table`, a table kept up with its module
 //! - [`analyze`]: ANALYZE, by a sample within a credit cap
 
 mod aggregate;
@@ -27,6 +28,7 @@ pub(crate) mod join;
 mod modify;
 mod plan;
 mod pushdown;
+mod refresh;
 mod scan;
 pub mod table;
 

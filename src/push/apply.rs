@@ -16,7 +16,8 @@ const BATCH: usize = 20_000;
 
 #[derive(Default)]
 pub struct Outcomes {
-    pub synced: Vec<(RowRef, u64)>,
+    /// With the record's id and the `Modified_Time` Zoho gave the write.
+    pub synced: Vec<(RowRef, u64, Option<String>)>,
     pub rejected: Vec<(RowRef, String)>,
     /// Keys of the synced rows, and what was sent for each rejected one.
     pub synced_keys: Vec<String>,
@@ -64,18 +65,19 @@ fn refs_args(refs: &[RowRef]) -> [DatumWithOid<'static>; 3] {
     [toids.into(), tids, xmins.into()]
 }
 
-/// The join on row versions; `$1..$3` are the table oids, ctids and xmins.
+/// The join on row versions; `$1..$3` are the table oids, ctids and xmins,
+/// `$4` a value per row (`values`: its cast, and any further arrays).
 /// `ctid = ANY` lets PostgreSQL fetch the rows by TID instead of scanning.
-fn matching_rows(src: &SourceTable) -> String {
+fn matching_rows(src: &SourceTable, values: &str) -> String {
     format!(
-        "FROM unnest($1::oid[], $2::tid[], $3::int4[], $4) AS r(toid, tid, x, v)
+        "FROM unnest($1::oid[], $2::tid[], $3::int4[], {values}) AS r(toid, tid, x, v, mt)
           WHERE t.ctid = ANY($2::tid[]) AND t.ctid = r.tid AND t.tableoid = r.toid AND t.xmin = r.x AND NOT t.{}",
         src.sync.quoted()
     )
 }
 
 /// Marks the rows Zoho took as synced; returns how many still matched.
-pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRef, u64)]) -> Result<u64, ZohoFdwError> {
+pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRef, u64, Option<String>)]) -> Result<u64, ZohoFdwError> {
     let mut sets = vec![format!("{} = true", src.sync.quoted())];
     if let Some(c) = &src.zoho_id {
         sets.push(format!("{} = CAST(r.v AS {})", c.quoted(), c.type_name));
@@ -84,16 +86,27 @@ pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRe
         sets.push(format!("{} = NULL", c.quoted()));
     }
     if let Some(c) = &src.synced_at {
-        sets.push(format!("{} = now()", c.quoted()));
+        sets.push(format!("{} = clock_timestamp()", c.quoted()));
     }
-    let sql = format!("UPDATE {} AS t SET {} {}", src.sql_name, sets.join(", "), matching_rows(src).replace("$4", "$4::int8[]"));
-    let mut marked = 0;
-    for chunk in rows.chunks(BATCH) {
-        let refs: Vec<RowRef> = chunk.iter().map(|(r, _)| *r).collect();
-        let ids: Vec<i64> = chunk.iter().map(|(_, id)| *id as i64).collect();
-        marked += run(client, &sql, refs_args(&refs), ids)?;
+    // A two-way table keeps the version it wrote: its notification coming
+    // back is then no newer than the row.
+    if let Some(c) = &src.version {
+        sets.push(format!("{c} = coalesce(CAST(r.mt AS timestamptz), t.{c})", c = c.quoted()));
     }
-    Ok(marked)
+    let sql = format!("UPDATE {} AS t SET {} {}", src.sql_name, sets.join(", "), matching_rows(src, "$4::int8[], $5::text[]"));
+    // The version is Zoho's, not a local edit: the trigger must not take
+    // its change for one.
+    crate::sync::origin::from_zoho(src.oid, crate::sync::origin::FromZoho::AsWritten, || {
+        let mut marked = 0;
+        for chunk in rows.chunks(BATCH) {
+            let refs: Vec<RowRef> = chunk.iter().map(|(r, _, _)| *r).collect();
+            let ids: Vec<i64> = chunk.iter().map(|(_, id, _)| *id as i64).collect();
+            let versions: Vec<Option<String>> = chunk.iter().map(|(_, _, v)| v.clone()).collect();
+            let [toids, tids, xmins] = refs_args(&refs);
+            marked += run(client, &sql, [toids, tids, xmins, ids.into(), versions.into()])?;
+        }
+        Ok(marked)
+    })
 }
 
 /// Stores Zoho's reasons in `zoho_error` (when the table has it); the rows
@@ -102,19 +115,18 @@ pub fn record_rejections(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[
     let Some(c) = &src.zoho_error else {
         return Ok(0);
     };
-    let sql = format!("UPDATE {} AS t SET {} = r.v {}", src.sql_name, c.quoted(), matching_rows(src).replace("$4", "$4::text[]"));
+    let sql = format!("UPDATE {} AS t SET {} = r.v {}", src.sql_name, c.quoted(), matching_rows(src, "$4::text[], NULL::text[]"));
     let mut recorded = 0;
     for chunk in rows.chunks(BATCH) {
         let refs: Vec<RowRef> = chunk.iter().map(|(r, _)| *r).collect();
         let errors: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
-        recorded += run(client, &sql, refs_args(&refs), errors)?;
+        let [toids, tids, xmins] = refs_args(&refs);
+        recorded += run(client, &sql, [toids, tids, xmins, errors.into()])?;
     }
     Ok(recorded)
 }
 
-fn run<V: IntoDatum>(client: &mut SpiClient<'_>, sql: &str, refs: [DatumWithOid<'static>; 3], values: V) -> Result<u64, ZohoFdwError> {
-    let [toids, tids, xmins] = refs;
-    let args = [toids, tids, xmins, values.into()];
+fn run<const N: usize>(client: &mut SpiClient<'_>, sql: &str, args: [DatumWithOid<'static>; N]) -> Result<u64, ZohoFdwError> {
     client
         .update(sql, None, &args)
         .map(|t| t.len() as u64)

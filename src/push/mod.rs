@@ -46,7 +46,9 @@ use read::RowRef;
 use source::SourceTable;
 
 /// Columns a push maintains and never sends (besides the sync column).
-pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at"];
+pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at", CHANGED_AT];
+/// When a row last changed here, set by `zoho_mark_pending`.
+pub const CHANGED_AT: &str = "zoho_changed_at";
 
 /// Up to this many pending rows need no pre-pass: they are all read and
 /// converted before the first Upsert API call.
@@ -507,9 +509,9 @@ fn outcomes_of(refs: Vec<RowRef>, values: &[PushRow], results: Vec<Outcome>) -> 
     let mut outcomes = Outcomes::default();
     for ((r, row), o) in refs.into_iter().zip(values).zip(results) {
         match o {
-            Outcome::Synced(id) => {
+            Outcome::Synced { id, modified_time } => {
                 let id: u64 = id.parse().map_err(|_| ZohoFdwError::Internal(format!("Zoho returned record id {id:?}, which is not a number")))?;
-                outcomes.synced.push((r, id));
+                outcomes.synced.push((r, id, modified_time));
                 outcomes.synced_keys.push(quarantine::key_of(row));
             }
             Outcome::Rejected(e) => {

@@ -18,6 +18,8 @@ pub struct SourceTable {
     pub zoho_id: Option<LocalColumn>,
     pub zoho_error: Option<LocalColumn>,
     pub synced_at: Option<LocalColumn>,
+    /// A two-way table's column of Zoho's `Modified_Time`.
+    pub version: Option<LocalColumn>,
 }
 
 impl SourceTable {
@@ -50,7 +52,9 @@ impl SourceTable {
                 return Err(ZohoFdwError::BadArgument { what: format!("column zoho_synced_at of {display} is {}, not a timestamp", c.type_name), hint: None });
             }
         }
+        let version = crate::sync::version_column(oid, &columns)?;
         Ok(SourceTable {
+            version,
             oid,
             sql_name,
             display,

@@ -2,7 +2,10 @@
 //! sync column (trigger argument, default `synced`) to false on INSERT and
 //! on any UPDATE that changes a column other than the bookkeeping ones. So
 //! the UPDATE by which `zoho_upsert_pending` marks rows synced, which only
-//! touches bookkeeping columns, is left as it is.
+//! touches bookkeeping columns, is left as it is. A user's change also sets
+//! `zoho_changed_at`, where the table has it (newest_wins compares it with
+//! Zoho's `Modified_Time`). Rows the extension writes from Zoho are not
+//! marked pending ([`crate::sync::origin`]).
 //!
 //! Written against the raw trigger API: it compares every column of OLD and
 //! NEW by binary image (`datum_image_eq`, what HOT updates use), which
@@ -13,7 +16,8 @@ use std::ffi::{c_int, CStr};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use super::BOOKKEEPING;
+use super::{BOOKKEEPING, CHANGED_AT};
+use crate::sync::origin::FromZoho;
 
 extern "C-unwind" {
     /// utils/datum.h, which pgrx does not bind. Called through
@@ -103,15 +107,34 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     if !changed {
         return pg_sys::Datum::from(new);
     }
-    crate::worker::wake::pushes_at_commit();
-    let mut isnull = false;
-    let current = pg_sys::heap_getattr(new, sync_idx as i32 + 1, desc, &mut isnull);
-    if !isnull && current.value() == 0 {
+    let (mut cols, mut values): (Vec<c_int>, Vec<pg_sys::Datum>) = (Vec::new(), Vec::new());
+    match crate::sync::origin::current((*rel).rd_id, (*(*rel).rd_rel).relispartition) {
+        // The statement sets the sync column itself.
+        Some(FromZoho::AsWritten) => return pg_sys::Datum::from(new),
+        // The row now holds what Zoho holds.
+        Some(FromZoho::Synced) => {
+            cols.push(sync_idx as c_int + 1);
+            values.push(pg_sys::Datum::from(true));
+        }
+        None => {
+            crate::worker::wake::pushes_at_commit();
+            let mut isnull = false;
+            let current = pg_sys::heap_getattr(new, sync_idx as i32 + 1, desc, &mut isnull);
+            if isnull || current.value() != 0 {
+                cols.push(sync_idx as c_int + 1);
+                values.push(pg_sys::Datum::from(false));
+            }
+            // When it changed here, for newest_wins (a two-way table's).
+            if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && name_of(a) == CHANGED_AT) {
+                cols.push(i as c_int + 1);
+                values.push(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()));
+            }
+        }
+    }
+    if cols.is_empty() {
         return pg_sys::Datum::from(new);
     }
-    let mut col: c_int = sync_idx as c_int + 1;
-    let mut value = pg_sys::Datum::from(false);
-    let mut null = false;
-    let modified = pg_sys::heap_modify_tuple_by_cols(new, desc, 1, &mut col, &mut value, &mut null);
+    let mut nulls = vec![false; cols.len()];
+    let modified = pg_sys::heap_modify_tuple_by_cols(new, desc, cols.len() as c_int, cols.as_mut_ptr(), values.as_mut_ptr(), nulls.as_mut_ptr());
     pg_sys::Datum::from(modified)
 }

@@ -2,7 +2,9 @@
 //! and deleting rows Zoho deleted. Shared by notifications and catch-ups.
 //! An equal `Modified_Time` with other values is applied too: Zoho's has
 //! one-second resolution, so a second edit within the same second looks no
-//! newer. The same version again, or an older one, changes nothing.
+//! newer. The same version again, or an older one, changes nothing. Rows
+//! written here are not marked pending ([`crate::sync::origin`]); a two-way
+//! table's go through [`crate::sync::resolve`].
 
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
@@ -10,6 +12,7 @@ use zoho_api::Record;
 
 use crate::error::ZohoFdwError;
 use crate::export::Target;
+use crate::sync::origin::{from_zoho, FromZoho};
 
 fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("applying changes: {e}"))
@@ -36,10 +39,20 @@ fn row(target: &Target, rec: &Record) -> Value {
     Value::Object(out)
 }
 
-/// Upserts `records`; returns how many rows changed.
-pub fn upsert(target: &Target, records: &[Record]) -> Result<u64, ZohoFdwError> {
+/// Zoho's clock less ours, as its replies said (zero before the first).
+pub fn clock_offset(client: &zoho_api::ZohoClient) -> chrono::Duration {
+    client.transport().clock_offset().unwrap_or_else(chrono::Duration::zero)
+}
+
+/// Upserts `records`; returns how many rows changed. A two-way table's go
+/// through its conflict rules; `clock_offset` is Zoho's clock less ours.
+pub fn upsert(target: &Target, records: &[Record], clock_offset: chrono::Duration) -> Result<u64, ZohoFdwError> {
     if records.is_empty() {
         return Ok(0);
+    }
+    if let Some(two) = &target.sync {
+        let rows = Value::Array(records.iter().map(|r| row(target, r)).collect());
+        return crate::sync::resolve::apply(target, two, crate::sync::resolve::Incoming::Json(rows), clock_offset);
     }
     let t = &target.table;
     let cols: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
@@ -57,7 +70,7 @@ pub fn upsert(target: &Target, records: &[Record]) -> Result<u64, ZohoFdwError> 
         new = cols.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
     );
     let rows = Value::Array(records.iter().map(|r| row(target, r)).collect());
-    Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[pgrx::JsonB(rows).into()]).map(|t| t.len() as u64).map_err(spi_err))
+    from_zoho(t.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[pgrx::JsonB(rows).into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }
 
 /// Deletes the rows of these record ids; returns how many there were.

@@ -47,6 +47,8 @@ pub fn target_as(
 pub struct Fetched {
     records: Vec<Record>,
     deleted: Vec<i64>,
+    /// Zoho's clock less ours, as its replies said.
+    clock_offset: chrono::Duration,
     /// More changed records remain than `max_pages` allowed reading; the
     /// deletes were then not read.
     pub incomplete: bool,
@@ -75,12 +77,12 @@ pub fn fetch_changes(client: &ZohoClient, server: &str, module: &str, target: &T
         records.extend(page);
         read += 1;
         if max_pages.is_some_and(|m| read >= m) && pages.has_more() {
-            return Ok(Fetched { records, deleted: Vec::new(), incomplete: true });
+            return Ok(Fetched { records, deleted: Vec::new(), clock_offset: apply::clock_offset(client), incomplete: true });
         }
     }
     let deleted = block_on(client.deleted(module, Some(since))).map_err(api)?;
     let deleted = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
-    Ok(Fetched { records, deleted, incomplete: false })
+    Ok(Fetched { records, deleted, clock_offset: apply::clock_offset(client), incomplete: false })
 }
 
 impl Fetched {
@@ -88,7 +90,7 @@ impl Fetched {
     pub fn apply(&self, target: &Target) -> Result<Changes, ZohoFdwError> {
         let mut changed = 0;
         for page in self.records.chunks(200) {
-            changed += apply::upsert(target, page)?;
+            changed += apply::upsert(target, page, self.clock_offset)?;
         }
         let removed = apply::delete(target, &self.deleted)?;
         Ok(Changes { changed, removed, incomplete: self.incomplete })

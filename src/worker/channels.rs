@@ -232,7 +232,7 @@ impl Worker {
                 in_transaction(|| {
                     as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || match &change {
                         Change::Gone(ids) => apply::delete(&target, ids).map(|_| ()),
-                        Change::Now(records) => apply::upsert(&target, records).map(|_| ()),
+                        Change::Now(records) => apply::upsert(&target, records, apply::clock_offset(&client)).map(|_| ()),
                     })?;
                     Spi::run_with_args(
                         "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",

@@ -90,6 +90,8 @@ struct Job {
     mapping: Option<serde_json::Value>,
     server: Option<String>,
     owner: pg_sys::Oid,
+    /// A backfill's fields.
+    fields: Option<Vec<String>>,
     /// Pages an earlier attempt committed, to go on from.
     resume: Resume,
     /// Attempts in a row that failed because Zoho did not answer.
@@ -123,7 +125,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                    FROM fresh
                   WHERE id = $1 AND state = 'queued'
                  RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid,
-                           pages_done, coalesce(rows_written, 0), next_page_token, failures, extract(epoch FROM started_at)::float8",
+                           pages_done, coalesce(rows_written, 0), next_page_token, failures, extract(epoch FROM started_at)::float8, fields",
                 None,
                 &[id.into()],
             )?;
@@ -137,6 +139,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 mapping: r.get::<pgrx::JsonB>(6)?.map(|j| j.0),
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
+                fields: r.get::<Vec<String>>(14)?,
                 resume: Resume {
                     pages: r.get::<i32>(9)?.unwrap_or(0),
                     written: r.get::<i64>(10)?.unwrap_or(0),
@@ -166,9 +169,11 @@ fn run(job: &Job) -> Result<i64, JobError> {
         mapping: job.mapping.as_ref(),
         server: job.server.as_deref(),
         formulas_only: job.kind == "refresh",
+        fields_only: if job.kind == "backfill" { job.fields.as_deref() } else { None },
     };
-    // An export or a refresh writes rows; a pull or catch-up also deletes.
-    let access = if matches!(job.kind.as_str(), "export" | "refresh") { Access::Export } else { Access::Mirror };
+    // An export, a refresh or a backfill writes rows; a pull or catch-up
+    // also deletes.
+    let access = if matches!(job.kind.as_str(), "export" | "refresh" | "backfill") { Access::Export } else { Access::Mirror };
     let mut steps = OwnTransactions { owner: job.owner, rel: Some((job.target, access)) };
     let mut checkpoint = |_: &mut pgrx::spi::SpiClient<'_>, at: &Resume| -> Result<(), ZohoFdwError> {
         // The catalog is the extension's, not the owner's to write.
@@ -286,7 +291,7 @@ fn fail(job: &Job, e: &JobError) {
         let msg = format!("job {}: {e_text}", job.id);
         match job.kind.as_str() {
             // The pull runs again after its interval (last_run), not at once.
-            "pull" | "refresh" => spi(Spi::run_with_args(
+            "pull" | "refresh" | "backfill" => spi(Spi::run_with_args(
                 "UPDATE zoho.pull_schedules p SET last_run = now(), last_error = $2, last_error_at = now()
                    FROM zoho.job_queue j WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid",
                 &[job.id.into(), msg.as_str().into()],

@@ -11,7 +11,9 @@
 //!   (records modified since, and deleted records): at start, after a lapse,
 //!   and every `zoho_fdw.catchup_interval`.
 //!
-//! - [`schedules`] runs scheduled pushes (zoho.push_schedules).
+//! - [`schedules`] runs scheduled pushes (zoho.push_schedules), [`pulls`]
+//!   scheduled pulls, and [`drift`] follows the fields a pulled module
+//!   gains, loses or retypes in Zoho.
 //!
 //! Every unit of work runs in its own transaction; a failure is logged and
 //! recorded on the channel (`zoho.channels.last_error`) and retried, never
@@ -20,6 +22,7 @@
 
 pub(crate) mod apply;
 mod catchup;
+mod drift;
 mod channels;
 mod jobs;
 mod listener;

@@ -27,12 +27,17 @@ pub struct Pulls {
     supervisor: Supervisor,
 }
 
-struct Pull {
-    target: pg_sys::Oid,
-    module: String,
-    server: Option<String>,
-    owner: pg_sys::Oid,
-    mapping: Option<serde_json::Value>,
+pub struct Pull {
+    pub target: pg_sys::Oid,
+    pub module: String,
+    pub server: Option<String>,
+    pub owner: pg_sys::Oid,
+    pub mapping: Option<serde_json::Value>,
+    /// follow, hold or ignore ([`super::drift`]).
+    pub schema_changes: String,
+    /// The fields the last check saw, and whether a check is due.
+    pub schema: Option<serde_json::Value>,
+    pub schema_due: bool,
     synced_until: Option<DateTime<Utc>>,
     due: bool,
     refresh_due: bool,
@@ -46,10 +51,11 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
             "SELECT p.target::oid, p.module, p.server::text, p.owner::oid, p.mapping, extract(epoch FROM p.synced_until)::float8,
                     p.last_run IS NULL OR p.last_run + p.every <= now(),
                     p.refresh_formulas IS NOT NULL AND zoho.cron_next(p.refresh_formulas, coalesce(p.last_refresh, p.created_at)) <= now(),
-                    EXISTS (SELECT 1 FROM zoho.job_queue j WHERE j.target = p.target AND j.kind IN ('pull', 'refresh') AND j.state IN ('queued', 'running'))
+                    EXISTS (SELECT 1 FROM zoho.job_queue j WHERE j.target = p.target AND j.kind IN ('pull', 'refresh', 'backfill') AND j.state IN ('queued', 'running')),
+                    p.schema_changes, p.schema, p.schema_checked IS NULL OR p.schema_checked <= now() - make_interval(secs => $1)
                FROM zoho.pull_schedules p WHERE NOT p.paused",
             None,
-            &[],
+            &[(crate::gucs::SCHEMA_CHECK_INTERVAL.get() as f64).into()],
         )?;
         rows.map(|r| {
             Ok(Pull {
@@ -62,10 +68,22 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                 due: r.get::<bool>(7)?.unwrap_or(false),
                 refresh_due: r.get::<bool>(8)?.unwrap_or(false),
                 busy: r.get::<bool>(9)?.unwrap_or(false),
+                schema_changes: r.get::<String>(10)?.unwrap_or_default(),
+                schema: r.get::<pgrx::JsonB>(11)?.map(|j| j.0),
+                schema_due: r.get::<bool>(12)?.unwrap_or(false),
             })
         })
         .collect()
     }))
+}
+
+/// A job reading `fields` (added in Zoho) into the rows of `p`'s table.
+pub fn enqueue_backfill(p: &Pull, fields: &[String]) -> Result<(), ZohoFdwError> {
+    spi(Spi::run_with_args(
+        "INSERT INTO zoho.job_queue (kind, module, target, mapping, server, owner, fields)
+         VALUES ('backfill', $1, $2::oid::regclass, $3, $4, $5::oid::regrole, $6)",
+        &[p.module.as_str().into(), p.target.into(), p.mapping.clone().map(pgrx::JsonB).into(), p.server.as_deref().into(), p.owner.into(), fields.to_vec().into()],
+    ))
 }
 
 fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), ZohoFdwError> {
@@ -150,7 +168,12 @@ impl Pulls {
                 Ok(None) => {}
                 Err(e) => return self.unreadable.warn("cannot read zoho.credit_budget", e),
             }
-            let fetched = if p.due { fetch(&p) } else { Ok(None) };
+            // A pull paused for a change of fields waits for its owner.
+            let go_on = if p.due { super::drift::check(&p) } else { Ok(true) };
+            if matches!(go_on, Ok(false)) {
+                continue;
+            }
+            let fetched = go_on.and_then(|_| if p.due { fetch(&p) } else { Ok(None) });
             let done = fetched.and_then(|fetched| in_transaction(|| {
                 if p.refresh_due {
                     enqueue(&p, "refresh", None)?;

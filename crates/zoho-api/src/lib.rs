@@ -25,6 +25,7 @@ pub use http::{ClientConfig, PollPolicy, RetryPolicy};
 pub mod bulk_read;
 pub mod bulk_write;
 pub mod client;
+pub mod conflict;
 pub mod coql;
 pub mod copy_text;
 pub mod metadata;

@@ -86,6 +86,83 @@ pub fn match_columns(module: &str, columns: &[&str], fields: &[FieldMeta], mappi
     Ok(out)
 }
 
+/// The push's and the pull's mappings of a two-way table (`zoho_sync`),
+/// from the caller's: the pull writes Zoho's `id` into `zoho_id` and never a
+/// field the table owns, nor any bookkeeping column; the push never sends a
+/// field Zoho owns. Field names in `rules` come back as the module spells
+/// them.
+#[derive(Debug, Clone)]
+pub struct TwoWayMappings {
+    pub key_field: String,
+    pub rules: crate::conflict::Rules,
+    pub push: Value,
+    pub pull: Value,
+}
+
+/// The local column that holds Zoho's record id in a two-way table.
+pub const ZOHO_ID: &str = "zoho_id";
+
+pub fn two_way(
+    module: &str,
+    columns: &[&str],
+    fields: &[FieldMeta],
+    rules: &crate::conflict::Rules,
+    mapping: Option<&Value>,
+    key_field: &str,
+    bookkeeping: &[&str],
+) -> Result<TwoWayMappings> {
+    use crate::conflict::{FieldRule, Side};
+    // Checks the caller's mapping on its own first, for its errors.
+    match_columns(module, columns, fields, mapping, false)?;
+    let user = match mapping {
+        Some(Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if !columns.contains(&ZOHO_ID) {
+        return Err(Error::InvalidInput(format!("a two-way table needs a column {ZOHO_ID} (bigint, unique) for Zoho's record id")));
+    }
+    let key = find_field(fields, key_field).ok_or_else(|| Error::InvalidInput(format!("module {module} has no field \"{key_field}\" (key_field)")))?;
+    if !key.unique {
+        return Err(Error::InvalidInput(format!("key_field {} of module {module} is not unique in Zoho, so rows cannot be matched on it", key.api_name)));
+    }
+    let mut canonical = crate::conflict::Rules { policy: rules.policy, fields: Default::default() };
+    for (name, rule) in &rules.fields {
+        let f = find_field(fields, name).ok_or_else(|| Error::InvalidInput(format!("fields names \"{name}\", which module {module} does not have")))?;
+        if f.api_name == key.api_name && *rule == FieldRule::OwnedBy(Side::Zoho) {
+            return Err(Error::InvalidInput(format!("the key field {} cannot be owned by Zoho: the push matches rows on it", key.api_name)));
+        }
+        canonical.fields.insert(f.api_name.clone(), *rule);
+    }
+    let owned = |side: Side, f: &FieldMeta| canonical.fields.get(&f.api_name) == Some(&FieldRule::OwnedBy(side));
+
+    let mut pull = user.clone();
+    pull.entry(ZOHO_ID).or_insert_with(|| Value::String("id".into()));
+    for c in columns.iter().filter(|c| **c != ZOHO_ID && !user.contains_key(**c)) {
+        if c.eq_ignore_ascii_case("id") || bookkeeping.contains(c) {
+            pull.insert(c.to_string(), Value::Null);
+        }
+    }
+    let pull_value = Value::Object(pull.clone());
+    for m in match_columns(module, columns, fields, Some(&pull_value), false)?.matched {
+        if owned(Side::Local, &m.field) {
+            pull.insert(columns[m.column].to_string(), Value::Null);
+        }
+    }
+
+    let mut push = user;
+    let push_value = Value::Object(push.clone());
+    let sent = match_columns(module, columns, fields, Some(&push_value), true)?;
+    if !sent.matched.iter().any(|m| m.field.api_name == key.api_name) {
+        return Err(Error::InvalidInput(format!("no column holds the key field {}, which the push matches rows on", key.api_name)));
+    }
+    for m in sent.matched {
+        if owned(Side::Zoho, &m.field) {
+            push.insert(columns[m.column].to_string(), Value::Null);
+        }
+    }
+    Ok(TwoWayMappings { key_field: key.api_name.clone(), rules: canonical, push: Value::Object(push), pull: Value::Object(pull) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +212,36 @@ mod tests {
         assert!(err(json!({"order_id": 3}), &["order_id"]).contains("field name or null"));
         assert!(err(json!(["x"]), &["order_id"]).contains("JSON object"));
         assert!(err(json!({"a": "Name"}), &["a", "name"]).contains("both map to field Name"));
+    }
+
+    #[test]
+    fn a_two_way_table_keeps_each_sides_fields_from_the_other() {
+        let rules = crate::conflict::Rules::parse("newest_wins", Some(&json!({"customer_name": "local", "AMOUNT": "zoho"}))).unwrap();
+        let cols = ["id", "parent_id", "customer_name", "amount", "zoho_id", "synced", "modified_time"];
+        let m = two_way("Orders", &cols, &fields(), &rules, None, "Parent_Id", &["synced"]).unwrap();
+        assert_eq!(m.key_field, "parent_id");
+        assert_eq!(m.rules.fields.keys().collect::<Vec<_>>(), vec!["Amount", "Customer_Name"]);
+        assert_eq!(m.pull, json!({"zoho_id": "id", "id": null, "synced": null, "customer_name": null}));
+        assert_eq!(m.push, json!({"amount": null}));
+        // What each side then matches.
+        let pulled = match_columns("Orders", &cols, &fields(), Some(&m.pull), false).unwrap();
+        let pulled: Vec<&str> = pulled.matched.iter().map(|c| c.field.api_name.as_str()).collect();
+        assert_eq!(pulled, vec!["parent_id", "Amount", "id"]);
+        let pushed = match_columns("Orders", &cols, &fields(), Some(&m.push), true).unwrap();
+        let pushed: Vec<&str> = pushed.matched.iter().map(|c| c.field.api_name.as_str()).collect();
+        assert_eq!(pushed, vec!["parent_id", "Customer_Name"]);
+    }
+
+    #[test]
+    fn a_two_way_table_is_refused_what_cannot_work() {
+        let rules = |f: Value| crate::conflict::Rules::parse("zoho_wins", Some(&f)).unwrap();
+        let err = |cols: &[&str], r: Value, key: &str| two_way("Orders", cols, &fields(), &rules(r), None, key, &[]).unwrap_err().to_string();
+        let cols = ["parent_id", "zoho_id", "name"];
+        assert!(err(&["parent_id", "name"], json!({}), "parent_id").contains("column zoho_id"));
+        assert!(err(&cols, json!({}), "Name").contains("Name of module Orders is not unique"));
+        assert!(err(&cols, json!({}), "Nope").contains("no field \"Nope\""));
+        assert!(err(&cols, json!({"Phone": "local"}), "parent_id").contains("\"Phone\""));
+        assert!(err(&cols, json!({"parent_id": "zoho"}), "parent_id").contains("cannot be owned by Zoho"));
+        assert!(err(&["zoho_id", "name"], json!({}), "parent_id").contains("no column holds the key field parent_id"));
     }
 }

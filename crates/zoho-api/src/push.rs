@@ -33,8 +33,10 @@ pub type PushRow = Vec<Value>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Written; the record's id.
-    Synced(String),
+    /// Written: the record's id, and its `Modified_Time` as Zoho wrote it
+    /// (the Upsert API says; a bulk job's result file does not), by which a
+    /// two-way table knows the notification of its own write.
+    Synced { id: String, modified_time: Option<String> },
     /// Zoho refused the row: code, field and message.
     Rejected(String),
 }
@@ -108,7 +110,7 @@ pub const PUSH_CALL_ROWS: usize = crate::records::MAX_RECORDS_PER_WRITE;
 
 fn outcome_of(r: crate::records::RecordResult) -> Outcome {
     match r.outcome {
-        Ok(ok) => Outcome::Synced(ok.id),
+        Ok(ok) => Outcome::Synced { id: ok.id, modified_time: ok.modified_time },
         Err(e) => Outcome::Rejected(e.to_string()),
     }
 }
@@ -190,7 +192,7 @@ impl ZohoClient {
                     report.job_ids.extend(r.job_ids);
                     for res in r.results {
                         outcomes[res.index] = match (res.status, &res.record_id) {
-                            (RowStatus::Added | RowStatus::Updated, Some(id)) => Some(Outcome::Synced(id.clone())),
+                            (RowStatus::Added | RowStatus::Updated, Some(id)) => Some(Outcome::Synced { id: id.clone(), modified_time: None }),
                             (RowStatus::Skipped, _) => Some(Outcome::Rejected(bulk_rejection(&res))),
                             _ => None,
                         };

@@ -46,7 +46,7 @@ fn ids(outcomes: &[Outcome]) -> Vec<String> {
     outcomes
         .iter()
         .map(|o| match o {
-            Outcome::Synced(id) => id.clone(),
+            Outcome::Synced { id, .. } => id.clone(),
             Outcome::Rejected(e) => panic!("rejected: {e}"),
         })
         .collect()

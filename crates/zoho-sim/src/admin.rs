@@ -11,6 +11,7 @@ use crate::credits::CreditSummary;
 use crate::errors::error_obj;
 use crate::faults::{Fault, FaultKind};
 use crate::notify::{self, purge_expired};
+use crate::schema::{DataType, FieldDef};
 use crate::state::{id_of, ui_user, App, Delivery};
 use crate::write::{self, Changes};
 
@@ -59,7 +60,7 @@ pub fn ui_create(app: &App, module: &str, fields: &Value) -> Result<String, Valu
     let obj = fields.as_object().ok_or_else(|| error_obj("INVALID_DATA", "invalid data", json!({"expected_data_type": "jsonobject"})))?;
     let mut st = app.st();
     let mut ch = Changes::new(m.api_name);
-    let rec = write::insert(app, &mut st, m, obj, "$", ui_user(), &mut ch)?;
+    let rec = write::insert(app, &mut st, &m, obj, "$", ui_user(), &mut ch)?;
     notify::fire(app, &mut st, &ch);
     Ok(rec["id"].as_str().unwrap_or("").to_string())
 }
@@ -70,7 +71,7 @@ pub fn ui_edit(app: &App, module: &str, id: &str, fields: &Value) -> Result<(), 
     let id = id_of(&json!(id)).ok_or_else(|| error_obj("INVALID_DATA", "the id given seems to be invalid", json!({"id": id})))?;
     let mut st = app.st();
     let mut ch = Changes::new(m.api_name);
-    write::update(app, &mut st, m, id, obj, "$", ui_user(), &mut ch)?;
+    write::update(app, &mut st, &m, id, obj, "$", ui_user(), &mut ch)?;
     notify::fire(app, &mut st, &ch);
     Ok(())
 }
@@ -80,7 +81,7 @@ pub fn ui_delete(app: &App, module: &str, id: &str) -> Result<(), Value> {
     let id = id_of(&json!(id)).ok_or_else(|| error_obj("INVALID_DATA", "the id given seems to be invalid", json!({"id": id})))?;
     let mut st = app.st();
     let mut ch = Changes::new(m.api_name);
-    write::delete(app, &mut st, m, id, ui_user(), &mut ch)?;
+    write::delete(app, &mut st, &m, id, ui_user(), &mut ch)?;
     notify::fire(app, &mut st, &ch);
     Ok(())
 }
@@ -189,4 +190,83 @@ pub mod routes {
     pub async fn get_channels(State(app): S) -> Response {
         Json(json!({"channels": channels(&app), "deliveries": deliveries(&app)})).into_response()
     }
+}
+
+/// An admin adds a custom field (Setup → Modules and Fields): it appears in
+/// the metadata and may be read and written from then on.
+pub fn add_field(app: &App, module: &str, api_name: &str, data_type: &str) -> Result<(), Value> {
+    let ty = DataType::parse(data_type).ok_or_else(|| error_obj("INVALID_DATA", "unknown data type", json!({"data_type": data_type})))?;
+    let mut clash = false;
+    let found = app.edit_module(module, |m| {
+        if m.fields.iter().any(|f| f.api_name.eq_ignore_ascii_case(api_name)) {
+            clash = true;
+            return;
+        }
+        let name: &'static str = Box::leak(api_name.to_string().into_boxed_str());
+        let id = m.fields.iter().map(|f| f.id).max().unwrap_or(m.id) + 1;
+        m.fields.push(FieldDef::plain(name, name, ty, id));
+    });
+    match (found, clash) {
+        (false, _) => Err(bad_module(module)),
+        (true, true) => Err(error_obj("DUPLICATE_DATA", "a field of that name exists", json!({"api_name": api_name}))),
+        (true, false) => Ok(()),
+    }
+}
+
+/// An admin deletes a field: it leaves the metadata, and its values go.
+pub fn remove_field(app: &App, module: &str, api_name: &str) -> Result<(), Value> {
+    edit_field(app, module, api_name, |m| m.fields.retain(|f| f.api_name != api_name), |r| {
+        r.remove(api_name);
+    })
+}
+
+/// An admin changes a field's type; values that the new type cannot hold
+/// become empty, as Zoho's conversion leaves them.
+pub fn retype_field(app: &App, module: &str, api_name: &str, data_type: &str) -> Result<(), Value> {
+    let ty = DataType::parse(data_type).ok_or_else(|| error_obj("INVALID_DATA", "unknown data type", json!({"data_type": data_type})))?;
+    let retype = |m: &mut crate::schema::ModuleDef| {
+        if let Some(f) = m.fields.iter_mut().find(|f| f.api_name == api_name) {
+            f.data_type = ty;
+        }
+    };
+    edit_field(app, module, api_name, retype, |r| {
+        if let Some(v) = r.get_mut(api_name) {
+            let keep = match ty.json_type() {
+                "integer" | "double" => v.is_number() || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
+                "boolean" => v.is_boolean(),
+                _ => true,
+            };
+            if !keep {
+                *v = Value::Null;
+            }
+        }
+    })
+}
+
+/// Changes field `api_name` of a module's definition, then every record.
+fn edit_field(
+    app: &App,
+    module: &str,
+    api_name: &str,
+    def: impl FnOnce(&mut crate::schema::ModuleDef),
+    record: impl Fn(&mut Map<String, Value>),
+) -> Result<(), Value> {
+    let mut had = false;
+    let found = app.edit_module(module, |m| {
+        had = m.fields.iter().any(|f| f.api_name == api_name);
+        if had {
+            def(m);
+        }
+    });
+    if !found {
+        return Err(bad_module(module));
+    }
+    if !had {
+        return Err(error_obj("INVALID_DATA", "no such field", json!({"api_name": api_name})));
+    }
+    let name = app.module_name(module);
+    if let Some(store) = app.st().store.get_mut(&name) {
+        store.records.values_mut().for_each(record);
+    }
+    Ok(())
 }

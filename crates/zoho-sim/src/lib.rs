@@ -62,7 +62,7 @@ impl Sim {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(std::io::Error::other)?;
         let app = Arc::new(App {
-            catalog: schema::catalog(),
+            catalog: std::sync::RwLock::new(Arc::new(schema::catalog())),
             clock: clock::Clock::skewed(cfg.clock_skew_secs),
             tz,
             base_url: OnceLock::new(),
@@ -143,6 +143,18 @@ impl Sim {
     }
     pub fn ui_delete(&self, module: &str, id: &str) -> Result<(), Value> {
         admin::ui_delete(&self.app, module, id)
+    }
+    /// An admin adds a field of `data_type` (Zoho's name: text, integer, …).
+    pub fn add_field(&self, module: &str, api_name: &str, data_type: &str) -> Result<(), Value> {
+        admin::add_field(&self.app, module, api_name, data_type)
+    }
+    /// An admin deletes a field, and its values with it.
+    pub fn remove_field(&self, module: &str, api_name: &str) -> Result<(), Value> {
+        admin::remove_field(&self.app, module, api_name)
+    }
+    /// An admin changes a field's type.
+    pub fn retype_field(&self, module: &str, api_name: &str, data_type: &str) -> Result<(), Value> {
+        admin::retype_field(&self.app, module, api_name, data_type)
     }
     /// Moves the simulator's clock forward.
     pub fn advance_clock(&self, d: Duration) {

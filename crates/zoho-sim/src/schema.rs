@@ -31,6 +31,33 @@ pub enum DataType {
 }
 
 impl DataType {
+    const ALL: [DataType; 19] = [
+        DataType::Bigint,
+        DataType::Text,
+        DataType::Email,
+        DataType::Phone,
+        DataType::Website,
+        DataType::Picklist,
+        DataType::Textarea,
+        DataType::Integer,
+        DataType::Double,
+        DataType::Currency,
+        DataType::Percent,
+        DataType::Boolean,
+        DataType::Date,
+        DataType::Datetime,
+        DataType::Lookup,
+        DataType::Ownerlookup,
+        DataType::Multiselectpicklist,
+        DataType::Formula,
+        DataType::Autonumber,
+    ];
+
+    /// The type whose `data_type` is `s`.
+    pub fn parse(s: &str) -> Option<DataType> {
+        DataType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DataType::Bigint => "bigint",
@@ -90,6 +117,27 @@ pub struct FieldDef {
 }
 
 impl FieldDef {
+    /// An optional, writable field of `data_type`.
+    pub fn plain(api_name: &'static str, label: &'static str, data_type: DataType, id: i64) -> FieldDef {
+        FieldDef {
+            api_name,
+            label,
+            data_type,
+            mandatory: false,
+            unique: false,
+            read_only: false,
+            lookup_module: None,
+            formula_return: None,
+            picklist: &[],
+            length: match data_type {
+                DataType::Text | DataType::Email | DataType::Phone | DataType::Website | DataType::Picklist => Some(255),
+                DataType::Textarea => Some(32000),
+                _ => None,
+            },
+            id,
+        }
+    }
+
     /// The type values are compared and stored as: a formula's return type,
     /// otherwise the field's own type.
     pub fn value_type(&self) -> DataType {
@@ -166,24 +214,9 @@ impl Fields {
     }
 
     fn push(&mut self, api_name: &'static str, label: &'static str, data_type: DataType, tweak: impl FnOnce(&mut FieldDef)) -> &mut Self {
-        let mut def = FieldDef {
-            api_name,
-            label,
-            data_type,
-            mandatory: false,
-            unique: false,
-            read_only: false,
-            lookup_module: None,
-            formula_return: None,
-            picklist: &[],
-            length: match data_type {
-                DataType::Text | DataType::Email | DataType::Phone | DataType::Website | DataType::Picklist => Some(255),
-                DataType::Textarea => Some(32000),
-                _ => None,
-            },
-            // Module ids differ only in their low digits: spread them out.
-            id: 5_725_767_000_100_000_000 + (self.module_id % 1_000_000_000) * 1000 + self.out.len() as i64,
-        };
+        // Module ids differ only in their low digits: spread them out.
+        let id = 5_725_767_000_100_000_000 + (self.module_id % 1_000_000_000) * 1000 + self.out.len() as i64;
+        let mut def = FieldDef::plain(api_name, label, data_type, id);
         tweak(&mut def);
         self.out.push(def);
         self

@@ -101,7 +101,7 @@ pub fn seed_all(app: &App, st: &mut State) {
             continue;
         }
         if let Some(m) = app.data_module(&name) {
-            seed_module(app, st, m, n);
+            seed_module(app, st, &m, n);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! deleted log, tokens, notification channels and bulk jobs.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
@@ -358,9 +358,25 @@ pub struct Outgoing {
     pub payload: Value,
 }
 
+/// One module of the catalog as it was when looked up: an admin may change
+/// a module's fields while requests run (see [`App::edit_module`]).
+#[derive(Clone)]
+pub struct ModuleRef {
+    all: Arc<Vec<ModuleDef>>,
+    index: usize,
+}
+
+impl std::ops::Deref for ModuleRef {
+    type Target = ModuleDef;
+    fn deref(&self) -> &ModuleDef {
+        &self.all[self.index]
+    }
+}
+
 pub struct App {
     pub cfg: SimConfig,
-    pub catalog: Vec<ModuleDef>,
+    /// Copied on write: readers keep the version they looked up.
+    pub catalog: std::sync::RwLock<Arc<Vec<ModuleDef>>>,
     pub clock: Clock,
     pub tz: FixedOffset,
     pub base_url: OnceLock<String>,
@@ -402,15 +418,36 @@ impl App {
     pub fn st(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn module(&self, api_name: &str) -> Option<&ModuleDef> {
-        self.catalog.iter().find(|m| m.api_name == api_name)
+    /// The catalog as it is now.
+    pub fn catalog(&self) -> Arc<Vec<ModuleDef>> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn find_module(&self, found: impl Fn(&ModuleDef) -> bool) -> Option<ModuleRef> {
+        let all = self.catalog();
+        let index = all.iter().position(found)?;
+        Some(ModuleRef { all, index })
+    }
+    pub fn module(&self, api_name: &str) -> Option<ModuleRef> {
+        self.find_module(|m| m.api_name == api_name)
     }
     /// A module the records / COQL / bulk APIs serve (case-insensitive name,
     /// as Zoho matches module names).
-    pub fn data_module(&self, api_name: &str) -> Option<&ModuleDef> {
-        self.catalog
-            .iter()
-            .find(|m| m.api_name.eq_ignore_ascii_case(api_name) && m.api_supported && m.data_access)
+    pub fn data_module(&self, api_name: &str) -> Option<ModuleRef> {
+        self.find_module(|m| m.api_name.eq_ignore_ascii_case(api_name) && m.api_supported && m.data_access)
+    }
+    /// A module's API name as the catalog spells it.
+    pub fn module_name(&self, api_name: &str) -> String {
+        self.find_module(|m| m.api_name.eq_ignore_ascii_case(api_name)).map(|m| m.api_name.to_string()).unwrap_or_else(|| api_name.to_string())
+    }
+    /// Changes a module's definition, as an admin does in Zoho's setup
+    /// (fields added, removed, retyped); false when there is no such module.
+    pub fn edit_module(&self, api_name: &str, edit: impl FnOnce(&mut ModuleDef)) -> bool {
+        let mut guard = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<ModuleDef> = (**guard).clone();
+        let Some(m) = all.iter_mut().find(|m| m.api_name.eq_ignore_ascii_case(api_name)) else { return false };
+        edit(m);
+        *guard = Arc::new(all);
+        true
     }
     pub fn base_url(&self) -> String {
         self.base_url.get().cloned().unwrap_or_default()

@@ -62,3 +62,30 @@ fn start_blocking_from_sync_code_and_deterministic_seeds() {
     let body = reqwest::blocking::get(format!("{}/__sim/records/Orders", a.base_url())).unwrap().json::<Value>().unwrap();
     assert_eq!(body.as_array().unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn an_admin_adds_removes_and_retypes_fields_at_run_time() {
+    let ctx = Ctx::new(SimConfig::default().seed("Orders", 2)).await;
+    let fields = |v: &Value| v["fields"].as_array().unwrap().iter().map(|f| (f["api_name"].as_str().unwrap().to_string(), f["data_type"].as_str().unwrap().to_string())).collect::<Vec<_>>();
+    ctx.sim.add_field("Orders", "Region", "text").unwrap();
+    let (_, v) = sj(ctx.get("/crm/v8/settings/fields?module=Orders").await).await;
+    assert!(fields(&v).contains(&("Region".into(), "text".into())));
+    assert!(ctx.sim.add_field("Orders", "region", "text").is_err(), "a second field of that name");
+    let id = ctx.sim.records("Orders")[0]["id"].as_str().unwrap().to_string();
+    ctx.sim.ui_edit("Orders", &id, serde_json::json!({"Region": "North", "Customer_Name": "12"})).unwrap();
+    assert_eq!(ctx.sim.records("Orders").iter().find(|r| r["id"] == id.as_str()).unwrap()["Region"], "North");
+    // Removed: gone from the metadata and from the records.
+    ctx.sim.remove_field("Orders", "Region").unwrap();
+    let (_, v) = sj(ctx.get("/crm/v8/settings/fields?module=Orders").await).await;
+    assert!(!fields(&v).iter().any(|(f, _)| f == "Region"));
+    assert!(ctx.sim.records("Orders").iter().all(|r| !r.contains_key("Region")));
+    // Retyped: the metadata says so; values the new type cannot hold go.
+    ctx.sim.retype_field("Orders", "Customer_Name", "integer").unwrap();
+    let (_, v) = sj(ctx.get("/crm/v8/settings/fields?module=Orders").await).await;
+    assert!(fields(&v).contains(&("Customer_Name".into(), "integer".into())));
+    let names: Vec<Value> = ctx.sim.records("Orders").iter().map(|r| r.get("Customer_Name").cloned().unwrap_or(Value::Null)).collect();
+    assert!(names.iter().any(|n| n == "12"), "{names:?}");
+    assert!(ctx.sim.remove_field("Orders", "Nope").is_err());
+    assert!(ctx.sim.add_field("Nope", "X", "text").is_err());
+    assert!(ctx.sim.add_field("Orders", "X", "hologram").is_err());
+}

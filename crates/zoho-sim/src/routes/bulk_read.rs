@@ -73,7 +73,8 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
         if name.is_empty() {
             return Err(ApiError::bad("MANDATORY_NOT_FOUND", "required field not found", json!({"api_name": "module", "json_path": "$.query.module"})));
         }
-        let m = match app.catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(name)) {
+        let catalog = app.catalog();
+        let m = match catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(name)) {
             None => return Err(bad("MODULE_NOT_AVAILABLE", "The given module is not available", json!({"api_name": name}))),
             Some(m) if !(m.api_supported && m.data_access) => return Err(bad("MODULE_NOT_SUPPORTED", "The given module is not supported for bulk read", json!({"api_name": m.api_name}))),
             Some(m) => m,
@@ -192,12 +193,12 @@ async fn run_job(app: Arc<App>, id: String) {
     let (rows, more, last_id) = {
         let mut st = app.st();
         crate::write::refresh_formulas(&app, &mut st, m.api_name);
-        let cond = job.criteria.as_ref().and_then(|c| coql::criteria_from_json(c, m).ok());
+        let cond = job.criteria.as_ref().and_then(|c| coql::criteria_from_json(c, &m).ok());
         let empty = Default::default();
         let store = st.store.get(m.api_name).map(|s| &s.records).unwrap_or(&empty);
         let mut it = store
             .range(job.after_id + 1..)
-            .filter(|(_, r)| cond.as_ref().is_none_or(|c| coql::matches(c, m, r)))
+            .filter(|(_, r)| cond.as_ref().is_none_or(|c| coql::matches(c, &m, r)))
             .skip(if job.after_id == 0 { job.rows_before } else { 0 });
         let page: Vec<(i64, &Map<String, Value>)> = it.by_ref().take(page_size).map(|(k, r)| (*k, r)).collect();
         let more = it.next().is_some();
@@ -206,7 +207,7 @@ async fn run_job(app: Arc<App>, id: String) {
             .iter()
             .map(|(k, r)| {
                 let mut row = vec![k.to_string()];
-                row.extend(all_fields.iter().map(|f| dotted(&st, &app, m, r, f)));
+                row.extend(all_fields.iter().map(|f| dotted(&st, &app, &m, r, f)));
                 (scramble(*k), row)
             })
             .collect();
@@ -266,6 +267,7 @@ async fn callback(app: &Arc<App>, id: &str) {
 
 fn job_json(app: &App, j: &BulkReadJob) -> Value {
     let m = app.module(&j.module);
+    let m = m.as_deref();
     let fields: Vec<String> = match &j.fields {
         Some(f) => f.clone(),
         None => m.map(|m| m.fields.iter().filter(|f| f.api_name != "id").map(|f| f.api_name.to_string()).collect()).unwrap_or_default(),

@@ -213,7 +213,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
         }
     }
     let (header, rows) = parse_csv(&file.csv)?;
-    let mappings = job_mappings(m, &header, res.get("field_mappings").and_then(|f| f.as_array()))?;
+    let mappings = job_mappings(&m, &header, res.get("field_mappings").and_then(|f| f.as_array()))?;
     if op != "update" {
         let mapped = |f: &str| mappings.iter().any(|mp| mp.api_name == f);
         if m.fields.iter().any(|f| f.mandatory && !mapped(f.api_name)) {
@@ -478,7 +478,7 @@ async fn run_job(app: Arc<App>, id: String) {
     let m = app.data_module(&job.module).expect("validated");
     let res = &job.request["resource"][0];
     let (header, rows) = parse_csv(&job.file.csv).unwrap_or_default();
-    let mappings = job_mappings(m, &header, res.get("field_mappings").and_then(|f| f.as_array())).unwrap_or_default();
+    let mappings = job_mappings(&m, &header, res.get("field_mappings").and_then(|f| f.as_array())).unwrap_or_default();
     let find_by = res.get("find_by").and_then(|f| f.as_str()).filter(|s| !s.is_empty());
     let ignore_empty = job.request.get("ignore_empty").and_then(|v| v.as_bool()).unwrap_or(false);
     let echo: Vec<usize> = {
@@ -505,7 +505,7 @@ async fn run_job(app: Arc<App>, id: String) {
                 let col = mappings.first().map(|m| m.api_name.clone()).unwrap_or_default();
                 RowOutcome { status: "SKIPPED", record_id: String::new(), errors: vec![("INVALID_DATA", col)] }
             } else {
-                process_row(&app, &mut st, m, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
+                process_row(&app, &mut st, &m, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
             };
             match outcome.status {
                 "ADDED" => counts.added += 1,

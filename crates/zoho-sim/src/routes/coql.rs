@@ -26,7 +26,8 @@ pub async fn query(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
         return Err(ApiError::bad("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", json!({"param": "select_query"})));
     };
     let q = coql::parse(select).map_err(|e| coql_error(&e))?;
-    let m = coql::resolve_module(&q, &app.catalog).map_err(|e| coql_error(&e))?;
+    let catalog = app.catalog();
+    let m = coql::resolve_module(&q, &catalog).map_err(|e| coql_error(&e))?;
     let mut st = app.st();
     write::refresh_formulas(&app, &mut st, m.api_name);
     let empty = Default::default();

@@ -149,12 +149,13 @@ pub fn field_json(app: &App, m: &ModuleDef, f: &FieldDef) -> Value {
 }
 
 pub async fn modules(State(app): State<Arc<App>>) -> ApiResult {
-    let list: Vec<Value> = app.catalog.iter().map(module_json).collect();
+    let list: Vec<Value> = app.catalog().iter().map(module_json).collect();
     Ok(ok_json(&json!({"modules": list})))
 }
 
 pub async fn module(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
-    let m = app.catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(&name) || m.id.to_string() == name).ok_or_else(|| ApiError::invalid_module(&name))?;
+    let catalog = app.catalog();
+    let m = catalog.iter().find(|m| m.api_name.eq_ignore_ascii_case(&name) || m.id.to_string() == name).ok_or_else(|| ApiError::invalid_module(&name))?;
     if !m.api_supported {
         return Ok(no_content());
     }
@@ -171,8 +172,8 @@ pub async fn fields(State(app): State<Arc<App>>, Query(q): Query<HashMap<String,
     let Some(name) = q.get("module").filter(|s| !s.is_empty()) else {
         return Err(ApiError::bad("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", json!({"param_name": "module"})));
     };
-    let m = app
-        .catalog
+    let catalog = app.catalog();
+    let m = catalog
         .iter()
         .find(|m| m.api_name.eq_ignore_ascii_case(name))
         .ok_or_else(|| ApiError::bad("INVALID_MODULE", "The module name given seems to be invalid", json!({"api_name": "module"})))?;

@@ -26,7 +26,7 @@ pub const DISCRETE_LIMIT: usize = 2_000;
 pub const TOKEN_LIMIT: usize = 100_000;
 pub const MAX_WRITE: usize = 100;
 
-pub fn data_module<'a>(app: &'a App, name: &str) -> Result<&'a ModuleDef, ApiError> {
+pub fn data_module(app: &App, name: &str) -> Result<crate::state::ModuleRef, ApiError> {
     app.data_module(name).ok_or_else(|| ApiError::invalid_module(name))
 }
 
@@ -101,7 +101,7 @@ fn new_token(app: &App, st: &mut SimState) -> String {
 /// `GET /crm/v8/{module}`.
 pub async fn list(State(app): State<Arc<App>>, Path(module): Path<String>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap) -> ApiResult {
     let m = data_module(&app, &module)?;
-    let fields = parse_fields(m, q.get("fields").map(String::as_str).unwrap_or(""))?;
+    let fields = parse_fields(&m, q.get("fields").map(String::as_str).unwrap_or(""))?;
     let per_page = int_param(&q, "per_page")?.unwrap_or(MAX_PER_PAGE).min(MAX_PER_PAGE);
     let page = int_param(&q, "page")?;
     let page_token = q.get("page_token").filter(|s| !s.is_empty()).cloned();
@@ -122,7 +122,7 @@ pub async fn list(State(app): State<Arc<App>>, Path(module): Path<String>, Query
         }
         return Err(ApiError::invalid_data("Customview not accessible", json!({"param": "cvid", "value": cvid})));
     }
-    let converted = converted_filter(m, &q)?;
+    let converted = converted_filter(&m, &q)?;
     let ids: Option<Vec<i64>> = match q.get("ids") {
         None => None,
         Some(s) => Some(
@@ -243,7 +243,7 @@ pub async fn list(State(app): State<Arc<App>>, Path(module): Path<String>, Query
 pub async fn get_one(State(app): State<Arc<App>>, Path((module, id)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap) -> ApiResult {
     let m = data_module(&app, &module)?;
     let fields = match q.get("fields") {
-        Some(f) if !f.trim().is_empty() => Some(parse_fields(m, f)?),
+        Some(f) if !f.trim().is_empty() => Some(parse_fields(&m, f)?),
         _ => None,
     };
     let id: i64 = id.parse().map_err(|_| ApiError::invalid_data("the id given seems to be invalid", json!({"param": "id"})))?;
@@ -311,7 +311,7 @@ pub async fn insert(State(app): State<Arc<App>>, Path(module): Path<String>, bod
         let jp = format!("$.data[{i}]");
         let r = match item.as_object() {
             None => Err(not_object(&jp)),
-            Some(obj) => write::insert(&app, &mut st, m, obj, &jp, api_user(), &mut ch),
+            Some(obj) => write::insert(&app, &mut st, &m, obj, &jp, api_user(), &mut ch),
         };
         results.push(match r {
             Ok(rec) => {
@@ -358,14 +358,14 @@ fn update_many(app: &App, m: &ModuleDef, data: &[Value], path_id: Option<&str>) 
 pub async fn update(State(app): State<Arc<App>>, Path(module): Path<String>, body: Bytes) -> ApiResult {
     let m = data_module(&app, &module)?;
     let (_, data) = write_body(&body)?;
-    Ok(update_many(&app, m, &data, None))
+    Ok(update_many(&app, &m, &data, None))
 }
 
 /// `PUT /crm/v8/{module}/{id}`.
 pub async fn update_one(State(app): State<Arc<App>>, Path((module, id)): Path<(String, String)>, body: Bytes) -> ApiResult {
     let m = data_module(&app, &module)?;
     let (_, data) = write_body(&body)?;
-    Ok(update_many(&app, m, &data[..1], Some(&id)))
+    Ok(update_many(&app, &m, &data[..1], Some(&id)))
 }
 
 /// `POST /crm/v8/{module}/upsert`.
@@ -399,21 +399,21 @@ pub async fn upsert(State(app): State<Arc<App>>, Path(module): Path<String>, bod
                 let Some(raw) = obj.get(f).filter(|v| !is_blank(Some(v))) else { continue };
                 let def = m.field(f).expect("checked against the catalog");
                 let v = normalize_value(&st, def, raw, &format!("{jp}.{f}"), app.tz)?;
-                if let Some(id) = find_by_value(&st, m, f, &v, None) {
+                if let Some(id) = find_by_value(&st, &m, f, &v, None) {
                     matched = Some((id, f.clone()));
                     break;
                 }
             }
             match matched {
                 Some((id, field)) => {
-                    let rec = write::update(&app, &mut st, m, id, obj, &jp, api_user(), &mut ch)?;
+                    let rec = write::update(&app, &mut st, &m, id, obj, &jp, api_user(), &mut ch)?;
                     let mut s = success_obj("record updated", write::success_details(&rec));
                     s["action"] = json!("update");
                     s["duplicate_field"] = json!(field);
                     Ok(s)
                 }
                 None => {
-                    let rec = write::insert(&app, &mut st, m, obj, &jp, api_user(), &mut ch)?;
+                    let rec = write::insert(&app, &mut st, &m, obj, &jp, api_user(), &mut ch)?;
                     let mut s = success_obj("record added", write::success_details(&rec));
                     s["action"] = json!("insert");
                     s["duplicate_field"] = Value::Null;
@@ -455,13 +455,13 @@ pub async fn delete(State(app): State<Arc<App>>, Path(module): Path<String>, Que
     if ids.len() > MAX_WRITE {
         return Err(ApiError::bad("LIMIT_EXCEEDED", "Record count exceeded", json!({"limit": MAX_WRITE, "param": "ids"})));
     }
-    Ok(delete_ids(&app, m, &ids))
+    Ok(delete_ids(&app, &m, &ids))
 }
 
 /// `DELETE /crm/v8/{module}/{id}`.
 pub async fn delete_one(State(app): State<Arc<App>>, Path((module, id)): Path<(String, String)>) -> ApiResult {
     let m = data_module(&app, &module)?;
-    Ok(delete_ids(&app, m, &[id]))
+    Ok(delete_ids(&app, &m, &[id]))
 }
 
 /// `GET /crm/v8/{module}/deleted`.

@@ -1,0 +1,97 @@
+-- Two-way tables (src/sync): one table is both a push source and a pull
+-- target. zoho_sync registers the push and the pull (their mappings keep
+-- each side's owned fields away from the other) and the conflict rules the
+-- pull applies to rows that changed on both sides.
+CREATE TABLE zoho.syncs (
+  target      regclass    PRIMARY KEY,
+  module      text        NOT NULL,
+  key_field   text        NOT NULL,
+  policy      text        NOT NULL DEFAULT 'newest_wins' CHECK (policy IN ('zoho_wins', 'local_wins', 'newest_wins')),
+  -- Zoho field API name → its owner (local, zoho) or a policy of its own.
+  fields      jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(fields) = 'object'),
+  -- The caller's mapping, before zoho_sync derived the push's and the pull's.
+  mapping     jsonb,
+  -- What every pull, export and watch into the table uses (zoho.sync_plan).
+  pull_mapping jsonb      NOT NULL,
+  sync_column name        NOT NULL DEFAULT 'synced',
+  server      name,
+  owner       regrole     NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('zoho.syncs', '');
+ALTER TABLE zoho.syncs ENABLE ROW LEVEL SECURITY;
+-- Whoever writes the table must see its rules, or its rows would be
+-- written without them.
+CREATE POLICY syncs_readers ON zoho.syncs FOR SELECT
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER') OR pg_catalog.has_table_privilege(target, 'INSERT'));
+CREATE POLICY syncs_owners ON zoho.syncs FOR ALL
+  USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+  WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
+GRANT SELECT, DELETE ON zoho.syncs TO PUBLIC;
+GRANT INSERT (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner),
+      UPDATE (module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner)
+   ON zoho.syncs TO PUBLIC;
+
+-- Every conflict a pull resolved: a row changed here and in Zoho since they
+-- last agreed, field by field, with both values, the winner and why. Seen
+-- by whoever may read the table (the values are its own).
+CREATE TABLE zoho.conflicts (
+  id                 bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at                 timestamptz NOT NULL DEFAULT now(),
+  target             regclass    NOT NULL,
+  record_id          bigint      NOT NULL,
+  field              text        NOT NULL,
+  local_value        text,
+  zoho_value         text,
+  winner             text        NOT NULL CHECK (winner IN ('local', 'zoho')),
+  reason             text        NOT NULL,
+  -- zoho_changed_at of the row and Zoho's Modified_Time, both on Zoho's clock.
+  local_changed_at   timestamptz,
+  zoho_modified_time timestamptz
+);
+CREATE INDEX ON zoho.conflicts (target, at);
+ALTER TABLE zoho.conflicts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY conflicts_readers ON zoho.conflicts FOR SELECT USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY conflicts_writers ON zoho.conflicts FOR INSERT WITH CHECK (pg_catalog.has_table_privilege(target, 'UPDATE'));
+CREATE POLICY conflicts_cleaners ON zoho.conflicts FOR DELETE USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
+GRANT SELECT, INSERT, DELETE ON zoho.conflicts TO PUBLIC;
+
+CREATE FUNCTION zoho_sync(target regclass, module text, key_field text, policy text DEFAULT 'newest_wins',
+                          fields jsonb DEFAULT NULL, mapping jsonb DEFAULT NULL, sync_column name DEFAULT 'synced',
+                          every interval DEFAULT '1 minute', min_pending int DEFAULT 1, max_wait interval DEFAULT '1 minute',
+                          server name DEFAULT NULL, schema_changes text DEFAULT 'follow')
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE plan jsonb;
+BEGIN
+  PERFORM zoho.require_table(target, '{SELECT,INSERT,UPDATE,DELETE}', 'sync');
+  PERFORM zoho.require_server(server);
+  -- Checks the table, the fields and the rules against Zoho's metadata.
+  plan := zoho.sync_plan(target, module, key_field, policy, fields, mapping, sync_column, server);
+  INSERT INTO zoho.syncs AS s (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner)
+  VALUES (target, module, plan->>'key_field', policy, plan->'fields', mapping, plan->'pull_mapping', sync_column, server, current_user::regrole)
+  ON CONFLICT ON CONSTRAINT syncs_pkey DO UPDATE
+    SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, policy = EXCLUDED.policy, fields = EXCLUDED.fields,
+        mapping = EXCLUDED.mapping, pull_mapping = EXCLUDED.pull_mapping, sync_column = EXCLUDED.sync_column, server = EXCLUDED.server, owner = EXCLUDED.owner;
+  PERFORM @extschema@.zoho_schedule_push(target, module, plan->>'key_field', min_pending, max_wait, sync_column, 'auto', plan->'push_mapping', server);
+  PERFORM @extschema@.zoho_schedule_pull(module, target, every, NULL, plan->'pull_mapping', server, schema_changes);
+EXCEPTION WHEN insufficient_privilege THEN
+  IF SQLERRM LIKE '%row-level security%' THEN
+    RAISE EXCEPTION 'permission denied to change the sync of %: it belongs to another role', target USING ERRCODE = '42501';
+  END IF;
+  RAISE;
+END $$;
+COMMENT ON FUNCTION zoho_sync(regclass, text, text, text, jsonb, jsonb, name, interval, int, interval, name, text) IS
+  'Keep a table and a Zoho module in step both ways: local edits are pushed, Zoho''s pulled, conflicts resolved by policy (zoho_wins, local_wins, newest_wins) with per-field owners and overrides';
+
+CREATE FUNCTION zoho_unsync(target regclass) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE found boolean;
+BEGIN
+  DELETE FROM zoho.syncs s WHERE s.target = $1 RETURNING true INTO found;
+  IF found THEN
+    PERFORM @extschema@.zoho_unschedule_push($1);
+    PERFORM @extschema@.zoho_unschedule_pull($1);
+  END IF;
+  RETURN coalesce(found, false);
+END $$;
+COMMENT ON FUNCTION zoho_unsync(regclass) IS 'Stop syncing a table both ways (its push and pull schedules go too); true if it was synced';

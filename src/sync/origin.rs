@@ -1,0 +1,61 @@
+//! Who is writing: a user, or the extension applying what Zoho holds. The
+//! `zoho_mark_pending` trigger asks, so a row written from Zoho is not
+//! marked pending and pushed back (an echo that burns credits).
+//!
+//! A backend-local flag, set only around the extension's own statements
+//! and naming the table they write: no GUC or SQL a user can write reaches
+//! it, and a user's trigger cascading into another table is a user's write.
+
+use std::cell::Cell;
+
+use pgrx::pg_sys;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FromZoho {
+    /// The rows now hold what Zoho holds: the trigger marks them synced.
+    Synced,
+    /// The statement sets the sync column itself (a two-way table's
+    /// conflicts): the trigger leaves the row alone.
+    AsWritten,
+}
+
+extern "C-unwind" {
+    /// catalog/partition.h, which pgrx does not bind: the partitioned
+    /// tables above a partition, nearest first.
+    fn get_partition_ancestors(relid: pg_sys::Oid) -> *mut pg_sys::List;
+}
+
+thread_local! {
+    static WRITER: Cell<Option<(pg_sys::Oid, FromZoho)>> = const { Cell::new(None) };
+}
+
+/// How a row of `rel` is being written from Zoho, for the trigger; None
+/// for a user's write. A partition of the table written counts as it.
+pub fn current(rel: pg_sys::Oid, is_partition: bool) -> Option<FromZoho> {
+    let (target, how) = WRITER.with(Cell::get)?;
+    if rel == target {
+        return Some(how);
+    }
+    if !is_partition {
+        return None;
+    }
+    // SAFETY: `rel` is the trigger's open relation, so its catalog rows
+    // exist; the list is allocated in the current memory context and only
+    // read here.
+    let ancestors = unsafe { pgrx::PgList::<pg_sys::Oid>::from_pg(pg_sys::ffi::pg_guard_ffi_boundary(|| get_partition_ancestors(rel))) };
+    let found = ancestors.iter_oid().any(|a| a == target);
+    found.then_some(how)
+}
+
+/// Runs `f`, whose writes into `target` come from Zoho; the flag is
+/// restored however `f` ends (an ERROR unwinds through here as a panic).
+pub fn from_zoho<R>(target: pg_sys::Oid, how: FromZoho, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(pg_sys::Oid, FromZoho)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WRITER.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(WRITER.with(|w| w.replace(Some((target, how)))));
+    f()
+}

@@ -1,0 +1,167 @@
+//! Zoho's schema changing under a flow: fields added, removed and retyped
+//! by an admin in the simulator between two pulls (schema_changes follow
+//! and hold), and a foreign table refreshed from the module's metadata.
+
+use std::time::Duration;
+
+use serde_json::json;
+use zoho_fdw_tests::worker::*;
+use zoho_fdw_tests::*;
+
+fn pull_status(c: &mut Client) -> (bool, Option<String>, Option<String>) {
+    let r = c.query_one("SELECT h.state = 'paused', s.paused_reason, h.notes FROM zoho.health h JOIN zoho.sync_status s USING (flow, target) WHERE flow = 'pull'", &[]).unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+fn column_type(c: &mut Client, table: &str, column: &str) -> Option<String> {
+    c.query_opt("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = $2 AND NOT attisdropped", &[&table, &column])
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+fn mirror_matches(sim: &Sim, c: &mut Client, field: &str, column: &str) -> bool {
+    let zoho: std::collections::BTreeMap<i64, Option<String>> = sim
+        .records("Leads")
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().parse().unwrap(), r.get(field).and_then(|v| if v.is_null() { None } else { Some(v.to_string().trim_matches('"').to_string()) })))
+        .collect();
+    let sql = format!("SELECT id, {column}::text FROM crm_leads");
+    let here: std::collections::BTreeMap<i64, Option<String>> = c.query(&sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    zoho == here
+}
+
+fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_pull_follows_fields_added_removed_and_retyped_in_zoho() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 30));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.schema_check_interval", "1");
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second')").unwrap();
+    wait_until("the first load", Duration::from_secs(20), || c.query_one("SELECT count(*) = 30 FROM crm_leads", &[]).unwrap().get(0));
+    let ids: Vec<String> = sim.records("Leads").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+
+    // Added: a column of the mapped type, filled for every row.
+    sim.add_field("Leads", "Region", "text").unwrap();
+    for id in &ids[..10] {
+        sim.ui_edit("Leads", id, json!({"Region": format!("R{id}")})).unwrap();
+    }
+    wait_until("column region", Duration::from_secs(20), || column_type(&mut c, "crm_leads", "region").is_some());
+    assert_eq!(column_type(&mut c, "crm_leads", "region").as_deref(), Some("text"));
+    wait_until("Region's values", Duration::from_secs(20), || mirror_matches(&sim, &mut c, "Region", "region"));
+    wait_until("the backfill job", Duration::from_secs(20), || c.query_one("SELECT state = 'done' FROM zoho.jobs WHERE kind = 'backfill'", &[]).unwrap().get(0));
+    assert!(mirror_matches(&sim, &mut c, "Region", "region"));
+    let (paused, _, notes) = pull_status(&mut c);
+    assert!(!paused);
+    assert!(notes.unwrap_or_default().contains("field Region added in Zoho became column region (text)"));
+
+    // Removed: the column keeps its values, the pull goes on, and says so.
+    sim.remove_field("Leads", "Region").unwrap();
+    wait_until("the removal's note", Duration::from_secs(20), || pull_status(&mut c).2.unwrap_or_default().contains("field Region was removed in Zoho"));
+    let kept: i64 = c.query_one("SELECT count(region) FROM crm_leads", &[]).unwrap().get(0);
+    assert_eq!(kept, 10, "the removed field's values stay");
+    sim.ui_edit("Leads", &ids[0], json!({"Last_Name": "After the removal"})).unwrap();
+    wait_until("an edit after the removal", Duration::from_secs(20), || {
+        c.query_one("SELECT last_name = 'After the removal' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[0]]).unwrap().get(0)
+    });
+
+    // Retyped into what the column cannot hold: the pull pauses, nothing goes.
+    sim.add_field("Leads", "Score", "integer").unwrap();
+    wait_until("column score", Duration::from_secs(20), || column_type(&mut c, "crm_leads", "score").is_some());
+    assert_eq!(column_type(&mut c, "crm_leads", "score").as_deref(), Some("bigint"));
+    sim.ui_edit("Leads", &ids[1], json!({"Score": 7})).unwrap();
+    wait_until("a score", Duration::from_secs(20), || c.query_one("SELECT count(score) = 1 FROM crm_leads", &[]).unwrap().get(0));
+    sim.retype_field("Leads", "Score", "text").unwrap();
+    wait_until("the pause", Duration::from_secs(20), || pull_status(&mut c).0);
+    let (_, reason, _) = pull_status(&mut c);
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("field Score of Leads changed type from integer to text, which column score (bigint) cannot hold"), "{reason}");
+    let total: i64 = c.query_one("SELECT count(*) FROM crm_leads", &[]).unwrap().get(0);
+    assert_eq!(total, 30, "nothing was dropped");
+    sim.ui_edit("Leads", &ids[2], json!({"Last_Name": "While paused"})).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let moved: bool = c.query_one("SELECT last_name = 'While paused' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[2]]).unwrap().get(0);
+    assert!(!moved, "a paused pull changed the table");
+    // The owner fixes the column and resumes: the pull goes on.
+    c.batch_execute("ALTER TABLE crm_leads ALTER COLUMN score TYPE text; SELECT zoho_pause_pull('crm_leads', false)").unwrap();
+    wait_until("the resumed pull", Duration::from_secs(20), || {
+        c.query_one("SELECT last_name = 'While paused' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[2]]).unwrap().get(0)
+    });
+    assert!(!pull_status(&mut c).0);
+}
+
+#[test]
+fn a_pull_that_holds_pauses_on_any_change_of_fields() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.schema_check_interval", "1");
+    c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second', schema_changes => 'hold')").unwrap();
+    wait_until("the first load", Duration::from_secs(20), || c.query_one("SELECT count(*) = 5 FROM crm_leads", &[]).unwrap().get(0));
+    sim.add_field("Leads", "Region", "text").unwrap();
+    wait_until("the hold", Duration::from_secs(20), || pull_status(&mut c).0);
+    let reason = pull_status(&mut c).1.unwrap_or_default();
+    assert!(reason.contains("schema_changes => hold") && reason.contains("field Region added"), "{reason}");
+    assert_eq!(column_type(&mut c, "crm_leads", "region"), None, "hold changes nothing");
+    let e = c.batch_execute("SELECT zoho_schedule_pull('Leads', 'crm_leads', schema_changes => 'adapt')").unwrap_err();
+    let (state, msg, _) = sql_error(&e);
+    assert_eq!((state.as_str(), msg.contains("schema_changes must be follow, hold or ignore, not 'adapt'")), ("22023", true), "{msg}");
+}
+
+#[test]
+fn a_foreign_table_is_refreshed_from_zohos_fields_keeping_the_users_choices() {
+    let sim = start_sim(SimConfig::default().seed("Orders", 3));
+    let db = TestDb::new("refresh");
+    let mut c = db.client_for(&sim);
+    c.batch_execute(
+        "CREATE SCHEMA crm; IMPORT FOREIGN SCHEMA zoho LIMIT TO (orders) FROM SERVER zoho INTO crm;
+         ALTER FOREIGN TABLE crm.orders RENAME COLUMN customer_name TO customer;
+         ALTER FOREIGN TABLE crm.orders ALTER COLUMN quantity TYPE numeric;",
+    )
+    .unwrap();
+    sim.add_field("Orders", "Region", "text").unwrap();
+    sim.remove_field("Orders", "Paid").unwrap();
+    sim.retype_field("Orders", "Quantity", "text").unwrap();
+    let changes: Vec<(String, String, String, String)> = c
+        .query("SELECT action, column_name, field, detail FROM zoho_refresh_foreign_table('crm.orders') ORDER BY column_name", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let brief: Vec<(&str, &str)> = changes.iter().map(|(a, col, _, _)| (a.as_str(), col.as_str())).collect();
+    assert_eq!(brief, vec![("dropped", "paid"), ("updated", "quantity"), ("type_differs", "quantity"), ("added", "region")], "{changes:#?}");
+    // The renamed column kept its name and field; the column type stayed.
+    let cols: Vec<(String, String, Option<Vec<String>>)> = c
+        .query("SELECT attname::text, format_type(atttypid, atttypmod), attfdwoptions FROM pg_attribute WHERE attrelid = 'crm.orders'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let col = |n: &str| cols.iter().find(|(c, _, _)| c == n).cloned();
+    assert!(col("paid").is_none());
+    assert_eq!(col("customer").unwrap().2.unwrap()[0], "api_name=Customer_Name");
+    let quantity = col("quantity").unwrap();
+    assert_eq!(quantity.1, "numeric");
+    assert!(quantity.2.unwrap().contains(&"zoho_type=text".to_string()));
+    let region = col("region").unwrap();
+    assert_eq!((region.1.as_str(), region.2.unwrap()), ("text", vec!["api_name=Region".to_string(), "zoho_type=text".to_string()]));
+    // The table reads as refreshed, and a second refresh has nothing to do.
+    let n: i64 = c.query_one("SELECT count(*) FROM crm.orders WHERE region IS NULL", &[]).unwrap().get(0);
+    assert_eq!(n, 3);
+    let again: i64 = c.query_one("SELECT count(*) FROM zoho_refresh_foreign_table('crm.orders') WHERE action <> 'type_differs'", &[]).unwrap().get(0);
+    assert_eq!(again, 0);
+    // Not the owner: refused before Zoho is asked.
+    c.batch_execute("DROP ROLE IF EXISTS refresh_intruder; CREATE ROLE refresh_intruder; GRANT USAGE ON SCHEMA crm TO refresh_intruder; SET ROLE refresh_intruder").unwrap();
+    let e = c.batch_execute("SELECT * FROM zoho_refresh_foreign_table('crm.orders')").unwrap_err();
+    let (state, msg, _) = sql_error(&e);
+    assert_eq!(state, "42501", "{msg}");
+    assert!(msg.contains("must be owner of foreign table crm.orders"), "{msg}");
+    c.batch_execute("RESET ROLE; DROP OWNED BY refresh_intruder; DROP ROLE refresh_intruder").unwrap();
+    let e = c.batch_execute("SELECT * FROM zoho_refresh_foreign_table('pg_class')").unwrap_err();
+    assert!(sql_error(&e).1.contains("is not a foreign table of a zoho_fdw server"));
+}

@@ -1,0 +1,256 @@
+//! Two-way tables (zoho_sync): one table edited here and in Zoho, kept in
+//! step by the worker's push and pull, with no echo, conflicts settled by
+//! policy and logged, and each side's owned fields kept from the other.
+//! Against the test cluster's worker (see zoho_fdw_tests::worker).
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use zoho_fdw_tests::worker::*;
+use zoho_fdw_tests::*;
+
+const TABLE: &str = "CREATE TABLE orders (
+    parent_id text PRIMARY KEY, name text NOT NULL, customer_name text, quantity bigint, amount numeric,
+    synced boolean NOT NULL DEFAULT false, zoho_id bigint UNIQUE, zoho_error text,
+    zoho_synced_at timestamptz, zoho_changed_at timestamptz, modified_time timestamptz);
+  CREATE TRIGGER orders_pending BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending();";
+
+type Row = (String, Option<String>, Option<i64>);
+
+fn zoho_rows(sim: &Sim) -> BTreeMap<String, Row> {
+    sim.records("Orders")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+            (s("parent_id").unwrap_or_default(), (s("Name").unwrap_or_default(), s("Customer_Name"), r.get("Quantity").and_then(Value::as_i64)))
+        })
+        .collect()
+}
+
+fn local_rows(c: &mut Client) -> BTreeMap<String, Row> {
+    c.query("SELECT parent_id, name, customer_name, quantity FROM orders", &[]).unwrap().iter().map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3)))).collect()
+}
+
+fn zoho_id(sim: &Sim, parent_id: &str) -> String {
+    sim.records("Orders").iter().find(|r| r["parent_id"] == parent_id).map(|r| r["id"].as_str().unwrap().to_string()).unwrap()
+}
+
+/// Both sides hold the same rows and nothing is pending here.
+fn converges(sim: &Sim, c: &mut Client, within: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        let pending: i64 = c.query_one("SELECT count(*) FROM orders WHERE NOT synced", &[]).unwrap().get(0);
+        let (z, l) = (zoho_rows(sim), local_rows(c));
+        if pending == 0 && z == l {
+            return;
+        }
+        if started.elapsed() > within {
+            let differing: Vec<_> = z.iter().filter(|(k, v)| l.get(*k) != Some(v)).take(3).collect();
+            panic!("{what}: no convergence in {within:?}: {pending} pending, {} in Zoho, {} here; differing {differing:?}", z.len(), l.len());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Records sent to Zoho by the Upsert API so far.
+fn upserted(sim: &Sim) -> usize {
+    sim.calls()
+        .iter()
+        .filter(|c| c.endpoint == "records.upsert" && c.status < 300)
+        .map(|c| c.request_body.as_ref().and_then(|b| b["data"].as_array()).map_or(0, Vec::len))
+        .sum()
+}
+
+fn setup(sim: &Sim, policy: &str, fields: &str) -> (WorkerDb, Client) {
+    let (db, mut c) = WorkerDb::new(sim);
+    c.batch_execute(TABLE).unwrap();
+    c.batch_execute(&format!("SELECT zoho_sync('orders', 'Orders', 'parent_id', '{policy}', fields => {fields}, every => '1 second')")).unwrap();
+    (db, c)
+}
+
+#[test]
+fn edits_on_both_sides_converge_and_nothing_echoes() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = setup(&sim, "newest_wins", "NULL");
+    c.batch_execute("INSERT INTO orders (parent_id, name, quantity) SELECT 'TW-' || g, 'Order ' || g, g FROM generate_series(1, 100) g").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    let first = upserted(&sim);
+    assert_eq!(first, 100, "each new row went out once");
+    let ids: Vec<String> = (1..=100).map(|g| zoho_id(&sim, &format!("TW-{g}"))).collect();
+    let credits_before = sim.credits().by_endpoint.get("records.upsert").map_or(0, |u| u.credits);
+    let mut local_edits = 0;
+    for round in 0..20 {
+        // Five rows edited here, five others in Zoho, alternating sides.
+        for k in 0..5 {
+            let g = 1 + (round * 5 + k) % 50;
+            c.execute("UPDATE orders SET quantity = $1 WHERE parent_id = $2", &[&(1000 * (round as i64 + 1) + k as i64), &format!("TW-{g}")]).unwrap();
+            local_edits += 1;
+            let z = 51 + (round * 5 + k) % 50;
+            sim.ui_edit("Orders", &ids[z - 1], json!({"Customer_Name": format!("Zoho round {round}")})).unwrap();
+        }
+        converges(&sim, &mut c, Duration::from_secs(30), &format!("round {round}"));
+    }
+    // Zoho's edits came here and did not go back; each local edit went once.
+    assert_eq!(upserted(&sim) - first, local_edits, "records pushed after the first load");
+    let credits = sim.credits().by_endpoint.get("records.upsert").map_or(0, |u| u.credits) - credits_before;
+    let calls = sim.calls().iter().filter(|c| c.endpoint == "records.upsert" && c.status < 300).count() as u64;
+    assert!(credits <= calls, "an upsert call costs one credit: {credits} credits for {calls} calls");
+    let conflicts: i64 = c.query_one("SELECT count(*) FROM zoho.conflicts", &[]).unwrap().get(0);
+    assert_eq!(conflicts, 0, "no row changed on both sides");
+    let zoho_side: i64 = c.query_one("SELECT count(*) FROM orders WHERE customer_name LIKE 'Zoho round %'", &[]).unwrap().get(0);
+    assert_eq!(zoho_side, 50);
+}
+
+/// Makes a conflict on one row: edited on both sides while the push and
+/// the pull are paused, here first or Zoho first (a second and more apart,
+/// Modified_Time's resolution); the pull, resumed, settles it. Returns the
+/// conflicts logged for the row, with the push resumed.
+fn conflict(sim: &Sim, c: &mut Client, parent_id: &str, local: &str, zoho: Value, zoho_first: bool) -> Vec<(String, Option<String>, Option<String>, String, String)> {
+    let id = zoho_id(sim, parent_id);
+    c.batch_execute("SELECT zoho_pause_push('orders'), zoho_pause_pull('orders')").unwrap();
+    let edit_here = |c: &mut Client| c.batch_execute(&format!("UPDATE orders SET {local} WHERE parent_id = '{parent_id}'")).unwrap();
+    if zoho_first {
+        sim.ui_edit("Orders", &id, zoho).unwrap();
+        thread::sleep(Duration::from_millis(2100));
+        edit_here(c);
+    } else {
+        edit_here(c);
+        thread::sleep(Duration::from_millis(1100));
+        sim.ui_edit("Orders", &id, zoho).unwrap();
+    }
+    c.batch_execute("SELECT zoho_pause_pull('orders', false)").unwrap();
+    // Settled once the row holds the version Zoho's edit made.
+    let version = sim.records("Orders").into_iter().find(|r| r["id"] == id.as_str()).unwrap()["Modified_Time"].as_str().unwrap().to_string();
+    let sql = format!("SELECT modified_time = '{version}'::timestamptz FROM orders WHERE parent_id = '{parent_id}'");
+    if wait_for(c, &sql, Duration::from_secs(20)).is_none() {
+        let row = c.query_one("SELECT row_to_json(o)::text FROM orders o WHERE parent_id = $1", &[&parent_id]).unwrap().get::<_, String>(0);
+        let status: Vec<String> = c.query("SELECT row_to_json(s)::text FROM zoho.sync_status s", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+        panic!("the pull never took Zoho's edit of {parent_id} (version {version}): here {row}; flows {status:?}");
+    }
+    let rows = c
+        .query("SELECT field, local_value, zoho_value, winner, reason FROM zoho.conflicts WHERE record_id = $1::text::bigint ORDER BY field", &[&id])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    c.batch_execute("SELECT zoho_pause_push('orders', false)").unwrap();
+    rows
+}
+
+fn local(c: &mut Client, parent_id: &str) -> (Option<String>, Option<i64>, bool) {
+    let r = c.query_one("SELECT customer_name, quantity, synced FROM orders WHERE parent_id = $1", &[&parent_id]).unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+fn zoho(sim: &Sim, parent_id: &str) -> (Option<String>, Option<i64>) {
+    let r = zoho_rows(sim).remove(parent_id).unwrap();
+    (r.1, r.2)
+}
+
+#[test]
+fn a_conflict_goes_to_each_policys_winner_and_is_logged() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = setup(&sim, "zoho_wins", "NULL");
+    c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity) SELECT 'CF-' || g, 'Order ' || g, 'start', 1 FROM generate_series(1, 4) g").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+
+    // zoho_wins: the local edit is dropped, and nothing is pushed.
+    let pushed = upserted(&sim);
+    let log = conflict(&sim, &mut c, "CF-1", "quantity = 7", json!({"Quantity": 70}), false);
+    assert_eq!(log, vec![("Quantity".into(), Some("7".into()), Some("70".into()), "zoho".into(), "zoho_wins".into())]);
+    assert_eq!(local(&mut c, "CF-1"), (Some("start".into()), Some(70), true));
+    converges(&sim, &mut c, Duration::from_secs(20), "zoho_wins");
+    assert_eq!(upserted(&sim), pushed, "the row Zoho won was not pushed back");
+
+    // local_wins: the local edit stays pending and then overwrites Zoho.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'local_wins', every => '1 second')").unwrap();
+    let log = conflict(&sim, &mut c, "CF-2", "quantity = 8", json!({"Quantity": 80}), false);
+    assert_eq!(log, vec![("Quantity".into(), Some("8".into()), Some("80".into()), "local".into(), "local_wins".into())]);
+    converges(&sim, &mut c, Duration::from_secs(20), "local_wins");
+    assert_eq!(zoho(&sim, "CF-2"), (Some("start".into()), Some(8)));
+
+    // newest_wins, both ways round.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'newest_wins', every => '1 second')").unwrap();
+    let log = conflict(&sim, &mut c, "CF-3", "quantity = 9", json!({"Quantity": 90}), false);
+    assert_eq!((log.len(), log[0].3.as_str()), (1, "zoho"), "{log:?}");
+    assert!(log[0].4.starts_with("newest_wins: changed in Zoho at"), "{log:?}");
+    converges(&sim, &mut c, Duration::from_secs(20), "newest_wins, Zoho newer");
+    assert_eq!(zoho(&sim, "CF-3"), (Some("start".into()), Some(90)));
+    let log = conflict(&sim, &mut c, "CF-4", "quantity = 10", json!({"Quantity": 100}), true);
+    assert_eq!((log.len(), log[0].3.as_str()), (1, "local"), "{log:?}");
+    assert!(log[0].4.starts_with("newest_wins: changed here at"), "{log:?}");
+    converges(&sim, &mut c, Duration::from_secs(20), "newest_wins, local newer");
+    assert_eq!(zoho(&sim, "CF-4"), (Some("start".into()), Some(10)));
+    let all: Vec<String> = c.query("SELECT row_to_json(x)::text FROM zoho.conflicts x ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(all.len(), 4, "one conflict per edit made on both sides: {all:#?}");
+}
+
+#[test]
+fn each_side_always_wins_the_fields_it_owns() {
+    let sim = start_sim(SimConfig::default());
+    // The table loses every conflict, except on the field it owns.
+    let (_db, mut c) = setup(&sim, "zoho_wins", r#"'{"Customer_Name": "local", "Amount": "zoho"}'"#);
+    c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity, amount) VALUES ('OW-1', 'Owned', 'here', 1, 5)").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    let id = zoho_id(&sim, "OW-1");
+    let record = |sim: &Sim| sim.records("Orders").into_iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert_eq!(record(&sim).get("Amount").cloned().unwrap_or(Value::Null), Value::Null, "the push sent Amount, which Zoho owns");
+    // Zoho's Amount reaches the table, its Customer_Name never does.
+    sim.ui_edit("Orders", &id, json!({"Amount": 42, "Customer_Name": "from Zoho"})).unwrap();
+    assert!(wait_for(&mut c, "SELECT amount = 42 FROM orders WHERE parent_id = 'OW-1'", Duration::from_secs(20)).is_some(), "Zoho's Amount never arrived");
+    let r = c.query_one("SELECT customer_name, synced FROM orders WHERE parent_id = 'OW-1'", &[]).unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, bool>(1)), ("here".into(), true));
+    // Both sides edit both fields: each side's owned field is its own, and
+    // an owner's win is no conflict (the other side's value is never read).
+    let log = conflict(&sim, &mut c, "OW-1", "customer_name = 'edited here', amount = 6", json!({"Amount": 43, "Customer_Name": "edited in Zoho"}), false);
+    assert_eq!(log, vec![]);
+    converges(&sim, &mut c, Duration::from_secs(20), "after the owned fields' edits");
+    let r = c.query_one("SELECT customer_name, amount::float8 FROM orders WHERE parent_id = 'OW-1'", &[]).unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, f64>(1)), ("edited here".into(), 43.0));
+    let z = record(&sim);
+    assert_eq!((z["Customer_Name"].as_str(), z["Amount"].as_f64()), (Some("edited here"), Some(43.0)));
+}
+
+#[test]
+fn a_table_that_cannot_sync_is_refused_with_the_fix() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let err = |c: &mut Client, sql: &str| {
+        let e = c.batch_execute(sql).unwrap_err();
+        sql_error(&e)
+    };
+    c.batch_execute("DROP TABLE IF EXISTS bare; CREATE TABLE bare (parent_id text PRIMARY KEY, name text, synced boolean NOT NULL DEFAULT false, zoho_id bigint UNIQUE, modified_time timestamptz)").unwrap();
+    let (state, msg, hint) = err(&mut c, "SELECT zoho_sync('bare', 'Orders', 'parent_id')");
+    assert_eq!(state, "22023");
+    assert!(msg.contains("public.bare has no column zoho_synced_at"), "{msg}");
+    assert!(hint.unwrap_or_default().contains("ADD COLUMN \"zoho_synced_at\" timestamptz"));
+    c.batch_execute("ALTER TABLE bare ADD COLUMN zoho_synced_at timestamptz").unwrap();
+    let (_, msg, _) = err(&mut c, "SELECT zoho_sync('bare', 'Orders', 'parent_id')");
+    assert!(msg.contains("no column zoho_changed_at") && msg.contains("newest_wins"), "{msg}");
+    let (_, msg, hint) = err(&mut c, "SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins')");
+    assert!(msg.contains("no enabled zoho_mark_pending trigger"), "{msg}");
+    assert!(hint.unwrap_or_default().contains("EXECUTE FUNCTION zoho_mark_pending('synced')"));
+    c.batch_execute("CREATE TRIGGER p BEFORE INSERT OR UPDATE ON bare FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending()").unwrap();
+    for (sql, want) in [
+        ("SELECT zoho_sync('bare', 'Orders', 'Name', 'zoho_wins')", "Name of module Orders is not unique"),
+        ("SELECT zoho_sync('bare', 'Orders', 'parent_id', 'last_wins')", "\"last_wins\""),
+        ("SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins', fields => '{\"Nope\": \"local\"}')", "\"Nope\", which module Orders does not have"),
+        ("SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins', fields => '{\"parent_id\": \"zoho\"}')", "cannot be owned by Zoho"),
+    ] {
+        let (_, msg, _) = err(&mut c, sql);
+        assert!(msg.contains(want), "{sql}: {msg}");
+    }
+    // Nothing was registered by the refusals; a good call registers all three.
+    assert_eq!(c.query_one("SELECT count(*) FROM zoho.syncs", &[]).unwrap().get::<_, i64>(0), 0);
+    c.batch_execute("SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins')").unwrap();
+    let r = c.query_one("SELECT (SELECT mapping::text FROM zoho.push_schedules), (SELECT mapping::text FROM zoho.pull_schedules), (SELECT policy FROM zoho.syncs)", &[]).unwrap();
+    let json_at = |i: usize| serde_json::from_str::<Value>(&r.get::<_, String>(i)).unwrap();
+    assert_eq!(json_at(0), json!({}));
+    assert_eq!(json_at(1), json!({"zoho_id": "id", "synced": null, "zoho_synced_at": null}));
+    assert_eq!(r.get::<_, String>(2), "zoho_wins");
+    assert_eq!(c.query_one("SELECT zoho_unsync('bare')", &[]).unwrap().get::<_, bool>(0), true);
+    let left: i64 = c.query_one("SELECT (SELECT count(*) FROM zoho.syncs) + (SELECT count(*) FROM zoho.push_schedules) + (SELECT count(*) FROM zoho.pull_schedules)", &[]).unwrap().get(0);
+    assert_eq!(left, 0);
+}
