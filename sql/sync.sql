@@ -14,6 +14,8 @@ CREATE TABLE zoho.syncs (
   -- What every pull, export and watch into the table uses (zoho.sync_plan).
   pull_mapping jsonb      NOT NULL,
   sync_column name        NOT NULL DEFAULT 'synced',
+  -- Which deletes go across: both ways, Zoho's only (a pull's), or none.
+  deletes     text        NOT NULL DEFAULT 'from_zoho' CHECK (deletes IN ('both', 'from_zoho', 'none')),
   server      name,
   owner       regrole     NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now()
@@ -28,8 +30,8 @@ CREATE POLICY syncs_owners ON zoho.syncs FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
 GRANT SELECT, DELETE ON zoho.syncs TO PUBLIC;
-GRANT INSERT (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner),
-      UPDATE (module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner)
+GRANT INSERT (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, deletes, server, owner),
+      UPDATE (module, key_field, policy, fields, mapping, pull_mapping, sync_column, deletes, server, owner)
    ON zoho.syncs TO PUBLIC;
 
 -- Every conflict a pull resolved: a row changed here and in Zoho since they
@@ -56,10 +58,39 @@ CREATE POLICY conflicts_writers ON zoho.conflicts FOR INSERT WITH CHECK (pg_cata
 CREATE POLICY conflicts_cleaners ON zoho.conflicts FOR DELETE USING (pg_catalog.has_table_privilege(target, 'UPDATE'));
 GRANT SELECT, INSERT, DELETE ON zoho.conflicts TO PUBLIC;
 
+-- Rows deleted here whose records are yet to be deleted in Zoho (deletes
+-- => 'both'), kept by zoho_record_delete and sent by the table's push.
+CREATE TABLE zoho.sync_deletes (
+  target     regclass    NOT NULL,
+  record_id  bigint      NOT NULL,
+  deleted_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (target, record_id)
+);
+ALTER TABLE zoho.sync_deletes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sync_deletes_deleters ON zoho.sync_deletes FOR ALL
+  USING (pg_catalog.has_table_privilege(target, 'DELETE'))
+  WITH CHECK (pg_catalog.has_table_privilege(target, 'DELETE'));
+GRANT SELECT, INSERT, DELETE ON zoho.sync_deletes TO PUBLIC;
+
+-- AFTER DELETE row trigger of a two-way table (zoho_sync creates it): a
+-- user's delete of a row Zoho has goes to Zoho; the extension's own, made
+-- because Zoho deleted the record, does not.
+CREATE FUNCTION zoho_record_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE root regclass := coalesce(pg_partition_root(TG_RELID), TG_RELID::regclass);
+BEGIN
+  IF OLD.zoho_id IS NOT NULL AND NOT zoho.writing_from_zoho(TG_RELID) THEN
+    INSERT INTO zoho.sync_deletes (target, record_id) VALUES (root, OLD.zoho_id) ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN OLD;
+END $$;
+COMMENT ON FUNCTION zoho_record_delete() IS
+  'AFTER DELETE row trigger of a two-way table: records the Zoho id of each row deleted here, for the push to delete in Zoho';
+
 CREATE FUNCTION zoho_sync(target regclass, module text, key_field text, policy text DEFAULT 'newest_wins',
                           fields jsonb DEFAULT NULL, mapping jsonb DEFAULT NULL, sync_column name DEFAULT 'synced',
                           every interval DEFAULT '1 minute', min_pending int DEFAULT 1, max_wait interval DEFAULT '1 minute',
-                          server name DEFAULT NULL, schema_changes text DEFAULT 'follow')
+                          server name DEFAULT NULL, schema_changes text DEFAULT 'follow', deletes text DEFAULT 'from_zoho')
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE plan jsonb;
 BEGIN
@@ -67,20 +98,28 @@ BEGIN
   PERFORM zoho.require_server(server);
   -- Checks the table, the fields and the rules against Zoho's metadata.
   plan := zoho.sync_plan(target, module, key_field, policy, fields, mapping, sync_column, server);
-  INSERT INTO zoho.syncs AS s (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, server, owner)
-  VALUES (target, module, plan->>'key_field', policy, plan->'fields', mapping, plan->'pull_mapping', sync_column, server, current_user::regrole)
+  IF deletes IS NULL OR deletes NOT IN ('both', 'from_zoho', 'none') THEN
+    RAISE EXCEPTION 'deletes must be both, from_zoho or none, not %', coalesce(quote_literal(deletes), 'NULL') USING ERRCODE = '22023',
+      HINT = 'both: a row deleted here deletes its record in Zoho, and the other way round; from_zoho: only Zoho''s deletes reach the table; none: neither.';
+  END IF;
+  INSERT INTO zoho.syncs AS s (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, deletes, server, owner)
+  VALUES (target, module, plan->>'key_field', policy, plan->'fields', mapping, plan->'pull_mapping', sync_column, deletes, server, current_user::regrole)
   ON CONFLICT ON CONSTRAINT syncs_pkey DO UPDATE
     SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, policy = EXCLUDED.policy, fields = EXCLUDED.fields,
-        mapping = EXCLUDED.mapping, pull_mapping = EXCLUDED.pull_mapping, sync_column = EXCLUDED.sync_column, server = EXCLUDED.server, owner = EXCLUDED.owner;
+        mapping = EXCLUDED.mapping, pull_mapping = EXCLUDED.pull_mapping, deletes = EXCLUDED.deletes, sync_column = EXCLUDED.sync_column, server = EXCLUDED.server, owner = EXCLUDED.owner;
   PERFORM @extschema@.zoho_schedule_push(target, module, plan->>'key_field', min_pending, max_wait, sync_column, 'auto', plan->'push_mapping', server);
   PERFORM @extschema@.zoho_schedule_pull(module, target, every, NULL, plan->'pull_mapping', server, schema_changes);
+  EXECUTE format('DROP TRIGGER IF EXISTS zoho_sync_deletes ON %s', target);
+  IF deletes = 'both' THEN
+    EXECUTE format('CREATE TRIGGER zoho_sync_deletes AFTER DELETE ON %s FOR EACH ROW EXECUTE FUNCTION @extschema@.zoho_record_delete()', target);
+  END IF;
 EXCEPTION WHEN insufficient_privilege THEN
   IF SQLERRM LIKE '%row-level security%' THEN
     RAISE EXCEPTION 'permission denied to change the sync of %: it belongs to another role', target USING ERRCODE = '42501';
   END IF;
   RAISE;
 END $$;
-COMMENT ON FUNCTION zoho_sync(regclass, text, text, text, jsonb, jsonb, name, interval, int, interval, name, text) IS
+COMMENT ON FUNCTION zoho_sync(regclass, text, text, text, jsonb, jsonb, name, interval, int, interval, name, text, text) IS
   'Keep a table and a Zoho module in step both ways: local edits are pushed, Zoho''s pulled, conflicts resolved by policy (zoho_wins, local_wins, newest_wins) with per-field owners and overrides';
 
 CREATE FUNCTION zoho_unsync(target regclass) RETURNS boolean
@@ -91,6 +130,8 @@ BEGIN
   IF found THEN
     PERFORM @extschema@.zoho_unschedule_push($1);
     PERFORM @extschema@.zoho_unschedule_pull($1);
+    EXECUTE format('DROP TRIGGER IF EXISTS zoho_sync_deletes ON %s', $1);
+    DELETE FROM zoho.sync_deletes d WHERE d.target = $1;
   END IF;
   RETURN coalesce(found, false);
 END $$;

@@ -7,8 +7,11 @@
 //! - [`resolve`]: a row Zoho changed while it was pending here is a
 //!   conflict, settled field by field by the table's rules and logged in
 //!   `zoho.conflicts`; the notification of a push's own write (Zoho's
-//!   `Modified_Time` no later than the push) is an echo, not a change.
+//!   `Modified_Time` no later than the push) is an echo, not a change;
+//! - [`deletes`]: a row deleted here deletes its record in Zoho, when the
+//!   table says so, and a row deleted because Zoho did is not sent back.
 
+pub mod deletes;
 pub mod origin;
 mod plan;
 pub mod resolve;
@@ -19,7 +22,7 @@ use zoho_api::conflict::Rules;
 use crate::error::ZohoFdwError;
 use crate::local::{LocalColumn, LocalTable};
 
-extension_sql_file!("../../sql/sync.sql", name = "sync_catalog", requires = ["schedule_catalog", "jobs_catalog", sync_plan]);
+extension_sql_file!("../../sql/sync.sql", name = "sync_catalog", requires = ["schedule_catalog", "jobs_catalog", sync_plan, writing_from_zoho]);
 
 /// A two-way table's rules and the bookkeeping columns they read.
 #[derive(Clone)]
@@ -33,6 +36,15 @@ pub struct TwoWay {
     pub synced_at: LocalColumn,
     /// When a row last changed here (newest_wins).
     pub changed_at: Option<LocalColumn>,
+    /// both, from_zoho or none: whether Zoho's deletes remove rows.
+    pub deletes: String,
+}
+
+impl TwoWay {
+    /// Whether a record Zoho deleted takes its row with it.
+    pub fn takes_zoho_deletes(&self) -> bool {
+        self.deletes != "none"
+    }
 }
 
 /// The columns a two-way table needs besides its data.
@@ -57,24 +69,25 @@ pub(crate) fn bookkeeping(table: &LocalTable, sync_column: &str, rules: &Rules) 
     } else {
         table.column(crate::push::CHANGED_AT).filter(|c| c.type_oid == pg_sys::TIMESTAMPTZOID).cloned()
     };
-    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at })
+    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at, deletes: "from_zoho".into() })
 }
 
 /// The rules of `table` if it is synced both ways (as the current user,
 /// who sees them when they may write the table).
 pub(crate) fn two_way(table: &LocalTable) -> Result<Option<TwoWay>, ZohoFdwError> {
-    type Row = (String, Option<pgrx::JsonB>, String, String, Option<pgrx::JsonB>);
+    type Row = (String, Option<pgrx::JsonB>, String, String, Option<pgrx::JsonB>, String);
     let row = Spi::connect(|spi| -> Result<Option<Row>, pgrx::spi::SpiError> {
-        let rows = spi.select("SELECT policy, fields, sync_column::text, key_field, pull_mapping FROM zoho.syncs WHERE target = $1", None, &[table.oid.into()])?;
+        let rows = spi.select("SELECT policy, fields, sync_column::text, key_field, pull_mapping, deletes FROM zoho.syncs WHERE target = $1", None, &[table.oid.into()])?;
         let Some(r) = rows.into_iter().next() else { return Ok(None) };
-        Ok(Some((r.get(1)?.unwrap_or_default(), r.get(2)?, r.get(3)?.unwrap_or_default(), r.get(4)?.unwrap_or_default(), r.get(5)?)))
+        Ok(Some((r.get(1)?.unwrap_or_default(), r.get(2)?, r.get(3)?.unwrap_or_default(), r.get(4)?.unwrap_or_default(), r.get(5)?, r.get(6)?.unwrap_or_default())))
     })
     .map_err(|e| ZohoFdwError::Internal(format!("reading the sync rules of {}: {e}", table.display)))?;
-    let Some((policy, fields, sync_column, key_field, pull_mapping)) = row else { return Ok(None) };
+    let Some((policy, fields, sync_column, key_field, pull_mapping, deletes)) = row else { return Ok(None) };
     let rules = Rules::parse(&policy, fields.as_ref().map(|j| &j.0)).map_err(|e| ZohoFdwError::BadArgument { what: format!("the sync rules of {}: {e}", table.display), hint: None })?;
     let mut two = bookkeeping(table, &sync_column, &rules)?;
     two.key_field = key_field;
     two.pull_mapping = pull_mapping.map(|j| j.0).unwrap_or_default();
+    two.deletes = deletes;
     Ok(Some(two))
 }
 

@@ -78,6 +78,10 @@ pub fn delete(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
     if ids.is_empty() {
         return Ok(0);
     }
+    if target.sync.as_ref().is_some_and(|s| !s.takes_zoho_deletes()) {
+        return Ok(0);
+    }
     let sql = format!("DELETE FROM {} WHERE {} = ANY($1)", target.table.sql_name, target.columns[0].0.quoted());
-    Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[ids.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err))
+    // Not a local delete: a two-way table does not send it back to Zoho.
+    from_zoho(target.table.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[ids.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }

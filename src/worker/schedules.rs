@@ -127,7 +127,9 @@ impl Schedules {
                 continue;
             }
             let due = in_transaction(|| {
-                let n = pending(&s)?;
+                // A two-way table's local deletes go out with its push.
+                let deletes = as_owner(s.owner, Some((s.source, Access::Push)), Limits::glance(), || crate::sync::deletes::waiting(s.source))?;
+                let n = pending(&s)? + i64::from(deletes);
                 if budget_hold(s.server.as_deref())?.is_some() {
                     return Ok(false);
                 }
@@ -157,9 +159,12 @@ impl Schedules {
                 server: s.server.as_deref(),
                 max_attempts: s.max_attempts,
             };
-            let pushed = crate::push::push_in_steps(&req, &mut OwnTransactions { owner: s.owner, rel: Some((s.source, Access::Push)) }).map_err(|e| e.to_string());
-            let result = pushed.and_then(|r| in_transaction(|| {
-                let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits});
+            let mut steps = OwnTransactions { owner: s.owner, rel: Some((s.source, Access::Push)) };
+            let pushed = crate::push::push_in_steps(&req, &mut steps)
+                .and_then(|r| crate::sync::deletes::send(s.source, &s.module, s.server.as_deref(), &mut steps).map(|d| (r, d)))
+                .map_err(|e| e.to_string());
+            let result = pushed.and_then(|(r, deleted)| in_transaction(|| {
+                let summary = serde_json::json!({"mode": r.mode, "pending": r.pending, "synced": r.synced, "failed": r.failed, "api_calls": r.api_calls, "credits": r.credits, "deleted": deleted});
                 Spi::run_with_args(
                     "UPDATE zoho.push_schedules SET last_run = now(), last_success = now(), last_result = $2, last_error = NULL,
                             failures = 0, next_attempt = NULL WHERE source = $1",

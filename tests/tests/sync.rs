@@ -254,3 +254,44 @@ fn a_table_that_cannot_sync_is_refused_with_the_fix() {
     let left: i64 = c.query_one("SELECT (SELECT count(*) FROM zoho.syncs) + (SELECT count(*) FROM zoho.push_schedules) + (SELECT count(*) FROM zoho.pull_schedules)", &[]).unwrap().get(0);
     assert_eq!(left, 0);
 }
+
+#[test]
+fn deletes_go_both_ways_when_the_table_says_so() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(TABLE).unwrap();
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'zoho_wins', every => '1 second', deletes => 'both')").unwrap();
+    c.batch_execute("INSERT INTO orders (parent_id, name) SELECT 'DL-' || g, 'Order ' || g FROM generate_series(1, 4) g").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    let gone_here = zoho_id(&sim, "DL-1");
+    let gone_there = zoho_id(&sim, "DL-2");
+    let deletes = |sim: &Sim| sim.calls().iter().filter(|c| c.endpoint == "records.delete" && c.status < 300).count();
+
+    // Deleted here: the record goes in Zoho.
+    c.batch_execute("DELETE FROM orders WHERE parent_id = 'DL-1'").unwrap();
+    let started = Instant::now();
+    while sim.records("Orders").iter().any(|r| r["id"] == gone_here.as_str()) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the local delete never reached Zoho");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Deleted in Zoho: the row goes here, and is not sent back.
+    sim.ui_delete("Orders", &gone_there).unwrap();
+    assert!(wait_for(&mut c, "SELECT NOT EXISTS (SELECT 1 FROM orders WHERE parent_id = 'DL-2')", Duration::from_secs(20)).is_some(), "Zoho's delete never arrived");
+    converges(&sim, &mut c, Duration::from_secs(20), "after both deletes");
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(deletes(&sim), 1, "one delete call, for the row deleted here");
+    assert_eq!(c.query_one("SELECT count(*) FROM zoho.sync_deletes", &[]).unwrap().get::<_, i64>(0), 0);
+
+    // deletes => 'none': neither side's delete crosses.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'zoho_wins', every => '1 second', deletes => 'none')").unwrap();
+    c.batch_execute("DELETE FROM orders WHERE parent_id = 'DL-3'").unwrap();
+    sim.ui_delete("Orders", &zoho_id(&sim, "DL-4")).unwrap();
+    sim.ui_edit("Orders", &zoho_id(&sim, "DL-3"), json!({"Customer_Name": "after the deletes"})).unwrap();
+    // The edit's arrival shows a pull ran after both deletes.
+    let sql = "SELECT count(*) = 1 FROM orders WHERE parent_id = 'DL-3' AND customer_name = 'after the deletes'";
+    assert!(wait_for(&mut c, sql, Duration::from_secs(20)).is_some(), "a pull after the deletes");
+    assert!(wait_for(&mut c, "SELECT EXISTS (SELECT 1 FROM orders WHERE parent_id = 'DL-4')", Duration::from_secs(1)).is_some(), "Zoho's delete took the row");
+    assert_eq!(deletes(&sim), 1, "the local delete went to Zoho");
+    let e = c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', deletes => 'sometimes')").unwrap_err();
+    assert!(sql_error(&e).1.contains("deletes must be both, from_zoho or none, not 'sometimes'"));
+}
