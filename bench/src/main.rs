@@ -10,6 +10,7 @@
 //!   cargo run --release -p zoho-fdw-bench -- notify    (needs ZOHO_FDW_TEST_PG and the worker)
 //!   cargo run --release -p zoho-fdw-bench -- schedule  (needs ZOHO_FDW_TEST_PG and the worker)
 //!   cargo run --release -p zoho-fdw-bench -- outage    (needs ZOHO_FDW_TEST_PG and the worker)
+//!   cargo run --release -p zoho-fdw-bench -- two-way   (needs ZOHO_FDW_TEST_PG and the worker)
 
 mod bulk_read;
 mod export;
@@ -19,6 +20,7 @@ mod push;
 mod queries;
 mod outage;
 mod schedule;
+mod two_way;
 mod worker_db;
 
 fn main() {
@@ -31,6 +33,7 @@ fn main() {
         Some("notify") => notify::run(),
         Some("schedule") => schedule::run(),
         Some("outage") => outage::run(),
+        Some("two-way") => two_way::run(),
         Some("export") => export::run(&args[1..].iter().filter_map(|s| s.parse().ok()).collect::<Vec<usize>>().is_empty().then(|| vec![200_000, 1_000_000]).unwrap_or_else(|| args[1..].iter().filter_map(|s| s.parse().ok()).collect())),
         Some("all") | None => {
             planner::run();
@@ -40,10 +43,11 @@ fn main() {
             notify::run();
             schedule::run();
             outage::run();
+            two_way::run();
             bulk_read::run(200_000);
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify, schedule, outage");
+            eprintln!("unknown benchmark {other:?}; choose: all, bulk-read [rows], planner, queries, push, export [rows…], notify, schedule, outage, two-way");
             std::process::exit(2);
         }
     }

@@ -1,8 +1,9 @@
 //! Local deletes of a two-way table going to Zoho (`deletes => 'both'`).
-//! The `zoho_record_delete` trigger keeps the record id of each row a user
-//! deletes in `zoho.sync_deletes` (not the rows the extension deletes
-//! because Zoho did); the table's push then deletes those records in Zoho,
-//! 100 a call, and forgets each one Zoho deleted or no longer has.
+//! The `zoho_record_delete` trigger keeps the record id and key of each row
+//! a user deletes in `zoho.sync_deletes` (not the rows the extension
+//! deletes because Zoho did); the table's push then deletes those records
+//! in Zoho, 100 a call, once each is seen to still hold that key, and
+//! forgets them.
 
 use pgrx::prelude::*;
 
@@ -19,43 +20,61 @@ pub fn waiting(target: pg_sys::Oid) -> Result<bool, ZohoFdwError> {
 }
 
 /// Deletes in Zoho the records of rows deleted here; returns how many.
+/// A record goes only while it still holds the deleted row's key: the
+/// record id came from a column users may write, and the owner's push
+/// must not delete a record the table never held.
 pub fn send(target: pg_sys::Oid, module: &str, server: Option<&str>, steps: &mut impl Steps) -> Result<u64, ZohoFdwError> {
     let mut sent = 0;
     loop {
-        let (ctx, client, ids) = steps.step(|spi| {
+        let batch = steps.step(|spi| {
+            let sync = spi.select("SELECT key_field FROM zoho.syncs WHERE target = $1 AND deletes = 'both'", None, &[target.into()])?;
+            let Some(key_field) = sync.into_iter().next().map(|r| r.get::<String>(1)).transpose()?.flatten() else {
+                return Ok(None);
+            };
             let ctx = crate::server::resolve(server)?;
             let client = ctx.shared_client()?;
-            let ids: Vec<i64> = spi
-                .select("SELECT record_id FROM zoho.sync_deletes WHERE target = $1 ORDER BY deleted_at, record_id LIMIT $2", None, &[target.into(), BATCH.into()])?
-                .map(|r| r.get::<i64>(1).map(Option::unwrap_or_default))
-                .collect::<Result<_, _>>()?;
-            Ok((ctx, client, ids))
+            let rows: Vec<(i64, String)> = spi
+                .select("SELECT record_id, row_key FROM zoho.sync_deletes WHERE target = $1 ORDER BY deleted_at, record_id LIMIT $2", None, &[target.into(), BATCH.into()])?
+                .map(|r| Ok((r.get::<i64>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default())))
+                .collect::<Result<_, pgrx::spi::SpiError>>()?;
+            Ok(Some((key_field, ctx, client, rows)))
         })?;
-        if ids.is_empty() {
+        let Some((key_field, ctx, client, rows)) = batch else { return Ok(sent) };
+        if rows.is_empty() {
             return Ok(sent);
         }
-        let text: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let results = block_on(client.delete(module, &text, false)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
-        // Deleted, or not there to delete (deleted in Zoho too, or never
-        // there): either way nothing is left to do for it.
-        let done: Vec<i64> = results
-            .iter()
-            .filter(|r| r.outcome.as_ref().map_or_else(|e| e.code == "INVALID_DATA", |_| true))
-            .filter_map(|r| ids.get(r.index).copied())
-            .collect();
-        let refused: Vec<String> = results.iter().filter_map(|r| r.outcome.as_ref().err().map(|e| format!("{}: {}", ids.get(r.index).copied().unwrap_or_default(), e))).filter(|e| !e.contains("INVALID_DATA")).collect();
+        let api = |e| ZohoFdwError::api(&ctx.name, e);
+        let ids: Vec<String> = rows.iter().map(|(id, _)| id.to_string()).collect();
+        let held = block_on(client.get_by_ids(module, &ids, std::slice::from_ref(&key_field))).map_err(api)?;
+        let key_of = |id: &str| held.iter().find(|r| zoho_api::records::record_id(r).as_deref() == Some(id)).map(|r| r.get(&key_field).and_then(|v| zoho_api::values::cell_text(v, zoho_api::values::Column { text: true, ..Default::default() })));
+        let (mut go, mut refused) = (Vec::new(), Vec::new());
+        for ((id, key), text) in rows.iter().zip(&ids) {
+            match key_of(text) {
+                Some(Some(k)) if k == *key => go.push(text.clone()),
+                // Gone from Zoho already: nothing to do.
+                None => {}
+                Some(other) => refused.push(format!("record {id} holds {key_field} {:?}, not the deleted row's {key:?}", other.unwrap_or_default())),
+            }
+        }
+        let results = if go.is_empty() { Vec::new() } else { block_on(client.delete(module, &go, false)).map_err(api)? };
+        // Deleted, or not there to delete: either way nothing is left to do.
+        for r in &results {
+            if let Err(e) = &r.outcome {
+                if e.code != "INVALID_DATA" {
+                    refused.push(format!("record {}: {e}", go.get(r.index).cloned().unwrap_or_default()));
+                }
+            }
+        }
+        let done: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
         steps.step(|spi| {
             spi.update("DELETE FROM zoho.sync_deletes WHERE target = $1 AND record_id = ANY($2)", None, &[target.into(), done.clone().into()])?;
             Ok(())
         })?;
-        sent += done.len() as u64;
+        sent += results.iter().filter(|r| r.outcome.is_ok()).count() as u64;
         if !refused.is_empty() {
-            return Err(ZohoFdwError::BadArgument {
-                what: format!("Zoho refused to delete {} record(s) of {module} deleted here: {}", refused.len(), refused.join("; ")),
-                hint: Some("They stay in zoho.sync_deletes and are tried again at the next push.".into()),
-            });
+            warning!("zoho_fdw: {} record(s) of {module} deleted here were not deleted in Zoho: {}", refused.len(), refused.join("; "));
         }
-        if (ids.len() as i64) < BATCH {
+        if (rows.len() as i64) < BATCH {
             return Ok(sent);
         }
     }

@@ -74,7 +74,7 @@ fn plan(a: &Args<'_>) -> Result<serde_json::Value, ZohoFdwError> {
             (f.clone(), serde_json::Value::String(s.into()))
         })
         .collect();
-    Ok(json!({"key_field": m.key_field, "fields": rules, "push_mapping": m.push, "pull_mapping": m.pull}))
+    Ok(json!({"key_field": m.key_field, "key_column": m.key_column, "fields": rules, "push_mapping": m.push, "pull_mapping": m.pull}))
 }
 
 /// A two-way table's local edits are found by `zoho_mark_pending`.

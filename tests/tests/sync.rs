@@ -295,3 +295,36 @@ fn deletes_go_both_ways_when_the_table_says_so() {
     let e = c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', deletes => 'sometimes')").unwrap_err();
     assert!(sql_error(&e).1.contains("deletes must be both, from_zoho or none, not 'sometimes'"));
 }
+
+#[test]
+fn a_forged_delete_cannot_reach_a_record_the_table_never_held() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(TABLE).unwrap();
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'zoho_wins', every => '1 second', deletes => 'both')").unwrap();
+    c.batch_execute("INSERT INTO orders (parent_id, name) VALUES ('FG-1', 'Mine')").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    let mine = zoho_id(&sim, "FG-1");
+    // A record the table does not hold (its pull paused meanwhile).
+    c.batch_execute("SELECT zoho_pause_pull('orders')").unwrap();
+    let victim = sim.ui_create("Orders", json!({"Name": "Victim", "parent_id": "VICTIM"})).unwrap();
+    c.batch_execute(
+        "DROP ROLE IF EXISTS sync_forger; CREATE ROLE sync_forger;
+         GRANT SELECT, UPDATE, DELETE ON orders TO sync_forger;",
+    )
+    .unwrap();
+    c.batch_execute("SET ROLE sync_forger").unwrap();
+    // The catalog of deletes is the trigger's alone.
+    let e = c.batch_execute(&format!("INSERT INTO zoho.sync_deletes (target, record_id, row_key) VALUES ('orders', {victim}, 'VICTIM')")).unwrap_err();
+    assert_eq!(sql_error(&e).0, "42501", "{e}");
+    // A row given the victim's id, then deleted: the key does not match.
+    c.batch_execute(&format!("UPDATE orders SET zoho_id = {victim} WHERE parent_id = 'FG-1'; DELETE FROM orders WHERE parent_id = 'FG-1'")).unwrap();
+    c.batch_execute("RESET ROLE").unwrap();
+    assert!(wait_for(&mut c, "SELECT NOT EXISTS (SELECT 1 FROM zoho.sync_deletes)", Duration::from_secs(20)).is_some(), "the delete was never looked at");
+    thread::sleep(Duration::from_secs(1));
+    let ids: Vec<String> = sim.records("Orders").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.contains(&victim), "the forged delete removed a record the table never held");
+    assert!(ids.contains(&mine), "the row's own record went, though its id was changed");
+    assert_eq!(sim.calls().iter().filter(|c| c.endpoint == "records.delete").count(), 0);
+    c.batch_execute("DROP OWNED BY sync_forger; DROP ROLE sync_forger").unwrap();
+}

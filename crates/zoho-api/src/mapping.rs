@@ -94,6 +94,8 @@ pub fn match_columns(module: &str, columns: &[&str], fields: &[FieldMeta], mappi
 #[derive(Debug, Clone)]
 pub struct TwoWayMappings {
     pub key_field: String,
+    /// The local column the push sends as the key field.
+    pub key_column: String,
     pub rules: crate::conflict::Rules,
     pub push: Value,
     pub pull: Value,
@@ -152,15 +154,15 @@ pub fn two_way(
     let mut push = user;
     let push_value = Value::Object(push.clone());
     let sent = match_columns(module, columns, fields, Some(&push_value), true)?;
-    if !sent.matched.iter().any(|m| m.field.api_name == key.api_name) {
+    let Some(key_column) = sent.matched.iter().find(|m| m.field.api_name == key.api_name).map(|m| columns[m.column].to_string()) else {
         return Err(Error::InvalidInput(format!("no column holds the key field {}, which the push matches rows on", key.api_name)));
-    }
+    };
     for m in sent.matched {
         if owned(Side::Zoho, &m.field) {
             push.insert(columns[m.column].to_string(), Value::Null);
         }
     }
-    Ok(TwoWayMappings { key_field: key.api_name.clone(), rules: canonical, push: Value::Object(push), pull: Value::Object(pull) })
+    Ok(TwoWayMappings { key_field: key.api_name.clone(), key_column, rules: canonical, push: Value::Object(push), pull: Value::Object(pull) })
 }
 
 #[cfg(test)]
@@ -219,7 +221,7 @@ mod tests {
         let rules = crate::conflict::Rules::parse("newest_wins", Some(&json!({"customer_name": "local", "AMOUNT": "zoho"}))).unwrap();
         let cols = ["id", "parent_id", "customer_name", "amount", "zoho_id", "synced", "modified_time"];
         let m = two_way("Orders", &cols, &fields(), &rules, None, "Parent_Id", &["synced"]).unwrap();
-        assert_eq!(m.key_field, "parent_id");
+        assert_eq!((m.key_field.as_str(), m.key_column.as_str()), ("parent_id", "parent_id"));
         assert_eq!(m.rules.fields.keys().collect::<Vec<_>>(), vec!["Amount", "Customer_Name"]);
         assert_eq!(m.pull, json!({"zoho_id": "id", "id": null, "synced": null, "customer_name": null}));
         assert_eq!(m.push, json!({"amount": null}));
