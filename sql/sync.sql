@@ -60,9 +60,10 @@ GRANT SELECT, INSERT, DELETE ON zoho.conflicts TO PUBLIC;
 
 -- Rows deleted here whose records are yet to be deleted in Zoho (deletes
 -- => 'both'), kept by zoho_record_delete and sent by the table's push.
--- Only the trigger writes it: a role could otherwise name any record for
--- the owner's push to delete. The push deletes a record only while Zoho
--- still holds the deleted row's key in it.
+-- Only the trigger writes it (as the extension, having checked the deleting
+-- role's right): a role could otherwise name any record for the owner's
+-- push to delete. The push deletes a record only while Zoho still holds the
+-- deleted row's key in it.
 CREATE TABLE zoho.sync_deletes (
   target     regclass    NOT NULL,
   record_id  bigint      NOT NULL,
@@ -76,27 +77,8 @@ CREATE POLICY sync_deletes_deleters ON zoho.sync_deletes FOR ALL
   USING (pg_catalog.has_table_privilege(target, 'DELETE'));
 GRANT SELECT, DELETE ON zoho.sync_deletes TO PUBLIC;
 
--- AFTER DELETE row trigger of a two-way table (zoho_sync creates it): a
--- user's delete of a row Zoho has goes to Zoho; the extension's own, made
--- because Zoho deleted the record, does not.
--- SECURITY DEFINER to write zoho.sync_deletes: the delete that fires it is
--- the caller's right; only tables synced with deletes => 'both' record, and
--- the key column is the trigger's argument (zoho_sync sets it).
-CREATE FUNCTION zoho_record_delete() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  root regclass := coalesce(pg_partition_root(TG_RELID), TG_RELID::regclass);
-  row jsonb := to_jsonb(OLD);
-BEGIN
-  IF TG_NARGS = 1 AND row->>'zoho_id' IS NOT NULL AND row->>TG_ARGV[0] IS NOT NULL AND NOT zoho.writing_from_zoho(TG_RELID)
-     AND EXISTS (SELECT 1 FROM zoho.syncs s WHERE s.target = root AND s.deletes = 'both') THEN
-    INSERT INTO zoho.sync_deletes (target, record_id, row_key) VALUES (root, (row->>'zoho_id')::bigint, row->>TG_ARGV[0])
-      ON CONFLICT (target, record_id) DO UPDATE SET row_key = EXCLUDED.row_key, deleted_at = EXCLUDED.deleted_at;
-  END IF;
-  RETURN OLD;
-END $$;
-COMMENT ON FUNCTION zoho_record_delete() IS
-  'AFTER DELETE row trigger of a two-way table: records the Zoho id of each row deleted here, for the push to delete in Zoho';
+-- zoho_record_delete(), the AFTER DELETE trigger that fills it, is in
+-- src/sync/deletes.rs.
 
 CREATE FUNCTION zoho_sync(target regclass, module text, key_field text, policy text DEFAULT 'newest_wins',
                           fields jsonb DEFAULT NULL, mapping jsonb DEFAULT NULL, sync_column name DEFAULT 'synced',

@@ -39,12 +39,16 @@ pub fn current(rel: pg_sys::Oid, is_partition: bool) -> Option<FromZoho> {
     if !is_partition {
         return None;
     }
-    // SAFETY: `rel` is the trigger's open relation, so its catalog rows
+    partition_ancestors(rel).contains(&target).then_some(how)
+}
+
+/// The partitioned tables above partition `rel`, nearest first.
+pub(crate) fn partition_ancestors(rel: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    // SAFETY: `rel` is an open relation of the caller's, so its catalog rows
     // exist; the list is allocated in the current memory context and only
     // read here.
     let ancestors = unsafe { pgrx::PgList::<pg_sys::Oid>::from_pg(pg_sys::ffi::pg_guard_ffi_boundary(|| get_partition_ancestors(rel))) };
-    let found = ancestors.iter_oid().any(|a| a == target);
-    found.then_some(how)
+    ancestors.iter_oid().collect()
 }
 
 /// Runs `f`, whose writes into `target` come from Zoho; the flag is

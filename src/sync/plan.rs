@@ -48,6 +48,8 @@ struct Args<'a> {
 fn plan(a: &Args<'_>) -> Result<serde_json::Value, ZohoFdwError> {
     let bad = |what: String, hint: Option<&str>| ZohoFdwError::BadArgument { what, hint: hint.map(str::to_string) };
     let rules = Rules::parse(a.policy, a.fields).map_err(|e| bad(e.to_string(), Some("fields => '{\"Phone\": \"local\", \"Lead_Status\": \"zoho\", \"Email\": \"local_wins\"}'")))?;
+    // Before the table is even locked: a table the caller may keep both ways.
+    crate::privileges::check_privileges(a.target, crate::privileges::current_user(), crate::privileges::Access::Mirror)?;
     let table = LocalTable::load(a.target, "a two-way table is a local table")?;
     crate::sync::bookkeeping(&table, a.sync_column, &rules)?;
     require_trigger(&table, a.sync_column)?;

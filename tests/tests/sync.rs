@@ -242,6 +242,14 @@ fn a_table_that_cannot_sync_is_refused_with_the_fix() {
         let (_, msg, _) = err(&mut c, sql);
         assert!(msg.contains(want), "{sql}: {msg}");
     }
+    // A role that may not write the table is refused before anything is
+    // locked or asked of Zoho, by zoho_sync and by its helper alike.
+    c.batch_execute("DROP ROLE IF EXISTS sync_stranger; CREATE ROLE sync_stranger; GRANT SELECT ON bare TO sync_stranger; SET ROLE sync_stranger").unwrap();
+    for sql in ["SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins')", "SELECT zoho.sync_plan('bare', 'Orders', 'parent_id', 'zoho_wins', NULL, NULL, 'synced', NULL)"] {
+        let (state, msg, _) = err(&mut c, sql);
+        assert_eq!(state, "42501", "{sql}: {msg}");
+    }
+    c.batch_execute("RESET ROLE; DROP OWNED BY sync_stranger; DROP ROLE sync_stranger").unwrap();
     // Nothing was registered by the refusals; a good call registers all three.
     assert_eq!(c.query_one("SELECT count(*) FROM zoho.syncs", &[]).unwrap().get::<_, i64>(0), 0);
     c.batch_execute("SELECT zoho_sync('bare', 'Orders', 'parent_id', 'zoho_wins')").unwrap();
