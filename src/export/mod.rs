@@ -119,6 +119,11 @@ pub(crate) fn plan_target(oid: pg_sys::Oid, module: &str, fields: &[FieldMeta], 
     // A two-way table is always written with its sync's mapping, which
     // keeps the fields it owns and its bookkeeping out of Zoho's reach.
     let sync = crate::sync::two_way(&table)?;
+    if let (Some(s), Some(m)) = (&sync, mapping) {
+        if *m != s.pull_mapping {
+            notice!("zoho_fdw: {} is synced both ways, so its rows are written with its sync's mapping, not the one given", table.display);
+        }
+    }
     let mapping = sync.as_ref().map(|s| s.pull_mapping.clone()).or_else(|| mapping.cloned());
     plan_columns(table, module, fields, mapping.as_ref(), sync)
 }
