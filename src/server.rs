@@ -151,7 +151,12 @@ impl ServerContext {
 /// A module's fields, from the client's cache (10 minutes) or Zoho; needs
 /// no transaction, so the worker reads them with none open.
 pub fn fields_of(client: &ZohoClient, server: &str, module: &str, context: &str) -> Result<std::sync::Arc<Vec<zoho_api::metadata::FieldMeta>>, ZohoFdwError> {
-    let fields = crate::runtime::block_on(client.fields_cached(module, Duration::from_secs(600))).map_err(|e| match e.zoho_code() {
+    fields_within(client, server, module, context, Duration::from_secs(600))
+}
+
+/// [`fields_of`], read again from Zoho if the cache is older than `max_age`.
+pub fn fields_within(client: &ZohoClient, server: &str, module: &str, context: &str, max_age: Duration) -> Result<std::sync::Arc<Vec<zoho_api::metadata::FieldMeta>>, ZohoFdwError> {
+    let fields = crate::runtime::block_on(client.fields_cached(module, max_age)).map_err(|e| match e.zoho_code() {
         Some("INVALID_MODULE") => ZohoFdwError::UnknownModule { module: module.into(), table: context.into() },
         _ => ZohoFdwError::api(server, e),
     })?;

@@ -210,14 +210,31 @@ pub(crate) fn export(spec: &Export<'_>) -> Result<i64, ZohoFdwError> {
 /// target holding some pages is as correct as before, only less complete,
 /// and the pages already written are not downloaded again (Zoho allows 10
 /// downloads a minute).
-pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, mut checkpoint: Option<Checkpoint<'_>>) -> Result<i64, ZohoFdwError> {
+pub(crate) fn export_in_steps(spec: &Export<'_>, steps: &mut impl Steps, resume: Resume, mut checkpoint: Option<Checkpoint<'_>>) -> Result<i64, ZohoFdwError> {
+    let first = resume.pages == 0;
+    match export_pages(spec, steps, resume.clone(), checkpoint.as_mut().map(|c| &mut **c as _), false) {
+        // The fields were read before an admin removed one the export asked
+        // for: read them again and go on without it (its column keeps its
+        // values, as a column no field matches does).
+        Err(ZohoFdwError::Api { source, .. }) if first && source.zoho_code() == Some("FIELD_NOT_AVAILABLE") => {
+            notice!("zoho_fdw: {}: a field the export asked for is gone from Zoho; reading the module's fields again", spec.module);
+            export_pages(spec, steps, resume, checkpoint, true)
+        }
+        other => other,
+    }
+}
+
+/// [`export_in_steps`] with the module's fields from the cache, or (with
+/// `fresh`) from Zoho.
+fn export_pages(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, mut checkpoint: Option<Checkpoint<'_>>, fresh: bool) -> Result<i64, ZohoFdwError> {
     let (module, target_oid, since) = (spec.module, spec.target, spec.since);
     let (ctx, client) = steps.step(|_| {
         let ctx = server::resolve(spec.server)?;
         let client = ctx.shared_client()?;
         Ok((ctx, client))
     })?;
-    let fields = ctx.module_fields(&client, module, "zoho_bulk_export")?;
+    let max_age = if fresh { std::time::Duration::ZERO } else { std::time::Duration::from_secs(600) };
+    let fields = server::fields_within(&client, &ctx.name, module, "zoho_bulk_export", max_age)?;
     // Everything Zoho held at this moment is in the target when the export
     // has finished; an export that goes on keeps its first attempt's.
     let started = resume.started.unwrap_or_else(chrono::Utc::now);

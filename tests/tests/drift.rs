@@ -165,3 +165,24 @@ fn a_foreign_table_is_refreshed_from_zohos_fields_keeping_the_users_choices() {
     let e = c.batch_execute("SELECT * FROM zoho_refresh_foreign_table('pg_class')").unwrap_err();
     assert!(sql_error(&e).1.contains("is not a foreign table of a zoho_fdw server"));
 }
+
+#[test]
+fn an_export_goes_on_when_a_field_it_knew_is_removed_in_zoho() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    sim.add_field("Leads", "Region", "text").unwrap();
+    let id = sim.records("Leads")[0]["id"].as_str().unwrap().to_string();
+    sim.ui_edit("Leads", &id, json!({"Region": "North"})).unwrap();
+    let db = TestDb::new("drift_export");
+    let mut c = db.client_for(&sim);
+    c.batch_execute("SELECT zoho_create_mirror('Leads', 'crm_leads'); SELECT zoho_bulk_export('Leads', 'crm_leads')").unwrap();
+    assert_eq!(c.query_one("SELECT count(region) FROM crm_leads", &[]).unwrap().get::<_, i64>(0), 1);
+    // This session's client has the fields cached, Region among them.
+    sim.remove_field("Leads", "Region").unwrap();
+    sim.ui_edit("Leads", &id, json!({"Last_Name": "After"})).unwrap();
+    let written: i64 = c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap().get(0);
+    assert!(written >= 1, "{written}");
+    let r = c.query_one("SELECT last_name, region FROM crm_leads WHERE id = $1::text::bigint", &[&id]).unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, Option<String>>(1)), ("After".into(), Some("North".into())), "the column keeps its value");
+    let refused = sim.calls().iter().filter(|c| c.endpoint == "bulk_read.create" && c.code.as_deref() == Some("FIELD_NOT_AVAILABLE")).count();
+    assert_eq!(refused, 1, "one job refused, then the fields read again");
+}
