@@ -1,5 +1,5 @@
 //! Two-way tables: one table is a push source and a pull target at once
-//! (`zoho_sync`). Three things keep the two sides from undoing each other:
+//! (`zoho_sync`). Four things keep the two sides from undoing each other:
 //! - [`origin`]: rows written from Zoho are not marked pending, so nothing
 //!   received is sent back;
 //! - the mappings [`plan`] derives: the push never sends a field Zoho owns,
