@@ -154,6 +154,21 @@ pub(crate) fn plan_columns(table: LocalTable, module: &str, fields: &[FieldMeta]
     Ok(Target { table, columns, sync })
 }
 
+/// Newer-wins: whether the incoming row (`incoming`, e.g. `EXCLUDED`) is a
+/// newer version of the target's row `t`. `cols` are quoted, `id` first,
+/// `Modified_Time` second. An equal Modified_Time with other content is
+/// newer too: a second edit within one second of its resolution. Compared
+/// as text: every type has that, not every type has `=` (json).
+pub(crate) fn newer_wins(cols: &[String], incoming: &str) -> String {
+    let mt = &cols[1];
+    let values = |alias: &str| cols[1..].iter().map(|c| format!("{alias}.{c}::text")).collect::<Vec<_>>().join(", ");
+    format!(
+        "(t.{mt} IS NULL OR t.{mt} < {incoming}.{mt} OR (t.{mt} = {incoming}.{mt} AND ROW({}) IS DISTINCT FROM ROW({})))",
+        values("t"),
+        values(incoming)
+    )
+}
+
 /// Newer-wins needs a unique id to conflict on.
 pub(crate) fn require_unique_id(spi: &pgrx::spi::SpiClient<'_>, t: &LocalTable, id_col: &LocalColumn) -> Result<(), ZohoFdwError> {
     let unique = spi
@@ -391,17 +406,12 @@ impl PageSql {
             )
         } else {
             format!(
-                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ROW({old}) IS DISTINCT FROM ROW({new}))",
+                "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM pg_temp.zoho_export_stage ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE {newer}",
                 t = t.sql_name,
                 cols = col_list.join(", "),
                 id = id_col.quoted(),
                 sets = col_list.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-                mt = target.columns[1].0.quoted(),
-                // Same second, other content: a second edit within one
-                // second of Modified_Time's resolution.
-                // As text: every type has that, not every type has `=` (json).
-                old = col_list.iter().skip(1).map(|c| format!("t.{c}::text")).collect::<Vec<_>>().join(", "),
-                new = col_list.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
+                newer = newer_wins(&col_list, "EXCLUDED"),
             )
         };
         PageSql {

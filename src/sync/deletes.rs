@@ -82,24 +82,6 @@ pub fn send(target: pg_sys::Oid, module: &str, server: Option<&str>, steps: &mut
     }
 }
 
-/// `zoho.writing_from_zoho(rel)`: whether the current statement writes
-/// `rel` from Zoho, for the delete trigger (it reads, never sets, the flag).
-#[pg_extern(
-    stable,
-    sql = r#"
-CREATE FUNCTION zoho.writing_from_zoho(rel regclass) RETURNS boolean
-  STABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'writing_from_zoho_wrapper';
-COMMENT ON FUNCTION zoho.writing_from_zoho(regclass) IS
-  'Whether the current statement writes rel from Zoho (zoho_fdw''s own writes), for the delete trigger of two-way tables';
-"#,
-    requires = ["export_catalog"]
-)]
-fn writing_from_zoho(rel: pg_sys::Oid) -> bool {
-    // SAFETY: a lookup in the syscache; false for an oid that is no relation.
-    let is_partition = unsafe { pg_sys::get_rel_relispartition(rel) };
-    super::origin::current(rel, is_partition).is_some()
-}
-
 #[no_mangle]
 pub extern "C" fn pg_finfo_zoho_record_delete() -> &'static pg_sys::Pg_finfo_record {
     const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };

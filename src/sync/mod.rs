@@ -22,7 +22,7 @@ use zoho_api::conflict::Rules;
 use crate::error::ZohoFdwError;
 use crate::local::{LocalColumn, LocalTable};
 
-extension_sql_file!("../../sql/sync.sql", name = "sync_catalog", requires = ["schedule_catalog", "jobs_catalog", sync_plan, writing_from_zoho, "record_delete_trigger"]);
+extension_sql_file!("../../sql/sync.sql", name = "sync_catalog", requires = ["schedule_catalog", "jobs_catalog", sync_plan, "record_delete_trigger"]);
 
 /// A two-way table's rules and the bookkeeping columns they read.
 #[derive(Clone)]

@@ -27,6 +27,10 @@ extern "C-unwind" {
 
 thread_local! {
     static WRITER: Cell<Option<(pg_sys::Oid, FromZoho)>> = const { Cell::new(None) };
+    /// The last partition asked about: (partition, target, whether it is
+    /// one of target's), so a COPY into a partitioned table walks the
+    /// catalog once per partition and statement, not once per row.
+    static PARTITION_OF: Cell<Option<(pg_sys::Oid, pg_sys::Oid, bool)>> = const { Cell::new(None) };
 }
 
 /// How a row of `rel` is being written from Zoho, for the trigger; None
@@ -39,7 +43,15 @@ pub fn current(rel: pg_sys::Oid, is_partition: bool) -> Option<FromZoho> {
     if !is_partition {
         return None;
     }
-    partition_ancestors(rel).contains(&target).then_some(how)
+    let under = match PARTITION_OF.with(Cell::get) {
+        Some((r, t, under)) if r == rel && t == target => under,
+        _ => {
+            let under = partition_ancestors(rel).contains(&target);
+            PARTITION_OF.with(|p| p.set(Some((rel, target, under))));
+            under
+        }
+    };
+    under.then_some(how)
 }
 
 /// The partitioned tables above partition `rel`, nearest first.
@@ -60,6 +72,8 @@ pub fn from_zoho<R>(target: pg_sys::Oid, how: FromZoho, f: impl FnOnce() -> R) -
             WRITER.with(|w| w.set(self.0));
         }
     }
+    // Partitions may have been attached or detached since the last write.
+    PARTITION_OF.with(|p| p.set(None));
     let _restore = Restore(WRITER.with(|w| w.replace(Some((target, how)))));
     f()
 }

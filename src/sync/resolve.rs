@@ -50,11 +50,7 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
         Incoming::Json(v) => (format!("jsonb_populate_recordset(NULL::{t}, $1::jsonb)"), Some(v)),
         Incoming::Stage => ("pg_temp.zoho_export_stage".to_string(), None),
     };
-    let newer = format!(
-        "(t.{mt} IS NULL OR t.{mt} < s.{mt} OR (t.{mt} = s.{mt} AND ROW({old}) IS DISTINCT FROM ROW({new})))",
-        old = all[1..].iter().map(|c| format!("t.{c}::text")).collect::<Vec<_>>().join(", "),
-        new = all[1..].iter().map(|c| format!("s.{c}::text")).collect::<Vec<_>>().join(", "),
-    );
+    let newer = crate::export::newer_wins(&all, "s");
     // Bound as $1 (the rows, or NULL) and $2 (Zoho's clock offset, seconds).
     let offset = clock_offset.num_milliseconds() as f64 / 1e3;
     let args = || -> Vec<DatumWithOid<'static>> { vec![json.clone().map(pgrx::JsonB).into(), offset.into()] };

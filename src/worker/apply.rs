@@ -56,18 +56,14 @@ pub fn upsert(target: &Target, records: &[Record], clock_offset: chrono::Duratio
     }
     let t = &target.table;
     let cols: Vec<String> = target.columns.iter().map(|(c, _)| c.quoted()).collect();
-    let (id, mt) = (&target.columns[0].0, &target.columns[1].0);
     let sql = format!(
         "INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
-         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE t.{mt} IS NULL OR t.{mt} < EXCLUDED.{mt} OR (t.{mt} = EXCLUDED.{mt} AND ROW({old}) IS DISTINCT FROM ROW({new}))",
+         ON CONFLICT ({id}) DO UPDATE SET {sets} WHERE {newer}",
         t = t.sql_name,
         cols = cols.join(", "),
-        id = id.quoted(),
+        id = cols[0],
         sets = cols.iter().skip(1).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-        mt = mt.quoted(),
-        // As text: every type has that, not every type has `=` (json).
-        old = cols.iter().skip(1).map(|c| format!("t.{c}::text")).collect::<Vec<_>>().join(", "),
-        new = cols.iter().skip(1).map(|c| format!("EXCLUDED.{c}::text")).collect::<Vec<_>>().join(", "),
+        newer = crate::export::newer_wins(&cols, "EXCLUDED"),
     );
     let rows = Value::Array(records.iter().map(|r| row(target, r)).collect());
     from_zoho(t.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[pgrx::JsonB(rows).into()]).map(|t| t.len() as u64).map_err(spi_err)))
