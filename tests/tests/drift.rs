@@ -186,3 +186,29 @@ fn an_export_goes_on_when_a_field_it_knew_is_removed_in_zoho() {
     let refused = sim.calls().iter().filter(|c| c.endpoint == "bulk_read.create" && c.code.as_deref() == Some("FIELD_NOT_AVAILABLE")).count();
     assert_eq!(refused, 1, "one job refused, then the fields read again");
 }
+
+#[test]
+fn a_pull_whose_owner_does_not_own_the_table_waits_instead_of_altering_it() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.schema_check_interval", "1");
+    c.batch_execute(
+        "DROP ROLE IF EXISTS drift_writer; CREATE ROLE drift_writer;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON crm_leads TO drift_writer;
+         GRANT USAGE ON FOREIGN SERVER zoho TO drift_writer;
+         CREATE USER MAPPING FOR drift_writer SERVER zoho
+           OPTIONS (client_id 'sim-client-id', client_secret 'sim-client-secret', refresh_token 'sim-refresh-token');
+         SET ROLE drift_writer;
+         SELECT zoho_schedule_pull('Leads', 'crm_leads', every => '1 second');
+         RESET ROLE;",
+    )
+    .unwrap();
+    wait_until("the first load", Duration::from_secs(20), || c.query_one("SELECT count(*) = 5 FROM crm_leads", &[]).unwrap().get(0));
+    wait_until("the first check", Duration::from_secs(20), || c.query_one("SELECT schema IS NOT NULL FROM zoho.pull_schedules", &[]).unwrap().get(0));
+    sim.add_field("Leads", "Region", "text").unwrap();
+    wait_until("the wait", Duration::from_secs(20), || pull_status(&mut c).0);
+    let reason = pull_status(&mut c).1.unwrap_or_default();
+    assert!(reason.contains("the pull's owner does not own public.crm_leads"), "{reason}");
+    assert_eq!(column_type(&mut c, "crm_leads", "region"), None, "the table was altered by a role that does not own it");
+    c.batch_execute("SELECT zoho_unschedule_pull('crm_leads'); DROP USER MAPPING FOR drift_writer SERVER zoho; DROP OWNED BY drift_writer; DROP ROLE drift_writer").unwrap();
+}
