@@ -15,6 +15,8 @@ CREATE TABLE zoho.job_queue (
   channel_id    bigint,
   -- A backfill's fields: added in Zoho, read into rows that exist.
   fields        text[],
+  -- A filtered pull's COQL condition (src/filter.rs).
+  filter        text,
   -- Whose user mapping and privileges the job runs with.
   owner         regrole     NOT NULL,
   state         text        NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
@@ -115,7 +117,10 @@ CREATE TABLE zoho.pull_schedules (
   -- Why the worker paused the pull (a change the table cannot follow).
   held_reason   text,
   -- What the last change of fields did (or could not do) to the table.
-  schema_notes  text
+  schema_notes  text,
+  -- Only records this COQL condition matches are kept (src/filter.rs),
+  -- as zoho.filter_check wrote it.
+  filter        text
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.pull_schedules', '');
 ALTER TABLE zoho.pull_schedules ENABLE ROW LEVEL SECURITY;
@@ -123,15 +128,16 @@ CREATE POLICY pull_schedules_owners ON zoho.pull_schedules FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
 GRANT SELECT, DELETE ON zoho.pull_schedules TO PUBLIC;
-GRANT INSERT (target, module, server, owner, mapping, every, refresh_formulas, paused, schema_changes),
-      UPDATE (module, server, owner, mapping, every, refresh_formulas, paused, synced_until, schema_changes, held_reason)
+GRANT INSERT (target, module, server, owner, mapping, every, refresh_formulas, paused, schema_changes, filter),
+      UPDATE (module, server, owner, mapping, every, refresh_formulas, paused, synced_until, schema_changes, held_reason, filter)
    ON zoho.pull_schedules TO PUBLIC;
 ALTER TABLE zoho.pull_schedules ADD CHECK (synced_until IS NULL OR isfinite(synced_until));
 
 CREATE FUNCTION zoho_schedule_pull(module text, target regclass, every interval DEFAULT '15 minutes',
                                    refresh_formulas text DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL,
-                                   schema_changes text DEFAULT 'follow')
+                                   schema_changes text DEFAULT 'follow', filter text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE checked text;
 BEGIN
   IF schema_changes IS NULL OR schema_changes NOT IN ('follow', 'hold', 'ignore') THEN
     RAISE EXCEPTION 'schema_changes must be follow, hold or ignore, not %', coalesce(quote_literal(schema_changes), 'NULL') USING ERRCODE = '22023',
@@ -142,14 +148,18 @@ BEGIN
   IF refresh_formulas IS NOT NULL THEN
     PERFORM zoho.cron_next(refresh_formulas, now());
   END IF;
-  INSERT INTO zoho.pull_schedules AS s (target, module, server, owner, mapping, every, refresh_formulas, schema_changes)
-  VALUES (target, module, server, current_user::regrole, mapping, every, refresh_formulas, schema_changes)
+  -- Checked against the module's fields now, not at the first pull.
+  checked := zoho.filter_check(module, $8, server);
+  INSERT INTO zoho.pull_schedules AS s (target, module, server, owner, mapping, every, refresh_formulas, schema_changes, filter)
+  VALUES (target, module, server, current_user::regrole, mapping, every, refresh_formulas, schema_changes, checked)
   ON CONFLICT ON CONSTRAINT pull_schedules_pkey DO UPDATE
     SET module = EXCLUDED.module, server = EXCLUDED.server, owner = EXCLUDED.owner, mapping = EXCLUDED.mapping,
         every = EXCLUDED.every, refresh_formulas = EXCLUDED.refresh_formulas, paused = false, held_reason = NULL,
-        schema_changes = EXCLUDED.schema_changes,
-        -- Another module or mapping: start again with a full load.
+        schema_changes = EXCLUDED.schema_changes, filter = EXCLUDED.filter,
+        -- Another module, mapping or filter: start again with a full load
+        -- (which, filtered, also removes the rows the filter leaves out).
         synced_until = CASE WHEN s.module = EXCLUDED.module AND s.mapping IS NOT DISTINCT FROM EXCLUDED.mapping
+                                 AND s.filter IS NOT DISTINCT FROM EXCLUDED.filter
                             THEN s.synced_until END;
 EXCEPTION WHEN insufficient_privilege THEN
   IF SQLERRM LIKE '%row-level security%' THEN
@@ -157,8 +167,8 @@ EXCEPTION WHEN insufficient_privilege THEN
   END IF;
   RAISE;
 END $$;
-COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name, text) IS
-  'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas, and following fields added in Zoho (schema_changes)';
+COMMENT ON FUNCTION zoho_schedule_pull(text, regclass, interval, text, jsonb, name, text, text) IS
+  'Have the background worker keep target current with module every "every", refreshing formula fields on the cron schedule refresh_formulas, following fields added in Zoho (schema_changes), and keeping only the records a COQL condition matches (filter)';
 
 CREATE FUNCTION zoho_unschedule_pull(target regclass) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

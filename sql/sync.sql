@@ -83,7 +83,8 @@ GRANT SELECT, DELETE ON zoho.sync_deletes TO PUBLIC;
 CREATE FUNCTION zoho_sync(target regclass, module text, key_field text, policy text DEFAULT 'newest_wins',
                           fields jsonb DEFAULT NULL, mapping jsonb DEFAULT NULL, sync_column name DEFAULT 'synced',
                           every interval DEFAULT '1 minute', min_pending int DEFAULT 1, max_wait interval DEFAULT '1 minute',
-                          server name DEFAULT NULL, schema_changes text DEFAULT 'follow', deletes text DEFAULT 'from_zoho')
+                          server name DEFAULT NULL, schema_changes text DEFAULT 'follow', deletes text DEFAULT 'from_zoho',
+                          filter text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE plan jsonb;
 BEGIN
@@ -101,7 +102,7 @@ BEGIN
     SET module = EXCLUDED.module, key_field = EXCLUDED.key_field, policy = EXCLUDED.policy, fields = EXCLUDED.fields,
         mapping = EXCLUDED.mapping, pull_mapping = EXCLUDED.pull_mapping, deletes = EXCLUDED.deletes, sync_column = EXCLUDED.sync_column, server = EXCLUDED.server, owner = EXCLUDED.owner;
   PERFORM @extschema@.zoho_schedule_push(target, module, plan->>'key_field', min_pending, max_wait, sync_column, 'auto', plan->'push_mapping', server);
-  PERFORM @extschema@.zoho_schedule_pull(module, target, every, NULL, plan->'pull_mapping', server, schema_changes);
+  PERFORM @extschema@.zoho_schedule_pull(module, target, every, NULL, plan->'pull_mapping', server, schema_changes, $14);
   EXECUTE format('DROP TRIGGER IF EXISTS zoho_sync_deletes ON %s', target);
   IF deletes = 'both' THEN
     EXECUTE format('CREATE TRIGGER zoho_sync_deletes AFTER DELETE ON %s FOR EACH ROW EXECUTE FUNCTION @extschema@.zoho_record_delete(%L)', target, plan->>'key_column');
@@ -112,8 +113,8 @@ EXCEPTION WHEN insufficient_privilege THEN
   END IF;
   RAISE;
 END $$;
-COMMENT ON FUNCTION zoho_sync(regclass, text, text, text, jsonb, jsonb, name, interval, int, interval, name, text, text) IS
-  'Keep a table and a Zoho module in step both ways: local edits are pushed, Zoho''s pulled, conflicts resolved by policy (zoho_wins, local_wins, newest_wins) with per-field owners and overrides';
+COMMENT ON FUNCTION zoho_sync(regclass, text, text, text, jsonb, jsonb, name, interval, int, interval, name, text, text, text) IS
+  'Keep a table and a Zoho module in step both ways: local edits are pushed, Zoho''s pulled, conflicts resolved by policy (zoho_wins, local_wins, newest_wins) with per-field owners and overrides; with a filter, only the records it matches stay (a row written here that does not match is pushed, then leaves)';
 
 CREATE FUNCTION zoho_unsync(target regclass) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -21,6 +21,7 @@ use pgrx::prelude::*;
 mod error;
 mod export;
 mod fdw;
+mod filter;
 mod gucs;
 mod job_callbacks;
 mod local;

@@ -36,7 +36,7 @@ extension_sql_file!("../../sql/export.sql", name = "export_catalog");
 extension_sql_file!("../../sql/watch.sql", name = "watch_catalog", requires = ["export_catalog"]);
 extension_sql_file!("../../sql/schedule.sql", name = "schedule_catalog", requires = ["watch_catalog"]);
 extension_sql_file!("../../sql/usage.sql", name = "usage_catalog", requires = ["schedule_catalog"]);
-extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog", job_progress, cron_next]);
+extension_sql_file!("../../sql/jobs.sql", name = "jobs_catalog", requires = ["usage_catalog", job_progress, cron_next, filter_check]);
 extension_sql_file!("../../sql/verify.sql", name = "verify_catalog", requires = ["jobs_catalog"]);
 extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["verify_catalog"]);
 
@@ -60,7 +60,7 @@ fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Op
         chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
     });
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None };
+    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None, filter: None };
     export(&spec).unwrap_or_else(|e| raise(e))
 }
 
@@ -78,6 +78,8 @@ pub(crate) struct Export<'a> {
     /// Likewise for these fields only: a backfill of fields added in Zoho
     /// (their columns were just added, and Modified_Time did not move).
     pub fields_only: Option<&'a [String]>,
+    /// Only records this filter matches are read ([`crate::filter`]).
+    pub filter: Option<&'a str>,
 }
 
 impl Export<'_> {
@@ -286,7 +288,10 @@ fn export_pages(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, m
     let query = BulkReadQuery {
         module: module.to_string(),
         fields: target.columns.iter().map(|(_, f)| f.api_name.clone()).collect(),
-        criteria: since.as_ref().map(Criteria::modified_since),
+        criteria: match spec.filter.map(|f| crate::filter::parse(module, f, &fields)).transpose()? {
+            Some(f) => Some(f.criteria_since(since.as_ref())),
+            None => since.as_ref().map(Criteria::modified_since),
+        },
         cvid: None,
     };
     let mut pages = client.bulk_export(query);

@@ -4,6 +4,7 @@
 //! with no transaction open and then applied newer-wins in a short one.
 
 use chrono::{DateTime, Utc};
+use zoho_api::filter::Filter;
 use zoho_api::records::ListOptions;
 use zoho_api::{Record, ZohoClient};
 
@@ -22,6 +23,8 @@ pub fn max_list_pages() -> usize {
 pub struct Changes {
     pub changed: u64,
     pub removed: u64,
+    /// Rows of records that no longer match the flow's filter.
+    pub left: u64,
     /// More changed records remain than `max_pages` allowed reading.
     pub incomplete: bool,
 }
@@ -47,6 +50,8 @@ pub fn target_as(
 pub struct Fetched {
     records: Vec<Record>,
     deleted: Vec<i64>,
+    /// Changed records that no longer match the flow's filter.
+    left: Vec<i64>,
     /// Zoho's clock less ours, as its replies said.
     clock_offset: chrono::Duration,
     /// More changed records remain than `max_pages` allowed reading; the
@@ -56,8 +61,17 @@ pub struct Fetched {
 
 /// Reads the changes since `since` of the fields `target` holds. With
 /// `max_pages`, stops after that many pages of modified records (deletes
-/// are then not read: the caller finishes the job another way).
-pub fn fetch_changes(client: &ZohoClient, server: &str, module: &str, target: &Target, since: DateTime<Utc>, max_pages: Option<usize>) -> Result<Fetched, ZohoFdwError> {
+/// are then not read: the caller finishes the job another way). With a
+/// filter, Zoho says which changed records still match; the others leave.
+pub fn fetch_changes(
+    client: &ZohoClient,
+    server: &str,
+    module: &str,
+    target: &Target,
+    since: DateTime<Utc>,
+    max_pages: Option<usize>,
+    filter: Option<&Filter>,
+) -> Result<Fetched, ZohoFdwError> {
     // A second of overlap: Modified_Time has whole seconds.
     let since = (since - chrono::Duration::seconds(1)).fixed_offset();
     let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
@@ -72,17 +86,27 @@ pub fn fetch_changes(client: &ZohoClient, server: &str, module: &str, target: &T
     };
     let api = |e| ZohoFdwError::api(server, e);
     let mut pages = client.list(module, opts).map_err(api)?;
-    let (mut records, mut read) = (Vec::new(), 0);
+    let (mut records, mut read, mut incomplete) = (Vec::new(), 0, false);
     while let Some(page) = block_on(pages.next_page()).map_err(api)? {
         records.extend(page);
         read += 1;
         if max_pages.is_some_and(|m| read >= m) && pages.has_more() {
-            return Ok(Fetched { records, deleted: Vec::new(), clock_offset: apply::clock_offset(client), incomplete: true });
+            incomplete = true;
+            break;
         }
     }
-    let deleted = block_on(client.deleted(module, Some(since))).map_err(api)?;
-    let deleted = deleted.iter().filter_map(|d| d.id.parse().ok()).collect();
-    Ok(Fetched { records, deleted, clock_offset: apply::clock_offset(client), incomplete: false })
+    let mut left = Vec::new();
+    if let Some(filter) = filter {
+        let ids: Vec<i64> = records.iter().filter_map(|r| zoho_api::records::record_id(r)?.parse().ok()).collect();
+        let matching = block_on(client.matching_of(module, filter, &ids)).map_err(api)?;
+        left = ids.into_iter().filter(|i| !matching.contains(i)).collect();
+        records.retain(|r| zoho_api::records::record_id(r).and_then(|s| s.parse().ok()).is_some_and(|i: i64| matching.contains(&i)));
+    }
+    let deleted = match incomplete {
+        true => Vec::new(),
+        false => block_on(client.deleted(module, Some(since))).map_err(api)?.iter().filter_map(|d| d.id.parse().ok()).collect(),
+    };
+    Ok(Fetched { records, deleted, left, clock_offset: apply::clock_offset(client), incomplete })
 }
 
 impl Fetched {
@@ -93,6 +117,7 @@ impl Fetched {
             changed += apply::upsert(target, page, self.clock_offset)?;
         }
         let removed = apply::delete(target, &self.deleted)?;
-        Ok(Changes { changed, removed, incomplete: self.incomplete })
+        let left = crate::filter::leave(target, &self.left)?;
+        Ok(Changes { changed, removed, left, incomplete: self.incomplete })
     }
 }

@@ -377,7 +377,7 @@ impl Worker {
             let fetched = match busy {
                 Ok(Some(true)) => Ok(None),
                 Ok(_) => self.target_of(&client, &w).and_then(|target| {
-                    catchup::fetch_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages())).map(|f| Some((target, f))).map_err(|e| e.to_string())
+                    catchup::fetch_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()), None).map(|f| Some((target, f))).map_err(|e| e.to_string())
                 }),
                 Err(e) => Err(e),
             };

@@ -92,6 +92,8 @@ struct Job {
     owner: pg_sys::Oid,
     /// A backfill's fields.
     fields: Option<Vec<String>>,
+    /// A filtered pull's condition.
+    filter: Option<String>,
     /// Pages an earlier attempt committed, to go on from.
     resume: Resume,
     /// Attempts in a row that failed because Zoho did not answer.
@@ -125,7 +127,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                    FROM fresh
                   WHERE id = $1 AND state = 'queued'
                  RETURNING id, kind, module, target::oid, extract(epoch FROM since)::float8, mapping, server::text, owner::oid,
-                           pages_done, coalesce(rows_written, 0), next_page_token, failures, extract(epoch FROM started_at)::float8, fields",
+                           pages_done, coalesce(rows_written, 0), next_page_token, failures, extract(epoch FROM started_at)::float8, fields, filter",
                 None,
                 &[id.into()],
             )?;
@@ -140,6 +142,7 @@ fn claim() -> Result<Option<Job>, ZohoFdwError> {
                 server: r.get::<String>(7)?,
                 owner: r.get::<pg_sys::Oid>(8)?.unwrap_or(pg_sys::InvalidOid),
                 fields: r.get::<Vec<String>>(14)?,
+                filter: r.get::<String>(15)?,
                 resume: Resume {
                     pages: r.get::<i32>(9)?.unwrap_or(0),
                     written: r.get::<i64>(10)?.unwrap_or(0),
@@ -170,6 +173,7 @@ fn run(job: &Job) -> Result<i64, JobError> {
         server: job.server.as_deref(),
         formulas_only: job.kind == "refresh",
         fields_only: if job.kind == "backfill" { job.fields.as_deref() } else { None },
+        filter: job.filter.as_deref(),
     };
     // An export, a refresh or a backfill writes rows; a pull or catch-up
     // also deletes.
@@ -213,6 +217,21 @@ fn run(job: &Job) -> Result<i64, JobError> {
                 super::apply::delete(&target, &ids)
             })?;
     }
+    // A filtered pull read only matching records; rows of records that
+    // stopped matching (or a narrower filter left out) go now, by every id
+    // that matches, read after the load.
+    if let (Some(filter), "pull") = (job.filter.as_deref(), job.kind.as_str()) {
+        let fields = ctx.module_fields(&client, &job.module, &format!("job {}", job.id))?;
+        let filter = crate::filter::parse(&job.module, filter, &fields)?;
+        let matching = crate::runtime::block_on(client.matching_ids(&job.module, &filter)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;
+        let left = steps.step(|_| {
+            let target = crate::export::plan_target(job.target, &job.module, &fields, job.mapping.as_ref())?;
+            crate::filter::keep_only(&target, &matching)
+        })?;
+        if left > 0 {
+            log!("zoho_fdw jobs: job {}: {left} row(s) of {} no longer match the filter and were removed", job.id, job.module);
+        }
+    }
     in_transaction(|| finish(job, rows, zoho_offset)).map_err(|message| JobError { message, zoho_unavailable: false })
 }
 
@@ -250,7 +269,7 @@ fn finish(job: &Job, rows: i64, zoho_offset: f64) -> Result<i64, ZohoFdwError> {
                     last_result = jsonb_build_object('job', j.id, 'rows_written', $2::bigint)
                FROM zoho.job_queue j
               WHERE j.id = $1 AND p.target::oid = j.target::oid AND p.owner::oid = j.owner::oid AND p.module = j.module
-                AND p.mapping IS NOT DISTINCT FROM j.mapping",
+                AND p.mapping IS NOT DISTINCT FROM j.mapping AND p.filter IS NOT DISTINCT FROM j.filter",
             &[job.id.into(), rows.into(), zoho_offset.into()],
         ))?;
     }

@@ -38,6 +38,8 @@ pub struct Pull {
     /// The fields the last check saw, and whether a check is due.
     pub schema: Option<serde_json::Value>,
     pub schema_due: bool,
+    /// Only records this COQL condition matches are kept.
+    pub filter: Option<String>,
     synced_until: Option<DateTime<Utc>>,
     due: bool,
     refresh_due: bool,
@@ -52,7 +54,8 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                     p.last_run IS NULL OR p.last_run + p.every <= now(),
                     p.refresh_formulas IS NOT NULL AND zoho.cron_next(p.refresh_formulas, coalesce(p.last_refresh, p.created_at)) <= now(),
                     EXISTS (SELECT 1 FROM zoho.job_queue j WHERE j.target = p.target AND j.kind IN ('pull', 'refresh', 'backfill') AND j.state IN ('queued', 'running')),
-                    p.schema_changes, p.schema, p.schema_checked IS NULL OR p.schema_checked <= now() - make_interval(secs => $1)
+                    p.schema_changes, p.schema, p.schema_checked IS NULL OR p.schema_checked <= now() - make_interval(secs => $1),
+                    p.filter
                FROM zoho.pull_schedules p WHERE NOT p.paused",
             None,
             &[(crate::gucs::SCHEMA_CHECK_INTERVAL.get() as f64).into()],
@@ -71,6 +74,7 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                 schema_changes: r.get::<String>(10)?.unwrap_or_default(),
                 schema: r.get::<pgrx::JsonB>(11)?.map(|j| j.0),
                 schema_due: r.get::<bool>(12)?.unwrap_or(false),
+                filter: r.get::<String>(13)?,
             })
         })
         .collect()
@@ -80,16 +84,16 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
 /// A job reading `fields` (added in Zoho) into the rows of `p`'s table.
 pub fn enqueue_backfill(p: &Pull, fields: &[String]) -> Result<(), ZohoFdwError> {
     spi(Spi::run_with_args(
-        "INSERT INTO zoho.job_queue (kind, module, target, mapping, server, owner, fields)
-         VALUES ('backfill', $1, $2::oid::regclass, $3, $4, $5::oid::regrole, $6)",
-        &[p.module.as_str().into(), p.target.into(), p.mapping.clone().map(pgrx::JsonB).into(), p.server.as_deref().into(), p.owner.into(), fields.to_vec().into()],
+        "INSERT INTO zoho.job_queue (kind, module, target, mapping, server, owner, fields, filter)
+         VALUES ('backfill', $1, $2::oid::regclass, $3, $4, $5::oid::regrole, $6, $7)",
+        &[p.module.as_str().into(), p.target.into(), p.mapping.clone().map(pgrx::JsonB).into(), p.server.as_deref().into(), p.owner.into(), fields.to_vec().into(), p.filter.as_deref().into()],
     ))
 }
 
 fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), ZohoFdwError> {
     spi(Spi::run_with_args(
-        "INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner)
-         VALUES ($1, $2, $3::oid::regclass, to_timestamp($4), $5, $6, $7::oid::regrole)",
+        "INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner, filter)
+         VALUES ($1, $2, $3::oid::regclass, to_timestamp($4), $5, $6, $7::oid::regrole, $8)",
         &[
             kind.into(),
             p.module.as_str().into(),
@@ -98,6 +102,7 @@ fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), Zoh
             p.mapping.clone().map(pgrx::JsonB).into(),
             p.server.as_deref().into(),
             p.owner.into(),
+            p.filter.as_deref().into(),
         ],
     ))
 }
@@ -118,7 +123,11 @@ fn fetch(p: &Pull) -> Result<Fetched, String> {
         })
     })?;
     let target = catchup::target_as(p.owner, &client, &name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
-    let changes = catchup::fetch_changes(&client, &name, &p.module, &target, since, Some(catchup::max_list_pages())).map_err(|e| e.to_string())?;
+    let filter = match &p.filter {
+        Some(f) => Some(crate::filter::parse(&p.module, f, &server::fields_of(&client, &name, &p.module, "scheduled pull").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let changes = catchup::fetch_changes(&client, &name, &p.module, &target, since, Some(catchup::max_list_pages()), filter.as_ref()).map_err(|e| e.to_string())?;
     // The next pull starts from Zoho's clock, not this host's.
     Ok(Some((client.transport().zoho_time(started, super::sync_overlap()), target, changes)))
 }
@@ -139,7 +148,7 @@ fn pull(p: &Pull, fetched: &Fetched) -> Result<serde_json::Value, ZohoFdwError> 
         spi(Spi::run_with_args("UPDATE zoho.pull_schedules SET last_run = now(), failures = 0, next_attempt = NULL WHERE target = $1::oid::regclass", &[p.target.into()]))?;
         return Ok(serde_json::json!({"changed": r.changed, "queued": "bulk read of the rest"}));
     }
-    let result = serde_json::json!({"changed": r.changed, "deleted": r.removed});
+    let result = serde_json::json!({"changed": r.changed, "deleted": r.removed, "left_filter": r.left});
     spi(Spi::run_with_args(
         "UPDATE zoho.pull_schedules SET synced_until = to_timestamp($2), last_run = now(), last_success = now(), last_result = $3, last_error = NULL,
                 failures = 0, next_attempt = NULL

@@ -93,6 +93,15 @@ pub fn wait_for(c: &mut Client, sql: &str, within: Duration) -> Option<Duration>
     None
 }
 
+/// Waits until `ok` holds, failing the test after `within`.
+pub fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Schedules a push of `orders` whose upsert calls after the first hang for
 /// 3 s, and returns once the push is in flight.
 pub fn scheduled_push_in_flight(sim: &Sim, c: &mut Client) {

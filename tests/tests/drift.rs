@@ -30,14 +30,6 @@ fn mirror_matches(sim: &Sim, c: &mut Client, field: &str, column: &str) -> bool 
     zoho == here
 }
 
-fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !ok() {
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_pull_follows_fields_added_removed_and_retyped_in_zoho() {
     let sim = start_sim(SimConfig::default().seed("Leads", 30));

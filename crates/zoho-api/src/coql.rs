@@ -102,6 +102,13 @@ impl Cond {
         }
     }
 
+    /// The condition alone as COQL WHERE text.
+    pub fn to_coql(&self) -> Result<String> {
+        let mut out = String::new();
+        self.render(&mut out)?;
+        Ok(out)
+    }
+
     fn render(&self, out: &mut String) -> Result<()> {
         match self {
             Cond::Cmp { field, op, value } => {

@@ -28,6 +28,7 @@ pub mod client;
 pub mod conflict;
 pub mod coql;
 pub mod copy_text;
+pub mod filter;
 pub mod metadata;
 pub mod notifications;
 pub mod mapping;

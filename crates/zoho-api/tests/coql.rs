@@ -93,3 +93,48 @@ async fn zoho_query_errors_come_back_with_their_codes() {
     let q = Query::new("Leads", ["Last_Name"]).filter(Cond::cmp("Last_Name", CmpOp::Eq, Literal::Text("nobody-has-this-name".into())));
     assert!(drain(c.coql(q, None, 200).unwrap()).await.is_empty());
 }
+
+/// A flow's filter means the same records to both of Zoho's engines: the
+/// COQL a catch-up asks and the Bulk Read criteria a full load sends.
+#[tokio::test]
+async fn a_filter_selects_the_same_records_by_coql_and_by_bulk_read() {
+    let sim = sim(SimConfig::default().seed("Accounts", 900)).await;
+    let c = client(&sim);
+    let fields = c.fields("Accounts").await.unwrap();
+    let f = zoho_api::filter::parse("(Industry in ('Technology', 'Retail') or Account_Name like 'S%') and Annual_Revenue >= 1000", &fields).unwrap();
+    let by_coql: HashSet<String> = drain(c.coql(Query::new("Accounts", ["id"]).filter(f.cond.clone()), Some(Keyset::Id), 200).unwrap())
+        .await
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let q = zoho_api::bulk_read::BulkReadQuery { module: "Accounts".into(), fields: vec!["Account_Name".into()], criteria: Some(f.criteria()), ..Default::default() };
+    let mut export = c.bulk_export(q);
+    let (_, rows) = export.next_page(&mut |_| {}).await.unwrap().unwrap();
+    let id = rows.column("Id").unwrap();
+    let by_bulk: HashSet<String> = rows.map(|r| r.unwrap()[id].to_string()).collect();
+    let expected: HashSet<String> = sim
+        .records("Accounts")
+        .iter()
+        .filter(|r| {
+            let industry = r["Industry"].as_str().unwrap_or_default();
+            let name = r["Account_Name"].as_str().unwrap_or_default();
+            let revenue = r["Annual_Revenue"].as_f64();
+            (industry == "Technology" || industry == "Retail" || name.starts_with('S')) && revenue.is_some_and(|v| v >= 1000.0)
+        })
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(expected.len() > 20 && expected.len() < 900, "{} of 900 match: the test needs both kinds", expected.len());
+    assert_eq!(by_coql, expected);
+    let walked: HashSet<String> = c.matching_ids("Accounts", &f).await.unwrap().iter().map(i64::to_string).collect();
+    assert_eq!(walked, expected);
+    // Membership of 250 ids, one call per 100.
+    let some: Vec<i64> = sim.records("Accounts").iter().take(250).map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect();
+    let before = calls_to(&sim, "coql");
+    let members = c.matching_of("Accounts", &f, &some).await.unwrap();
+    assert_eq!(calls_to(&sim, "coql") - before, 3);
+    let want: HashSet<i64> = some.iter().copied().filter(|i| expected.contains(&i.to_string())).collect();
+    assert!(!want.is_empty() && want.len() < 250);
+    assert_eq!(members, want);
+    assert_eq!(by_bulk.len(), expected.len(), "bulk read: {:?}", by_bulk.symmetric_difference(&expected).take(3).collect::<Vec<_>>());
+    assert_eq!(by_bulk, expected);
+}
