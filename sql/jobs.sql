@@ -53,7 +53,7 @@ CREATE POLICY job_queue_cancels ON zoho.job_queue FOR UPDATE
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (pg_catalog.pg_has_role(current_user, owner, 'MEMBER') AND state = 'cancelled');
 GRANT SELECT ON zoho.job_queue TO PUBLIC;
-GRANT INSERT (kind, module, target, since, mapping, server, owner), UPDATE (state, finished_at, error) ON zoho.job_queue TO PUBLIC;
+GRANT INSERT (kind, module, target, since, mapping, server, owner, filter), UPDATE (state, finished_at, error) ON zoho.job_queue TO PUBLIC;
 ALTER TABLE zoho.job_queue ADD CHECK (since IS NULL OR isfinite(since));
 GRANT USAGE ON SEQUENCE zoho.job_queue_id_seq TO PUBLIC;
 
@@ -68,19 +68,19 @@ CREATE VIEW zoho.jobs WITH (security_invoker = true) AS
 GRANT SELECT ON zoho.jobs TO PUBLIC;
 
 CREATE FUNCTION zoho_queue_export(module text, target regclass, since timestamptz DEFAULT NULL,
-                                  mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+                                  mapping jsonb DEFAULT NULL, server name DEFAULT NULL, filter text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE job bigint;
 BEGIN
   PERFORM zoho.require_table(target, '{SELECT,INSERT,UPDATE}', 'export into');
   PERFORM zoho.require_server(server);
-  INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner)
-  VALUES ('export', module, target, since, mapping, server, current_user::regrole)
+  INSERT INTO zoho.job_queue (kind, module, target, since, mapping, server, owner, filter)
+  VALUES ('export', module, target, since, mapping, server, current_user::regrole, zoho.filter_check(module, $6, server))
   RETURNING id INTO job;
   RETURN job;
 END $$;
-COMMENT ON FUNCTION zoho_queue_export(text, regclass, timestamptz, jsonb, name) IS
-  'Queue zoho_bulk_export(module, target, since, mapping, server) for the background worker; returns the job id (see zoho.jobs)';
+COMMENT ON FUNCTION zoho_queue_export(text, regclass, timestamptz, jsonb, name, text) IS
+  'Queue zoho_bulk_export(module, target, since, mapping, server, filter) for the background worker; returns the job id (see zoho.jobs)';
 
 -- Scheduled pulls: the worker keeps target current with module every
 -- `every` (a full Bulk Read the first time, then what changed since the last

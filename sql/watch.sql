@@ -24,7 +24,9 @@ CREATE TABLE zoho.watches (
   last_error_at  timestamptz,
   -- Renewals or catch-ups failed in a row, and when the worker tries again.
   failures       int         NOT NULL DEFAULT 0,
-  next_attempt   timestamptz
+  next_attempt   timestamptz,
+  -- Only records this COQL condition matches are kept (src/filter.rs).
+  filter         text
 );
 SELECT pg_catalog.pg_extension_config_dump('zoho.watches', '');
 -- A role sees and changes the channels of roles it is a member of, its
@@ -35,12 +37,12 @@ CREATE POLICY watches_owners ON zoho.watches FOR ALL
   USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
   WITH CHECK (zoho.may_register(owner, target, '{SELECT,INSERT,UPDATE,DELETE}'));
 GRANT SELECT, DELETE ON zoho.watches TO PUBLIC;
-GRANT INSERT (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until) ON zoho.watches TO PUBLIC;
+GRANT INSERT (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until, filter) ON zoho.watches TO PUBLIC;
 ALTER TABLE zoho.watches ADD CHECK (isfinite(synced_until) AND (expires_at IS NULL OR isfinite(expires_at)));
 
 -- Each role sees its own channels (the view reads as its reader).
 CREATE VIEW zoho.channels WITH (security_invoker = true) AS
   SELECT channel_id::text AS channel_id, module, target, server, owner, events, notify_url, expires_at,
-         synced_until, created_at, renewed_at, last_notified, last_catchup, notifications, last_error, last_error_at
+         synced_until, created_at, renewed_at, last_notified, last_catchup, notifications, last_error, last_error_at, filter
     FROM zoho.watches;
 GRANT SELECT ON zoho.channels TO PUBLIC;

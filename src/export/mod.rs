@@ -43,14 +43,15 @@ extension_sql_file!("../../sql/status.sql", name = "status_views", requires = ["
 #[pg_extern(
     volatile,
     sql = r#"
-CREATE FUNCTION zoho_bulk_export(module text, target regclass, since timestamptz DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL)
+CREATE FUNCTION zoho_bulk_export(module text, target regclass, since timestamptz DEFAULT NULL, mapping jsonb DEFAULT NULL, server name DEFAULT NULL,
+                                 filter text DEFAULT NULL)
   RETURNS bigint VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_bulk_export_wrapper';
-COMMENT ON FUNCTION zoho_bulk_export(text, regclass, timestamptz, jsonb, name) IS
-  'Bulk Read a Zoho module (every page; only rows modified since "since") into target, newer Modified_Time winning; returns rows written';
+COMMENT ON FUNCTION zoho_bulk_export(text, regclass, timestamptz, jsonb, name, text) IS
+  'Bulk Read a Zoho module (every page; only rows modified since "since", only records a COQL condition matches) into target, newer Modified_Time winning; returns rows written';
 "#,
     requires = ["export_catalog"]
 )]
-fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Option<pgrx::datum::TimestampWithTimeZone>, mapping: Option<JsonB>, server: Option<&CStr>) -> i64 {
+fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Option<pgrx::datum::TimestampWithTimeZone>, mapping: Option<JsonB>, server: Option<&CStr>, filter: Option<&str>) -> i64 {
     let required = |what: &str| ZohoFdwError::BadArgument { what: format!("{what} must not be NULL"), hint: None };
     let module = module.unwrap_or_else(|| raise(required("module")));
     let target = target.unwrap_or_else(|| raise(required("target")));
@@ -60,7 +61,7 @@ fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Op
         chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
     });
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None, filter: None };
+    let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None, filter };
     export(&spec).unwrap_or_else(|e| raise(e))
 }
 

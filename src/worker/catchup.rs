@@ -97,16 +97,31 @@ pub fn fetch_changes(
     }
     let mut left = Vec::new();
     if let Some(filter) = filter {
-        let ids: Vec<i64> = records.iter().filter_map(|r| zoho_api::records::record_id(r)?.parse().ok()).collect();
-        let matching = block_on(client.matching_of(module, filter, &ids)).map_err(api)?;
-        left = ids.into_iter().filter(|i| !matching.contains(i)).collect();
-        records.retain(|r| zoho_api::records::record_id(r).and_then(|s| s.parse().ok()).is_some_and(|i: i64| matching.contains(&i)));
+        (records, left) = split_by_filter(client, module, filter, records).map_err(api)?;
     }
     let deleted = match incomplete {
         true => Vec::new(),
         false => block_on(client.deleted(module, Some(since))).map_err(api)?.iter().filter_map(|d| d.id.parse().ok()).collect(),
     };
     Ok(Fetched { records, deleted, left, clock_offset: apply::clock_offset(client), incomplete })
+}
+
+/// `records` that still match `filter`, and the ids of those that do not:
+/// Zoho is asked, 100 ids a call.
+pub fn split_by_filter(client: &ZohoClient, module: &str, filter: &Filter, mut records: Vec<Record>) -> zoho_api::Result<(Vec<Record>, Vec<i64>)> {
+    let id = |r: &Record| zoho_api::records::record_id(r).and_then(|s| s.parse::<i64>().ok());
+    let ids: Vec<i64> = records.iter().filter_map(id).collect();
+    let matching = block_on(client.matching_of(module, filter, &ids))?;
+    let left = ids.into_iter().filter(|i| !matching.contains(i)).collect();
+    records.retain(|r| id(r).is_some_and(|i| matching.contains(&i)));
+    Ok((records, left))
+}
+
+/// A flow's stored filter parsed against the module's fields (cached).
+pub fn filter_as(client: &ZohoClient, server: &str, module: &str, filter: Option<&str>, context: &str) -> Result<Option<Filter>, String> {
+    let Some(text) = filter else { return Ok(None) };
+    let fields = crate::server::fields_of(client, server, module, context).map_err(|e| e.to_string())?;
+    crate::filter::parse(module, text, &fields).map(Some).map_err(|e| e.to_string())
 }
 
 impl Fetched {

@@ -38,6 +38,8 @@ struct Watch {
     events: Vec<String>,
     notify_url: String,
     token: String,
+    /// Only records this COQL condition matches are kept.
+    filter: Option<String>,
     expires_at: Option<DateTime<Utc>>,
     synced_until: DateTime<Utc>,
     /// Digest of the server's and user mapping's options: a changed server
@@ -220,19 +222,31 @@ impl Worker {
                 let target = self.target_of(&client, &w)?;
                 enum Change {
                     Gone(Vec<i64>),
-                    Now(Vec<zoho_api::Record>),
+                    /// Records, and the ids of those that no longer match the filter.
+                    Now(Vec<zoho_api::Record>, Vec<i64>),
                 }
+                let api = |e| ZohoFdwError::api(&w.server, e).to_string();
                 let change = match op {
                     Operation::Delete => Change::Gone(confirmed_deleted(&client, &w, &ids).map_err(|e| e.to_string())?),
                     Operation::Insert | Operation::Update => {
                         let fields: Vec<String> = target.columns.iter().map(|(_, f)| f.api_name.clone()).collect();
-                        Change::Now(block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(|e| ZohoFdwError::api(&w.server, e).to_string())?)
+                        let records = block_on(client.get_by_ids(&w.module, &ids, &fields)).map_err(api)?;
+                        match self.filter_of(&client, &w)? {
+                            Some(filter) => {
+                                let (kept, left) = catchup::split_by_filter(&client, &w.module, &filter, records).map_err(api)?;
+                                Change::Now(kept, left)
+                            }
+                            None => Change::Now(records, Vec::new()),
+                        }
                     }
                 };
                 in_transaction(|| {
                     as_owner(w.owner, Some((w.target, Access::Mirror)), Limits::from_gucs(), || match &change {
                         Change::Gone(ids) => apply::delete(&target, ids).map(|_| ()),
-                        Change::Now(records) => apply::upsert(&target, records, apply::clock_offset(&client)).map(|_| ()),
+                        Change::Now(records, left) => {
+                            apply::upsert(&target, records, apply::clock_offset(&client))?;
+                            crate::filter::leave(&target, left).map(|_| ())
+                        }
                     })?;
                     Spi::run_with_args(
                         "UPDATE zoho.watches SET notifications = notifications + $2, last_notified = now() WHERE channel_id = $1",
@@ -257,6 +271,11 @@ impl Worker {
     /// The watched table as its records land in it.
     fn target_of(&self, client: &ZohoClient, w: &Watch) -> Result<Target, String> {
         catchup::target_as(w.owner, client, &w.server, &w.module, w.target, None, &format!("channel {}", w.channel_id))
+    }
+
+    /// The channel's filter against the module's fields (cached).
+    fn filter_of(&self, client: &ZohoClient, w: &Watch) -> Result<Option<zoho_api::filter::Filter>, String> {
+        catchup::filter_as(client, &w.server, &w.module, w.filter.as_deref(), &format!("channel {}", w.channel_id))
     }
 
     /// Channels of rolled-back zoho_watch calls: disabled in Zoho.
@@ -377,7 +396,8 @@ impl Worker {
             let fetched = match busy {
                 Ok(Some(true)) => Ok(None),
                 Ok(_) => self.target_of(&client, &w).and_then(|target| {
-                    catchup::fetch_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()), None).map(|f| Some((target, f))).map_err(|e| e.to_string())
+                    let filter = self.filter_of(&client, &w)?;
+                    catchup::fetch_changes(&client, &w.server, &w.module, &target, w.synced_until, Some(catchup::max_list_pages()), filter.as_ref()).map(|f| Some((target, f))).map_err(|e| e.to_string())
                 }),
                 Err(e) => Err(e),
             };
@@ -390,8 +410,8 @@ impl Worker {
                 let started = client.transport().zoho_time(started, super::sync_overlap());
                 if r.incomplete {
                     Spi::run_with_args(
-                        "INSERT INTO zoho.job_queue (kind, module, target, since, server, owner, channel_id)
-                         SELECT 'catchup', module, target, synced_until - interval '1 second', server, owner, channel_id FROM zoho.watches WHERE channel_id = $1",
+                        "INSERT INTO zoho.job_queue (kind, module, target, since, server, owner, channel_id, filter)
+                         SELECT 'catchup', module, target, synced_until - interval '1 second', server, owner, channel_id, filter FROM zoho.watches WHERE channel_id = $1",
                         &[w.channel_id.into()],
                     )
                     .map_err(ZohoFdwError::from)?;
@@ -451,7 +471,8 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
             "SELECT w.channel_id, w.module, w.target::oid, w.server::text, w.owner::oid, w.events, w.notify_url, w.token,
                     extract(epoch FROM w.expires_at)::float8, extract(epoch FROM w.synced_until)::float8,
                     md5(coalesce(s.srvoptions::text, '') || coalesce((SELECT um.umoptions::text FROM pg_user_mapping um
-                          WHERE um.umserver = s.oid AND um.umuser IN (w.owner::oid, 0) ORDER BY um.umuser DESC LIMIT 1), ''))
+                          WHERE um.umserver = s.oid AND um.umuser IN (w.owner::oid, 0) ORDER BY um.umuser DESC LIMIT 1), '')),
+                    w.filter
                FROM zoho.watches w LEFT JOIN pg_foreign_server s ON s.srvname = w.server",
             None,
             &[],
@@ -470,6 +491,7 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
                 expires_at: r.get::<f64>(9)?.and_then(from_epoch_secs),
                 synced_until: r.get::<f64>(10)?.and_then(from_epoch_secs).unwrap_or_default(),
                 options: r.get::<String>(11)?.unwrap_or_default(),
+                filter: r.get::<String>(12)?,
             });
         }
         Ok(out)

@@ -220,7 +220,7 @@ fn run(job: &Job) -> Result<i64, JobError> {
     // A filtered pull read only matching records; rows of records that
     // stopped matching (or a narrower filter left out) go now, by every id
     // that matches, read after the load.
-    if let (Some(filter), "pull") = (job.filter.as_deref(), job.kind.as_str()) {
+    if let (Some(filter), "pull" | "catchup") = (job.filter.as_deref(), job.kind.as_str()) {
         let fields = ctx.module_fields(&client, &job.module, &format!("job {}", job.id))?;
         let filter = crate::filter::parse(&job.module, filter, &fields)?;
         let matching = crate::runtime::block_on(client.matching_ids(&job.module, &filter)).map_err(|e| ZohoFdwError::api(&ctx.name, e))?;

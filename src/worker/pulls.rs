@@ -123,10 +123,7 @@ fn fetch(p: &Pull) -> Result<Fetched, String> {
         })
     })?;
     let target = catchup::target_as(p.owner, &client, &name, &p.module, p.target, p.mapping.as_ref(), "scheduled pull")?;
-    let filter = match &p.filter {
-        Some(f) => Some(crate::filter::parse(&p.module, f, &server::fields_of(&client, &name, &p.module, "scheduled pull").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let filter = catchup::filter_as(&client, &name, &p.module, p.filter.as_deref(), "scheduled pull")?;
     let changes = catchup::fetch_changes(&client, &name, &p.module, &target, since, Some(catchup::max_list_pages()), filter.as_ref()).map_err(|e| e.to_string())?;
     // The next pull starts from Zoho's clock, not this host's.
     Ok(Some((client.transport().zoho_time(started, super::sync_overlap()), target, changes)))

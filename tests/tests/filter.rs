@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 use zoho_fdw_tests::worker::*;
 use zoho_fdw_tests::*;
 
-/// The ids of the Leads the filter keeps: COQL hides converted leads, so a
-/// filtered Leads flow keeps unconverted ones (zoho-api.md §6).
+/// The ids of the Leads the filter keeps: unconverted ones, unless the
+/// filter names Converted__s (COQL hides them otherwise, zoho-api.md §6).
 fn matching_leads(sim: &Sim, keep: impl Fn(&Map<String, Value>) -> bool) -> BTreeSet<i64> {
     sim.records("Leads")
         .iter()
@@ -38,10 +38,15 @@ fn a_filtered_mirror_keeps_the_records_that_match_as_they_come_and_go() {
     wait_until("the filtered load", Duration::from_secs(30), || local_ids(&mut c, "crm_leads", "id") == web);
     // Stored as Zoho is asked, with the field's own spelling.
     let stored: String = c.query_one("SELECT filter FROM zoho.pull_schedules", &[]).unwrap().get(0);
-    assert_eq!(stored, "Lead_Source = 'Web Download'");
+    assert_eq!(stored, "(Lead_Source = 'Web Download' and Converted__s = false)");
     // The load asked Zoho for matching records only.
     let criteria: Vec<Value> = sim.calls().iter().filter(|x| x.endpoint == "bulk_read.create").filter_map(|x| x.request_body.as_ref()?.pointer("/query/criteria").cloned()).collect();
-    assert_eq!(criteria, vec![json!({"field": {"api_name": "Lead_Source"}, "comparator": "equal", "value": "Web Download"})]);
+    assert_eq!(
+        criteria,
+        vec![json!({"group_operator": "and", "group": [
+            {"field": {"api_name": "Lead_Source"}, "comparator": "equal", "value": "Web Download"},
+            {"field": {"api_name": "Converted__s"}, "comparator": "equal", "value": false}]})]
+    );
 
     // One leaves, one enters, one is created matching, one matching is deleted.
     let leaving = web.iter().next().unwrap().to_string();
@@ -146,4 +151,37 @@ fn a_filtered_two_way_table_keeps_matching_records_and_deletes_nothing_in_zoho()
     // A real local delete of a matching row still deletes its record.
     c.batch_execute("DELETE FROM orders WHERE parent_id = 'F-20'").unwrap();
     wait_until("the local delete", Duration::from_secs(20), || zoho_order(&sim, "F-20").is_none());
+}
+
+#[test]
+fn a_filtered_watch_applies_notifications_of_matching_records_only() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 60));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    let filter = "Lead_Source in ('Cold Call', 'Trade Show')";
+    c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1, filter => $2)", &[&HOOK, &filter]).unwrap();
+    let written: i64 = c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads', filter => $1)", &[&filter]).unwrap().get(0);
+    let keep = |r: &Map<String, Value>| r["Lead_Source"] == "Cold Call" || r["Lead_Source"] == "Trade Show";
+    let matching = matching_leads(&sim, keep);
+    // The export read by criteria, which leave converted leads out as COQL does.
+    assert_eq!(written as usize, matching.len());
+    assert_eq!(local_ids(&mut c, "crm_leads", "id"), matching);
+
+    let leaving = matching.iter().next().unwrap().to_string();
+    let entering = matching_leads(&sim, |r| !keep(r)).into_iter().next().unwrap().to_string();
+    sim.ui_edit("Leads", &leaving, json!({"Lead_Source": "Web Download"})).unwrap();
+    sim.ui_edit("Leads", &entering, json!({"Lead_Source": "Cold Call"})).unwrap();
+    let outside = sim.ui_create("Leads", json!({"Last_Name": "Elsewhere", "Lead_Source": "Advertisement"})).unwrap();
+    let now = matching_leads(&sim, keep);
+    // Notifications, well before a catch-up would run.
+    wait_until("the notifications", Duration::from_secs(5), || local_ids(&mut c, "crm_leads", "id") == now);
+    assert!(!local_ids(&mut c, "crm_leads", "id").contains(&outside.parse().unwrap()));
+    let n: i64 = c.query_one("SELECT notifications FROM zoho.channels", &[]).unwrap().get(0);
+    assert!(n >= 3, "{n} notifications applied");
+    let stored: String = c.query_one("SELECT filter FROM zoho.channels", &[]).unwrap().get(0);
+    assert_eq!(stored, "(Lead_Source in ('Cold Call', 'Trade Show') and Converted__s = false)");
+
+    let e = c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1, filter => 'Rating > 3')", &[&HOOK]).unwrap_err();
+    let (state, msg, _) = sql_error(&e);
+    assert_eq!(state, "22023");
+    assert!(msg.contains("Rating: an ordering comparison does not apply to a quoted text value"), "{msg}");
 }

@@ -21,6 +21,16 @@ use crate::records::record_id;
 /// keyset walk over matching ids adds `id > last`, each one criterion.
 pub const MAX_FILTER_CRITERIA: usize = MAX_CRITERIA - 1;
 
+/// The flag of a converted record (Leads, and any convertible module).
+const CONVERTED: &str = "Converted__s";
+
+fn mentions(c: &Cond, field: &str) -> bool {
+    match c {
+        Cond::And(a, b) | Cond::Or(a, b) => mentions(a, field) || mentions(b, field),
+        Cond::Cmp { field: f, .. } | Cond::In { field: f, .. } | Cond::Between { field: f, .. } | Cond::IsNull { field: f, .. } | Cond::Like { field: f, .. } => f == field,
+    }
+}
+
 /// Zoho's spelling of "empty" in Bulk Read criteria.
 const EMPTY: &str = "${EMPTY}";
 
@@ -369,9 +379,15 @@ pub fn parse(text: &str, fields: &[FieldMeta]) -> Result<Filter> {
         return Err(invalid("it is empty".into()));
     }
     let mut p = Parser { tokens, at: 0, fields };
-    let cond = p.or().map_err(invalid)?;
+    let mut cond = p.or().map_err(invalid)?;
     if let Some(t) = p.peek() {
         return Err(invalid(format!("unexpected {} after a complete condition", describe(t))));
+    }
+    // COQL leaves converted records out unless the query names the flag,
+    // and Bulk Read does not: the filter says it, so that both engines
+    // mean the same records (and the stored text shows it).
+    if fields.iter().any(|f| f.api_name == CONVERTED) && !mentions(&cond, CONVERTED) {
+        cond = cond.and(Cond::cmp(CONVERTED, CmpOp::Eq, Literal::Bool(false)));
     }
     if cond.criteria() > MAX_FILTER_CRITERIA {
         return Err(invalid(format!("it has {} criteria; Zoho takes {MAX_CRITERIA} a query, and the flow needs one", cond.criteria())));
@@ -545,6 +561,16 @@ mod tests {
         let q = Query::new("Leads", ["id"]).filter(Cond::In { field: "id".into(), values: vec![Literal::Int(1)], negated: false }).filter(f.cond);
         assert_eq!(q.filter.as_ref().unwrap().criteria(), MAX_CRITERIA);
         assert!(refused(&(0..=MAX_FILTER_CRITERIA).map(|i| format!("No_of_Employees = {i}")).collect::<Vec<_>>().join(" or ")).contains("criteria"));
+    }
+
+    #[test]
+    fn a_convertible_module_leaves_converted_records_out_unless_asked() {
+        let mut fields = leads();
+        fields.push(field("Converted__s", "boolean"));
+        let f = parse("Lead_Source = 'Web'", &fields).unwrap();
+        assert_eq!(f.text, "(Lead_Source = 'Web' and Converted__s = false)");
+        assert_eq!(parse(&f.text, &fields).unwrap(), f, "the stored text parses to itself");
+        assert_eq!(parse("Converted__s = true", &fields).unwrap().text, "Converted__s = true");
     }
 
     #[test]

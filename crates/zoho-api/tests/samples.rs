@@ -814,3 +814,32 @@ async fn the_token_never_goes_to_a_foreign_download_host() {
     assert!(elsewhere.seen().is_empty(), "the foreign host was called");
     assert!(!err.contains("Zoho-oauthtoken") && !err.contains("new_access_token"), "{err}");
 }
+
+/// A flow's filter, as Bulk Read criteria, has the documented leaves: the
+/// sample's flat `and` group, nested in pairs.
+#[test]
+fn a_filter_renders_the_documented_criteria() {
+    let doc = sample_json("bulk_read/create_job_request_criteria_group_cvid.json");
+    let fields: Vec<zoho_api::metadata::FieldMeta> = [("Last_Name", "text"), ("Email", "email"), ("Modified_Time", "datetime")]
+        .iter()
+        .map(|(a, t)| serde_json::from_value(json!({"api_name": a, "data_type": t})).unwrap())
+        .collect();
+    let f = zoho_api::filter::parse(
+        "Last_Name = 'Patricia' and Email = 'patricia.b@zylker.com' and Modified_Time between '2021-02-22T15:39:26+05:30' and '2021-07-20T09:00:00+05:30'",
+        &fields,
+    )
+    .unwrap();
+    fn leaves(c: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match c.get("group").and_then(|g| g.as_array()) {
+            Some(g) => {
+                assert_eq!(c["group_operator"], "and");
+                g.iter().for_each(|m| leaves(m, out));
+            }
+            None => out.push(c.clone()),
+        }
+    }
+    let (mut ours, mut documented) = (Vec::new(), Vec::new());
+    leaves(&serde_json::to_value(f.criteria()).unwrap(), &mut ours);
+    leaves(&doc["query"]["criteria"], &mut documented);
+    assert_eq!(ours, documented);
+}
