@@ -101,6 +101,15 @@ fn edits_on_both_sides_converge_and_nothing_echoes() {
     assert_eq!(conflicts, 0, "no row changed on both sides");
     let zoho_side: i64 = c.query_one("SELECT count(*) FROM orders WHERE customer_name LIKE 'Zoho round %'", &[]).unwrap().get(0);
     assert_eq!(zoho_side, 50);
+    // Orders is not convertible: its catch-ups read by COQL, at most 200
+    // records a call here (1 credit each), never through the records list.
+    let calls = sim.calls();
+    let coql: Vec<_> = calls.iter().filter(|c| c.endpoint == "coql").collect();
+    assert!(coql.len() >= 10, "{} COQL calls", coql.len());
+    assert!(coql.iter().all(|c| c.request_body.as_ref().unwrap()["select_query"].as_str().unwrap().contains("Modified_Time >= ")));
+    assert!(!calls.iter().any(|c| c.endpoint == "records.list"));
+    let coql_credits = sim.credits().by_endpoint.get("coql").map_or(0, |u| u.credits);
+    assert_eq!(coql_credits, coql.len() as u64);
 }
 
 /// Makes a conflict on one row: edited on both sides while the push and

@@ -641,6 +641,16 @@ impl CoqlPages<'_> {
         self.cursor.next_query()
     }
 
+    /// See [`CoqlCursor::first_page`].
+    pub fn first_page(mut self, n: usize) -> Self {
+        self.cursor = self.cursor.first_page(n);
+        self
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.cursor.is_done()
+    }
+
     pub async fn next_page(&mut self) -> Result<Option<Vec<Record>>> {
         self.cursor.next_page(self.client).await
     }
