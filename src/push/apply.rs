@@ -88,6 +88,10 @@ pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRe
     if let Some(c) = &src.synced_at {
         sets.push(format!("{} = clock_timestamp()", c.quoted()));
     }
+    // The row agrees with Zoho again: nothing changed here since.
+    if let Some(c) = &src.changed_fields {
+        sets.push(format!("{} = NULL", c.quoted()));
+    }
     // A two-way table keeps the version it wrote: its notification coming
     // back is then no newer than the row.
     if let Some(c) = &src.version {

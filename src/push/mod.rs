@@ -46,9 +46,13 @@ use read::RowRef;
 use source::SourceTable;
 
 /// Columns a push maintains and never sends (besides the sync column).
-pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at", CHANGED_AT];
+pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at", CHANGED_AT, CHANGED_FIELDS];
 /// When a row last changed here, set by `zoho_mark_pending`.
 pub const CHANGED_AT: &str = "zoho_changed_at";
+/// The columns changed here since the row last agreed with Zoho (`text[]`),
+/// set by `zoho_mark_pending`: a two-way table then knows a conflict by
+/// field, not by row.
+pub const CHANGED_FIELDS: &str = "zoho_changed_fields";
 
 /// Up to this many pending rows need no pre-pass: they are all read and
 /// converted before the first Upsert API call.

@@ -16,7 +16,7 @@ use std::ffi::{c_int, CStr};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use super::{BOOKKEEPING, CHANGED_AT};
+use super::{BOOKKEEPING, CHANGED_AT, CHANGED_FIELDS};
 use crate::sync::origin::FromZoho;
 
 extern "C-unwind" {
@@ -88,22 +88,33 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
         fail(format!("zoho_mark_pending(): sync column \"{sync_name}\" of {relname} is not boolean"), "The sync column must be boolean.");
     }
     let new = if op == pg_sys::TRIGGER_EVENT_INSERT { (*td).tg_trigtuple } else { (*td).tg_newtuple };
-    let changed = op == pg_sys::TRIGGER_EVENT_INSERT || {
-        let old = (*td).tg_trigtuple;
-        attrs.iter().enumerate().any(|(i, a)| {
-            if a.attisdropped || i == sync_idx || BOOKKEEPING.contains(&name_of(a).as_str()) {
-                return false;
-            }
-            let (mut n1, mut n2) = (false, false);
-            let v1 = pg_sys::heap_getattr(old, i as i32 + 1, desc, &mut n1);
-            let v2 = pg_sys::heap_getattr(new, i as i32 + 1, desc, &mut n2);
-            match (n1, n2) {
-                (true, true) => false,
-                (false, false) => !pg_sys::ffi::pg_guard_ffi_boundary(|| datum_image_eq(v1, v2, a.attbyval, a.attlen.into())),
-                _ => true,
-            }
-        })
+    let old = (op == pg_sys::TRIGGER_EVENT_UPDATE).then(|| (*td).tg_trigtuple);
+    // A table that tracks which columns changed needs them all; any other
+    // only whether one did.
+    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TEXTARRAYOID && name_of(a) == CHANGED_FIELDS);
+    let changed_columns: Vec<String> = match old {
+        None => Vec::new(),
+        Some(old) => attrs
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                if a.attisdropped || *i == sync_idx || BOOKKEEPING.contains(&name_of(a).as_str()) {
+                    return false;
+                }
+                let (mut n1, mut n2) = (false, false);
+                let v1 = pg_sys::heap_getattr(old, *i as i32 + 1, desc, &mut n1);
+                let v2 = pg_sys::heap_getattr(new, *i as i32 + 1, desc, &mut n2);
+                match (n1, n2) {
+                    (true, true) => false,
+                    (false, false) => !pg_sys::ffi::pg_guard_ffi_boundary(|| datum_image_eq(v1, v2, a.attbyval, a.attlen.into())),
+                    _ => true,
+                }
+            })
+            .map(|(_, a)| name_of(a))
+            .take(if fields_idx.is_some() { usize::MAX } else { 1 })
+            .collect(),
     };
+    let changed = old.is_none() || !changed_columns.is_empty();
     if !changed {
         return pg_sys::Datum::from(new);
     }
@@ -128,6 +139,24 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
             if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && name_of(a) == CHANGED_AT) {
                 cols.push(i as c_int + 1);
                 values.push(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()));
+            }
+            // What changed here since the row last agreed with Zoho: OLD's
+            // list and this update's columns (a new row has no list: all of
+            // it is local).
+            if let (Some(i), Some(old)) = (fields_idx, old) {
+                let mut isnull = false;
+                let before = pg_sys::heap_getattr(old, i as i32 + 1, desc, &mut isnull);
+                // SAFETY: attribute i of OLD is a text[] (checked above), read with its null flag.
+                let mut list: Vec<String> = unsafe { Vec::<Option<String>>::from_datum(before, isnull) }.unwrap_or_default().into_iter().flatten().collect();
+                for c in changed_columns {
+                    if !list.contains(&c) {
+                        list.push(c);
+                    }
+                }
+                if let Some(d) = list.into_datum() {
+                    cols.push(i as c_int + 1);
+                    values.push(d);
+                }
             }
         }
     }

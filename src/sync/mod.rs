@@ -36,6 +36,9 @@ pub struct TwoWay {
     pub synced_at: LocalColumn,
     /// When a row last changed here (newest_wins).
     pub changed_at: Option<LocalColumn>,
+    /// Which columns changed here since the row last agreed with Zoho: a
+    /// field Zoho changed that the row did not is then no conflict.
+    pub changed_fields: Option<LocalColumn>,
     /// both, from_zoho or none: whether Zoho's deletes remove rows.
     pub deletes: String,
 }
@@ -69,7 +72,11 @@ pub(crate) fn bookkeeping(table: &LocalTable, sync_column: &str, rules: &Rules) 
     } else {
         table.column(crate::push::CHANGED_AT).filter(|c| c.type_oid == pg_sys::TIMESTAMPTZOID).cloned()
     };
-    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at, deletes: "from_zoho".into() })
+    let changed_fields = match table.column(crate::push::CHANGED_FIELDS) {
+        Some(_) => Some(column(crate::push::CHANGED_FIELDS, pg_sys::TEXTARRAYOID, "text[]")?),
+        None => None,
+    };
+    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at, changed_fields, deletes: "from_zoho".into() })
 }
 
 /// The rules of `table` if it is synced both ways (as the current user,

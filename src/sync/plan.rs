@@ -51,7 +51,15 @@ fn plan(a: &Args<'_>) -> Result<serde_json::Value, ZohoFdwError> {
     // Before the table is even locked: a table the caller may keep both ways.
     crate::privileges::check_privileges(a.target, crate::privileges::current_user(), crate::privileges::Access::Mirror)?;
     let table = LocalTable::load(a.target, "a two-way table is a local table")?;
-    crate::sync::bookkeeping(&table, a.sync_column, &rules)?;
+    if crate::sync::bookkeeping(&table, a.sync_column, &rules)?.changed_fields.is_none() {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            format!("zoho_fdw: {} has no column {}, so a row edited here and in Zoho is a conflict on every field that differs, not only on those edited here", table.display, crate::push::CHANGED_FIELDS),
+            "",
+        )
+        .set_hint(format!("ALTER TABLE {} ADD COLUMN {} text[]", table.display, crate::push::CHANGED_FIELDS))
+        .report(PgLogLevel::NOTICE);
+    }
     require_trigger(&table, a.sync_column)?;
     let ctx = server::resolve(a.server)?;
     let client = ctx.shared_client()?;

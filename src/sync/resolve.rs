@@ -7,8 +7,12 @@
 //!    row stays pending while any field kept its local value. A version no
 //!    later than the row's last push is that push's echo, not a change.
 //!
-//! Without the values both sides last agreed on, a conflict is known by
-//! row: every field that differs counts as changed on both sides.
+//! Zoho's side of a conflict is every field that differs (there is no copy
+//! of the values both sides last agreed on). The local side is the columns
+//! `zoho_changed_fields` lists, where the table has it: a field Zoho changed
+//! and the row did not simply takes Zoho's value. Without that column a
+//! conflict is known by row: every field that differs counts as changed on
+//! both sides.
 //!
 //! Everything runs as one set of statements over the incoming rows (a JSON
 //! array, or the export's staging table); the pending rows are locked while
@@ -89,8 +93,9 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                     format!("ARRAY[{}]::{ty}[]", data.iter().map(|(c, _)| f(c)).collect::<Vec<_>>().join(", "))
                 }
             };
+            let changed_fields = two.changed_fields.as_ref().map(|c| format!("t.{}", c.quoted())).unwrap_or_else(|| "NULL::text[]".into());
             let decide = format!(
-                "SELECT t.{id}::int8, {echo}, {changed}, extract(epoch FROM s.{mt})::float8, {differs}, {local}, {zoho}
+                "SELECT t.{id}::int8, {echo}, {changed}, extract(epoch FROM s.{mt})::float8, {differs}, {local}, {zoho}, {changed_fields}
                    FROM {src} s JOIN {t} t ON t.{id} = s.{id}
                   WHERE t.{sync} IS FALSE AND (t.{mt} IS NULL OR t.{mt} < s.{mt})
                   FOR UPDATE OF t",
@@ -110,18 +115,31 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                         differs: r.get::<Vec<bool>>(5)?.unwrap_or_default(),
                         local: r.get::<Vec<Option<String>>>(6)?.unwrap_or_default(),
                         zoho: r.get::<Vec<Option<String>>>(7)?.unwrap_or_default(),
+                        changed_here: r.get::<Vec<Option<String>>>(8)?.map(|l| l.into_iter().flatten().collect()),
                     })
                 })
                 .collect::<Result<_, _>>()
                 .map_err(spi_err)?;
-            let (groups, log) = settle(two, &data, &pending);
+            let names: Vec<&str> = target.columns[2..].iter().map(|(c, _)| c.name.as_str()).collect();
+            let (groups, log) = settle(two, &data, &names, &pending);
             for ((zoho_cols, keep_pending), ids) in groups {
                 let mut sets: Vec<String> = zoho_cols.iter().map(|&i| format!("{c} = s.{c}", c = data[i].0)).collect();
                 sets.push(format!("{mt} = s.{mt}"));
                 sets.push(format!("{sync} = {}", !keep_pending));
+                // Columns that took Zoho's value agree with it again.
+                if let Some(c) = &two.changed_fields {
+                    let c = c.quoted();
+                    sets.push(match keep_pending {
+                        true => format!("{c} = ARRAY(SELECT f FROM unnest(t.{c}) f WHERE f <> ALL($4::text[]))"),
+                        false => format!("{c} = NULL"),
+                    });
+                }
                 let sql = format!("UPDATE {t} AS t SET {} FROM {src} s WHERE t.{id} = s.{id} AND t.{id} = ANY($3) AND t.{sync} IS FALSE", sets.join(", "));
                 let mut a = args();
                 a.push(ids.into());
+                if two.changed_fields.is_some() {
+                    a.push(zoho_cols.iter().map(|&i| names[i].to_string()).collect::<Vec<_>>().into());
+                }
                 written += spi.update(&sql, None, &a).map_err(spi_err)?.len() as u64;
             }
             log.write(spi, target.table.oid)?;
@@ -144,6 +162,9 @@ struct Pending {
     differs: Vec<bool>,
     local: Vec<Option<String>>,
     zoho: Vec<Option<String>>,
+    /// The columns changed here since the row last agreed with Zoho, where
+    /// the table keeps them.
+    changed_here: Option<Vec<String>>,
 }
 
 /// Rows to update, grouped by (the data columns that take Zoho's value,
@@ -151,7 +172,7 @@ struct Pending {
 type Groups = BTreeMap<(Vec<usize>, bool), Vec<i64>>;
 
 /// Decides every pending row: which fields Zoho wins, and the log.
-fn settle(two: &TwoWay, data: &[(String, &str)], pending: &[Pending]) -> (Groups, ConflictLog) {
+fn settle(two: &TwoWay, data: &[(String, &str)], names: &[&str], pending: &[Pending]) -> (Groups, ConflictLog) {
     let mut groups = Groups::new();
     let mut log = ConflictLog::default();
     // The pull never reads a field the table owns, so whether the local
@@ -162,6 +183,11 @@ fn settle(two: &TwoWay, data: &[(String, &str)], pending: &[Pending]) -> (Groups
         let (mut zoho_cols, mut keep) = (Vec::new(), owns_some);
         for (i, (_, field)) in data.iter().enumerate() {
             if !p.differs.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            // Changed in Zoho only: no conflict, Zoho's value.
+            if p.changed_here.as_ref().is_some_and(|l| !l.iter().any(|c| c == names[i])) {
+                zoho_cols.push(i);
                 continue;
             }
             let (side, why) = two.rules.winner(field, p.local_changed, zoho_time);

@@ -196,6 +196,44 @@ fn a_conflict_goes_to_each_policys_winner_and_is_logged() {
     assert_eq!(all.len(), 4, "one conflict per edit made on both sides: {all:#?}");
 }
 
+/// With zoho_changed_fields the table knows what it changed: a row edited
+/// here in one field and in Zoho in another keeps both edits, whichever
+/// came last, and only an edit of the same field on both sides conflicts.
+#[test]
+fn edits_of_different_fields_of_one_row_both_survive() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(TABLE).unwrap();
+    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields text[]").unwrap();
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'newest_wins', every => '1 second')").unwrap();
+    c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity) VALUES ('FF-1', 'One', 'start', 1), ('FF-2', 'Two', 'start', 1)").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    let cleared: bool = c.query_one("SELECT bool_and(zoho_changed_fields IS NULL) FROM orders", &[]).unwrap().get(0);
+    assert!(cleared, "a pushed row lists no local change");
+
+    // Zoho edits Customer_Name, then (later, so newest) the table edits quantity.
+    c.batch_execute("SELECT zoho_pause_push('orders')").unwrap();
+    c.batch_execute("UPDATE orders SET quantity = 3 WHERE parent_id = 'FF-1'; UPDATE orders SET quantity = 4, name = 'One again' WHERE parent_id = 'FF-1'").unwrap();
+    let listed: Vec<String> = c.query_one("SELECT zoho_changed_fields FROM orders WHERE parent_id = 'FF-1'", &[]).unwrap().get(0);
+    assert_eq!(listed, vec!["quantity", "name"]);
+    c.batch_execute("UPDATE orders SET quantity = 1, name = 'One' WHERE parent_id = 'FF-1'; SELECT zoho_pause_push('orders', false)").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(20), "an edit undone");
+    // Past the second of that push's write (Modified_Time's resolution).
+    thread::sleep(Duration::from_millis(1100));
+    let log = conflict(&sim, &mut c, "FF-1", "quantity = 5", json!({"Customer_Name": "from Zoho"}), true);
+    assert_eq!(log, vec![], "different fields are no conflict");
+    converges(&sim, &mut c, Duration::from_secs(20), "both edits");
+    assert_eq!(zoho(&sim, "FF-1"), (Some("from Zoho".into()), Some(5)));
+    assert_eq!(local(&mut c, "FF-1"), (Some("from Zoho".into()), Some(5), true));
+
+    // The same field edited on both sides is still a conflict, logged.
+    let log = conflict(&sim, &mut c, "FF-2", "quantity = 6", json!({"Quantity": 60, "Customer_Name": "Zoho too"}), false);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].0.as_str(), log[0].3.as_str()), ("Quantity", "zoho"));
+    converges(&sim, &mut c, Duration::from_secs(20), "the conflict");
+    assert_eq!(local(&mut c, "FF-2"), (Some("Zoho too".into()), Some(60), true));
+}
+
 #[test]
 fn each_side_always_wins_the_fields_it_owns() {
     let sim = start_sim(SimConfig::default());
