@@ -17,7 +17,7 @@ CREATE VIEW zoho.sync_status WITH (security_invoker = true) AS
          p.last_run, p.last_success, p.last_error, p.last_error_at, NULL, NULL
     FROM zoho.pull_schedules p CROSS JOIN LATERAL (SELECT zoho.budget_hold(p.server) AS hold) h
   UNION ALL
-  SELECT 'watch', c.target::text, c.module, false, NULL,
+  SELECT 'watch', c.target::text, c.module, c.held_reason IS NOT NULL, c.held_reason,
          greatest(c.last_notified, c.last_catchup), c.synced_until, c.last_error, c.last_error_at, NULL, NULL
     FROM zoho.channels c
   UNION ALL
@@ -56,8 +56,9 @@ CREATE VIEW zoho.health WITH (security_invoker = true) AS
     FROM zoho.verify_schedules v CROSS JOIN LATERAL (SELECT zoho.budget_hold(v.server) AS hold) h
   UNION ALL
   SELECT 'channel', w.target::text, w.module,
-         CASE WHEN w.expires_at < now() OR w.failures >= 3 THEN 'failing' WHEN w.failures > 0 THEN 'degraded' ELSE 'ok' END,
-         now() - w.synced_until, w.failures, w.next_attempt, w.last_error, w.last_error_at, w.channel_id::text, NULL
+         CASE WHEN w.held_reason IS NOT NULL THEN 'paused'
+              WHEN w.expires_at < now() OR w.failures >= 3 THEN 'failing' WHEN w.failures > 0 THEN 'degraded' ELSE 'ok' END,
+         now() - w.synced_until, w.failures, w.next_attempt, coalesce(w.held_reason, w.last_error), w.last_error_at, w.channel_id::text, w.schema_notes
     FROM zoho.watches w
   UNION ALL
   SELECT 'job ' || j.id, j.target::text, j.module,

@@ -23,23 +23,39 @@ const EVENTS: &[&str] = &["create", "edit", "delete", "all"];
     volatile,
     sql = r#"
 CREATE FUNCTION zoho_watch(module text, target regclass, events text[] DEFAULT '{create,edit,delete}', notify_url text DEFAULT NULL, server name DEFAULT NULL,
-                           filter text DEFAULT NULL)
+                           filter text DEFAULT NULL, schema_changes text DEFAULT 'follow')
   RETURNS text VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'zoho_watch_wrapper';
-COMMENT ON FUNCTION zoho_watch(text, regclass, text[], text, name, text) IS
-  'Subscribe to change notifications of a Zoho module and keep target current (through the background worker), only with the records a COQL condition matches (filter); returns the channel id';
+COMMENT ON FUNCTION zoho_watch(text, regclass, text[], text, name, text, text) IS
+  'Subscribe to change notifications of a Zoho module and keep target current (through the background worker), only with the records a COQL condition matches (filter), following fields added in Zoho (schema_changes); returns the channel id';
 "#,
     requires = ["export_catalog", "watch_catalog"]
 )]
-fn zoho_watch(module: Option<&str>, target: Option<pg_sys::Oid>, events: Option<Vec<Option<String>>>, notify_url: Option<&str>, server: Option<&CStr>, filter: Option<&str>) -> String {
+#[allow(clippy::too_many_arguments)]
+fn zoho_watch(
+    module: Option<&str>,
+    target: Option<pg_sys::Oid>,
+    events: Option<Vec<Option<String>>>,
+    notify_url: Option<&str>,
+    server: Option<&CStr>,
+    filter: Option<&str>,
+    schema_changes: Option<&str>,
+) -> String {
     let (Some(module), Some(target)) = (module, target) else {
         raise(ZohoFdwError::BadArgument { what: "module and target must not be NULL".into(), hint: None })
     };
     let events: Vec<String> = events.unwrap_or_else(|| vec![Some("create".into()), Some("edit".into()), Some("delete".into())]).into_iter().flatten().collect();
     let server = server.map(|c| c.to_string_lossy().into_owned());
-    watch(module, target, &events, notify_url, server.as_deref(), filter).unwrap_or_else(|e| raise(e))
+    let schema_changes = schema_changes.unwrap_or("NULL");
+    if !["follow", "hold", "ignore"].contains(&schema_changes) {
+        raise(ZohoFdwError::BadArgument {
+            what: format!("schema_changes must be follow, hold or ignore, not {}", crate::fdw::import::quote_literal(schema_changes)),
+            hint: Some("follow adds a column for each field added in Zoho; hold stops applying changes until you act; ignore leaves the table as it is.".into()),
+        });
+    }
+    watch(module, target, &events, notify_url, server.as_deref(), filter, schema_changes).unwrap_or_else(|e| raise(e))
 }
 
-fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Option<&str>, server: Option<&str>, filter: Option<&str>) -> Result<String, ZohoFdwError> {
+fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Option<&str>, server: Option<&str>, filter: Option<&str>, schema_changes: &str) -> Result<String, ZohoFdwError> {
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         return Err(ZohoFdwError::BadArgument { what: format!("events must be among create, edit, delete and all, not {events:?}"), hint: None });
     }
@@ -88,8 +104,8 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
         spi.update(
             // As the caller: row-level security checks that the target is a
             // table and that the caller may keep it current.
-            "INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until, filter)
-             VALUES ($1, $2, $3::oid::regclass, $4::name, current_user::regrole, $5, $6, $7, $8::text::timestamptz, $9::text::timestamptz, $10)",
+            "INSERT INTO zoho.watches (channel_id, module, target, server, owner, events, notify_url, token, expires_at, synced_until, filter, schema_changes)
+             VALUES ($1, $2, $3::oid::regclass, $4::name, current_user::regrole, $5, $6, $7, $8::text::timestamptz, $9::text::timestamptz, $10, $11)",
             None,
             &[
                 channel_id.into(),
@@ -102,6 +118,7 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
                 granted.to_rfc3339().as_str().into(),
                 since.as_str().into(),
                 filter.as_deref().into(),
+                schema_changes.into(),
             ],
         )
         .map_err(err)?;

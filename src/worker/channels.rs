@@ -40,6 +40,13 @@ struct Watch {
     token: String,
     /// Only records this COQL condition matches are kept.
     filter: Option<String>,
+    /// Schema drift ([`super::drift`]): the policy, the fields the last
+    /// check saw, whether a check is due, and whether a change holds the
+    /// channel (its changes wait until zoho_resume_watch).
+    schema_changes: String,
+    schema: Option<serde_json::Value>,
+    schema_due: bool,
+    held: bool,
     expires_at: Option<DateTime<Utc>>,
     synced_until: DateTime<Utc>,
     /// Digest of the server's and user mapping's options: a changed server
@@ -213,7 +220,8 @@ impl Worker {
             }
         }
         for (channel, op, ids, sent) in groups {
-            let Some(w) = self.watches.get(&channel).cloned() else { continue };
+            // A held channel's changes are read by its catch-up once resumed.
+            let Some(w) = self.watches.get(&channel).filter(|w| !w.held).cloned() else { continue };
             let Some(client) = self.client(&w) else { continue };
             let n = ids.len() as i64;
             // Zoho is read first, with no transaction open; the rows are
@@ -371,7 +379,7 @@ impl Worker {
         let due: Vec<Watch> = self
             .watches
             .values()
-            .filter(|w| self.catchups.ready(w.channel_id))
+            .filter(|w| !w.held && self.catchups.ready(w.channel_id))
             .filter(|w| match self.caught_up.get(&w.channel_id) {
                 None => true,
                 Some(t) if !self.settled.contains(&w.channel_id) => t.elapsed() >= FOLLOW_UP.min(every),
@@ -382,6 +390,24 @@ impl Worker {
         for w in due {
             let renewals_failing = self.renewals.count(w.channel_id);
             let Some(client) = self.client(&w) else { continue };
+            // A change of fields first: the catch-up then writes the columns
+            // it added, or does not run while the channel is held.
+            if w.schema_changes != "ignore" && w.schema_due {
+                let checked = super::drift::check(&w.drift(), Some(&client));
+                if let Some(known) = self.watches.get_mut(&w.channel_id) {
+                    known.schema_due = false;
+                    known.held = matches!(checked, Ok(false));
+                }
+                match checked {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        let f = self.catchups.failed(w.channel_id);
+                        failing(&w, &f, self.renewals.count(w.channel_id), &format!("checking the module's fields: {e}"));
+                        continue;
+                    }
+                }
+            }
             let started = Utc::now();
             // A job reads a large gap; until it is done, nothing to do.
             let busy = in_transaction(|| {
@@ -450,6 +476,23 @@ impl Worker {
     }
 }
 
+impl Watch {
+    fn drift(&self) -> super::drift::Flow<'_> {
+        super::drift::Flow {
+            of: super::drift::Of::Watch(self.channel_id),
+            target: self.target,
+            module: &self.module,
+            server: Some(&self.server),
+            owner: self.owner,
+            mapping: None,
+            schema_changes: &self.schema_changes,
+            schema: self.schema.as_ref(),
+            schema_due: self.schema_due,
+            filter: self.filter.as_deref(),
+        }
+    }
+}
+
 /// The ids of a delete callback that Zoho no longer has: a replayed or
 /// forged callback (its token may have leaked) cannot delete rows of
 /// records that still exist.
@@ -472,10 +515,11 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
                     extract(epoch FROM w.expires_at)::float8, extract(epoch FROM w.synced_until)::float8,
                     md5(coalesce(s.srvoptions::text, '') || coalesce((SELECT um.umoptions::text FROM pg_user_mapping um
                           WHERE um.umserver = s.oid AND um.umuser IN (w.owner::oid, 0) ORDER BY um.umuser DESC LIMIT 1), '')),
-                    w.filter
+                    w.filter, w.schema_changes, w.schema,
+                    w.schema_checked IS NULL OR w.schema_checked <= now() - make_interval(secs => $1), w.held_reason IS NOT NULL
                FROM zoho.watches w LEFT JOIN pg_foreign_server s ON s.srvname = w.server",
             None,
-            &[],
+            &[(gucs::SCHEMA_CHECK_INTERVAL.get() as f64).into()],
         )?;
         let mut out = Vec::new();
         for r in rows {
@@ -492,6 +536,10 @@ fn load() -> Result<Vec<Watch>, ZohoFdwError> {
                 synced_until: r.get::<f64>(10)?.and_then(from_epoch_secs).unwrap_or_default(),
                 options: r.get::<String>(11)?.unwrap_or_default(),
                 filter: r.get::<String>(12)?,
+                schema_changes: r.get::<String>(13)?.unwrap_or_default(),
+                schema: r.get::<pgrx::JsonB>(14)?.map(|j| j.0),
+                schema_due: r.get::<bool>(15)?.unwrap_or(false),
+                held: r.get::<bool>(16)?.unwrap_or(false),
             });
         }
         Ok(out)

@@ -1,15 +1,18 @@
-//! Schema drift of a scheduled pull (zoho.pull_schedules.schema_changes):
-//! every `zoho_fdw.schema_check_interval` the module's readable fields are
+//! Schema drift of a mirror kept by a scheduled pull or a channel
+//! (`schema_changes` of zoho.pull_schedules and zoho.watches): every
+//! `zoho_fdw.schema_check_interval` the module's readable fields are
 //! compared with those the last check saw.
 //! - A field added in Zoho becomes a column (`follow`: the type IMPORT
 //!   FOREIGN SCHEMA would give it), then a backfill job reads just that
 //!   field into the rows there are (one Bulk Read of id and the field).
 //! - A field removed keeps its column, which stops being filled: a note in
 //!   `zoho.health` and the server log say so.
-//! - A type change the column cannot hold pauses the pull, with the reason
-//!   in `zoho.sync_status`; nothing is dropped or truncated.
+//! - A type change the column cannot hold pauses the flow, with the reason
+//!   in `zoho.sync_status`; nothing is dropped or truncated. A paused
+//!   channel applies nothing until resumed; its catch-up then reads what
+//!   changed meanwhile.
 //!
-//! `hold` pauses the pull on any change; `ignore` never looks. The DDL
+//! `hold` pauses the flow on any change; `ignore` never looks. The DDL
 //! runs as the flow's owner, who must own the table (ALTER TABLE's rule).
 
 use std::collections::BTreeMap;
@@ -18,7 +21,6 @@ use pgrx::prelude::*;
 use serde_json::Value;
 use zoho_api::metadata::FieldMeta;
 
-use super::pulls::Pull;
 use super::{in_transaction, spi};
 use crate::error::ZohoFdwError;
 use crate::local::{quote_ident, LocalColumn, LocalTable};
@@ -28,22 +30,82 @@ use crate::server;
 /// Field API name → the type its values have.
 type Schema = BTreeMap<String, String>;
 
-/// Checks `p`'s module when due; false when the pull is now paused.
-pub fn check(p: &Pull) -> Result<bool, String> {
+/// Which flow keeps the table.
+#[derive(Clone, Copy)]
+pub enum Of {
+    Pull,
+    /// A channel, by id.
+    Watch(i64),
+}
+
+/// A flow whose module's fields are checked.
+pub struct Flow<'a> {
+    pub of: Of,
+    pub target: pg_sys::Oid,
+    pub module: &'a str,
+    pub server: Option<&'a str>,
+    pub owner: pg_sys::Oid,
+    pub mapping: Option<&'a Value>,
+    /// follow, hold or ignore.
+    pub schema_changes: &'a str,
+    /// The fields the last check saw, and whether a check is due.
+    pub schema: Option<&'a Value>,
+    pub schema_due: bool,
+    pub filter: Option<&'a str>,
+}
+
+impl Flow<'_> {
+    fn name(&self) -> &'static str {
+        match self.of {
+            Of::Pull => "pull",
+            Of::Watch(_) => "channel",
+        }
+    }
+
+    /// The call that lets the flow go on, once its owner has acted.
+    fn resume(&self, table: &str) -> String {
+        match self.of {
+            Of::Pull => format!("zoho_pause_pull({}, false)", crate::fdw::import::quote_literal(table)),
+            Of::Watch(id) => format!("zoho_resume_watch('{id}')"),
+        }
+    }
+}
+
+/// A job reading `fields` (added in Zoho) into the rows of `f`'s table.
+fn enqueue_backfill(f: &Flow<'_>, fields: &[String]) -> Result<(), ZohoFdwError> {
+    spi(Spi::run_with_args(
+        "INSERT INTO zoho.job_queue (kind, module, target, mapping, server, owner, fields, filter)
+         VALUES ('backfill', $1, $2::oid::regclass, $3, $4, $5::oid::regrole, $6, $7)",
+        &[f.module.into(), f.target.into(), f.mapping.cloned().map(pgrx::JsonB).into(), f.server.into(), f.owner.into(), fields.to_vec().into(), f.filter.into()],
+    ))
+}
+
+/// Checks `p`'s module when due; false when the flow is now paused. With
+/// `client`, the fields are read through it (so that its cache, which the
+/// flow's writes plan with, holds them); else through the owner's shared one.
+pub fn check(p: &Flow<'_>, client: Option<&zoho_api::ZohoClient>) -> Result<bool, String> {
     if p.schema_changes == "ignore" || !p.schema_due {
         return Ok(true);
     }
-    let (name, client) = in_transaction(|| {
-        as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::glance(), || {
-            let ctx = server::resolve(p.server.as_deref())?;
-            Ok((ctx.name.clone(), ctx.shared_client()?))
-        })
-    })?;
+    let shared;
+    let (name, client) = match client {
+        Some(c) => (p.server.unwrap_or_default().to_string(), c),
+        None => {
+            let (name, c) = in_transaction(|| {
+                as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::glance(), || {
+                    let ctx = server::resolve(p.server)?;
+                    Ok((ctx.name.clone(), ctx.shared_client()?))
+                })
+            })?;
+            shared = c;
+            (name, &*shared)
+        }
+    };
     let ttl = std::time::Duration::from_secs(crate::gucs::SCHEMA_CHECK_INTERVAL.get().max(1) as u64);
-    let fields = crate::runtime::block_on(client.fields_cached(&p.module, ttl)).map_err(|e| ZohoFdwError::api(&name, e).to_string())?;
+    let fields = crate::runtime::block_on(client.fields_cached(p.module, ttl)).map_err(|e| ZohoFdwError::api(&name, e).to_string())?;
     let now: Schema = fields.iter().filter(|f| crate::fdw::import::readable(f)).map(|f| (f.api_name.clone(), f.value_type().to_string())).collect();
     let notes = in_transaction(|| {
-        let Some(before) = p.schema.as_ref().and_then(|v| serde_json::from_value::<Schema>(v.clone()).ok()) else {
+        let Some(before) = p.schema.and_then(|v| serde_json::from_value::<Schema>(v.clone()).ok()) else {
             return save(p, &now, None, None).map(|_| (true, Vec::new()));
         };
         if before == now {
@@ -51,7 +113,7 @@ pub fn check(p: &Pull) -> Result<bool, String> {
         }
         let outcome = as_owner(p.owner, Some((p.target, Access::Mirror)), Limits::from_gucs(), || follow(p, &fields, &before, &now))?;
         if !outcome.backfill.is_empty() {
-            super::pulls::enqueue_backfill(p, &outcome.backfill)?;
+            enqueue_backfill(p, &outcome.backfill)?;
         }
         let notes = (!outcome.notes.is_empty()).then(|| outcome.notes.join("; "));
         save(p, &now, notes.as_deref(), outcome.hold.as_deref())?;
@@ -61,7 +123,7 @@ pub fn check(p: &Pull) -> Result<bool, String> {
     })?;
     let (go_on, lines) = notes;
     for line in &lines {
-        log!("zoho_fdw worker: pull of {} into {}: {line}", p.module, super::supervise::table_name(p.target));
+        log!("zoho_fdw worker: {} of {} into {}: {line}", p.name(), p.module, super::supervise::table_name(p.target));
     }
     Ok(go_on)
 }
@@ -72,7 +134,7 @@ struct Outcome {
     notes: Vec<String>,
     /// Fields to read into the columns just added.
     backfill: Vec<String>,
-    /// Why the pull pauses.
+    /// Why the flow pauses.
     hold: Option<String>,
 }
 
@@ -99,9 +161,9 @@ fn holds(c: &LocalColumn, pg: &str) -> bool {
     }
 }
 
-fn follow(p: &Pull, fields: &[FieldMeta], before: &Schema, now: &Schema) -> Result<Outcome, ZohoFdwError> {
-    let table = LocalTable::load(p.target, "a pull writes into a local table")?;
-    let mapping = p.mapping.as_ref();
+fn follow(p: &Flow<'_>, fields: &[FieldMeta], before: &Schema, now: &Schema) -> Result<Outcome, ZohoFdwError> {
+    let table = LocalTable::load(p.target, "a mirror is a local table")?;
+    let mapping = p.mapping;
     let mut out = Outcome::default();
     let mut holds_back = Vec::new();
     let mut to_add = Vec::new();
@@ -125,8 +187,12 @@ fn follow(p: &Pull, fields: &[FieldMeta], before: &Schema, now: &Schema) -> Resu
             out.notes.push(format!("field {field} changed type from {} to {ty}; column {} ({}) still holds it", before[field], c.name, c.type_name));
         } else {
             holds_back.push(format!(
-                "field {field} of {} changed type from {} to {ty}, which column {} ({}) cannot hold: ALTER the column to {pg}, then zoho_pause_pull({}, false)",
-                p.module, before[field], c.name, c.type_name, crate::fdw::import::quote_literal(&table.display)
+                "field {field} of {} changed type from {} to {ty}, which column {} ({}) cannot hold: ALTER the column to {pg}, then {}",
+                p.module,
+                before[field],
+                c.name,
+                c.type_name,
+                p.resume(&table.display)
             ));
         }
     }
@@ -150,10 +216,11 @@ fn follow(p: &Pull, fields: &[FieldMeta], before: &Schema, now: &Schema) -> Resu
     if !owns {
         let added: Vec<&str> = to_add.iter().map(|(f, _)| f.as_str()).collect();
         out.hold = Some(format!(
-            "field(s) {} added in Zoho, and the pull's owner does not own {} to add their columns: add them (or set schema_changes => 'ignore'), then zoho_pause_pull({}, false)",
+            "field(s) {} added in Zoho, and the {}'s owner does not own {} to add their columns: add them (or set schema_changes => 'ignore'), then {}",
             added.join(", "),
+            p.name(),
             table.display,
-            crate::fdw::import::quote_literal(&table.display)
+            p.resume(&table.display)
         ));
         return Ok(out);
     }
@@ -168,13 +235,21 @@ fn follow(p: &Pull, fields: &[FieldMeta], before: &Schema, now: &Schema) -> Resu
     Ok(out)
 }
 
-/// Records what was seen, and pauses the pull when it must wait.
-fn save(p: &Pull, now: &Schema, notes: Option<&str>, hold: Option<&str>) -> Result<(), ZohoFdwError> {
-    let schema = serde_json::to_value(now).map_err(|e| ZohoFdwError::Internal(e.to_string()))?;
-    spi(Spi::run_with_args(
-        "UPDATE zoho.pull_schedules SET schema = $2, schema_checked = now(), schema_notes = coalesce($3, schema_notes),
-                paused = paused OR $4 IS NOT NULL, held_reason = coalesce($4, held_reason)
-          WHERE target = $1::oid::regclass",
-        &[p.target.into(), pgrx::JsonB(schema).into(), notes.into(), hold.into()],
-    ))
+/// Records what was seen, and pauses the flow when it must wait.
+fn save(p: &Flow<'_>, now: &Schema, notes: Option<&str>, hold: Option<&str>) -> Result<(), ZohoFdwError> {
+    let schema = pgrx::JsonB(serde_json::to_value(now).map_err(|e| ZohoFdwError::Internal(e.to_string()))?);
+    match p.of {
+        Of::Pull => spi(Spi::run_with_args(
+            "UPDATE zoho.pull_schedules SET schema = $2, schema_checked = now(), schema_notes = coalesce($3, schema_notes),
+                    paused = paused OR $4 IS NOT NULL, held_reason = coalesce($4, held_reason)
+              WHERE target = $1::oid::regclass",
+            &[p.target.into(), schema.into(), notes.into(), hold.into()],
+        )),
+        Of::Watch(id) => spi(Spi::run_with_args(
+            "UPDATE zoho.watches SET schema = $2, schema_checked = now(), schema_notes = coalesce($3, schema_notes),
+                    held_reason = coalesce($4, held_reason)
+              WHERE channel_id = $1",
+            &[id.into(), schema.into(), notes.into(), hold.into()],
+        )),
+    }
 }

@@ -47,6 +47,23 @@ pub struct Pull {
     busy: bool,
 }
 
+impl Pull {
+    fn drift(&self) -> super::drift::Flow<'_> {
+        super::drift::Flow {
+            of: super::drift::Of::Pull,
+            target: self.target,
+            module: &self.module,
+            server: self.server.as_deref(),
+            owner: self.owner,
+            mapping: self.mapping.as_ref(),
+            schema_changes: &self.schema_changes,
+            schema: self.schema.as_ref(),
+            schema_due: self.schema_due,
+            filter: self.filter.as_deref(),
+        }
+    }
+}
+
 fn load() -> Result<Vec<Pull>, ZohoFdwError> {
     spi(Spi::connect(|c| {
         let rows = c.select(
@@ -79,15 +96,6 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
         })
         .collect()
     }))
-}
-
-/// A job reading `fields` (added in Zoho) into the rows of `p`'s table.
-pub fn enqueue_backfill(p: &Pull, fields: &[String]) -> Result<(), ZohoFdwError> {
-    spi(Spi::run_with_args(
-        "INSERT INTO zoho.job_queue (kind, module, target, mapping, server, owner, fields, filter)
-         VALUES ('backfill', $1, $2::oid::regclass, $3, $4, $5::oid::regrole, $6, $7)",
-        &[p.module.as_str().into(), p.target.into(), p.mapping.clone().map(pgrx::JsonB).into(), p.server.as_deref().into(), p.owner.into(), fields.to_vec().into(), p.filter.as_deref().into()],
-    ))
 }
 
 fn enqueue(p: &Pull, kind: &str, since: Option<DateTime<Utc>>) -> Result<(), ZohoFdwError> {
@@ -175,7 +183,7 @@ impl Pulls {
                 Err(e) => return self.unreadable.warn("cannot read zoho.credit_budget", e),
             }
             // A pull paused for a change of fields waits for its owner.
-            let go_on = if p.due { super::drift::check(&p) } else { Ok(true) };
+            let go_on = if p.due { super::drift::check(&p.drift(), None) } else { Ok(true) };
             if matches!(go_on, Ok(false)) {
                 continue;
             }

@@ -88,6 +88,63 @@ fn a_pull_follows_fields_added_removed_and_retyped_in_zoho() {
     assert!(!pull_status(&mut c).0);
 }
 
+fn channel_status(c: &mut Client) -> (bool, Option<String>, Option<String>) {
+    let r = c.query_one("SELECT h.state = 'paused', s.paused_reason, h.notes FROM zoho.health h JOIN zoho.sync_status s ON s.flow = 'watch' AND s.target = h.target WHERE h.flow = 'channel'", &[]).unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+/// A mirror kept by notifications alone follows its module's fields too:
+/// the channel adds the column and backfills it, and holds (applying
+/// nothing) on a type its column cannot take, until resumed.
+#[test]
+fn a_watched_mirror_follows_fields_added_and_holds_on_a_retype() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 20));
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.schema_check_interval", "1");
+    db.set(&mut c, "zoho_fdw.catchup_interval", "1");
+    let channel: String = c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1)", &[&HOOK]).unwrap().get(0);
+    c.query_one("SELECT zoho_bulk_export('Leads', 'crm_leads')", &[]).unwrap();
+    wait_until("the first check of fields", Duration::from_secs(20), || c.query_one("SELECT schema IS NOT NULL FROM zoho.watches", &[]).unwrap().get(0));
+    let ids: Vec<String> = sim.records("Leads").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+
+    sim.add_field("Leads", "Region", "text").unwrap();
+    for id in &ids[..4] {
+        sim.ui_edit("Leads", id, json!({"Region": format!("R{id}")})).unwrap();
+    }
+    wait_until("column region", Duration::from_secs(20), || column_type(&mut c, "crm_leads", "region").is_some());
+    wait_until("Region's values", Duration::from_secs(20), || mirror_matches(&sim, &mut c, "Region", "region"));
+    wait_until("the backfill job", Duration::from_secs(20), || c.query_one("SELECT coalesce(bool_and(state = 'done'), false) FROM zoho.jobs WHERE kind = 'backfill'", &[]).unwrap().get(0));
+    // A notification after the change fills the new column.
+    sim.ui_edit("Leads", &ids[5], json!({"Region": "By notification"})).unwrap();
+    wait_until("the notification", Duration::from_secs(5), || {
+        c.query_one("SELECT region = 'By notification' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[5]]).unwrap().get::<_, Option<bool>>(0).unwrap_or(false)
+    });
+    let (paused, _, notes) = channel_status(&mut c);
+    assert!(!paused);
+    assert!(notes.unwrap_or_default().contains("field Region added in Zoho became column region (text)"));
+
+    // Retyped into what the column cannot hold: the channel holds.
+    sim.add_field("Leads", "Score", "integer").unwrap();
+    wait_until("column score", Duration::from_secs(20), || column_type(&mut c, "crm_leads", "score").is_some());
+    sim.retype_field("Leads", "Score", "text").unwrap();
+    wait_until("the hold", Duration::from_secs(20), || channel_status(&mut c).0);
+    let reason = channel_status(&mut c).1.unwrap_or_default();
+    assert!(reason.contains(&format!("which column score (bigint) cannot hold: ALTER the column to text, then zoho_resume_watch('{channel}')")), "{reason}");
+    sim.ui_edit("Leads", &ids[6], json!({"Last_Name": "While held"})).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let moved: bool = c.query_one("SELECT last_name = 'While held' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[6]]).unwrap().get(0);
+    assert!(!moved, "a held channel applied a change");
+    // Fixed and resumed: the catch-up reads what changed meanwhile.
+    c.batch_execute("ALTER TABLE crm_leads ALTER COLUMN score TYPE text").unwrap();
+    assert!(c.query_one("SELECT zoho_resume_watch($1)", &[&channel]).unwrap().get::<_, bool>(0));
+    wait_until("the resumed channel", Duration::from_secs(20), || {
+        c.query_one("SELECT last_name = 'While held' FROM crm_leads WHERE id = $1::text::bigint", &[&ids[6]]).unwrap().get(0)
+    });
+    assert!(!channel_status(&mut c).0);
+    let e = c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => $1, schema_changes => 'adapt')", &[&HOOK]).unwrap_err();
+    assert!(sql_error(&e).1.contains("schema_changes must be follow, hold or ignore, not 'adapt'"), "{e}");
+}
+
 #[test]
 fn a_pull_that_holds_pauses_on_any_change_of_fields() {
     let sim = start_sim(SimConfig::default().seed("Leads", 5));
