@@ -15,7 +15,7 @@ CREATE TABLE zoho.syncs (
   pull_mapping jsonb      NOT NULL,
   sync_column name        NOT NULL DEFAULT 'synced',
   -- Which deletes go across: both ways, Zoho's only (a pull's), or none.
-  deletes     text        NOT NULL DEFAULT 'from_zoho' CHECK (deletes IN ('both', 'from_zoho', 'none')),
+  deletes     text        NOT NULL DEFAULT 'from_zoho' CHECK (deletes IN ('both', 'from_zoho', 'flag', 'none')),
   server      name,
   owner       regrole     NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now()
@@ -92,9 +92,14 @@ BEGIN
   PERFORM zoho.require_server(server);
   -- Checks the table, the fields and the rules against Zoho's metadata.
   plan := zoho.sync_plan(target, module, key_field, policy, fields, mapping, sync_column, server);
-  IF deletes IS NULL OR deletes NOT IN ('both', 'from_zoho', 'none') THEN
-    RAISE EXCEPTION 'deletes must be both, from_zoho or none, not %', coalesce(quote_literal(deletes), 'NULL') USING ERRCODE = '22023',
-      HINT = 'both: a row deleted here deletes its record in Zoho, and the other way round; from_zoho: only Zoho''s deletes reach the table; none: neither.';
+  IF deletes IS NULL OR deletes NOT IN ('both', 'from_zoho', 'flag', 'none') THEN
+    RAISE EXCEPTION 'deletes must be both, from_zoho, flag or none, not %', coalesce(quote_literal(deletes), 'NULL') USING ERRCODE = '22023',
+      HINT = 'both: a row deleted here deletes its record in Zoho, and the other way round; from_zoho: only Zoho''s deletes reach the table; flag: Zoho''s deletes set zoho_deleted_at and keep the row; none: neither.';
+  END IF;
+  IF deletes = 'flag' AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attname = 'zoho_deleted_at'
+                                         AND a.atttypid = 'timestamptz'::regtype AND a.attnum > 0 AND NOT a.attisdropped) THEN
+    RAISE EXCEPTION '% has no column zoho_deleted_at (timestamptz), which deletes => flag sets', target USING ERRCODE = '22023',
+      HINT = format('ALTER TABLE %s ADD COLUMN zoho_deleted_at timestamptz', target);
   END IF;
   INSERT INTO zoho.syncs AS s (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, deletes, server, owner)
   VALUES (target, module, plan->>'key_field', policy, plan->'fields', mapping, plan->'pull_mapping', sync_column, deletes, server, current_user::regrole)

@@ -2,8 +2,9 @@
 //! records a COQL condition matches (zoho-api's `filter`). Zoho evaluates
 //! the condition: a full load reads by Bulk Read criteria, a catch-up asks
 //! which of its changed records still match, and a record that no longer
-//! matches leaves the table (unless a local edit of it waits to be pushed:
-//! that row stays until it is sent).
+//! matches leaves the table, or is flagged where a two-way table flags
+//! Zoho's deletes (unless a local edit of it waits to be pushed: that row
+//! stays until it is sent).
 
 use std::ffi::CStr;
 
@@ -53,6 +54,15 @@ fn unheld(target: &Target) -> String {
     }
 }
 
+/// The statement that removes the rows `t` where `cond`: a DELETE, or for
+/// a table that flags Zoho's deletes, the flag set on rows not yet flagged.
+fn remove(target: &Target, cond: &str) -> String {
+    match target.sync.as_ref().and_then(|s| s.flags()) {
+        Some(f) => format!("UPDATE {t} t SET {f} = now() WHERE t.{f} IS NULL AND {cond}", t = target.table.sql_name, f = f.quoted()),
+        None => format!("DELETE FROM {} t WHERE {cond}", target.table.sql_name),
+    }
+}
+
 fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("removing records the filter no longer matches: {e}"))
 }
@@ -63,7 +73,7 @@ pub fn leave(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let sql = format!("DELETE FROM {} t WHERE t.{} = ANY($1){}", target.table.sql_name, target.columns[0].0.quoted(), unheld(target));
+    let sql = remove(target, &format!("t.{} = ANY($1){}", target.columns[0].0.quoted(), unheld(target)));
     // From Zoho, so a two-way table does not delete the records in turn.
     from_zoho(target.table.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[ids.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }
@@ -73,10 +83,6 @@ pub fn leave(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
 pub fn keep_only(target: &Target, matching: &[i64]) -> Result<u64, ZohoFdwError> {
     let id = target.columns[0].0.quoted();
     // An anti-join on a hashed list, not `<> ALL`, which is quadratic.
-    let sql = format!(
-        "DELETE FROM {t} t WHERE t.{id} IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($1::bigint[]) AS m(id) WHERE m.id = t.{id}){held}",
-        t = target.table.sql_name,
-        held = unheld(target),
-    );
+    let sql = remove(target, &format!("t.{id} IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($1::bigint[]) AS m(id) WHERE m.id = t.{id}){}", unheld(target)));
     from_zoho(target.table.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[matching.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }

@@ -46,12 +46,17 @@ use read::RowRef;
 use source::SourceTable;
 
 /// Columns a push maintains and never sends (besides the sync column).
-pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at", CHANGED_AT, CHANGED_FIELDS];
+pub const BOOKKEEPING: &[&str] = &["zoho_id", "zoho_error", "zoho_synced_at", CHANGED_AT, CHANGED_FIELDS, DELETED_AT];
+/// When Zoho deleted the row's record (`timestamptz`), in a two-way table
+/// that flags Zoho's deletes rather than applying them: such a row is
+/// Zoho's no more, and its local edits stay local until this is cleared.
+pub const DELETED_AT: &str = "zoho_deleted_at";
 /// When a row last changed here, set by `zoho_mark_pending`.
 pub const CHANGED_AT: &str = "zoho_changed_at";
-/// The columns changed here since the row last agreed with Zoho (`text[]`),
-/// set by `zoho_mark_pending`: a two-way table then knows a conflict by
-/// field, not by row.
+/// The columns changed here since the row last agreed with Zoho, each with
+/// the value it had then (`jsonb`: column → text form), set by
+/// `zoho_mark_pending`: a two-way table then knows a conflict by field (a
+/// three-way comparison), not by row.
 pub const CHANGED_FIELDS: &str = "zoho_changed_fields";
 
 /// Up to this many pending rows need no pre-pass: they are all read and

@@ -20,7 +20,7 @@ pub struct SourceTable {
     pub synced_at: Option<LocalColumn>,
     /// A two-way table's column of Zoho's `Modified_Time`.
     pub version: Option<LocalColumn>,
-    /// The columns changed since the row last agreed with Zoho (`text[]`).
+    /// The columns changed since the row last agreed with Zoho (`jsonb`).
     pub changed_fields: Option<LocalColumn>,
 }
 
@@ -57,7 +57,7 @@ impl SourceTable {
         let version = crate::sync::version_column(oid, &columns)?;
         Ok(SourceTable {
             version,
-            changed_fields: find(super::CHANGED_FIELDS).filter(|c| c.type_oid == pg_sys::TEXTARRAYOID),
+            changed_fields: find(super::CHANGED_FIELDS).filter(|c| c.type_oid == pg_sys::JSONBOID),
             oid,
             sql_name,
             display,

@@ -16,7 +16,7 @@ use std::ffi::{c_int, CStr};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use super::{BOOKKEEPING, CHANGED_AT, CHANGED_FIELDS};
+use super::{BOOKKEEPING, CHANGED_AT, CHANGED_FIELDS, DELETED_AT};
 use crate::sync::origin::FromZoho;
 
 extern "C-unwind" {
@@ -91,8 +91,8 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     let old = (op == pg_sys::TRIGGER_EVENT_UPDATE).then(|| (*td).tg_trigtuple);
     // A table that tracks which columns changed needs them all; any other
     // only whether one did.
-    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TEXTARRAYOID && name_of(a) == CHANGED_FIELDS);
-    let changed_columns: Vec<String> = match old {
+    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::JSONBOID && name_of(a) == CHANGED_FIELDS);
+    let changed_columns: Vec<(usize, String)> = match old {
         None => Vec::new(),
         Some(old) => attrs
             .iter()
@@ -110,11 +110,21 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
                     _ => true,
                 }
             })
-            .map(|(_, a)| name_of(a))
+            .map(|(i, a)| (i, name_of(a)))
             .take(if fields_idx.is_some() { usize::MAX } else { 1 })
             .collect(),
     };
-    let changed = old.is_none() || !changed_columns.is_empty();
+    // A row flagged as deleted in Zoho is not sent; clearing the flag sends
+    // it again (its record is made anew).
+    let deleted_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && name_of(a) == DELETED_AT);
+    let flag_set = |tuple: *mut pg_sys::HeapTupleData, i: usize| {
+        let mut isnull = false;
+        pg_sys::heap_getattr(tuple, i as i32 + 1, desc, &mut isnull);
+        !isnull
+    };
+    let flagged = old.is_some() && deleted_idx.is_some_and(|i| flag_set(new, i));
+    let revived = !flagged && deleted_idx.is_some_and(|i| old.is_some_and(|o| flag_set(o, i)));
+    let changed = old.is_none() || !changed_columns.is_empty() || revived;
     if !changed {
         return pg_sys::Datum::from(new);
     }
@@ -127,6 +137,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
             cols.push(sync_idx as c_int + 1);
             values.push(pg_sys::Datum::from(true));
         }
+        None if flagged => return pg_sys::Datum::from(new),
         None => {
             crate::worker::wake::pushes_at_commit();
             let mut isnull = false;
@@ -140,20 +151,33 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
                 cols.push(i as c_int + 1);
                 values.push(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()));
             }
-            // What changed here since the row last agreed with Zoho: OLD's
-            // list and this update's columns (a new row has no list: all of
-            // it is local).
+            // What changed here since the row last agreed with Zoho, with
+            // the value each column had then (its text form): OLD's object,
+            // and this update's columns not yet in it. A new row has none:
+            // all of it is local.
             if let (Some(i), Some(old)) = (fields_idx, old) {
                 let mut isnull = false;
                 let before = pg_sys::heap_getattr(old, i as i32 + 1, desc, &mut isnull);
-                // SAFETY: attribute i of OLD is a text[] (checked above), read with its null flag.
-                let mut list: Vec<String> = unsafe { Vec::<Option<String>>::from_datum(before, isnull) }.unwrap_or_default().into_iter().flatten().collect();
-                for c in changed_columns {
-                    if !list.contains(&c) {
-                        list.push(c);
+                // SAFETY: attribute i of OLD is a jsonb (checked above), read with its null flag.
+                let mut agreed = match unsafe { pgrx::JsonB::from_datum(before, isnull) } {
+                    Some(pgrx::JsonB(serde_json::Value::Object(m))) => m,
+                    _ => serde_json::Map::new(),
+                };
+                for (c, name) in changed_columns {
+                    if agreed.contains_key(&name) {
+                        continue;
                     }
+                    let mut isnull = false;
+                    let v = pg_sys::heap_getattr(old, c as i32 + 1, desc, &mut isnull);
+                    let text = (!isnull).then(|| {
+                        let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
+                        pg_sys::getTypeOutputInfo(attrs[c].atttypid, &mut out, &mut varlena);
+                        let p = pg_sys::OidOutputFunctionCall(out, v);
+                        CStr::from_ptr(p).to_string_lossy().into_owned()
+                    });
+                    agreed.insert(name, text.map_or(serde_json::Value::Null, serde_json::Value::String));
                 }
-                if let Some(d) = list.into_datum() {
+                if let Some(d) = pgrx::JsonB(serde_json::Value::Object(agreed)).into_datum() {
                     cols.push(i as c_int + 1);
                     values.push(d);
                 }

@@ -36,17 +36,25 @@ pub struct TwoWay {
     pub synced_at: LocalColumn,
     /// When a row last changed here (newest_wins).
     pub changed_at: Option<LocalColumn>,
-    /// Which columns changed here since the row last agreed with Zoho: a
-    /// field Zoho changed that the row did not is then no conflict.
+    /// Which columns changed here since the row last agreed with Zoho, and
+    /// their values then: a field changed on one side only is no conflict.
     pub changed_fields: Option<LocalColumn>,
-    /// both, from_zoho or none: whether Zoho's deletes remove rows.
+    /// both, from_zoho, flag or none: whether Zoho's deletes remove rows,
+    /// or flag them in `deleted_at`.
     pub deletes: String,
+    pub deleted_at: Option<LocalColumn>,
 }
 
 impl TwoWay {
     /// Whether a record Zoho deleted takes its row with it.
     pub fn takes_zoho_deletes(&self) -> bool {
         self.deletes != "none"
+    }
+
+    /// The column that flags rows whose records Zoho deleted (or that left
+    /// the filter), when the table keeps them.
+    pub fn flags(&self) -> Option<&LocalColumn> {
+        self.deleted_at.as_ref().filter(|_| self.deletes == "flag")
     }
 }
 
@@ -73,10 +81,14 @@ pub(crate) fn bookkeeping(table: &LocalTable, sync_column: &str, rules: &Rules) 
         table.column(crate::push::CHANGED_AT).filter(|c| c.type_oid == pg_sys::TIMESTAMPTZOID).cloned()
     };
     let changed_fields = match table.column(crate::push::CHANGED_FIELDS) {
-        Some(_) => Some(column(crate::push::CHANGED_FIELDS, pg_sys::TEXTARRAYOID, "text[]")?),
+        Some(_) => Some(column(crate::push::CHANGED_FIELDS, pg_sys::JSONBOID, "jsonb")?),
         None => None,
     };
-    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at, changed_fields, deletes: "from_zoho".into() })
+    let deleted_at = match table.column(crate::push::DELETED_AT) {
+        Some(_) => Some(column(crate::push::DELETED_AT, pg_sys::TIMESTAMPTZOID, "timestamptz")?),
+        None => None,
+    };
+    Ok(TwoWay { rules: rules.clone(), key_field: String::new(), pull_mapping: serde_json::Value::Null, sync, synced_at, changed_at, changed_fields, deletes: "from_zoho".into(), deleted_at })
 }
 
 /// The rules of `table` if it is synced both ways (as the current user,

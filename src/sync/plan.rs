@@ -57,7 +57,7 @@ fn plan(a: &Args<'_>) -> Result<serde_json::Value, ZohoFdwError> {
             format!("zoho_fdw: {} has no column {}, so a row edited here and in Zoho is a conflict on every field that differs, not only on those edited here", table.display, crate::push::CHANGED_FIELDS),
             "",
         )
-        .set_hint(format!("ALTER TABLE {} ADD COLUMN {} text[]", table.display, crate::push::CHANGED_FIELDS))
+        .set_hint(format!("ALTER TABLE {} ADD COLUMN {} jsonb", table.display, crate::push::CHANGED_FIELDS))
         .report(PgLogLevel::NOTICE);
     }
     require_trigger(&table, a.sync_column)?;

@@ -7,12 +7,13 @@
 //!    row stays pending while any field kept its local value. A version no
 //!    later than the row's last push is that push's echo, not a change.
 //!
-//! Zoho's side of a conflict is every field that differs (there is no copy
-//! of the values both sides last agreed on). The local side is the columns
-//! `zoho_changed_fields` lists, where the table has it: a field Zoho changed
-//! and the row did not simply takes Zoho's value. Without that column a
-//! conflict is known by row: every field that differs counts as changed on
-//! both sides.
+//! Where the table has `zoho_changed_fields` (the columns changed here
+//! since the row last agreed with Zoho, with their values then), a conflict
+//! is known by field, three ways: a field changed in Zoho only takes Zoho's
+//! value, one changed here only keeps the local value, and only a field
+//! changed on both sides goes to the rules. Without that column a conflict
+//! is known by row: every field that differs counts as changed on both
+//! sides.
 //!
 //! Everything runs as one set of statements over the incoming rows (a JSON
 //! array, or the export's staging table); the pending rows are locked while
@@ -73,8 +74,11 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
             );
             let mut written = spi.update(&insert, None, &args()).map_err(spi_err)?.len() as u64;
             // 2. Rows that agree with Zoho take its newer version.
+            // A record Zoho holds again (restored, or back in the filter) is
+            // no longer flagged as deleted.
+            let unflag = two.deleted_at.as_ref().map(|c| format!(", {} = NULL", c.quoted())).unwrap_or_default();
             let update = format!(
-                "UPDATE {t} AS t SET {sets} FROM {src} s WHERE t.{id} = s.{id} AND t.{sync} IS NOT FALSE AND {newer}",
+                "UPDATE {t} AS t SET {sets}{unflag} FROM {src} s WHERE t.{id} = s.{id} AND t.{sync} IS NOT FALSE AND {newer}",
                 sets = all[1..].iter().map(|c| format!("{c} = s.{c}")).collect::<Vec<_>>().join(", "),
             );
             written += spi.update(&update, None, &args()).map_err(spi_err)?.len() as u64;
@@ -93,7 +97,7 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                     format!("ARRAY[{}]::{ty}[]", data.iter().map(|(c, _)| f(c)).collect::<Vec<_>>().join(", "))
                 }
             };
-            let changed_fields = two.changed_fields.as_ref().map(|c| format!("t.{}", c.quoted())).unwrap_or_else(|| "NULL::text[]".into());
+            let changed_fields = two.changed_fields.as_ref().map(|c| format!("t.{}", c.quoted())).unwrap_or_else(|| "NULL::jsonb".into());
             let decide = format!(
                 "SELECT t.{id}::int8, {echo}, {changed}, extract(epoch FROM s.{mt})::float8, {differs}, {local}, {zoho}, {changed_fields}
                    FROM {src} s JOIN {t} t ON t.{id} = s.{id}
@@ -115,7 +119,10 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                         differs: r.get::<Vec<bool>>(5)?.unwrap_or_default(),
                         local: r.get::<Vec<Option<String>>>(6)?.unwrap_or_default(),
                         zoho: r.get::<Vec<Option<String>>>(7)?.unwrap_or_default(),
-                        changed_here: r.get::<Vec<Option<String>>>(8)?.map(|l| l.into_iter().flatten().collect()),
+                        changed_here: r.get::<pgrx::JsonB>(8)?.and_then(|j| match j.0 {
+                            serde_json::Value::Object(m) => Some(m),
+                            _ => None,
+                        }),
                     })
                 })
                 .collect::<Result<_, _>>()
@@ -130,7 +137,7 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                 if let Some(c) = &two.changed_fields {
                     let c = c.quoted();
                     sets.push(match keep_pending {
-                        true => format!("{c} = ARRAY(SELECT f FROM unnest(t.{c}) f WHERE f <> ALL($4::text[]))"),
+                        true => format!("{c} = t.{c} - $4::text[]"),
                         false => format!("{c} = NULL"),
                     });
                 }
@@ -162,9 +169,9 @@ struct Pending {
     differs: Vec<bool>,
     local: Vec<Option<String>>,
     zoho: Vec<Option<String>>,
-    /// The columns changed here since the row last agreed with Zoho, where
-    /// the table keeps them.
-    changed_here: Option<Vec<String>>,
+    /// The columns changed here since the row last agreed with Zoho, with
+    /// their values then (text, or null), where the table keeps them.
+    changed_here: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Rows to update, grouped by (the data columns that take Zoho's value,
@@ -185,10 +192,21 @@ fn settle(two: &TwoWay, data: &[(String, &str)], names: &[&str], pending: &[Pend
             if !p.differs.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            // Changed in Zoho only: no conflict, Zoho's value.
-            if p.changed_here.as_ref().is_some_and(|l| !l.iter().any(|c| c == names[i])) {
-                zoho_cols.push(i);
-                continue;
+            if let Some(agreed) = &p.changed_here {
+                match agreed.get(names[i]) {
+                    // Changed in Zoho only: no conflict, Zoho's value.
+                    None => {
+                        zoho_cols.push(i);
+                        continue;
+                    }
+                    // Changed here only (Zoho still holds the value both
+                    // had): no conflict, the local value goes out.
+                    Some(then) if then.as_str() == p.zoho.get(i).and_then(|z| z.as_deref()) => {
+                        keep = true;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
             }
             let (side, why) = two.rules.winner(field, p.local_changed, zoho_time);
             match side {

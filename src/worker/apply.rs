@@ -77,7 +77,18 @@ pub fn delete(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
     if target.sync.as_ref().is_some_and(|s| !s.takes_zoho_deletes()) {
         return Ok(0);
     }
-    let sql = format!("DELETE FROM {} WHERE {} = ANY($1)", target.table.sql_name, target.columns[0].0.quoted());
+    let sql = match target.sync.as_ref().and_then(|s| s.flags().map(|f| (f, &s.sync))) {
+        // Kept, and flagged: what references the row still finds it. A
+        // local edit it had waiting stays here (the record is gone).
+        Some((flag, sync)) => format!(
+            "UPDATE {t} SET {f} = now(), {s} = true WHERE {id} = ANY($1) AND {f} IS NULL",
+            t = target.table.sql_name,
+            f = flag.quoted(),
+            s = sync.quoted(),
+            id = target.columns[0].0.quoted()
+        ),
+        None => format!("DELETE FROM {} WHERE {} = ANY($1)", target.table.sql_name, target.columns[0].0.quoted()),
+    };
     // Not a local delete: a two-way table does not send it back to Zoho.
     from_zoho(target.table.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[ids.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }

@@ -25,7 +25,7 @@ impl WorkerDb {
         c.batch_execute(&format!(
             "SET client_min_messages = warning;
              DROP EXTENSION IF EXISTS zoho_fdw CASCADE;
-             DROP TABLE IF EXISTS crm_leads, orders;
+             DROP TABLE IF EXISTS crm_leads, orders CASCADE;
              CREATE EXTENSION zoho_fdw;
              CREATE SERVER zoho FOREIGN DATA WRAPPER zoho_fdw OPTIONS (api_domain '{url}', accounts_url '{url}', timeout_ms '5000');
              CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
@@ -54,7 +54,7 @@ impl Drop for WorkerDb {
                 let _ = c.batch_execute(&format!("ALTER SYSTEM RESET {s}"));
             }
             let _ = c.batch_execute("SELECT pg_reload_conf()");
-            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads, orders");
+            let _ = c.batch_execute("SET client_min_messages = warning; DROP EXTENSION IF EXISTS zoho_fdw CASCADE; DROP TABLE IF EXISTS crm_leads, orders CASCADE");
         }
     }
 }

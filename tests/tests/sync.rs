@@ -196,15 +196,16 @@ fn a_conflict_goes_to_each_policys_winner_and_is_logged() {
     assert_eq!(all.len(), 4, "one conflict per edit made on both sides: {all:#?}");
 }
 
-/// With zoho_changed_fields the table knows what it changed: a row edited
-/// here in one field and in Zoho in another keeps both edits, whichever
-/// came last, and only an edit of the same field on both sides conflicts.
+/// With zoho_changed_fields the table knows what it changed, and from what:
+/// a row edited here in one field and in Zoho in another keeps both edits,
+/// whichever came last, and only an edit of the same field on both sides
+/// conflicts.
 #[test]
 fn edits_of_different_fields_of_one_row_both_survive() {
     let sim = start_sim(SimConfig::default());
     let (_db, mut c) = WorkerDb::new(&sim);
     c.batch_execute(TABLE).unwrap();
-    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields text[]").unwrap();
+    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields jsonb").unwrap();
     c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'newest_wins', every => '1 second')").unwrap();
     c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity) VALUES ('FF-1', 'One', 'start', 1), ('FF-2', 'Two', 'start', 1)").unwrap();
     converges(&sim, &mut c, Duration::from_secs(30), "the first push");
@@ -214,8 +215,9 @@ fn edits_of_different_fields_of_one_row_both_survive() {
     // Zoho edits Customer_Name, then (later, so newest) the table edits quantity.
     c.batch_execute("SELECT zoho_pause_push('orders')").unwrap();
     c.batch_execute("UPDATE orders SET quantity = 3 WHERE parent_id = 'FF-1'; UPDATE orders SET quantity = 4, name = 'One again' WHERE parent_id = 'FF-1'").unwrap();
-    let listed: Vec<String> = c.query_one("SELECT zoho_changed_fields FROM orders WHERE parent_id = 'FF-1'", &[]).unwrap().get(0);
-    assert_eq!(listed, vec!["quantity", "name"]);
+    // Each column with the value it had when the row last agreed with Zoho.
+    let listed: String = c.query_one("SELECT zoho_changed_fields::text FROM orders WHERE parent_id = 'FF-1'", &[]).unwrap().get(0);
+    assert_eq!(listed, r#"{"name": "One", "quantity": "1"}"#);
     c.batch_execute("UPDATE orders SET quantity = 1, name = 'One' WHERE parent_id = 'FF-1'; SELECT zoho_pause_push('orders', false)").unwrap();
     converges(&sim, &mut c, Duration::from_secs(20), "an edit undone");
     // Past the second of that push's write (Modified_Time's resolution).
@@ -348,7 +350,50 @@ fn deletes_go_both_ways_when_the_table_says_so() {
     assert!(wait_for(&mut c, "SELECT EXISTS (SELECT 1 FROM orders WHERE parent_id = 'DL-4')", Duration::from_secs(1)).is_some(), "Zoho's delete took the row");
     assert_eq!(deletes(&sim), 1, "the local delete went to Zoho");
     let e = c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', deletes => 'sometimes')").unwrap_err();
-    assert!(sql_error(&e).1.contains("deletes must be both, from_zoho or none, not 'sometimes'"));
+    assert!(sql_error(&e).1.contains("deletes must be both, from_zoho, flag or none, not 'sometimes'"));
+}
+
+/// deletes => 'flag': a record deleted in Zoho keeps its row (a foreign key
+/// may point at it), flagged in zoho_deleted_at; its local edits stay local
+/// until the flag is cleared, which sends the row again.
+#[test]
+fn zohos_deletes_flag_rows_where_the_table_says_so() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(TABLE).unwrap();
+    let e = c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', every => '1 second', deletes => 'flag')").unwrap_err();
+    let (state, msg, hint) = sql_error(&e);
+    assert_eq!((state.as_str(), msg.as_str()), ("22023", "public.orders has no column zoho_deleted_at (timestamptz), which deletes => flag sets"));
+    assert_eq!(hint.as_deref(), Some("ALTER TABLE public.orders ADD COLUMN zoho_deleted_at timestamptz"));
+    c.batch_execute(
+        "ALTER TABLE orders ADD COLUMN zoho_deleted_at timestamptz;
+         DROP TABLE IF EXISTS order_lines; CREATE TABLE order_lines (parent_id text REFERENCES orders, line int);
+         SELECT zoho_sync('orders', 'Orders', 'parent_id', 'zoho_wins', every => '1 second', deletes => 'flag');
+         INSERT INTO orders (parent_id, name) SELECT 'FL-' || g, 'Order ' || g FROM generate_series(1, 3) g;
+         INSERT INTO order_lines VALUES ('FL-1', 1)",
+    )
+    .unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    sim.ui_delete("Orders", &zoho_id(&sim, "FL-1")).unwrap();
+    assert!(wait_for(&mut c, "SELECT zoho_deleted_at IS NOT NULL FROM orders WHERE parent_id = 'FL-1'", Duration::from_secs(20)).is_some(), "Zoho's delete was not flagged");
+    // A local edit of the flagged row is not sent.
+    let pushed = upserted(&sim);
+    c.batch_execute("UPDATE orders SET name = 'Kept here' WHERE parent_id = 'FL-1'").unwrap();
+    let synced: bool = c.query_one("SELECT synced FROM orders WHERE parent_id = 'FL-1'", &[]).unwrap().get(0);
+    assert!(synced, "a flagged row went pending");
+    // A local delete is not sent either (only deletes => 'both' sends them).
+    c.batch_execute("DELETE FROM orders WHERE parent_id = 'FL-3'").unwrap();
+    sim.ui_edit("Orders", &zoho_id(&sim, "FL-2"), json!({"Customer_Name": "after"})).unwrap();
+    assert!(wait_for(&mut c, "SELECT coalesce(customer_name = 'after', false) FROM orders WHERE parent_id = 'FL-2'", Duration::from_secs(20)).is_some(), "a pull after the deletes");
+    assert_eq!(upserted(&sim), pushed);
+    assert!(zoho_rows(&sim).contains_key("FL-3"), "a local delete reached Zoho");
+    assert!(!sim.calls().iter().any(|c| c.endpoint == "records.delete"));
+    // Clearing the flag sends the row again: Zoho makes the record anew.
+    c.batch_execute("UPDATE orders SET zoho_deleted_at = NULL WHERE parent_id = 'FL-1'").unwrap();
+    assert!(wait_for(&mut c, "SELECT synced FROM orders WHERE parent_id = 'FL-1'", Duration::from_secs(20)).is_some(), "the revived row was not pushed");
+    assert_eq!(zoho_rows(&sim).get("FL-1").map(|r| r.0.as_str()), Some("Kept here"));
+    let lines: i64 = c.query_one("SELECT count(*) FROM order_lines", &[]).unwrap().get(0);
+    assert_eq!(lines, 1);
 }
 
 #[test]
