@@ -224,12 +224,24 @@ fn follow(p: &Flow<'_>, fields: &[FieldMeta], before: &Schema, now: &Schema) -> 
         ));
         return Ok(out);
     }
+    let two_way = spi(Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT FROM zoho.syncs WHERE target = $1::oid::regclass)", &[p.target.into()]))?.unwrap_or(false);
     for (field, _) in to_add {
         let Some(meta) = fields.iter().find(|f| f.api_name == field) else { continue };
         let name = field.to_lowercase();
         let pg = crate::fdw::import::pg_type(meta);
         spi(Spi::run(&format!("ALTER TABLE {} ADD COLUMN {} {pg}", table.sql_name, quote_ident(&name))))?;
-        out.notes.push(format!("field {field} added in Zoho became column {name} ({pg})"));
+        if two_way {
+            // Until the backfill, the column is NULL here: a push would
+            // clear the field in Zoho. It comes one way until zoho_sync runs
+            // again (which plans the field both ways).
+            spi(Spi::run_with_args(
+                "UPDATE zoho.push_schedules SET mapping = coalesce(mapping, '{}') || jsonb_build_object($2::text, NULL) WHERE source = $1::oid::regclass",
+                &[p.target.into(), name.as_str().into()],
+            ))?;
+            out.notes.push(format!("field {field} added in Zoho became column {name} ({pg}), filled from Zoho only until zoho_sync is run again"));
+        } else {
+            out.notes.push(format!("field {field} added in Zoho became column {name} ({pg})"));
+        }
         out.backfill.push(field);
     }
     Ok(out)

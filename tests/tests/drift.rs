@@ -261,3 +261,40 @@ fn a_pull_whose_owner_does_not_own_the_table_waits_instead_of_altering_it() {
     assert_eq!(column_type(&mut c, "crm_leads", "region"), None, "the table was altered by a role that does not own it");
     c.batch_execute("SELECT zoho_unschedule_pull('crm_leads'); DROP USER MAPPING FOR drift_writer SERVER zoho; DROP OWNED BY drift_writer; DROP ROLE drift_writer").unwrap();
 }
+
+/// A field added in Zoho under a two-way table comes one way at first: the
+/// new column is NULL here until its backfill, and a push must not clear
+/// the field in Zoho. zoho_sync, run again, plans it both ways.
+#[test]
+fn a_field_added_under_a_two_way_table_is_not_cleared_in_zoho_by_a_push() {
+    let sim = start_sim(SimConfig::default());
+    let (mut db, mut c) = WorkerDb::new(&sim);
+    db.set(&mut c, "zoho_fdw.schema_check_interval", "1");
+    c.batch_execute(
+        "CREATE TABLE orders (parent_id text PRIMARY KEY, name text NOT NULL, quantity bigint,
+                              synced boolean NOT NULL DEFAULT false, zoho_id bigint UNIQUE, zoho_error text,
+                              zoho_synced_at timestamptz, zoho_changed_at timestamptz, modified_time timestamptz);
+         CREATE TRIGGER orders_pending BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending();
+         SELECT zoho_sync('orders', 'Orders', 'parent_id', every => '1 second');
+         INSERT INTO orders (parent_id, name, quantity) VALUES ('DR-1', 'One', 1), ('DR-2', 'Two', 2)",
+    )
+    .unwrap();
+    wait_until("the first push", Duration::from_secs(30), || c.query_one("SELECT bool_and(synced) AND count(*) = 2 FROM orders WHERE zoho_id IS NOT NULL", &[]).unwrap().get(0));
+    let id = |sim: &Sim, key: &str| sim.records("Orders").iter().find(|r| r["parent_id"] == key).unwrap()["id"].as_str().unwrap().to_string();
+    let region = |sim: &Sim, key: &str| sim.records("Orders").iter().find(|r| r["parent_id"] == key).unwrap().get("Region").cloned();
+    sim.add_field("Orders", "Region", "text").unwrap();
+    sim.ui_edit("Orders", &id(&sim, "DR-1"), json!({"Region": "North"})).unwrap();
+    wait_until("column region", Duration::from_secs(20), || column_type(&mut c, "orders", "region").is_some());
+    // Edited here at once, maybe before the backfill: Zoho's Region stays.
+    c.batch_execute("UPDATE orders SET quantity = 10 WHERE parent_id = 'DR-1'").unwrap();
+    wait_until("the local edit", Duration::from_secs(20), || sim.records("Orders").iter().any(|r| r["parent_id"] == "DR-1" && r["Quantity"] == 10));
+    assert_eq!(region(&sim, "DR-1"), Some(json!("North")), "the push cleared Region in Zoho");
+    wait_until("Region here", Duration::from_secs(20), || {
+        c.query_one("SELECT coalesce(region = 'North', false) FROM orders WHERE parent_id = 'DR-1'", &[]).unwrap().get(0)
+    });
+    let notes: String = c.query_one("SELECT notes FROM zoho.health WHERE flow = 'pull'", &[]).unwrap().get(0);
+    assert!(notes.contains("filled from Zoho only until zoho_sync is run again"), "{notes}");
+    // Planned again: the column goes both ways.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', every => '1 second'); UPDATE orders SET region = 'South' WHERE parent_id = 'DR-2'").unwrap();
+    wait_until("Region from here", Duration::from_secs(20), || region(&sim, "DR-2") == Some(json!("South")));
+}
