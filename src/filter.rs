@@ -67,8 +67,8 @@ fn spi_err(e: pgrx::spi::SpiError) -> ZohoFdwError {
     ZohoFdwError::Internal(format!("removing records the filter no longer matches: {e}"))
 }
 
-/// Deletes the rows of these records, which no longer match; returns how
-/// many left.
+/// Removes (or flags) the rows of these records, which no longer match;
+/// returns how many left.
 pub fn leave(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
     if ids.is_empty() {
         return Ok(0);
@@ -78,8 +78,9 @@ pub fn leave(target: &Target, ids: &[i64]) -> Result<u64, ZohoFdwError> {
     from_zoho(target.table.oid, FromZoho::Synced, || Spi::connect_mut(|spi| spi.update(sql.as_str(), None, &[ids.to_vec().into()]).map(|t| t.len() as u64).map_err(spi_err)))
 }
 
-/// Deletes every row whose record is not among `matching` (all the ids
-/// that match, read after a full load); rows with no record id yet stay.
+/// Removes (or flags) every row whose record is not among `matching` (all
+/// the ids that match, read after a full load); rows with no record id yet
+/// stay.
 pub fn keep_only(target: &Target, matching: &[i64]) -> Result<u64, ZohoFdwError> {
     let id = target.columns[0].0.quoted();
     // An anti-join on a hashed list, not `<> ALL`, which is quadratic.

@@ -187,8 +187,8 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"zoho_fdw.catchup_list_pages",
-        c"Pages of changed records a catch-up reads before it queues a Bulk Read job for the rest.",
-        c"A page holds 200 records and costs 1 credit; a Bulk Read job costs 50 credits for any number.",
+        c"Changed records a catch-up reads, in pages of 200, before it queues a Bulk Read job for the rest.",
+        c"A page of the records list holds 200 records and costs 1 credit (COQL, used where it sees what the list sees, reads 2,000 for 3); a Bulk Read job costs 50 credits for any number.",
         &CATCHUP_LIST_PAGES,
         1,
         // Page tokens reach 100,000 records (500 pages): stay below, so a

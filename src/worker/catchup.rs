@@ -34,11 +34,16 @@ const COQL_MAX_FORMULAS: usize = 5;
 /// lag. Not where COQL sees less than the list: a convertible module (COQL
 /// hides converted records, and a lead being converted is a change), or
 /// fields it cannot select.
-fn by_coql(module_fields: &[FieldMeta], target: &Target) -> bool {
-    let convertible = module_fields.iter().any(|f| f.api_name == CONVERTED);
+fn by_coql(module: &str, module_fields: &[FieldMeta], target: &Target) -> bool {
+    let convertible = convertible(module, module_fields);
     let unselectable = target.columns.iter().any(|(_, f)| matches!(f.data_type.as_str(), "imageupload" | "multiselectlookup"));
     let formulas = target.columns.iter().filter(|(_, f)| f.is_formula()).count();
     !convertible && !unselectable && formulas <= COQL_MAX_FORMULAS && target.columns.len() <= coql::MAX_SELECT_FIELDS
+}
+
+/// Leads, or any module whose records carry the converted flag.
+fn convertible(module: &str, module_fields: &[FieldMeta]) -> bool {
+    module.eq_ignore_ascii_case("Leads") || module_fields.iter().any(|f| f.api_name == CONVERTED)
 }
 
 pub struct Changes {
@@ -101,7 +106,7 @@ pub fn fetch_changes(
     let (mut records, mut incomplete) = (Vec::new(), false);
     // As many records as that many pages of the list hold.
     let max_records = max_pages.map(|m| m * LIST_PAGE);
-    if by_coql(&module_fields, target) {
+    if by_coql(module, &module_fields, target) {
         let modified = Cond::cmp("Modified_Time", CmpOp::Ge, Literal::DateTime(since));
         // A small first page (1 credit), as most catch-ups find little.
         let mut pages = client.coql(Query::new(module, fields).filter(modified), Some(Keyset::ModifiedTime), coql::MAX_LIMIT).map_err(api)?.first_page(LIST_PAGE);
@@ -113,11 +118,10 @@ pub fn fetch_changes(
             }
         }
     } else {
-        let convertible = module_fields.iter().any(|f| f.api_name == CONVERTED) || module.eq_ignore_ascii_case("Leads");
         let opts = ListOptions {
             fields,
             modified_since: Some(since),
-            converted: convertible.then(|| "both".to_string()),
+            converted: convertible(module, &module_fields).then(|| "both".to_string()),
             ..Default::default()
         };
         let mut pages = client.list(module, opts).map_err(api)?;
