@@ -459,3 +459,39 @@ fn a_view_reads_zoho_with_its_owners_user_mapping() {
     alive(&mut c);
     c.batch_execute("DROP VIEW public.leads_view; DROP OWNED BY zoho_view_owner, zoho_reader; DROP ROLE zoho_view_owner; DROP ROLE zoho_reader").unwrap();
 }
+
+/// The new flow columns a role may write cannot be turned against anyone:
+/// a filter written behind zoho_schedule_pull's back is parsed again by
+/// the worker (and refused, never sent), and another role's held channel
+/// cannot be resumed.
+#[test]
+fn a_forged_filter_is_refused_by_the_worker_and_others_channels_stay_held() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let (_db, mut c) = WorkerDb::new(&sim);
+    mallory(&mut c);
+    let channel: String = c.query_one("SELECT zoho_watch('Leads', 'crm_leads', notify_url => 'http://127.0.0.1:9/x')", &[]).unwrap().get(0);
+    c.batch_execute("UPDATE zoho.watches SET held_reason = 'held by its owner'").unwrap();
+    c.batch_execute(&format!("SET SESSION AUTHORIZATION {MALLORY}")).unwrap();
+    let resumed: Option<bool> = c.query_one("SELECT zoho_resume_watch($1)", &[&channel]).unwrap().get(0);
+    assert_eq!(resumed, None, "another role's channel was resumed");
+    assert_eq!(c.execute("UPDATE zoho.watches SET held_reason = NULL", &[]).unwrap(), 0);
+    // Its own pull, then a filter no check has seen.
+    c.batch_execute(
+        "SELECT zoho_create_mirror('Leads', 'm.leads');
+         SELECT zoho_schedule_pull('Leads', 'm.leads', every => '1 second', filter => 'Lead_Source = ''Web Download''');
+         UPDATE zoho.pull_schedules SET filter = $$x' or id is not null) -- $$",
+    )
+    .unwrap();
+    let failed = wait_for(&mut c, "SELECT coalesce(bool_or(error LIKE '%filter%'), false) FROM zoho.jobs WHERE target = 'm.leads'::regclass", Duration::from_secs(20));
+    let error: Option<String> = c.query_one("SELECT max(error) FROM zoho.jobs WHERE target = 'm.leads'::regclass", &[]).unwrap().get(0);
+    assert!(failed.is_some(), "the forged filter was not refused: {error:?}");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("the string starting at character 2 is not closed"), "{error}");
+    alive(&mut c);
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    let held: Option<String> = c.query_one("SELECT held_reason FROM zoho.watches", &[]).unwrap().get(0);
+    assert_eq!(held.as_deref(), Some("held by its owner"));
+    let sent = sim.calls().iter().filter_map(|x| x.request_body.as_ref().map(|b| b.to_string())).any(|b| b.contains("or id is not null"));
+    assert!(!sent, "the forged filter reached Zoho");
+    drop_mallory(&mut c);
+}
