@@ -98,8 +98,26 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                 }
             };
             let changed_fields = two.changed_fields.as_ref().map(|c| format!("t.{}", c.quoted())).unwrap_or_else(|| "NULL::jsonb".into());
+            // Per column: whether Zoho still holds the value it had when
+            // the row last agreed (read back as the column's type, so that
+            // the text form of the user's session, its TimeZone or number
+            // format, does not count as a change).
+            let zoho_kept = match &two.changed_fields {
+                Some(cf) if !data.is_empty() => {
+                    let cf = cf.quoted();
+                    let items: Vec<String> = target.columns[2..]
+                        .iter()
+                        .map(|(c, _)| {
+                            let key = crate::fdw::import::quote_literal(&c.name);
+                            format!("coalesce(t.{cf} ? {key} AND (t.{cf} ->> {key})::{ty} IS NOT DISTINCT FROM s.{col}, false)", ty = c.type_name, col = c.quoted())
+                        })
+                        .collect();
+                    format!("ARRAY[{}]::bool[]", items.join(", "))
+                }
+                _ => "NULL::bool[]".into(),
+            };
             let decide = format!(
-                "SELECT t.{id}::int8, {echo}, {changed}, extract(epoch FROM s.{mt})::float8, {differs}, {local}, {zoho}, {changed_fields}
+                "SELECT t.{id}::int8, {echo}, {changed}, extract(epoch FROM s.{mt})::float8, {differs}, {local}, {zoho}, {changed_fields}, {zoho_kept}
                    FROM {src} s JOIN {t} t ON t.{id} = s.{id}
                   WHERE t.{sync} IS FALSE AND (t.{mt} IS NULL OR t.{mt} < s.{mt})
                   FOR UPDATE OF t",
@@ -120,9 +138,10 @@ pub fn apply(target: &Target, two: &TwoWay, rows: Incoming, clock_offset: chrono
                         local: r.get::<Vec<Option<String>>>(6)?.unwrap_or_default(),
                         zoho: r.get::<Vec<Option<String>>>(7)?.unwrap_or_default(),
                         changed_here: r.get::<pgrx::JsonB>(8)?.and_then(|j| match j.0 {
-                            serde_json::Value::Object(m) => Some(m),
+                            serde_json::Value::Object(m) => Some(m.into_iter().map(|(k, _)| k).collect()),
                             _ => None,
                         }),
+                        zoho_kept: r.get::<Vec<bool>>(9)?.unwrap_or_default(),
                     })
                 })
                 .collect::<Result<_, _>>()
@@ -169,9 +188,12 @@ struct Pending {
     differs: Vec<bool>,
     local: Vec<Option<String>>,
     zoho: Vec<Option<String>>,
-    /// The columns changed here since the row last agreed with Zoho, with
-    /// their values then (text, or null), where the table keeps them.
-    changed_here: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The columns changed here since the row last agreed with Zoho, where
+    /// the table keeps them.
+    changed_here: Option<std::collections::BTreeSet<String>>,
+    /// Per data column: whether Zoho still holds the value the column had
+    /// when the row last agreed (only for columns changed here).
+    zoho_kept: Vec<bool>,
 }
 
 /// Rows to update, grouped by (the data columns that take Zoho's value,
@@ -192,20 +214,17 @@ fn settle(two: &TwoWay, data: &[(String, &str)], names: &[&str], pending: &[Pend
             if !p.differs.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            if let Some(agreed) = &p.changed_here {
-                match agreed.get(names[i]) {
-                    // Changed in Zoho only: no conflict, Zoho's value.
-                    None => {
-                        zoho_cols.push(i);
-                        continue;
-                    }
-                    // Changed here only (Zoho still holds the value both
-                    // had): no conflict, the local value goes out.
-                    Some(then) if then.as_str() == p.zoho.get(i).and_then(|z| z.as_deref()) => {
-                        keep = true;
-                        continue;
-                    }
-                    Some(_) => {}
+            if let Some(changed_here) = &p.changed_here {
+                // Changed in Zoho only: no conflict, Zoho's value.
+                if !changed_here.contains(names[i]) {
+                    zoho_cols.push(i);
+                    continue;
+                }
+                // Changed here only (Zoho still holds the value both had):
+                // no conflict, the local value goes out.
+                if p.zoho_kept.get(i).copied().unwrap_or(false) {
+                    keep = true;
+                    continue;
                 }
             }
             let (side, why) = two.rules.winner(field, p.local_changed, zoho_time);

@@ -205,7 +205,7 @@ fn edits_of_different_fields_of_one_row_both_survive() {
     let sim = start_sim(SimConfig::default());
     let (_db, mut c) = WorkerDb::new(&sim);
     c.batch_execute(TABLE).unwrap();
-    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields jsonb").unwrap();
+    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields jsonb, ADD COLUMN shipped_at timestamptz").unwrap();
     c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'newest_wins', every => '1 second')").unwrap();
     c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity) VALUES ('FF-1', 'One', 'start', 1), ('FF-2', 'Two', 'start', 1)").unwrap();
     converges(&sim, &mut c, Duration::from_secs(30), "the first push");
@@ -234,6 +234,25 @@ fn edits_of_different_fields_of_one_row_both_survive() {
     assert_eq!((log[0].0.as_str(), log[0].3.as_str()), ("Quantity", "zoho"));
     converges(&sim, &mut c, Duration::from_secs(20), "the conflict");
     assert_eq!(local(&mut c, "FF-2"), (Some("Zoho too".into()), Some(60), true));
+
+    // Under zoho_wins too, a field changed here only is no conflict, in
+    // whatever TimeZone the session that changed it had.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'zoho_wins', every => '1 second'); UPDATE orders SET shipped_at = '2026-01-01 10:00+00' WHERE parent_id = 'FF-1'").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(20), "shipped_at");
+    thread::sleep(Duration::from_millis(1100));
+    c.batch_execute("SET TimeZone = 'Asia/Kolkata'").unwrap();
+    let log = conflict(&sim, &mut c, "FF-1", "shipped_at = '2026-03-01 12:00+00'", json!({"Customer_Name": "Zoho again"}), true);
+    c.batch_execute("RESET TimeZone").unwrap();
+    assert_eq!(log, vec![], "a field changed here only is no conflict");
+    converges(&sim, &mut c, Duration::from_secs(20), "both edits under zoho_wins");
+    let here: bool = c.query_one("SELECT shipped_at = '2026-03-01 12:00+00' AND customer_name = 'Zoho again' FROM orders WHERE parent_id = 'FF-1'", &[]).unwrap().get(0);
+    assert!(here, "an edit was lost");
+    let shipped = zoho_order_field(&sim, "FF-1", "Shipped_At");
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(&shipped).unwrap().timestamp(), chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00+00:00").unwrap().timestamp());
+}
+
+fn zoho_order_field(sim: &Sim, parent_id: &str, field: &str) -> String {
+    sim.records("Orders").into_iter().find(|r| r["parent_id"] == parent_id).and_then(|r| r.get(field).and_then(Value::as_str).map(str::to_string)).unwrap_or_default()
 }
 
 #[test]
