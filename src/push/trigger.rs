@@ -129,7 +129,9 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
         return pg_sys::Datum::from(new);
     }
     let (mut cols, mut values): (Vec<c_int>, Vec<pg_sys::Datum>) = (Vec::new(), Vec::new());
-    match crate::sync::origin::current((*rel).rd_id, (*(*rel).rd_rel).relispartition) {
+    let origin = crate::sync::origin::current((*rel).rd_id, (*(*rel).rd_rel).relispartition);
+    let by_user = origin.is_none();
+    match origin {
         // The statement sets the sync column itself.
         Some(FromZoho::AsWritten) => return pg_sys::Datum::from(new),
         // The row now holds what Zoho holds.
@@ -188,6 +190,16 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
         return pg_sys::Datum::from(new);
     }
     let mut nulls = vec![false; cols.len()];
+    // A row whose flag was cleared is sent as new: the id it held is a
+    // deleted record's (which a later pull's list of deletes would flag
+    // again), and the push writes the id of the record it makes.
+    if revived && by_user {
+        if let Some(i) = attrs.iter().position(|a| !a.attisdropped && name_of(a) == "zoho_id") {
+            cols.push(i as c_int + 1);
+            values.push(pg_sys::Datum::from(0));
+            nulls.push(true);
+        }
+    }
     let modified = pg_sys::heap_modify_tuple_by_cols(new, desc, cols.len() as c_int, cols.as_mut_ptr(), values.as_mut_ptr(), nulls.as_mut_ptr());
     pg_sys::Datum::from(modified)
 }

@@ -163,6 +163,17 @@ fn pull(p: &Pull, fetched: &Fetched) -> Result<serde_json::Value, ZohoFdwError> 
     Ok(result)
 }
 
+/// A two-way table's pull, run now, just before its push: Zoho's changes
+/// since the last pull are merged into the pending rows (three ways, with
+/// zoho_changed_fields), so that the push, which sends whole rows, does not
+/// undo them. Nothing when the pull is paused, busy with a job, or has not
+/// loaded the table yet.
+pub fn before_push(target: pg_sys::Oid) -> Result<(), String> {
+    let Some(p) = in_transaction(load)?.into_iter().find(|p| p.target == target && !p.busy && p.synced_until.is_some()) else { return Ok(()) };
+    let fetched = fetch(&p)?;
+    in_transaction(|| pull(&p, &fetched).map(|_| ()))
+}
+
 impl Pulls {
     pub fn run_due(&mut self, usage: &mut Flusher) {
         if self.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {

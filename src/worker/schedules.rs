@@ -41,6 +41,8 @@ struct Schedule {
     /// Seconds since the last run (None: never ran) and the wait allowed.
     since_last: Option<f64>,
     max_wait: f64,
+    /// The source is a two-way table (zoho_sync).
+    two_way: bool,
 }
 
 #[derive(Default)]
@@ -57,7 +59,8 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
     super::spi(Spi::connect(|spi| {
         let rows = spi.select(
             "SELECT source::oid, module, key_field, sync_column::text, mode, mapping, server::text, owner::oid, min_pending,
-                    extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8, max_attempts
+                    extract(epoch FROM now() - last_run)::float8, extract(epoch FROM max_wait)::float8, max_attempts,
+                    EXISTS (SELECT FROM zoho.syncs y WHERE y.target = source)
                FROM zoho.push_schedules WHERE NOT paused",
             None,
             &[],
@@ -81,6 +84,7 @@ fn load() -> Result<Vec<Schedule>, ZohoFdwError> {
                 since_last: r.get::<f64>(10)?,
                 max_wait: r.get::<f64>(11)?.unwrap_or(600.0),
                 max_attempts: r.get::<i32>(12)?.unwrap_or(3),
+                two_way: r.get::<bool>(13)?.unwrap_or(false),
             });
         }
         Ok(out)
@@ -159,6 +163,14 @@ impl Schedules {
                 server: s.server.as_deref(),
                 max_attempts: s.max_attempts,
             };
+            // An upsert sends every field of a row: what Zoho changed since
+            // the last pull is merged into the pending rows first, or the
+            // push would overwrite it with this table's older values.
+            if s.two_way {
+                if let Err(e) = super::pulls::before_push(s.source) {
+                    log!("zoho_fdw worker: the pull before the push of {}: {e}", supervise::table_name(s.source));
+                }
+            }
             let mut steps = OwnTransactions { owner: s.owner, rel: Some((s.source, Access::Push)) };
             let pushed = crate::push::push_in_steps(&req, &mut steps)
                 .and_then(|r| crate::sync::deletes::send(s.source, &s.module, s.server.as_deref(), &mut steps).map(|d| (r, d)))

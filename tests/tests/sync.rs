@@ -251,6 +251,29 @@ fn edits_of_different_fields_of_one_row_both_survive() {
     assert_eq!(chrono::DateTime::parse_from_rfc3339(&shipped).unwrap().timestamp(), chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00+00:00").unwrap().timestamp());
 }
 
+/// A local edit pushed before the next scheduled pull: the push first
+/// pulls what Zoho changed since the last pull, so an edit of another field
+/// made in Zoho meanwhile is not overwritten by this table's older value.
+#[test]
+fn a_push_first_merges_what_zoho_changed_since_the_last_pull() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    c.batch_execute(TABLE).unwrap();
+    c.batch_execute("ALTER TABLE orders ADD COLUMN zoho_changed_fields jsonb").unwrap();
+    // Scheduled pulls an hour apart: only the push's own pull can see Zoho's edit.
+    c.batch_execute("SELECT zoho_sync('orders', 'Orders', 'parent_id', 'newest_wins', every => '1 hour')").unwrap();
+    c.batch_execute("INSERT INTO orders (parent_id, name, customer_name, quantity) VALUES ('PM-1', 'One', 'start', 1)").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(30), "the first push");
+    assert!(wait_for(&mut c, "SELECT synced_until IS NOT NULL FROM zoho.pull_schedules", Duration::from_secs(20)).is_some(), "the first load");
+    thread::sleep(Duration::from_millis(1100));
+    sim.ui_edit("Orders", &zoho_id(&sim, "PM-1"), json!({"Customer_Name": "from Zoho"})).unwrap();
+    thread::sleep(Duration::from_millis(1100));
+    c.batch_execute("UPDATE orders SET quantity = 2 WHERE parent_id = 'PM-1'").unwrap();
+    converges(&sim, &mut c, Duration::from_secs(20), "the push");
+    assert_eq!(zoho(&sim, "PM-1"), (Some("from Zoho".into()), Some(2)), "the push overwrote Zoho's edit");
+    assert_eq!(local(&mut c, "PM-1"), (Some("from Zoho".into()), Some(2), true));
+}
+
 fn zoho_order_field(sim: &Sim, parent_id: &str, field: &str) -> String {
     sim.records("Orders").into_iter().find(|r| r["parent_id"] == parent_id).and_then(|r| r.get(field).and_then(Value::as_str).map(str::to_string)).unwrap_or_default()
 }
