@@ -45,6 +45,8 @@ pub struct Pull {
     refresh_due: bool,
     /// A job of this pull is queued or running.
     busy: bool,
+    /// Seconds since the pull last ran.
+    since_run: Option<f64>,
 }
 
 impl Pull {
@@ -72,7 +74,7 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                     p.refresh_formulas IS NOT NULL AND zoho.cron_next(p.refresh_formulas, coalesce(p.last_refresh, p.created_at)) <= now(),
                     EXISTS (SELECT 1 FROM zoho.job_queue j WHERE j.target = p.target AND j.kind IN ('pull', 'refresh', 'backfill') AND j.state IN ('queued', 'running')),
                     p.schema_changes, p.schema, p.schema_checked IS NULL OR p.schema_checked <= now() - make_interval(secs => $1),
-                    p.filter
+                    p.filter, extract(epoch FROM now() - p.last_run)::float8
                FROM zoho.pull_schedules p WHERE NOT p.paused",
             None,
             &[(crate::gucs::SCHEMA_CHECK_INTERVAL.get() as f64).into()],
@@ -92,6 +94,7 @@ fn load() -> Result<Vec<Pull>, ZohoFdwError> {
                 schema: r.get::<pgrx::JsonB>(11)?.map(|j| j.0),
                 schema_due: r.get::<bool>(12)?.unwrap_or(false),
                 filter: r.get::<String>(13)?,
+                since_run: r.get::<f64>(14)?,
             })
         })
         .collect()
@@ -163,13 +166,17 @@ fn pull(p: &Pull, fetched: &Fetched) -> Result<serde_json::Value, ZohoFdwError> 
     Ok(result)
 }
 
+/// A pull this recent already holds what Zoho changed before a push.
+const FRESH_ENOUGH: f64 = 2.0;
+
 /// A two-way table's pull, run now, just before its push: Zoho's changes
 /// since the last pull are merged into the pending rows (three ways, with
 /// zoho_changed_fields), so that the push, which sends whole rows, does not
-/// undo them. Nothing when the pull is paused, busy with a job, or has not
-/// loaded the table yet.
+/// undo them. Nothing when the pull ran in the last [`FRESH_ENOUGH`]
+/// seconds, is paused or busy with a job, or has not loaded the table yet.
 pub fn before_push(target: pg_sys::Oid) -> Result<(), String> {
-    let Some(p) = in_transaction(load)?.into_iter().find(|p| p.target == target && !p.busy && p.synced_until.is_some()) else { return Ok(()) };
+    let stale = |p: &Pull| p.since_run.is_none_or(|s| s >= FRESH_ENOUGH);
+    let Some(p) = in_transaction(load)?.into_iter().find(|p| p.target == target && !p.busy && p.synced_until.is_some() && stale(p)) else { return Ok(()) };
     let fetched = fetch(&p)?;
     in_transaction(|| pull(&p, &fetched).map(|_| ()))
 }
