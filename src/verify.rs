@@ -181,7 +181,7 @@ pub(crate) fn verify(target_oid: pg_sys::Oid, flow: &Flow, repair: bool, steps: 
     let before = client.usage().total();
     let fields = ctx.module_fields(&client, &flow.module, "zoho_verify")?;
     let target = steps.step(|_| plan_target(target_oid, &flow.module, &fields, flow.mapping.as_ref()))?;
-    let has_converted = fields.iter().any(|f| f.api_name == "Converted__s");
+    let has_converted = fields.iter().any(|f| f.api_name == zoho_api::records::CONVERTED);
     let mt_col = &target.columns[1].0;
     let mt = if mt_col.type_oid == pg_sys::TIMESTAMPOID { format!("({} AT TIME ZONE 'UTC')", mt_col.quoted()) } else { mt_col.quoted() };
     let local = Local { target: &target, mt };

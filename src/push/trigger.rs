@@ -78,7 +78,9 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     let natts = (*desc).natts as usize;
     let attrs = (*desc).attrs.as_slice(natts);
     let name_of = |a: &pg_sys::FormData_pg_attribute| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned();
-    let Some(sync_idx) = attrs.iter().position(|a| !a.attisdropped && name_of(a) == sync_name) else {
+    // Compared in place: this runs for every column of every row written.
+    let named = |a: &pg_sys::FormData_pg_attribute, name: &str| CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes();
+    let Some(sync_idx) = attrs.iter().position(|a| !a.attisdropped && named(a, &sync_name)) else {
         fail(
             format!("zoho_mark_pending(): table {relname} has no sync column \"{sync_name}\""),
             "Add it (ALTER TABLE … ADD COLUMN synced boolean NOT NULL DEFAULT false) or pass the column's name as the trigger's argument.",
@@ -91,14 +93,14 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     let old = (op == pg_sys::TRIGGER_EVENT_UPDATE).then(|| (*td).tg_trigtuple);
     // A table that tracks which columns changed needs them all; any other
     // only whether one did.
-    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::JSONBOID && name_of(a) == CHANGED_FIELDS);
+    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::JSONBOID && named(a, CHANGED_FIELDS));
     let changed_columns: Vec<(usize, String)> = match old {
         None => Vec::new(),
         Some(old) => attrs
             .iter()
             .enumerate()
             .filter(|(i, a)| {
-                if a.attisdropped || *i == sync_idx || BOOKKEEPING.contains(&name_of(a).as_str()) {
+                if a.attisdropped || *i == sync_idx || BOOKKEEPING.iter().any(|b| named(a, b)) {
                     return false;
                 }
                 let (mut n1, mut n2) = (false, false);
@@ -116,7 +118,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     };
     // A row flagged as deleted in Zoho is not sent; clearing the flag sends
     // it again (its record is made anew).
-    let deleted_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && name_of(a) == DELETED_AT);
+    let deleted_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, DELETED_AT));
     let flag_set = |tuple: *mut pg_sys::HeapTupleData, i: usize| {
         let mut isnull = false;
         pg_sys::heap_getattr(tuple, i as i32 + 1, desc, &mut isnull);
@@ -149,7 +151,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
                 values.push(pg_sys::Datum::from(false));
             }
             // When it changed here, for newest_wins (a two-way table's).
-            if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && name_of(a) == CHANGED_AT) {
+            if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, CHANGED_AT)) {
                 cols.push(i as c_int + 1);
                 values.push(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()));
             }
@@ -194,7 +196,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     // deleted record's (which a later pull's list of deletes would flag
     // again), and the push writes the id of the record it makes.
     if revived && by_user {
-        if let Some(i) = attrs.iter().position(|a| !a.attisdropped && name_of(a) == "zoho_id") {
+        if let Some(i) = attrs.iter().position(|a| !a.attisdropped && named(a, "zoho_id")) {
             cols.push(i as c_int + 1);
             values.push(pg_sys::Datum::from(0));
             nulls.push(true);

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use zoho_api::coql::{self, CmpOp, Cond, Keyset, Literal, Query};
 use zoho_api::filter::Filter;
 use zoho_api::metadata::FieldMeta;
-use zoho_api::records::ListOptions;
+use zoho_api::records::{ListOptions, CONVERTED, MAX_PER_PAGE};
 use zoho_api::{Record, ZohoClient};
 
 use super::apply;
@@ -23,9 +23,6 @@ pub fn max_list_pages() -> usize {
     crate::gucs::CATCHUP_LIST_PAGES.get().max(1) as usize
 }
 
-/// Records in a page of the records list.
-const LIST_PAGE: usize = 200;
-const CONVERTED: &str = "Converted__s";
 /// Formula fields COQL computes in one SELECT (zoho-api.md §6).
 const COQL_MAX_FORMULAS: usize = 5;
 
@@ -105,11 +102,11 @@ pub fn fetch_changes(
     let module_fields = crate::server::fields_of(client, server, module, "catch-up")?;
     let (mut records, mut incomplete) = (Vec::new(), false);
     // As many records as that many pages of the list hold.
-    let max_records = max_pages.map(|m| m * LIST_PAGE);
+    let max_records = max_pages.map(|m| m * MAX_PER_PAGE);
     if by_coql(module, &module_fields, target) {
         let modified = Cond::cmp("Modified_Time", CmpOp::Ge, Literal::DateTime(since));
         // A small first page (1 credit), as most catch-ups find little.
-        let mut pages = client.coql(Query::new(module, fields).filter(modified), Some(Keyset::ModifiedTime), coql::MAX_LIMIT).map_err(api)?.first_page(LIST_PAGE);
+        let mut pages = client.coql(Query::new(module, fields).filter(modified), Some(Keyset::ModifiedTime), coql::MAX_LIMIT).map_err(api)?.first_page(MAX_PER_PAGE);
         while let Some(page) = block_on(pages.next_page()).map_err(api)? {
             records.extend(page);
             if max_records.is_some_and(|m| records.len() >= m) && !pages.is_done() {

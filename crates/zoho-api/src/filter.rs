@@ -15,14 +15,11 @@ use crate::bulk_read::Criteria;
 use crate::coql::{CmpOp, Cond, Keyset, Literal, Query, MAX_CRITERIA, MAX_IN_VALUES, MAX_LIMIT};
 use crate::error::{Error, Result};
 use crate::metadata::FieldMeta;
-use crate::records::record_id;
+use crate::records::{record_id, CONVERTED};
 
 /// Criteria a filter may use: a membership query adds `id in (…)`, and a
 /// keyset walk over matching ids adds `id > last`, each one criterion.
 pub const MAX_FILTER_CRITERIA: usize = MAX_CRITERIA - 1;
-
-/// The flag of a converted record (Leads, and any convertible module).
-const CONVERTED: &str = "Converted__s";
 
 fn mentions(c: &Cond, field: &str) -> bool {
     match c {

@@ -22,6 +22,8 @@ pub const MAX_FIELDS_PER_CALL: usize = 50;
 /// Writes and deletes take at most 100 records per call.
 pub const MAX_RECORDS_PER_WRITE: usize = 100;
 pub const MAX_PER_PAGE: usize = 200;
+/// The flag of a converted record (Leads, and any convertible module).
+pub const CONVERTED: &str = "Converted__s";
 /// `ids=` on a list call.
 const MAX_IDS_PER_GET: usize = 100;
 

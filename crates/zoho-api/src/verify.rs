@@ -163,7 +163,7 @@ fn with_converted(c: Cond, has_converted: bool) -> Cond {
         return c;
     }
     // A boolean takes = and != only, and is never null in Zoho.
-    let any = Cond::cmp("Converted__s", CmpOp::Eq, Literal::Bool(true)).or(Cond::cmp("Converted__s", CmpOp::Eq, Literal::Bool(false)));
+    let any = Cond::cmp(crate::records::CONVERTED, CmpOp::Eq, Literal::Bool(true)).or(Cond::cmp(crate::records::CONVERTED, CmpOp::Eq, Literal::Bool(false)));
     c.and(any)
 }
 
