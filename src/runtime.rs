@@ -2,6 +2,13 @@
 //! forked from the postmaster, so the runtime is created lazily in the
 //! backend (never before fork) and every wait runs on the backend thread,
 //! where the cancel hook may read Postgres' interrupt flags.
+//!
+//! One worker thread drives the sockets: a call handed to a connection
+//! goes out and its answer comes in while the backend thread does SPI work
+//! between waits (a push marks rows while its next calls are in flight).
+//! The futures themselves, token reads included, are only ever polled on
+//! the backend thread, inside [`block_on`]. The worker never calls into
+//! Postgres and blocks every signal, so they all reach the backend thread.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -12,11 +19,25 @@ use zoho_api::CancelHook;
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("zoho-fdw-io")
+            .on_thread_start(block_signals)
             .enable_all()
             .build()
             .expect("zoho_fdw: cannot start the async runtime")
     })
+}
+
+/// Postgres' handlers expect to run on the backend thread.
+fn block_signals() {
+    // SAFETY: a zeroed sigset_t is valid storage that sigfillset fills;
+    // pthread_sigmask changes only the calling (new, runtime) thread.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
 }
 
 /// Runs `fut` to completion on the backend thread.

@@ -270,6 +270,10 @@ fn send_pending(
     let mut flight: futures_util::stream::FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + '_>>> = Default::default();
     let mut queue: std::collections::VecDeque<read::Pending> = std::collections::VecDeque::new();
     let mut answered = Outcomes::default();
+    // A bulk job's outcomes, marked once the next job is on its way.
+    let mut job_done: Option<Outcomes> = None;
+    // Calls that ended while new ones were being sent.
+    let mut ready: std::collections::VecDeque<Done> = std::collections::VecDeque::new();
     let mut failed: Option<ZohoFdwError> = None;
     let mut drained = false;
     let mut reported = 0u64;
@@ -325,12 +329,36 @@ fn send_pending(
                 Done::Upsert(refs, values, got)
             }));
         }
-        if flight.is_empty() {
-            break;
+        // Marking comes after the window is full again, and the new calls
+        // are on their way first: their latency overlaps the SPI work.
+        let mark_due = answered.len() >= MARK_BATCH || (upserts_in_flight == 0 && !answered.is_empty());
+        if mark_due || job_done.is_some() {
+            while let Some(done) = kick(&mut flight) {
+                ready.push_back(done);
+            }
+            let t = std::time::Instant::now();
+            if let Some(outcomes) = job_done.take() {
+                steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
+            }
+            if mark_due {
+                steps.step(|spi| tally.apply(spi, src, std::mem::take(&mut answered), max_attempts))?;
+                if sent >= reported + 10_000 {
+                    reported = sent - sent % 10_000;
+                    notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
+                }
+            }
+            marking += t.elapsed();
         }
-        let t = std::time::Instant::now();
-        let done = block_on(futures_util::StreamExt::next(&mut flight)).expect("a call is in flight");
-        remote += t.elapsed();
+        let done = match ready.pop_front() {
+            Some(done) => done,
+            None if flight.is_empty() => break,
+            None => {
+                let t = std::time::Instant::now();
+                let done = block_on(futures_util::StreamExt::next(&mut flight)).expect("a call is in flight");
+                remote += t.elapsed();
+                done
+            }
+        };
         // The calls Zoho answered are recorded even when another failed
         // (when steps commit, they stay synced).
         match done {
@@ -350,22 +378,10 @@ fn send_pending(
                             notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
                             used_upsert = true;
                         }
-                        let outcomes = outcomes_of(refs, &values, results)?;
-                        let t = std::time::Instant::now();
-                        steps.step(|spi| tally.apply(spi, src, outcomes, max_attempts))?;
-                        marking += t.elapsed();
+                        job_done = Some(outcomes_of(refs, &values, results)?);
                     }
                     Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
                 }
-            }
-        }
-        if answered.len() >= MARK_BATCH || (upserts_in_flight == 0 && !answered.is_empty()) {
-            let t = std::time::Instant::now();
-            steps.step(|spi| tally.apply(spi, src, std::mem::take(&mut answered), max_attempts))?;
-            marking += t.elapsed();
-            if sent >= reported + 10_000 {
-                reported = sent - sent % 10_000;
-                notice!("zoho_fdw: {module}: {sent} of {n} row(s) sent");
             }
         }
     }
@@ -494,6 +510,17 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// Polls the calls once, which hands the new ones to their connections
+/// (the runtime's worker sends them from there); a call found ended is
+/// returned, to be taken before waiting again.
+fn kick<'a>(flight: &mut futures_util::stream::FuturesUnordered<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + 'a>>>) -> Option<Done> {
+    use futures_util::StreamExt;
+    block_on(std::future::poll_fn(|cx| std::task::Poll::Ready(match flight.poll_next_unpin(cx) {
+        std::task::Poll::Ready(done) => done,
+        std::task::Poll::Pending => None,
+    })))
 }
 
 fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>) {
