@@ -16,6 +16,9 @@ pub struct LocalColumn {
     pub typmod: i32,
     /// `format_type` of the column, for casts in generated SQL.
     pub type_name: String,
+    /// Equal values have equal text: the column has no collation, or a
+    /// deterministic one (a case-insensitive ICU one is not).
+    pub deterministic: bool,
 }
 
 impl LocalColumn {
@@ -41,6 +44,8 @@ impl LocalTable {
     /// Reads a plain or partitioned table's columns; `role` says in the
     /// error what the table was wanted for.
     pub fn load(oid: pg_sys::Oid, role: &str) -> Result<LocalTable, ZohoFdwError> {
+        // SAFETY: catalog lookups on an oid checked to name a relation, which
+        // is then held open with a lock for as long as its descriptor is read.
         unsafe {
             if pg_sys::get_rel_name(oid).is_null() {
                 return Err(ZohoFdwError::BadArgument { what: format!("no table has oid {}", u32::from(oid)), hint: None });
@@ -60,7 +65,8 @@ impl LocalTable {
                 }
                 let type_oid = att.type_oid().value();
                 let type_name = CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, att.type_mod())).to_string_lossy().into_owned();
-                columns.push(LocalColumn { attnum: (i + 1) as i16, name: att.name().to_string(), type_oid, typmod: att.type_mod(), type_name });
+                let deterministic = att.attcollation == pg_sys::InvalidOid || pg_sys::get_collation_isdeterministic(att.attcollation);
+                columns.push(LocalColumn { attnum: (i + 1) as i16, name: att.name().to_string(), type_oid, typmod: att.type_mod(), type_name, deterministic });
             }
             Ok(LocalTable { oid, sql_name: format!("{}.{}", quote_ident(&schema), quote_ident(&name)), display, columns })
         }

@@ -97,7 +97,9 @@ pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRe
     if let Some(c) = &src.version {
         sets.push(format!("{c} = coalesce(CAST(r.mt AS timestamptz), t.{c})", c = c.quoted()));
     }
-    let sql = format!("UPDATE {} AS t SET {} {}", src.sql_name, sets.join(", "), matching_rows(src, "$4::int8[], $5::text[]"));
+    // Without a version column the versions are not passed (unnest pads).
+    let values = if src.version.is_some() { "$4::int8[], $5::text[]" } else { "$4::int8[], NULL::text[]" };
+    let sql = format!("UPDATE {} AS t SET {} {}", src.sql_name, sets.join(", "), matching_rows(src, values));
     // The version is Zoho's, not a local edit: the trigger must not take
     // its change for one.
     crate::sync::origin::from_zoho(src.oid, crate::sync::origin::FromZoho::AsWritten, || {
@@ -105,9 +107,13 @@ pub fn mark_synced(client: &mut SpiClient<'_>, src: &SourceTable, rows: &[(RowRe
         for chunk in rows.chunks(BATCH) {
             let refs: Vec<RowRef> = chunk.iter().map(|(r, _, _)| *r).collect();
             let ids: Vec<i64> = chunk.iter().map(|(_, id, _)| *id as i64).collect();
-            let versions: Vec<Option<String>> = chunk.iter().map(|(_, _, v)| v.clone()).collect();
             let [toids, tids, xmins] = refs_args(&refs);
-            marked += run(client, &sql, [toids, tids, xmins, ids.into(), versions.into()])?;
+            marked += if src.version.is_some() {
+                let versions: Vec<Option<String>> = chunk.iter().map(|(_, _, v)| v.clone()).collect();
+                run(client, &sql, [toids, tids, xmins, ids.into(), versions.into()])?
+            } else {
+                run(client, &sql, [toids, tids, xmins, ids.into()])?
+            };
         }
         Ok(marked)
     })

@@ -204,10 +204,10 @@ fn send_pending(
     let (module, max_attempts) = (req.module, req.max_attempts);
     let query = read::pending_query(src, cols);
     let started = std::time::Instant::now();
-    let (held, n, kept, complete, prepass) = steps.step(|spi| {
+    let (held, remembered, n, kept, complete, prepass) = steps.step(|spi| {
         let held = quarantine::load(spi, src.oid, max_attempts)?;
+        let remembered = quarantine::any(spi, src.oid)?;
         let n = count_pending(spi, src)?.saturating_sub(held.len() as u64);
-        check_keys(spi, src, cols)?;
         // Every value is converted before the first row is sent, so a bad
         // one stops the push with nothing sent. One round needs no pre-pass.
         // The converted rows are kept, up to RETAIN_BYTES, so that most
@@ -220,7 +220,8 @@ fn send_pending(
             let mut bytes = 0;
             complete = true;
             loop {
-                let rows = cursor.fetch(10_000, src, cols)?;
+                // The keys' check names the rows a missing key stops.
+                let rows = cursor.fetch(10_000, src, cols).map_err(|e| check_keys(spi, src, cols).err().unwrap_or(e))?;
                 if rows.is_empty() {
                     break;
                 }
@@ -233,7 +234,12 @@ fn send_pending(
             }
             cursor.close();
         }
-        Ok((held, n, kept, complete, started.elapsed()))
+        // Keys the pre-pass read in full are checked as they are, in memory;
+        // SQL checks the rest, and names the rows either way.
+        if !(complete && text_keyed(cols) && unique_keys(&kept)) {
+            check_keys(spi, src, cols)?;
+        }
+        Ok((held, remembered, n, kept, complete, started.elapsed()))
     })?;
     let plan = planner::plan(n, req.mode);
     // The rows pending when the push began, held ones included: rows that
@@ -255,7 +261,9 @@ fn send_pending(
     // Time waiting on Zoho, for the benchmark's local rows/s.
     let mut remote = Duration::ZERO;
     let mut marking = Duration::ZERO;
-    let mut tally = Tally::default();
+    // Synced rows' keys are needed only to forget earlier rejections: a
+    // row rejected by this push is not sent again by it.
+    let mut tally = Tally { forget_synced: remembered, ..Tally::default() };
     let mut sent = 0u64;
     let mut used_bulk = false;
     let mut used_upsert = false;
@@ -280,6 +288,16 @@ fn send_pending(
     let (mut jobs_started, mut job_running, mut bulk_left) = (0u64, false, plan.bulk_records);
     let mut upsert_taken = 0u64;
     let mut upserts_in_flight = 0usize;
+    if plan.bulk_jobs > 0 {
+        // A failed read is the upload's to report: it reads again.
+        flight.push(Box::pin(async move {
+            let _ = client.org().await;
+            Done::Warmed
+        }));
+        if let Some(done) = kick(&mut flight) {
+            ready.push_back(done);
+        }
+    }
     loop {
         if failed.is_none() && !job_running && jobs_started < plan.bulk_jobs {
             let take = bulk_left.min(planner::BULK_BATCH);
@@ -365,7 +383,7 @@ fn send_pending(
             Done::Upsert(refs, values, got) => {
                 upserts_in_flight -= 1;
                 match got {
-                    Ok(results) => answered.extend(outcomes_of(refs, &values, results)?),
+                    Ok(results) => answered.extend(outcomes_of(refs, &values, results, tally.forget_synced)?),
                     Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
                 }
             }
@@ -378,11 +396,12 @@ fn send_pending(
                             notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
                             used_upsert = true;
                         }
-                        job_done = Some(outcomes_of(refs, &values, results)?);
+                        job_done = Some(outcomes_of(refs, &values, results, tally.forget_synced)?);
                     }
                     Err(e) => failed = failed.or(Some(ZohoFdwError::api(&ctx.name, e))),
                 }
             }
+            Done::Warmed => {}
         }
     }
     if let Some(e) = failed {
@@ -437,6 +456,8 @@ fn send_pending(
 enum Done {
     Upsert(Vec<RowRef>, Vec<PushRow>, Result<Vec<Outcome>, zoho_api::Error>),
     Bulk(Vec<RowRef>, Vec<PushRow>, Result<(Vec<Outcome>, zoho_api::push::BulkPushReport), zoho_api::Error>),
+    /// The org read a bulk upload needs, made while the job's rows are read.
+    Warmed,
 }
 
 /// The pending rows a push sends, each once: first the ones its pre-pass
@@ -492,6 +513,8 @@ struct Tally {
     rejected: u64,
     held: i64,
     first_rejection: Option<String>,
+    /// The table had rejections on record when the push began.
+    forget_synced: bool,
 }
 
 impl Tally {
@@ -501,7 +524,9 @@ impl Tally {
         let synced = apply::mark_synced(spi, src, &o.synced)?;
         apply::record_rejections(spi, src, &o.rejected)?;
         self.held += quarantine::record(spi, src.oid, &o.rejected_prints, max_attempts)?;
-        quarantine::forget(spi, src.oid, &o.synced_keys)?;
+        if self.forget_synced {
+            quarantine::forget(spi, src.oid, &o.synced_keys)?;
+        }
         self.synced += synced;
         self.moved += o.synced.len() as u64 - synced;
         self.rejected += o.rejected.len() as u64;
@@ -541,14 +566,16 @@ fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {
 }
 
 /// Fingerprints are taken only of rejected rows; a synced row needs its key.
-fn outcomes_of(refs: Vec<RowRef>, values: &[PushRow], results: Vec<Outcome>) -> Result<Outcomes, ZohoFdwError> {
+fn outcomes_of(refs: Vec<RowRef>, values: &[PushRow], results: Vec<Outcome>, keys: bool) -> Result<Outcomes, ZohoFdwError> {
     let mut outcomes = Outcomes::default();
     for ((r, row), o) in refs.into_iter().zip(values).zip(results) {
         match o {
             Outcome::Synced { id, modified_time } => {
                 let id: u64 = id.parse().map_err(|_| ZohoFdwError::Internal(format!("Zoho returned record id {id:?}, which is not a number")))?;
                 outcomes.synced.push((r, id, modified_time));
-                outcomes.synced_keys.push(quarantine::key_of(row));
+                if keys {
+                    outcomes.synced_keys.push(quarantine::key_of(row));
+                }
             }
             Outcome::Rejected(e) => {
                 outcomes.rejected_prints.push((quarantine::fingerprint(row), e.clone()));
@@ -600,6 +627,17 @@ fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, session: bool) ->
 fn count_pending(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<u64, ZohoFdwError> {
     let sql = format!("SELECT count(*) FROM {} WHERE NOT {}", src.sql_name, src.sync.quoted());
     Ok(spi.select(sql.as_str(), None, &[]).and_then(|t| t.first().get_one::<i64>()).map_err(spi_error)?.unwrap_or(0) as u64)
+}
+
+/// Key columns whose text form is equal exactly when their values are.
+fn text_keyed(cols: &columns::PushColumns) -> bool {
+    let key = &cols.columns[0].local;
+    key.deterministic && matches!(key.type_oid, pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::UUIDOID)
+}
+
+fn unique_keys(rows: &[read::Pending]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.iter().all(|r| seen.insert(r.key.as_str()))
 }
 
 /// Zoho matches rows on the key: two pending rows with one key would write

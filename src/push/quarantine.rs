@@ -91,14 +91,19 @@ pub fn record(spi: &mut SpiClient<'_>, source: pg_sys::Oid, rejected: &[(Fingerp
     Ok(reached)
 }
 
-/// Forgets the rejections of rows Zoho has now taken.
-pub fn forget(spi: &mut SpiClient<'_>, source: pg_sys::Oid, keys: &[String]) -> Result<(), ZohoFdwError> {
-    let any = spi
+/// Whether any row of `source` has a rejection on record: when none has,
+/// a push need not forget any (only pushes record them, one at a time).
+pub fn any(spi: &mut SpiClient<'_>, source: pg_sys::Oid) -> Result<bool, ZohoFdwError> {
+    Ok(spi
         .select("SELECT EXISTS (SELECT 1 FROM zoho.push_rejections WHERE source = $1::oid::regclass)", None, &[source.into()])
         .and_then(|t| t.first().get_one::<bool>())
         .map_err(spi_err)?
-        .unwrap_or(false);
-    if keys.is_empty() || !any {
+        .unwrap_or(false))
+}
+
+/// Forgets the rejections of rows Zoho has now taken.
+pub fn forget(spi: &mut SpiClient<'_>, source: pg_sys::Oid, keys: &[String]) -> Result<(), ZohoFdwError> {
+    if keys.is_empty() {
         return Ok(());
     }
     spi.update(

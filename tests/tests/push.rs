@@ -349,3 +349,45 @@ fn upsert_calls_run_while_the_bulk_job_does() {
     assert!(last_upsert < status, "the upsert calls (last #{last_upsert}) ended after the job's status read (#{status})");
     assert_eq!(check_invariants(&sim, &mut c), 30_000);
 }
+
+/// A push of more rows than one round reads them all before sending; the
+/// keys' check it makes of them in memory stops the same rows, with the
+/// same words, as the SQL one a short push makes, and sends nothing.
+#[test]
+fn a_long_push_stops_on_a_shared_or_missing_key_before_sending() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("push_long_keys");
+    let mut c = setup(&sim, &db, 1_500);
+    c.batch_execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey, ALTER COLUMN order_id DROP NOT NULL").unwrap();
+    let refused = |c: &mut Client, why: &str| {
+        let e = push(c, "auto").expect_err(why);
+        let msg = sql_error(&e).1;
+        assert_eq!(push_usage(&sim), (0, 0), "{why}: nothing is sent");
+        assert_eq!(pending(c), 1_500, "{why}: every row stays pending");
+        msg
+    };
+
+    c.execute("UPDATE orders SET order_id = 'ORD-3' WHERE order_id = 'ORD-1400'", &[]).unwrap();
+    let msg = refused(&mut c, "a shared key");
+    assert!(msg.ends_with("public.orders: 2 pending rows share the key order_id = 'ORD-3'; Zoho would write one record twice"), "{msg}");
+
+    c.execute("UPDATE orders SET order_id = NULL WHERE quantity IN (3, 1200)", &[]).unwrap();
+    let msg = refused(&mut c, "a missing key");
+    assert!(msg.ends_with("public.orders: 2 pending row(s) have no value in key column order_id (parent_id), so Zoho cannot match them"), "{msg}");
+
+    // Keys equal under a case-insensitive collation are one key to the
+    // table, whatever their bytes.
+    c.batch_execute(
+        "UPDATE orders SET order_id = 'ORD-' || quantity WHERE order_id IS NULL OR quantity = 1400;
+         CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         ALTER TABLE orders ALTER COLUMN order_id TYPE text COLLATE nocase;
+         UPDATE orders SET order_id = 'ord-5' WHERE order_id = 'ORD-1000'",
+    )
+    .unwrap();
+    let msg = refused(&mut c, "keys equal under the collation");
+    assert!(msg.contains("2 pending rows share the key order_id = "), "{msg}");
+
+    c.execute("UPDATE orders SET order_id = 'ORD-1000' WHERE quantity = 1000", &[]).unwrap();
+    assert_eq!(push(&mut c, "auto").unwrap().synced, 1_500);
+    assert_eq!(check_invariants(&sim, &mut c), 1_500);
+}
