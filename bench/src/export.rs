@@ -146,6 +146,7 @@ pub fn run(sizes: &[usize]) {
         println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed (scripts/pg.sh start)");
         return;
     };
+    crate::installed::warn_unless_release();
     println!("(apply: from a downloaded page to rows in the table; COPY: the same rows from a CSV file into an identical empty table; medians of {ROUNDS} interleaved runs;");
     println!(" floor: every page's download alone plus that COPY; sim floor: the same plus every page's job run to its end, as zoho-api alone sees it;");
     println!(" end to end: zoho_bulk_export, jobs included)");

@@ -14,6 +14,7 @@
 
 mod bulk_read;
 mod export;
+mod installed;
 mod notify;
 mod planner;
 mod push;

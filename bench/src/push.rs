@@ -81,6 +81,7 @@ pub fn run() {
         println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed (scripts/pg.sh start)");
         return;
     };
+    crate::installed::warn_unless_release();
     credits(&dsn);
     wall_time(&dsn);
     local_rate(&dsn);

@@ -73,6 +73,7 @@ pub fn run() {
         println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed and its worker running (scripts/pg.sh start)");
         return;
     };
+    crate::installed::warn_unless_release();
     let sim = Sim::start_blocking(SimConfig::default().latency_ms(LATENCY_MS)).expect("simulator");
     let mut c = crate::worker_db::reset(
         &dsn,
