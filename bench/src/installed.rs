@@ -14,10 +14,10 @@ pub fn warn_unless_release() {
     };
     let installed = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim()).join("zoho_fdw.so");
     let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libzoho_fdw.so");
-    let same = match (std::fs::read(&installed), std::fs::read(&release)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
+    // Sizes first: a debug build is ten times larger, and not read at all.
+    let len = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).ok();
+    let same = len(&installed).is_some() && len(&installed) == len(&release)
+        && matches!((std::fs::read(&installed), std::fs::read(&release)), (Ok(a), Ok(b)) if a == b);
     if !same {
         println!(
             "WARNING: {} is not this tree's release build ({}); local figures below measure another build \
