@@ -7,6 +7,8 @@
 //! Rows are values aligned with [`PushSpec::fields`], Zoho's JSON write
 //! shapes (zoho-api.md §4.3); the key is field 0.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::bulk_write::{BulkRowResult, BulkWriteJob, BulkWriteSpec, Column, RowStatus};
@@ -95,13 +97,19 @@ impl PushSpec {
 /// A JSON write value as a bulk CSV cell: lookups by id, multi-selects
 /// joined with `;`, `None` for null (an empty cell).
 pub fn cell(v: &Value) -> Option<String> {
+    cell_str(v).map(Cow::into_owned)
+}
+
+/// [`cell`] borrowing what it can: most cells are strings, and the bulk CSV
+/// only reads them, so they need not be copied.
+fn cell_str(v: &Value) -> Option<Cow<'_, str>> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Object(m) => m.get("id").and_then(cell),
-        Value::Array(items) => Some(items.iter().filter_map(cell).collect::<Vec<_>>().join(";")),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Object(m) => m.get("id").and_then(cell_str),
+        Value::Array(items) => Some(Cow::Owned(items.iter().filter_map(cell_str).collect::<Vec<_>>().join(";"))),
     }
 }
 
@@ -176,7 +184,7 @@ impl ZohoClient {
     pub async fn push_bulk(&self, spec: &PushSpec, rows: &[PushRow], progress: &mut dyn FnMut(&BulkWriteJob)) -> Result<(Vec<Outcome>, BulkPushReport)> {
         spec.validate(rows)?;
         let bulk = spec.bulk_spec();
-        let mut cells = rows.iter().map(|r| Ok(r.iter().map(cell).collect::<Vec<_>>()));
+        let mut cells = rows.iter().map(|r| Ok(r.iter().map(cell_str).collect::<Vec<_>>()));
         let mut report = BulkPushReport::default();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
         let mut first = 0;
@@ -233,6 +241,11 @@ mod tests {
         assert_eq!(cell(&json!(12.5)), Some("12.5".into()));
         assert_eq!(cell(&json!({"id": "5725767000000412001"})), Some("5725767000000412001".into()));
         assert_eq!(cell(&json!(["English", "French"])), Some("English;French".into()));
+        assert_eq!(cell(&json!({})), None);
+        assert_eq!(cell(&json!([{"id": "1"}, null, 2])), Some("1;2".into()));
+        // Strings, the usual cell, are lent to the CSV writer, not copied.
+        assert!(matches!(cell_str(&json!("x")), Some(Cow::Borrowed("x"))));
+        assert!(matches!(cell_str(&json!({"id": "7"})), Some(Cow::Borrowed("7"))));
     }
 
     #[test]
