@@ -20,6 +20,8 @@ use zoho_api::{AccessToken, MemoryTokenStore, RefreshBudget, Secret, TokenStore}
 const SLOTS: usize = 64;
 const TOKEN_MAX: usize = 1024;
 const DOMAIN_MAX: usize = 256;
+/// A zgid is a number of about eleven digits.
+const ZGID_MAX: usize = 32;
 
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -35,6 +37,9 @@ struct Slot {
     refreshes: [i64; RefreshBudget::LIMIT],
     token: [u8; TOKEN_MAX],
     domain: [u8; DOMAIN_MAX],
+    /// The org's zgid (0 bytes: not read yet); it outlives the token.
+    zgid_len: u8,
+    zgid: [u8; ZGID_MAX],
 }
 
 #[derive(Clone, Copy)]
@@ -142,6 +147,23 @@ impl TokenStore for SharedTokenStore {
                 s.token = [0; TOKEN_MAX];
             }
         }
+    }
+
+    fn org_zgid(&self, key: &str) -> Option<String> {
+        let table = TOKENS.share();
+        let s = &table.slots[table.find(hash(key))?];
+        (s.zgid_len > 0).then(|| String::from_utf8_lossy(&s.zgid[..s.zgid_len as usize]).into_owned())
+    }
+
+    fn put_org_zgid(&self, key: &str, zgid: &str) {
+        let value = zgid.as_bytes();
+        if value.is_empty() || value.len() > ZGID_MAX {
+            return; // each client reads its own
+        }
+        let mut table = TOKENS.exclusive();
+        let s = table.slot_for(hash(key));
+        s.zgid[..value.len()].copy_from_slice(value);
+        s.zgid_len = value.len() as u8;
     }
 
     fn claim_refresh(&self, key: &str, now: SystemTime) -> Result<(), Duration> {

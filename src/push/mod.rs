@@ -295,7 +295,7 @@ fn send_pending(
     if plan.bulk_jobs > 0 {
         // A failed read is the upload's to report: it reads again.
         flight.push(Box::pin(async move {
-            let _ = client.org().await;
+            let _ = client.zgid().await;
             Done::Warmed
         }));
         if let Some(done) = kick(&mut flight) {

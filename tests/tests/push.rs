@@ -119,6 +119,25 @@ fn zoho_api_min(n: u64) -> u64 {
     (0..=n.div_ceil(25_000)).map(|b| b * 503 + n.saturating_sub(b * 25_000).div_ceil(10)).min().unwrap()
 }
 
+/// The org's zgid, which every bulk upload names, is read once for all
+/// sessions: it is kept in shared memory beside the credential's token.
+#[test]
+fn a_new_session_uploads_without_reading_the_org_again() {
+    let sim = start_sim(SimConfig::default().bulk_step_ms(0));
+    let db = TestDb::new("push_zgid");
+    let mut c = setup(&sim, &db, 200);
+    assert_eq!(push(&mut c, "bulk").unwrap().synced, 200);
+    let org_reads = |sim: &Sim| sim.credits().by_endpoint.get("meta.org").map_or(0, |u| u.calls);
+    assert_eq!(org_reads(&sim), 1);
+    drop(c);
+    let mut c = db.client();
+    c.batch_execute("UPDATE orders SET quantity = quantity + 1").unwrap();
+    let p = push(&mut c, "bulk").unwrap();
+    assert_eq!((p.mode.as_str(), p.synced), ("bulk", 200));
+    assert_eq!(org_reads(&sim), 1, "the second session read the org again");
+    assert_eq!(check_invariants(&sim, &mut c), 200);
+}
+
 /// Marking reads only the pages of the rows it marks. PostgreSQL prices
 /// each TID of `ctid = ANY` as a random page read, so on a small table it
 /// would rather scan the whole table for every batch of 1,000.

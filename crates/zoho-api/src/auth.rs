@@ -135,12 +135,19 @@ pub trait TokenStore: Send + Sync {
     fn discard(&self, key: &str, token: &Secret);
     /// Claims one refresh from the budget of `key`.
     fn claim_refresh(&self, key: &str, now: SystemTime) -> std::result::Result<(), Duration>;
+    /// The `zgid` of the credential's org, once any client read it: it
+    /// never changes, and every bulk upload needs it.
+    fn org_zgid(&self, _key: &str) -> Option<String> {
+        None
+    }
+    fn put_org_zgid(&self, _key: &str, _zgid: &str) {}
 }
 
 /// A per-process store: enough for tools, tests and a single backend.
 #[derive(Default)]
 pub struct MemoryTokenStore {
     inner: Mutex<HashMap<String, (Option<AccessToken>, RefreshBudget)>>,
+    zgids: Mutex<HashMap<String, String>>,
 }
 
 impl TokenStore for MemoryTokenStore {
@@ -162,6 +169,14 @@ impl TokenStore for MemoryTokenStore {
 
     fn claim_refresh(&self, key: &str, now: SystemTime) -> std::result::Result<(), Duration> {
         self.inner.lock().unwrap().entry(key.to_string()).or_default().1.claim(now)
+    }
+
+    fn org_zgid(&self, key: &str) -> Option<String> {
+        self.zgids.lock().unwrap().get(key).cloned()
+    }
+
+    fn put_org_zgid(&self, key: &str, zgid: &str) {
+        self.zgids.lock().unwrap().insert(key.to_string(), zgid.to_string());
     }
 }
 
@@ -275,6 +290,15 @@ impl TokenManager {
     /// Called after Zoho said INVALID_TOKEN for `token`.
     pub fn discard(&self, token: &Secret) {
         self.store.discard(&self.key, token);
+    }
+
+    /// The org's `zgid` as the store has it for this credential.
+    pub fn org_zgid(&self) -> Option<String> {
+        self.store.org_zgid(&self.key)
+    }
+
+    pub fn put_org_zgid(&self, zgid: &str) {
+        self.store.put_org_zgid(&self.key, zgid);
     }
 
     async fn refresh(&self, cancel: &Cancel) -> Result<AccessToken> {

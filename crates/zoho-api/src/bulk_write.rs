@@ -369,7 +369,7 @@ pub struct ChunkReport {
 impl ZohoClient {
     /// Uploads a zip to the upload host; returns Zoho's file id.
     pub async fn bulk_upload(&self, file: &BulkFile) -> Result<String> {
-        let zgid = self.org().await?.zgid.clone();
+        let zgid = self.zgid().await?;
         let mut call = Call::new("bulk_write.upload", Method::POST, Target::Upload(self.path("upload")))
             .header("feature", "bulk-write")
             .header("X-CRM-ORG", zgid);

@@ -50,9 +50,28 @@ impl ZohoClient {
         format!("/crm/bulk/{}/{}", self.t.config.api_version, rest.trim_start_matches('/'))
     }
 
-    /// The org, fetched once: bulk-write uploads need its `zgid`.
+    /// The org, fetched once.
     pub async fn org(&self) -> Result<&Org> {
-        self.org.get_or_try_init(|| self.fetch_org()).await
+        self.org
+            .get_or_try_init(|| async {
+                let org = self.fetch_org().await?;
+                self.t.tokens().put_org_zgid(&org.zgid);
+                Ok(org)
+            })
+            .await
+    }
+
+    /// The org's `zgid`, which every bulk-write upload names: kept in the
+    /// token store, so only the first client of a credential (in any
+    /// backend, when the store is shared) reads the org for it.
+    pub async fn zgid(&self) -> Result<String> {
+        if let Some(org) = self.org.get() {
+            return Ok(org.zgid.clone());
+        }
+        if let Some(zgid) = self.t.tokens().org_zgid() {
+            return Ok(zgid);
+        }
+        Ok(self.org().await?.zgid.clone())
     }
 
     /// A module's fields, fetched again only when the copy is older than

@@ -92,6 +92,26 @@ async fn a_bulk_job_writes_what_the_upsert_api_would() {
 }
 
 #[tokio::test]
+async fn clients_sharing_a_token_store_read_the_org_once_for_their_uploads() {
+    let sim = sim(SimConfig::default()).await;
+    let mut cfg = config(&sim);
+    cfg.token_store = Some(std::sync::Arc::new(zoho_api::MemoryTokenStore::default()));
+    let a = zoho_api::ZohoClient::new(cfg.clone(), credentials()).unwrap();
+    let b = zoho_api::ZohoClient::new(cfg, credentials()).unwrap();
+    a.push_bulk(&spec(), &rows(0..10, "a"), &mut |_| {}).await.unwrap();
+    assert_eq!(calls_to(&sim, "meta.org"), 1);
+    // The simulator refuses an upload whose X-CRM-ORG is not the org's.
+    let (outcomes, _) = b.push_bulk(&spec(), &rows(10..20, "b"), &mut |_| {}).await.unwrap();
+    assert_eq!(ids(&outcomes).len(), 10);
+    assert_eq!(calls_to(&sim, "meta.org"), 1, "the second client took the zgid from the store");
+    assert_eq!(b.zgid().await.unwrap(), a.org().await.unwrap().zgid);
+    // A client with a store of its own reads the org for itself.
+    client(&sim).push_bulk(&spec(), &rows(20..30, "c"), &mut |_| {}).await.unwrap();
+    assert_eq!(calls_to(&sim, "meta.org"), 2);
+    assert_eq!(calls_to(&sim, "bulk_write.upload"), 3);
+}
+
+#[tokio::test]
 async fn rows_zoho_skips_are_rejected_with_the_reason() {
     let sim = sim(SimConfig::default()).await;
     let c = client(&sim);
