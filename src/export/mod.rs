@@ -278,9 +278,10 @@ fn export_pages(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, m
     let t = &target.table;
     let names: Vec<String> = target.columns.iter().map(|(c, _)| c.name.clone()).collect();
     // Into an empty table rows go straight in; the rows written so far are
-    // then the export's own, which `direct` checks on each page. In one
-    // transaction the table is locked before the first download, so
-    // notifications wait for the export and apply their newer rows after it.
+    // then the export's own, which `direct` checks on each page when steps
+    // commit. In one transaction the table is locked before the first
+    // download, so notifications wait for the export and apply their newer
+    // rows after it, and no page needs the check.
     let mut direct = resume.pages == 0 && !spec.overwrites() && target.sync.is_none();
     let commits = steps.commits();
     if direct && !commits {
@@ -319,7 +320,10 @@ fn export_pages(spec: &Export<'_>, steps: &mut impl Steps, mut resume: Resume, m
         let how = if spec.overwrites() { FromZoho::AsWritten } else { FromZoho::Synced };
         let (applied, fed, next) = steps.step(|spi| from_zoho(target_oid, how, || {
             let feed = copy::Feed::new(text, t.display.clone());
-            let straight = direct && sql.still_own(spi, t, resume.written, !commits)?;
+            // In one transaction the lock taken before the first download is
+            // still held, so the table holds only this export's rows: no
+            // count (which would read every row written so far, twice).
+            let straight = direct && (!commits || sql.still_own(spi, t, resume.written, false)?);
             let (applied, fed) = if straight {
                 let (n, feed) = copy::copy_into(target_oid, &names, feed)?;
                 (n as i64, feed.text.rows())
