@@ -252,8 +252,9 @@ pub trait Job: Clone {
 
 /// How a bulk job came out of [`App::advance_job`].
 pub enum Advanced<J> {
-    /// IN PROGRESS: do the work.
-    Run(J),
+    /// IN PROGRESS: do the work, and complete the job no sooner than the
+    /// deadline.
+    Run(J, tokio::time::Instant),
     /// Marked FAILED (a fault): send the callback and stop.
     Failed,
     /// The job is gone.
@@ -390,22 +391,33 @@ pub struct App {
 }
 
 impl App {
-    /// ADDED → IN PROGRESS, one `bulk_step_ms` apart, or FAILED for a job
-    /// with an armed fault: the life cycle bulk reads and writes share.
+    /// ADDED → IN PROGRESS after one `bulk_step_ms`, or FAILED one step
+    /// later for a job with an armed fault: the life cycle bulk reads and
+    /// writes share. The work runs while the job is IN PROGRESS, and the
+    /// job completes no sooner than [`Advanced::Run`]'s deadline, a step
+    /// after it started: the job takes its two steps, or the simulator's
+    /// own work when that is longer.
     pub async fn advance_job<J: Job>(&self, id: &str, jobs: fn(&mut State) -> &mut BTreeMap<String, J>) -> Advanced<J> {
         let step = std::time::Duration::from_millis(self.cfg.bulk_step_ms);
         tokio::time::sleep(step).await;
-        if let Some(j) = jobs(&mut self.st()).get_mut(id) {
+        let deadline = tokio::time::Instant::now() + step;
+        let job = {
+            let mut st = self.st();
+            let Some(j) = jobs(&mut st).get_mut(id) else { return Advanced::Gone };
             *j.state_mut() = JobState::InProgress;
+            j.clone()
+        };
+        if !job.fails() {
+            return Advanced::Run(job, deadline);
         }
-        tokio::time::sleep(step).await;
-        let mut st = self.st();
-        let Some(job) = jobs(&mut st).get_mut(id) else { return Advanced::Gone };
-        if job.fails() {
-            *job.state_mut() = JobState::Failed;
-            return Advanced::Failed;
+        tokio::time::sleep_until(deadline).await;
+        match jobs(&mut self.st()).get_mut(id) {
+            Some(j) => {
+                *j.state_mut() = JobState::Failed;
+                Advanced::Failed
+            }
+            None => Advanced::Gone,
         }
-        Advanced::Run(job.clone())
     }
 
     /// POSTs a finished job's details to the job's `callback.url`, as Zoho

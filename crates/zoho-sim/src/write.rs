@@ -110,10 +110,17 @@ pub fn module_id_base(m: &ModuleDef) -> i64 {
 pub fn insert(app: &App, st: &mut State, m: &ModuleDef, input: &Map<String, Value>, jp: &str, user: &User, ch: &mut Changes) -> Result<Map<String, Value>, RecErr> {
     let values = normalize_record(st, m, input, jp, true, app.tz)?;
     check_unique(st, m, &values, jp, None)?;
-    Ok(insert_normalized(app, st, m, values, user, ch))
+    let id = insert_normalized(app, st, m, values, user, ch);
+    Ok(stored(st, m, id))
 }
 
-pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, values: Map<String, Value>, user: &User, ch: &mut Changes) -> Map<String, Value> {
+/// Record `id` as stored, for a response.
+fn stored(st: &State, m: &ModuleDef, id: i64) -> Map<String, Value> {
+    st.store.get(m.api_name).and_then(|s| s.records.get(&id)).cloned().expect("just written")
+}
+
+/// Inserts checked values; the new record's id.
+pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, values: Map<String, Value>, user: &User, ch: &mut Changes) -> i64 {
     let now = app.now();
     let id = alloc_id(st, m);
     let mut rec = blank_record(m);
@@ -125,12 +132,13 @@ pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, values: Map<S
     let ts = app.fmt(now);
     rec.insert("Created_Time".into(), Value::String(ts.clone()));
     rec.insert("Modified_Time".into(), Value::String(ts));
-    rec.insert("Created_By".into(), user.owner_json());
-    rec.insert("Modified_By".into(), user.owner_json());
+    let owner = user.owner_json();
+    rec.insert("Created_By".into(), owner.clone());
+    rec.insert("Modified_By".into(), owner);
     apply_formulas(m.api_name, &mut rec, now);
-    st.store.entry(m.api_name.to_string()).or_default().insert(id, rec.clone());
+    st.store.entry(m.api_name.to_string()).or_default().insert(id, rec);
     ch.inserted.push(id.to_string());
-    rec
+    id
 }
 
 /// Validates and applies an update to record `id`.
@@ -140,13 +148,15 @@ pub fn update(app: &App, st: &mut State, m: &ModuleDef, id: i64, input: &Map<Str
     }
     let values = normalize_record(st, m, input, jp, false, app.tz)?;
     check_unique(st, m, &values, jp, Some(id))?;
-    Ok(update_normalized(app, st, m, id, values, user, ch))
+    update_normalized(app, st, m, id, values, user, ch);
+    Ok(stored(st, m, id))
 }
 
-pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, values: Map<String, Value>, user: &User, ch: &mut Changes) -> Map<String, Value> {
+/// Applies checked values to record `id`, which exists.
+pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, values: Map<String, Value>, user: &User, ch: &mut Changes) {
     let now = app.now();
     let store = st.store.get_mut(m.api_name).expect("record checked above");
-    let (out, changed) = store
+    let changed = store
         .update(id, |rec| {
             let mut changed = Map::new();
             for (k, v) in values {
@@ -158,11 +168,10 @@ pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, valu
             rec.insert("Modified_Time".into(), Value::String(app.fmt(now)));
             rec.insert("Modified_By".into(), user.owner_json());
             apply_formulas(m.api_name, rec, now);
-            (rec.clone(), changed)
+            changed
         })
         .expect("record checked above");
     ch.updated.push((id.to_string(), changed));
-    out
 }
 
 /// Deletes record `id` (to the recycle bin). Already-deleted or unknown ids

@@ -249,3 +249,57 @@ async fn bulk_write_insert_default_formats_skip_rows_fault_and_failure() {
     let (s, v) = sj(ctx.post("/crm/bulk/v8/write", &json!({"operation": "insert", "resource": [{"type": "data", "module": {"api_name": "Nope"}, "file_id": file_id}]})).await).await;
     assert_eq!((s.as_u16(), v["code"].as_str()), (400, Some("MODULE_NOT_AVAILABLE")));
 }
+
+#[tokio::test]
+async fn jobs_larger_than_a_slice_keep_every_row_and_take_their_two_steps() {
+    // 25,000 Leads is three slices of the simulator's lock; every record
+    // comes back once, with the values it holds.
+    let ctx = Ctx::new(SimConfig::default().seed("Leads", 25_000).bulk_page_size(25_000).bulk_step_ms(200)).await;
+    let started = std::time::Instant::now();
+    let (s, v) = sj(ctx.post("/crm/bulk/v8/read", &json!({"query": {"module": {"api_name": "Leads"}}})).await).await;
+    assert_eq!(s, 201);
+    let job = wait_read(&ctx, v["data"][0]["details"]["id"].as_str().unwrap()).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400), "a job takes its two steps: {:?}", started.elapsed());
+    assert_eq!((job["result"]["count"].as_i64(), job["result"]["more_records"].as_bool()), (Some(25_000), Some(false)));
+    let (_, rows) = unzip_csv(&ctx.get(job["result"]["download_url"].as_str().unwrap()).await.bytes().await.unwrap());
+    let stored = ctx.sim.records("Leads");
+    let mut ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    ids.sort();
+    let mut all: Vec<&str> = stored.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    all.sort();
+    assert_eq!(ids, all);
+    for row in [&rows[1], &rows[12_345], &rows[25_000]] {
+        let rec = stored.iter().find(|r| r["id"] == row[0].as_str()).unwrap();
+        for (name, cell) in rows[0].iter().zip(row).skip(1) {
+            let want = match &rec[name.as_str()] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o["id"].as_str().unwrap_or("").to_string(),
+                Value::Array(a) => a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(";"),
+                other => other.to_string(),
+            };
+            assert_eq!(cell, &want, "column {name} of record {}", row[0]);
+        }
+    }
+
+    // 5,000 rows written are three slices too: one outcome per row, in order.
+    let zgid = ctx.sim.zgid();
+    let csv: String = std::iter::once("parent_id,Name\n".to_string()).chain((1..=5_000).map(|i| format!("BIG-{i},Big order {i}\n"))).collect();
+    let (s, v) = upload(&ctx, zip_csv("big.csv", &csv), Some("bulk-write"), Some(&zgid)).await;
+    assert_eq!(s, 200);
+    let job = json!({"operation": "upsert", "resource": [{"type": "data", "module": {"api_name": "Orders"}, "file_id": v["details"]["file_id"], "find_by": "parent_id",
+        "field_mappings": [{"api_name": "parent_id", "index": 0}, {"api_name": "Name", "index": 1}]}]});
+    let (s, v) = sj(ctx.post("/crm/bulk/v8/write", &job).await).await;
+    assert_eq!(s, 201);
+    let id = v["details"]["id"].as_str().unwrap().to_string();
+    let st = wait_write(&ctx, &id).await;
+    let file = &st["resource"][0]["file"];
+    assert_eq!((file["added_count"].as_i64(), file["skipped_count"].as_i64(), file["total_count"].as_i64()), (Some(5_000), Some(0), Some(5_000)));
+    let r = ctx.http.get(st["result"]["download_url"].as_str().unwrap()).header("Authorization", ctx.auth()).send().await.unwrap();
+    let (_, rows) = unzip_csv(&r.bytes().await.unwrap());
+    assert_eq!(rows.len(), 5_001);
+    for (i, row) in rows[1..].iter().enumerate() {
+        assert_eq!((row[0].as_str(), row[2].as_str()), (format!("BIG-{}", i + 1).as_str(), "ADDED"));
+    }
+    assert_eq!(ctx.sim.records("Orders").len(), 5_000);
+}

@@ -1,5 +1,6 @@
 //! Bulk read (zoho-api.md §7): jobs that export a module to a zipped CSV.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -140,23 +141,23 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
-/// A CSV cell for a stored value.
-pub fn cell(v: &Value) -> String {
+/// A CSV cell for a stored value (text borrowed, the rest formatted).
+pub fn cell(v: &Value) -> Cow<'_, str> {
     match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(";"),
-        Value::Object(o) => o.get("id").map(cell).unwrap_or_default(),
+        Value::Null => Cow::Borrowed(""),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Bool(b) => Cow::Owned(b.to_string()),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Array(a) => Cow::Owned(a.iter().map(cell).collect::<Vec<_>>().join(";")),
+        Value::Object(o) => o.get("id").map(|id| Cow::Owned(cell(id).into_owned())).unwrap_or_default(),
     }
 }
 
-fn dotted(st: &SimState, app: &App, m: &ModuleDef, rec: &Map<String, Value>, f: &str) -> String {
+fn dotted<'a>(st: &SimState, m: &ModuleDef, rec: &'a Map<String, Value>, f: &str) -> Cow<'a, str> {
     let Some((head, tail)) = f.split_once('.') else {
         return cell(rec.get(f).unwrap_or(&Value::Null));
     };
-    let Some(id) = rec.get(head).and_then(|v| v.get("id")).and_then(|v| v.as_str()) else { return String::new() };
+    let Some(id) = rec.get(head).and_then(|v| v.get("id")).and_then(|v| v.as_str()) else { return Cow::Borrowed("") };
     let def = m.field(head);
     let target = match def.map(|d| d.data_type) {
         Some(DataType::Ownerlookup) => user_by_id(id).map(|u| u.as_record()),
@@ -166,9 +167,11 @@ fn dotted(st: &SimState, app: &App, m: &ModuleDef, rec: &Map<String, Value>, f: 
             .and_then(|s| s.records.get(&id.parse::<i64>().ok()?))
             .cloned(),
     };
-    let _ = app;
-    target.and_then(|t| t.get(tail).map(cell)).unwrap_or_default()
+    Cow::Owned(target.and_then(|t| t.get(tail).map(|v| cell(v).into_owned())).unwrap_or_default())
 }
+
+/// Rows written per hold of the simulator's lock.
+const SLICE: usize = 10_000;
 
 fn scramble(id: i64) -> u64 {
     let mut x = id as u64 ^ 0x9E37_79B9_7F4A_7C15;
@@ -178,8 +181,8 @@ fn scramble(id: i64) -> u64 {
 }
 
 async fn run_job(app: Arc<App>, id: String) {
-    let job = match app.advance_job(&id, |st| &mut st.bulk_reads).await {
-        Advanced::Run(job) => job,
+    let (job, deadline) = match app.advance_job(&id, |st| &mut st.bulk_reads).await {
+        Advanced::Run(job, deadline) => (job, deadline),
         Advanced::Failed => return callback(&app, &id).await,
         Advanced::Gone => return,
     };
@@ -189,42 +192,71 @@ async fn run_job(app: Arc<App>, id: String) {
         Some(f) => f.clone(),
         None => m.fields.iter().filter(|f| f.api_name != "id").map(|f| f.api_name.to_string()).collect(),
     };
-    // Cells are produced under the lock; zipping happens outside it.
-    let (rows, more, last_id) = {
-        let mut st = app.st();
-        crate::write::refresh_formulas(&app, &mut st, m.api_name);
-        let cond = job.criteria.as_ref().and_then(|c| coql::criteria_from_json(c, &m).ok());
-        let empty = Default::default();
-        let store = st.store.get(m.api_name).map(|s| &s.records).unwrap_or(&empty);
-        let mut it = store
-            .range(job.after_id + 1..)
-            .filter(|(_, r)| cond.as_ref().is_none_or(|c| coql::matches(c, &m, r)))
-            .skip(if job.after_id == 0 { job.rows_before } else { 0 });
-        let page: Vec<(i64, &Map<String, Value>)> = it.by_ref().take(page_size).map(|(k, r)| (*k, r)).collect();
-        let more = it.next().is_some();
-        let last_id = page.last().map(|(k, _)| *k).unwrap_or(job.after_id);
-        let mut rows: Vec<(u64, Vec<String>)> = page
-            .iter()
-            .map(|(k, r)| {
-                let mut row = vec![k.to_string()];
-                row.extend(all_fields.iter().map(|f| dotted(&st, &app, &m, r, f)));
-                (scramble(*k), row)
-            })
-            .collect();
-        // Zoho does not document the row order: a deterministic shuffle.
-        rows.sort_by_key(|(h, _)| *h);
-        (rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(), more, last_id)
-    };
-    let count = rows.len();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["Id".to_string()];
     header.extend(all_fields.iter().cloned());
     let _ = w.write_record(&header);
-    for r in &rows {
-        let _ = w.write_record(r);
-    }
+    // The page is written a slice at a time under the lock, which is let go
+    // between slices so that downloads and other calls are served while a
+    // large job runs (as Zoho's API stays up while its jobs do).
+    let cond = job.criteria.as_ref().and_then(|c| coql::criteria_from_json(c, &m).ok());
+    // Plain fields by name, to walk each record's keys (in the same order)
+    // once instead of searching it for every column.
+    let mut plain: Vec<(&str, usize)> = all_fields.iter().enumerate().filter(|(_, f)| !f.contains('.')).map(|(i, f)| (f.as_str(), i)).collect();
+    plain.sort_unstable();
+    let lookups: Vec<usize> = all_fields.iter().enumerate().filter(|(_, f)| f.contains('.')).map(|(i, _)| i).collect();
+    let (mut count, mut last_id, mut skip) = (0usize, job.after_id, if job.after_id == 0 { job.rows_before } else { 0 });
+    let more = loop {
+        // Some(more) once the page is full or the rows have run out.
+        let done = {
+            let mut st = app.st();
+            if count == 0 {
+                crate::write::refresh_formulas(&app, &mut st, m.api_name);
+            }
+            let empty = Default::default();
+            let store = st.store.get(m.api_name).map(|s| &s.records).unwrap_or(&empty);
+            let mut it = store.range(last_id + 1..).filter(|(_, r)| cond.as_ref().is_none_or(|c| coql::matches(c, &m, r))).skip(std::mem::take(&mut skip));
+            let want = SLICE.min(page_size - count);
+            let mut slice: Vec<(i64, &Map<String, Value>)> = it.by_ref().take(want).map(|(k, r)| (*k, r)).collect();
+            last_id = slice.last().map_or(last_id, |(k, _)| *k);
+            count += slice.len();
+            // Zoho does not document the row order: a deterministic shuffle.
+            slice.sort_by_key(|(k, _)| scramble(*k));
+            let mut cells: Vec<Cow<str>> = vec![Cow::Borrowed(""); all_fields.len()];
+            for (k, r) in &slice {
+                cells.fill(Cow::Borrowed(""));
+                let mut keys = r.iter().peekable();
+                for &(f, i) in &plain {
+                    while keys.next_if(|(k, _)| k.as_str() < f).is_some() {}
+                    if let Some((_, v)) = keys.next_if(|(k, _)| k.as_str() == f) {
+                        cells[i] = cell(v);
+                    }
+                }
+                for &i in &lookups {
+                    cells[i] = dotted(&st, &m, r, &all_fields[i]);
+                }
+                let _ = w.write_field(k.to_string());
+                for c in &cells {
+                    let _ = w.write_field(c.as_bytes());
+                }
+                let _ = w.write_record(None::<&[u8]>);
+            }
+            if slice.len() < want {
+                Some(false)
+            } else if count == page_size {
+                Some(it.next().is_some())
+            } else {
+                None
+            }
+        };
+        if let Some(more) = done {
+            break more;
+        }
+        tokio::task::yield_now().await;
+    };
     let data = w.into_inner().unwrap_or_default();
     let zip = zip_one(&format!("{id}.csv"), &data);
+    tokio::time::sleep_until(deadline).await;
     {
         let now = app.now();
         let mut st = app.st();

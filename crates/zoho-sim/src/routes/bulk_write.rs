@@ -445,8 +445,8 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, op: &str, find_by: O
             let col = e["details"]["api_name"].as_str().unwrap_or("").to_string();
             return skipped(vec![("DUPLICATE_DATA", col)]);
         }
-        let rec = write::insert_normalized(app, st, m, values, api_user(), ch);
-        RowOutcome { status: "ADDED", record_id: rec["id"].as_str().unwrap_or("").to_string(), errors: vec![] }
+        let id = write::insert_normalized(app, st, m, values, api_user(), ch);
+        RowOutcome { status: "ADDED", record_id: id.to_string(), errors: vec![] }
     };
     let update = |st: &mut SimState, id: i64, values: Map<String, Value>, ch: &mut Changes| -> RowOutcome {
         if values.iter().any(|(k, v)| m.field(k).is_some_and(|f| f.mandatory) && crate::values::is_blank(Some(v))) {
@@ -469,9 +469,12 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, op: &str, find_by: O
     }
 }
 
+/// Rows processed per hold of the simulator's lock.
+const SLICE: usize = 2_000;
+
 async fn run_job(app: Arc<App>, id: String) {
-    let job = match app.advance_job(&id, |st| &mut st.bulk_writes).await {
-        Advanced::Run(job) => job,
+    let (job, deadline) = match app.advance_job(&id, |st| &mut st.bulk_writes).await {
+        Advanced::Run(job, deadline) => (job, deadline),
         Advanced::Failed => return callback(&app, &id).await,
         Advanced::Gone => return,
     };
@@ -497,31 +500,37 @@ async fn run_job(app: Arc<App>, id: String) {
     let mut head: Vec<String> = echo.iter().map(|i| header.get(*i).cloned().unwrap_or_default()).collect();
     head.extend(["STATUS", "RECORD_ID", "ERRORS"].map(String::from));
     let _ = out.write_record(&head);
-    {
-        let mut st = app.st();
-        let mut ch = Changes::new(m.api_name);
-        for (i, row) in rows.iter().enumerate() {
-            let outcome = if i < job.skip_rows {
-                let col = mappings.first().map(|m| m.api_name.clone()).unwrap_or_default();
-                RowOutcome { status: "SKIPPED", record_id: String::new(), errors: vec![("INVALID_DATA", col)] }
-            } else {
-                process_row(&app, &mut st, &m, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
-            };
-            match outcome.status {
-                "ADDED" => counts.added += 1,
-                "UPDATED" => counts.updated += 1,
-                _ => counts.skipped += 1,
+    // A slice of rows per hold of the lock, so that other calls are served
+    // while a large job runs; the job's notifications go out at its end.
+    let mut ch = Changes::new(m.api_name);
+    for (first, slice) in rows.chunks(SLICE).enumerate().map(|(n, s)| (n * SLICE, s)) {
+        {
+            let mut st = app.st();
+            for (i, row) in (first..).zip(slice) {
+                let outcome = if i < job.skip_rows {
+                    let col = mappings.first().map(|m| m.api_name.clone()).unwrap_or_default();
+                    RowOutcome { status: "SKIPPED", record_id: String::new(), errors: vec![("INVALID_DATA", col)] }
+                } else {
+                    process_row(&app, &mut st, &m, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
+                };
+                match outcome.status {
+                    "ADDED" => counts.added += 1,
+                    "UPDATED" => counts.updated += 1,
+                    _ => counts.skipped += 1,
+                }
+                let mut rec: Vec<String> = echo.iter().map(|i| row.get(*i).cloned().unwrap_or_default()).collect();
+                rec.push(outcome.status.to_string());
+                rec.push(outcome.record_id);
+                rec.push(errors_text(&outcome.errors));
+                let _ = out.write_record(&rec);
             }
-            let mut rec: Vec<String> = echo.iter().map(|i| row.get(*i).cloned().unwrap_or_default()).collect();
-            rec.push(outcome.status.to_string());
-            rec.push(outcome.record_id);
-            rec.push(errors_text(&outcome.errors));
-            let _ = out.write_record(&rec);
         }
-        notify::fire(&app, &mut st, &ch);
+        tokio::task::yield_now().await;
     }
+    notify::fire(&app, &mut app.st(), &ch);
     let data = out.into_inner().unwrap_or_default();
     let zip = zip_one(&format!("{}-{}", m.api_name, job.file.csv_name), &data);
+    tokio::time::sleep_until(deadline).await;
     if let Some(j) = app.st().bulk_writes.get_mut(&id) {
         j.state = JobState::Completed;
         j.counts = counts;
