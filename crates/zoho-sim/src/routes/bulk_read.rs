@@ -228,7 +228,8 @@ async fn run_job(app: Arc<App>, id: String) {
                 let mut keys = r.iter().peekable();
                 for &(f, i) in &plain {
                     while keys.next_if(|(k, _)| k.as_str() < f).is_some() {}
-                    if let Some((_, v)) = keys.next_if(|(k, _)| k.as_str() == f) {
+                    // Peeked, not taken, so a repeated name would match too.
+                    if let Some((_, v)) = keys.peek().filter(|(k, _)| k.as_str() == f) {
                         cells[i] = cell(v);
                     }
                 }
