@@ -110,7 +110,7 @@ pub fn module_id_base(m: &ModuleDef) -> i64 {
 pub fn insert(app: &App, st: &mut State, m: &ModuleDef, input: &Map<String, Value>, jp: &str, user: &User, ch: &mut Changes) -> Result<Map<String, Value>, RecErr> {
     let values = normalize_record(st, m, input, jp, true, app.tz)?;
     check_unique(st, m, &values, jp, None)?;
-    let id = insert_normalized(app, st, m, values, user, ch);
+    let id = insert_normalized(app, st, m, blank_record(m), values, user, ch);
     Ok(stored(st, m, id))
 }
 
@@ -119,20 +119,21 @@ fn stored(st: &State, m: &ModuleDef, id: i64) -> Map<String, Value> {
     st.store.get(m.api_name).and_then(|s| s.records.get(&id)).cloned().expect("just written")
 }
 
-/// Inserts checked values; the new record's id.
-pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, values: Map<String, Value>, user: &User, ch: &mut Changes) -> i64 {
+/// Inserts checked values over `blank` (the module's [`blank_record`],
+/// which a bulk job builds once and clones); the new record's id.
+pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, blank: Map<String, Value>, values: Map<String, Value>, user: &User, ch: &mut Changes) -> i64 {
     let now = app.now();
     let id = alloc_id(st, m);
-    let mut rec = blank_record(m);
+    let mut rec = blank;
+    let owner = user.owner_json();
     rec.insert("id".into(), Value::String(id.to_string()));
-    rec.insert("Owner".into(), user.owner_json());
+    rec.insert("Owner".into(), owner.clone());
     for (k, v) in values {
         rec.insert(k, v);
     }
     let ts = app.fmt(now);
     rec.insert("Created_Time".into(), Value::String(ts.clone()));
     rec.insert("Modified_Time".into(), Value::String(ts));
-    let owner = user.owner_json();
     rec.insert("Created_By".into(), owner.clone());
     rec.insert("Modified_By".into(), owner);
     apply_formulas(m.api_name, &mut rec, now);

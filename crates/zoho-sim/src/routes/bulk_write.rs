@@ -380,7 +380,7 @@ fn errors_text(errs: &[(&'static str, String)]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, op: &str, find_by: Option<&str>, ignore_empty: bool, mappings: &[Mapping], row: &[String], ch: &mut Changes) -> RowOutcome {
+fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, Value>, op: &str, find_by: Option<&str>, ignore_empty: bool, mappings: &[Mapping], row: &[String], ch: &mut Changes) -> RowOutcome {
     let skipped = |errors| RowOutcome { status: "SKIPPED", record_id: String::new(), errors };
     let mut values = Map::new();
     let mut errors = Vec::new();
@@ -445,7 +445,7 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, op: &str, find_by: O
             let col = e["details"]["api_name"].as_str().unwrap_or("").to_string();
             return skipped(vec![("DUPLICATE_DATA", col)]);
         }
-        let id = write::insert_normalized(app, st, m, values, api_user(), ch);
+        let id = write::insert_normalized(app, st, m, blank.clone(), values, api_user(), ch);
         RowOutcome { status: "ADDED", record_id: id.to_string(), errors: vec![] }
     };
     let update = |st: &mut SimState, id: i64, values: Map<String, Value>, ch: &mut Changes| -> RowOutcome {
@@ -503,6 +503,7 @@ async fn run_job(app: Arc<App>, id: String) {
     // A slice of rows per hold of the lock, so that other calls are served
     // while a large job runs; the job's notifications go out at its end.
     let mut ch = Changes::new(m.api_name);
+    let blank = write::blank_record(&m);
     for (first, slice) in rows.chunks(SLICE).enumerate().map(|(n, s)| (n * SLICE, s)) {
         {
             let mut st = app.st();
@@ -511,7 +512,7 @@ async fn run_job(app: Arc<App>, id: String) {
                     let col = mappings.first().map(|m| m.api_name.clone()).unwrap_or_default();
                     RowOutcome { status: "SKIPPED", record_id: String::new(), errors: vec![("INVALID_DATA", col)] }
                 } else {
-                    process_row(&app, &mut st, &m, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
+                    process_row(&app, &mut st, &m, &blank, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
                 };
                 match outcome.status {
                     "ADDED" => counts.added += 1,
