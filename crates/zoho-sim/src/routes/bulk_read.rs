@@ -149,7 +149,7 @@ pub fn cell(v: &Value) -> Cow<'_, str> {
         Value::Bool(b) => Cow::Owned(b.to_string()),
         Value::Number(n) => Cow::Owned(n.to_string()),
         Value::Array(a) => Cow::Owned(a.iter().map(cell).collect::<Vec<_>>().join(";")),
-        Value::Object(o) => o.get("id").map(|id| Cow::Owned(cell(id).into_owned())).unwrap_or_default(),
+        Value::Object(o) => o.get("id").map(cell).unwrap_or_default(),
     }
 }
 
