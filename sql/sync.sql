@@ -101,6 +101,10 @@ BEGIN
     RAISE EXCEPTION '% has no column zoho_deleted_at (timestamptz), which deletes => flag sets', target USING ERRCODE = '22023',
       HINT = format('ALTER TABLE %s ADD COLUMN zoho_deleted_at timestamptz', target);
   END IF;
+  -- The table first, then the flow's rows: the worker's jobs take them in
+  -- that order (writing the table, then their own rows), so a job running
+  -- now makes this wait rather than deadlock at the DROP TRIGGER below.
+  EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', target);
   INSERT INTO zoho.syncs AS s (target, module, key_field, policy, fields, mapping, pull_mapping, sync_column, deletes, server, owner)
   VALUES (target, module, plan->>'key_field', policy, plan->'fields', mapping, plan->'pull_mapping', sync_column, deletes, server, current_user::regrole)
   ON CONFLICT ON CONSTRAINT syncs_pkey DO UPDATE
@@ -125,6 +129,10 @@ CREATE FUNCTION zoho_unsync(target regclass) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE found boolean;
 BEGIN
+  -- The table before the flow's rows, as in zoho_sync.
+  IF EXISTS (SELECT FROM zoho.syncs s WHERE s.target = $1) THEN
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', $1);
+  END IF;
   DELETE FROM zoho.syncs s WHERE s.target = $1 RETURNING true INTO found;
   IF found THEN
     PERFORM @extschema@.zoho_unschedule_push($1);
