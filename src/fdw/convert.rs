@@ -29,10 +29,25 @@ pub enum Rounding {
 }
 
 unsafe fn output_text(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> String {
-    let mut func = pg_sys::Oid::INVALID;
-    let mut varlena = false;
-    pg_sys::getTypeOutputInfo(type_oid, &mut func, &mut varlena);
-    CStr::from_ptr(pg_sys::OidOutputFunctionCall(func, datum)).to_string_lossy().into_owned()
+    match type_oid {
+        // What their output functions print is the value's own bytes: read
+        // in place, without a catalog lookup or a copy per value.
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => {
+            let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+            let bytes = std::slice::from_raw_parts(pgrx::varlena::vardata_any(v).cast::<u8>(), pgrx::varlena::varsize_any_exhdr(v));
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+        pg_sys::NUMERICOID => {
+            let p = pgrx::direct_function_call_as_datum(pg_sys::numeric_out, &[Some(datum)]).expect("numeric_out returns a string");
+            CStr::from_ptr(p.cast_mut_ptr()).to_string_lossy().into_owned()
+        }
+        _ => {
+            let mut func = pg_sys::Oid::INVALID;
+            let mut varlena = false;
+            pg_sys::getTypeOutputInfo(type_oid, &mut func, &mut varlena);
+            CStr::from_ptr(pg_sys::OidOutputFunctionCall(func, datum)).to_string_lossy().into_owned()
+        }
+    }
 }
 
 /// A non-null datum of `type_oid` as a COQL literal, or None when COQL
@@ -183,6 +198,8 @@ pub unsafe fn to_json(datum: pg_sys::Datum, isnull: bool, col: &super::table::Co
         }
         Kind::Bool => Value::Bool(datum.value() != 0),
         Kind::Date => match literal(datum, type_oid, Rounding::Exact) {
+            // Display is yyyy-MM-dd for four-digit years, without parsing a format.
+            Some(Literal::Date(d)) if (0..=9999).contains(&chrono::Datelike::year(&d)) => Value::String(d.to_string()),
             Some(Literal::Date(d)) => Value::String(d.format("%Y-%m-%d").to_string()),
             _ => return Err("infinite dates cannot be stored in Zoho".into()),
         },

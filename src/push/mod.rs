@@ -59,9 +59,6 @@ pub const CHANGED_AT: &str = "zoho_changed_at";
 /// three-way comparison), not by row.
 pub const CHANGED_FIELDS: &str = "zoho_changed_fields";
 
-/// Up to this many pending rows need no pre-pass: they are all read and
-/// converted before the first Upsert API call.
-const UPSERT_ROUND: usize = 1_000;
 /// Rows read from the table at a time while calls are in flight.
 const READ_CHUNK: usize = 1_000;
 /// Rows whose outcomes are marked in one statement (one step).
@@ -207,33 +204,28 @@ fn send_pending(
     let (held, remembered, n, kept, complete, prepass) = steps.step(|spi| {
         let held = quarantine::load(spi, src.oid, max_attempts)?;
         let remembered = quarantine::any(spi, src.oid)?;
-        let n = count_pending(spi, src)?.saturating_sub(held.len() as u64);
         // Every value is converted before the first row is sent, so a bad
-        // one stops the push with nothing sent. One round needs no pre-pass.
-        // The converted rows are kept, up to RETAIN_BYTES, so that most
-        // pushes read each row once.
-        let first_round = if planner::plan(n, req.mode).bulk_jobs > 0 { planner::BULK_BATCH as usize } else { UPSERT_ROUND };
-        let mut kept = Vec::new();
-        let mut complete = false;
-        if n as usize > first_round {
-            let mut cursor = read::Cursor::open(&query, &[])?;
-            let mut bytes = 0;
-            complete = true;
-            loop {
-                // The keys' check names the rows a missing key stops.
-                let rows = cursor.fetch(10_000, src, cols).map_err(|e| check_keys(spi, src, cols).err().unwrap_or(e))?;
-                if rows.is_empty() {
-                    break;
-                }
-                if bytes < RETAIN_BYTES {
-                    bytes += rows.iter().map(read::Pending::size).sum::<usize>();
-                    kept.extend(rows);
-                } else {
-                    complete = false;
-                }
+        // one stops the push with nothing sent. The converted rows are
+        // kept, up to RETAIN_BYTES, so that most pushes read each row once;
+        // when all of them fit, they are also the count.
+        let mut cursor = read::Cursor::open(&query, &[])?;
+        let (mut kept, mut bytes, mut complete, mut read) = (Vec::new(), 0, true, 0u64);
+        loop {
+            // The keys' check names the rows a missing key stops.
+            let rows = cursor.fetch(10_000, src, cols).map_err(|e| check_keys(spi, src, cols).err().unwrap_or(e))?;
+            if rows.is_empty() {
+                break;
             }
-            cursor.close();
+            read += rows.len() as u64;
+            if bytes < RETAIN_BYTES {
+                bytes += rows.iter().map(read::Pending::size).sum::<usize>();
+                kept.extend(rows);
+            } else {
+                complete = false;
+            }
         }
+        cursor.close();
+        let n = read.saturating_sub(held.len() as u64);
         // Keys the pre-pass read in full are checked as they are, in memory;
         // SQL checks the rest, and names the rows either way.
         if !(complete && text_keyed(cols) && unique_keys(&kept)) {
@@ -261,6 +253,8 @@ fn send_pending(
     // Time waiting on Zoho, for the benchmark's local rows/s.
     let mut remote = Duration::ZERO;
     let mut marking = Duration::ZERO;
+    // Building and zipping the bulk jobs' CSV, inside their futures.
+    let mut csv = Duration::ZERO;
     // CPU the backend's thread spent, beside the wall times: the gap is
     // time it waited for a core (the I/O thread, or a simulator on the
     // same machine) rather than work of its own.
@@ -397,6 +391,7 @@ fn send_pending(
                 match got {
                     Ok((results, report)) => {
                         remote = remote.saturating_sub(report.csv_time);
+                        csv += report.csv_time;
                         if report.fell_back {
                             notice!("zoho_fdw: {module} bulk job {} failed; its rows went through the Upsert API instead", report.job_ids.join(", "));
                             used_upsert = true;
@@ -433,11 +428,12 @@ fn send_pending(
     let total = started.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     debug1!(
-        "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1} cpu_ms={:.1} mark_cpu_ms={:.1}",
+        "zoho_fdw: push timing: rows={sent} local_ms={:.1} zoho_ms={:.1} checks_ms={:.1} mark_ms={:.1} csv_ms={:.1} cpu_ms={:.1} mark_cpu_ms={:.1}",
         ms(total.saturating_sub(remote)),
         ms(remote),
         ms(prepass),
         ms(marking),
+        ms(csv),
         ms(thread_cpu().saturating_sub(cpu_started)),
         ms(marking_cpu)
     );
@@ -631,12 +627,6 @@ fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, session: bool) ->
     Ok(())
 }
 
-fn count_pending(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable) -> Result<u64, ZohoFdwError> {
-    let sql = format!("SELECT count(*) FROM {} WHERE NOT {}", src.sql_name, src.sync.quoted());
-    Ok(spi.select(sql.as_str(), None, &[]).and_then(|t| t.first().get_one::<i64>()).map_err(spi_error)?.unwrap_or(0) as u64)
-}
-
-/// Key columns whose text form is equal exactly when their values are.
 /// CPU time of the calling thread so far.
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -648,6 +638,7 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Key columns whose text form is equal exactly when their values are.
 fn text_keyed(cols: &columns::PushColumns) -> bool {
     let key = &cols.columns[0].local;
     key.deterministic && matches!(key.type_oid, pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::UUIDOID)

@@ -103,14 +103,15 @@ impl Cursor {
             }
             let count = pg_sys::SPI_processed as usize;
             let desc = (*table).tupdesc;
+            let natts = (*desc).natts as usize;
+            // Each row taken apart once: heap_getattr walks a tuple from its
+            // start for every column after a varlena.
+            let (mut datums, mut nulls) = (vec![pg_sys::Datum::from(0); natts], vec![false; natts]);
             let mut out = Vec::with_capacity(count);
             for i in 0..count {
                 let tuple = *(*table).vals.add(i);
-                let mut isnull = false;
-                let mut get = |attnum: usize| {
-                    let d = pg_sys::heap_getattr(tuple, attnum as i32, desc, &mut isnull);
-                    (d, isnull)
-                };
+                pg_sys::heap_deform_tuple(tuple, desc, datums.as_mut_ptr(), nulls.as_mut_ptr());
+                let get = |attnum: usize| (datums[attnum - 1], nulls[attnum - 1]);
                 let (toid, _) = get(1);
                 let (tid, _) = get(2);
                 let (xmin, _) = get(3);

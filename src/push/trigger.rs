@@ -61,81 +61,84 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     let before_row = event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE && event & pg_sys::TRIGGER_EVENT_ROW != 0;
     let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
     let rel = (*td).tg_relation;
-    let relname = CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
+    // Only an error names the table: this runs for every row written.
+    let relname = || CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
     if !before_row || !(op == pg_sys::TRIGGER_EVENT_INSERT || op == pg_sys::TRIGGER_EVENT_UPDATE) {
         fail(
-            format!("zoho_mark_pending() on {relname} must be a BEFORE INSERT OR UPDATE … FOR EACH ROW trigger"),
+            format!("zoho_mark_pending() on {} must be a BEFORE INSERT OR UPDATE … FOR EACH ROW trigger", relname()),
             "CREATE TRIGGER … BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION zoho_mark_pending('synced')",
         );
     }
+    let new = if op == pg_sys::TRIGGER_EVENT_INSERT { (*td).tg_trigtuple } else { (*td).tg_newtuple };
+    let origin = crate::sync::origin::current((*rel).rd_id, (*(*rel).rd_rel).relispartition);
+    // The extension's own statement sets the sync column itself (a push
+    // marking rows synced, a two-way table's conflicts): nothing to decide.
+    if origin == Some(FromZoho::AsWritten) {
+        return pg_sys::Datum::from(new);
+    }
     let trigger = (*td).tg_trigger;
-    let sync_name = if (*trigger).tgnargs > 0 {
-        CStr::from_ptr(*(*trigger).tgargs).to_string_lossy().into_owned()
-    } else {
-        "synced".to_string()
-    };
+    let sync_name: &[u8] = if (*trigger).tgnargs > 0 { CStr::from_ptr(*(*trigger).tgargs).to_bytes() } else { b"synced" };
     let desc = (*rel).rd_att;
     let natts = (*desc).natts as usize;
     let attrs = (*desc).attrs.as_slice(natts);
     let name_of = |a: &pg_sys::FormData_pg_attribute| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned();
-    // Compared in place: this runs for every column of every row written.
-    let named = |a: &pg_sys::FormData_pg_attribute, name: &str| CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes();
-    let Some(sync_idx) = attrs.iter().position(|a| !a.attisdropped && named(a, &sync_name)) else {
+    // Compared in place, without a copy.
+    let named = |a: &pg_sys::FormData_pg_attribute, name: &[u8]| CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name;
+    let Some(sync_idx) = attrs.iter().position(|a| !a.attisdropped && named(a, sync_name)) else {
         fail(
-            format!("zoho_mark_pending(): table {relname} has no sync column \"{sync_name}\""),
+            format!("zoho_mark_pending(): table {} has no sync column \"{}\"", relname(), String::from_utf8_lossy(sync_name)),
             "Add it (ALTER TABLE … ADD COLUMN synced boolean NOT NULL DEFAULT false) or pass the column's name as the trigger's argument.",
         );
     };
     if attrs[sync_idx].atttypid != pg_sys::BOOLOID {
-        fail(format!("zoho_mark_pending(): sync column \"{sync_name}\" of {relname} is not boolean"), "The sync column must be boolean.");
+        fail(format!("zoho_mark_pending(): sync column \"{}\" of {} is not boolean", String::from_utf8_lossy(sync_name), relname()), "The sync column must be boolean.");
     }
-    let new = if op == pg_sys::TRIGGER_EVENT_INSERT { (*td).tg_trigtuple } else { (*td).tg_newtuple };
+    // Every column of NEW (and OLD), taken apart once: heap_getattr walks
+    // the tuple from its start for each column after a NULL or a varlena.
+    let deform = |tuple: *mut pg_sys::HeapTupleData| {
+        let (mut values, mut nulls) = (vec![pg_sys::Datum::from(0); natts], vec![false; natts]);
+        pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        (values, nulls)
+    };
+    let new_cells = deform(new);
     let old = (op == pg_sys::TRIGGER_EVENT_UPDATE).then(|| (*td).tg_trigtuple);
+    let old_cells = old.map(deform);
     // A table that tracks which columns changed needs them all; any other
     // only whether one did.
-    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::JSONBOID && named(a, CHANGED_FIELDS));
-    let changed_columns: Vec<(usize, String)> = match old {
+    let fields_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::JSONBOID && named(a, CHANGED_FIELDS.as_bytes()));
+    let changed_columns: Vec<usize> = match &old_cells {
         None => Vec::new(),
-        Some(old) => attrs
-            .iter()
-            .enumerate()
-            .filter(|(i, a)| {
-                if a.attisdropped || *i == sync_idx || BOOKKEEPING.iter().any(|b| named(a, b)) {
+        Some((v1, n1)) => (0..natts)
+            .filter(|&i| {
+                let a = &attrs[i];
+                if a.attisdropped || i == sync_idx || BOOKKEEPING.iter().any(|b| named(a, b.as_bytes())) {
                     return false;
                 }
-                let (mut n1, mut n2) = (false, false);
-                let v1 = pg_sys::heap_getattr(old, *i as i32 + 1, desc, &mut n1);
-                let v2 = pg_sys::heap_getattr(new, *i as i32 + 1, desc, &mut n2);
-                match (n1, n2) {
+                match (n1[i], new_cells.1[i]) {
                     (true, true) => false,
-                    (false, false) => !pg_sys::ffi::pg_guard_ffi_boundary(|| datum_image_eq(v1, v2, a.attbyval, a.attlen.into())),
+                    (false, false) => {
+                        let (x, y) = (v1[i], new_cells.0[i]);
+                        !pg_sys::ffi::pg_guard_ffi_boundary(|| datum_image_eq(x, y, a.attbyval, a.attlen.into()))
+                    }
                     _ => true,
                 }
             })
-            .map(|(i, a)| (i, name_of(a)))
             .take(if fields_idx.is_some() { usize::MAX } else { 1 })
             .collect(),
     };
     // A row flagged as deleted in Zoho is not sent; clearing the flag sends
     // it again (its record is made anew).
-    let deleted_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, DELETED_AT));
-    let flag_set = |tuple: *mut pg_sys::HeapTupleData, i: usize| {
-        let mut isnull = false;
-        pg_sys::heap_getattr(tuple, i as i32 + 1, desc, &mut isnull);
-        !isnull
-    };
-    let flagged = old.is_some() && deleted_idx.is_some_and(|i| flag_set(new, i));
-    let revived = !flagged && deleted_idx.is_some_and(|i| old.is_some_and(|o| flag_set(o, i)));
+    let deleted_idx = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, DELETED_AT.as_bytes()));
+    let flagged = old.is_some() && deleted_idx.is_some_and(|i| !new_cells.1[i]);
+    let revived = !flagged && deleted_idx.is_some_and(|i| old_cells.as_ref().is_some_and(|(_, n)| !n[i]));
     let changed = old.is_none() || !changed_columns.is_empty() || revived;
     if !changed {
         return pg_sys::Datum::from(new);
     }
     let (mut cols, mut values): (Vec<c_int>, Vec<pg_sys::Datum>) = (Vec::new(), Vec::new());
-    let origin = crate::sync::origin::current((*rel).rd_id, (*(*rel).rd_rel).relispartition);
     let by_user = origin.is_none();
     match origin {
-        // The statement sets the sync column itself.
-        Some(FromZoho::AsWritten) => return pg_sys::Datum::from(new),
+        Some(FromZoho::AsWritten) => unreachable!("returned above"),
         // The row now holds what Zoho holds.
         Some(FromZoho::Synced) => {
             cols.push(sync_idx as c_int + 1);
@@ -144,14 +147,13 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
         None if flagged => return pg_sys::Datum::from(new),
         None => {
             crate::worker::wake::pushes_at_commit();
-            let mut isnull = false;
-            let current = pg_sys::heap_getattr(new, sync_idx as i32 + 1, desc, &mut isnull);
+            let (current, isnull) = (new_cells.0[sync_idx], new_cells.1[sync_idx]);
             if isnull || current.value() != 0 {
                 cols.push(sync_idx as c_int + 1);
                 values.push(pg_sys::Datum::from(false));
             }
             // When it changed here, for newest_wins (a two-way table's).
-            if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, CHANGED_AT)) {
+            if let Some(i) = attrs.iter().position(|a| !a.attisdropped && a.atttypid == pg_sys::TIMESTAMPTZOID && named(a, CHANGED_AT.as_bytes())) {
                 cols.push(i as c_int + 1);
                 values.push(pg_sys::Datum::from(pg_sys::GetCurrentTimestamp()));
             }
@@ -159,20 +161,19 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
             // the value each column had then (its text form): OLD's object,
             // and this update's columns not yet in it. A new row has none:
             // all of it is local.
-            if let (Some(i), Some(old)) = (fields_idx, old) {
-                let mut isnull = false;
-                let before = pg_sys::heap_getattr(old, i as i32 + 1, desc, &mut isnull);
+            if let (Some(i), Some((old_values, old_nulls))) = (fields_idx, &old_cells) {
+                let (before, isnull) = (old_values[i], old_nulls[i]);
                 // SAFETY: attribute i of OLD is a jsonb (checked above), read with its null flag.
                 let mut agreed = match unsafe { pgrx::JsonB::from_datum(before, isnull) } {
                     Some(pgrx::JsonB(serde_json::Value::Object(m))) => m,
                     _ => serde_json::Map::new(),
                 };
-                for (c, name) in changed_columns {
+                for c in changed_columns {
+                    let name = name_of(&attrs[c]);
                     if agreed.contains_key(&name) {
                         continue;
                     }
-                    let mut isnull = false;
-                    let v = pg_sys::heap_getattr(old, c as i32 + 1, desc, &mut isnull);
+                    let (v, isnull) = (old_values[c], old_nulls[c]);
                     let text = (!isnull).then(|| {
                         let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
                         pg_sys::getTypeOutputInfo(attrs[c].atttypid, &mut out, &mut varlena);
@@ -196,7 +197,7 @@ pub unsafe extern "C-unwind" fn zoho_mark_pending(fcinfo: pg_sys::FunctionCallIn
     // deleted record's (which a later pull's list of deletes would flag
     // again), and the push writes the id of the record it makes.
     if revived && by_user {
-        if let Some(i) = attrs.iter().position(|a| !a.attisdropped && named(a, "zoho_id")) {
+        if let Some(i) = attrs.iter().position(|a| !a.attisdropped && named(a, b"zoho_id")) {
             cols.push(i as c_int + 1);
             values.push(pg_sys::Datum::from(0));
             nulls.push(true);
