@@ -118,9 +118,9 @@ fn subscriptions(entry: &ResultEntry) -> Result<Vec<Subscription>> {
     if wire::is_nothing(&entry.details) {
         return Ok(Vec::new());
     }
-    let details: Details = serde_json::from_value(entry.details.clone()).map_err(|e| Error::malformed("watch", format!("key `watch[].details.events`: {e}")))?;
+    let details: Details = wire::parse_value("watch", "watch[].details", entry.details.clone())?;
     if details.events.is_empty() && entry.details.get("channel_id").is_some_and(|id| !wire::is_nothing(id)) {
-        let one: Subscription = serde_json::from_value(entry.details.clone()).map_err(|e| Error::malformed("watch", format!("key `watch[].details`: {e}")))?;
+        let one: Subscription = wire::parse_value("watch", "watch[].details", entry.details.clone())?;
         return Ok(vec![one]);
     }
     Ok(details.events)

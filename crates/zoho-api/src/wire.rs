@@ -24,7 +24,7 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::{DeserializeOwned, Error as _, IntoDeserializer};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -32,6 +32,11 @@ use crate::error::{Error, Result};
 
 /// Parses one body as `T`, or fails with where and why it did not fit.
 pub fn parse<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T> {
+    // Most bodies fit: read them without tracking the path, which costs a
+    // copy of every key, and read again with it only to say what went wrong.
+    if let Ok(parsed) = serde_json::from_slice(body) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -53,6 +58,21 @@ pub fn parse<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T> {
     })?;
     de.end().map_err(|e| Error::malformed(endpoint, format!("body is not JSON ({})", describe(&e.to_string()))))?;
     Ok(parsed)
+}
+
+/// `T` from a member of a body kept as a `Value` (`at` is its key path),
+/// failing as [`parse`] does, with the path of what did not fit.
+pub fn parse_value<T: DeserializeOwned>(endpoint: &str, at: &str, v: Value) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let (path, message) = nested(&path, &e.into_inner().to_string());
+        let key = match path.as_str() {
+            "." => at.to_string(),
+            p if p.starts_with('[') => format!("{at}{p}"),
+            p => format!("{at}.{p}"),
+        };
+        Error::malformed(endpoint, format!("key `{key}`: {message}"))
+    })
 }
 
 /// Marks the path of an error found inside a buffered value ([`opt`] and
@@ -123,11 +143,71 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    let v = Value::deserialize(d)?;
-    if is_nothing(&v) {
-        return Ok(None);
+    d.deserialize_any(Opt(std::marker::PhantomData))
+}
+
+/// What [`opt`] reads. A list streams straight into `T`: the list of a
+/// write's results or a page's records is the bulk of a body, and reading
+/// it whole into a `Value` first took as long again. Anything else is read
+/// whole, as before: a map may be `{}`, and serde_json hands a number over
+/// as a map when it keeps numbers' text (`arbitrary_precision`).
+struct Opt<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for Opt<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
     }
-    from_value(v).map(Some)
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(Some)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        if is_nothing(&v) {
+            return Ok(None);
+        }
+        from_value(v).map(Some)
+    }
+
+    // A scalar is `T` or an error at this very key: nothing to buffer.
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<Self::Value, E> {
+        T::deserialize(b.into_deserializer()).map(Some)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
+        T::deserialize(n.into_deserializer()).map(Some)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<Self::Value, E> {
+        T::deserialize(n.into_deserializer()).map(Some)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> std::result::Result<Self::Value, E> {
+        T::deserialize(n.into_deserializer()).map(Some)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
+        T::deserialize(s.into_deserializer()).map(Some)
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> std::result::Result<Self::Value, E> {
+        T::deserialize(s.into_deserializer()).map(Some)
+    }
 }
 
 /// A value with a natural empty (a list, a map, `false`): `null` and `{}`
@@ -269,6 +349,8 @@ mod tests {
         on: bool,
         #[serde(default, deserialize_with = "or_default")]
         list: Vec<String>,
+        #[serde(default, deserialize_with = "or_default")]
+        subs: Vec<Sub>,
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
@@ -287,10 +369,32 @@ mod tests {
             assert_eq!(p.sub, None, "{sub}");
         }
         let p = probe(r#"{"id":"1","sub":{"module":"Leads","extra":1},"n":"7","on":{"case_sensitive":false},"list":null,"new_key":[1]}"#).unwrap();
-        assert_eq!(p, Probe { id: "1".into(), sub: Some(Sub { module: "Leads".into() }), n: Some(7), on: true, list: vec![] });
+        assert_eq!(p, Probe { id: "1".into(), sub: Some(Sub { module: "Leads".into() }), n: Some(7), on: true, list: vec![], subs: vec![] });
         assert_eq!(probe(r#"{"id":5725767000000002589}"#).unwrap().id, "5725767000000002589");
         assert!(!probe(r#"{"id":"1","on":{}}"#).unwrap().on);
         assert!(probe(r#"{"id":"1","on":"true"}"#).unwrap().on);
+    }
+
+    /// A list is read as it streams, not buffered first; every spelling of
+    /// nothing still reads as empty.
+    #[test]
+    fn lists_stream_and_keep_their_paths() {
+        for subs in ["", r#","subs":null"#, r#","subs":{}"#, r#","subs":[]"#] {
+            assert_eq!(probe(&format!(r#"{{"id":"1"{subs}}}"#)).unwrap().subs, vec![], "{subs}");
+        }
+        let p = probe(r#"{"id":"1","subs":[{"module":"Leads"},{"module":"Deals","new_key":{}}]}"#).unwrap();
+        assert_eq!(p.subs, vec![Sub { module: "Leads".into() }, Sub { module: "Deals".into() }]);
+        let e = probe(r#"{"id":"1","subs":[{"module":"Leads"},{"module":7}]}"#).unwrap_err().to_string();
+        assert!(e.contains("`subs[1].module`"), "{e}");
+        let e = probe(r#"{"id":"1","subs":{"module":"Leads"}}"#).unwrap_err().to_string();
+        assert!(e.contains("`subs`"), "a map where the list goes: {e}");
+        #[derive(Debug, Deserialize)]
+        struct Outer {
+            #[serde(default, deserialize_with = "or_default")]
+            subs: Vec<Sub>,
+        }
+        let e = parse_value::<Outer>("probe", "data[].details", serde_json::json!({"subs": [{"module": "Leads"}, {}]})).unwrap_err().to_string();
+        assert!(e.contains("`data[].details.subs[1]`") && e.contains("missing field `module`"), "a kept value's path: {e}");
     }
 
     #[test]
