@@ -479,23 +479,25 @@ impl ZohoClient {
         let err_col = col("ERRORS");
         let index_of: HashMap<&str, usize> = chunk.keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
         let mut results: Vec<Option<BulkRowResult>> = vec![None; chunk.keys.len()];
-        for (line, rec) in reader.records().enumerate() {
-            let rec = rec?;
+        // One record, refilled: no allocation per line.
+        let mut rec = csv::StringRecord::new();
+        let mut line = 0;
+        while reader.read_record(&mut rec)? {
+            line += 1;
             let pos = if keyed {
                 let key = rec.get(0).unwrap_or_default();
-                *index_of.get(key).ok_or_else(|| Error::malformed("bulk_write.result", format!("result line {} names unknown key {key:?}", line + 1)))?
+                *index_of.get(key).ok_or_else(|| Error::malformed("bulk_write.result", format!("result line {line} names unknown key {key:?}")))?
             } else {
-                line
+                line - 1
             };
             let Some(slot) = results.get_mut(pos) else {
                 return Err(Error::malformed("bulk_write.result", "more result lines than rows sent"));
             };
-            let status = match rec.get(status_col).unwrap_or_default().to_ascii_uppercase().as_str() {
-                "ADDED" => RowStatus::Added,
-                "UPDATED" => RowStatus::Updated,
-                "SKIPPED" => RowStatus::Skipped,
-                _ => RowStatus::Unprocessed,
-            };
+            let status = rec.get(status_col).unwrap_or_default();
+            let status = [("ADDED", RowStatus::Added), ("UPDATED", RowStatus::Updated), ("SKIPPED", RowStatus::Skipped)]
+                .into_iter()
+                .find_map(|(name, s)| status.eq_ignore_ascii_case(name).then_some(s))
+                .unwrap_or(RowStatus::Unprocessed);
             *slot = Some(BulkRowResult {
                 index: chunk.first_row + pos,
                 key: chunk.keys[pos].clone(),
