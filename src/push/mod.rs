@@ -474,19 +474,22 @@ struct Source<'a> {
     kept: std::vec::IntoIter<read::Pending>,
     /// Every pending row is among the kept ones.
     complete: bool,
-    /// Keys of every row taken so far: a read of the table skips them.
+    /// Rows taken so far.
+    taken: usize,
+    /// Their keys, which a read of the table skips (kept only when the
+    /// table is read again).
     read_keys: Vec<String>,
 }
 
 impl<'a> Source<'a> {
     fn new(query: &'a str, limit: usize, held: &'a std::collections::HashSet<quarantine::Fingerprint>, kept: Vec<read::Pending>, complete: bool) -> Source<'a> {
-        Source { query, limit, held, kept: kept.into_iter(), complete, read_keys: Vec::new() }
+        Source { query, limit, held, kept: kept.into_iter(), complete, taken: 0, read_keys: Vec::new() }
     }
 
     /// The next `take` rows (in a step of their own when read from the
     /// table); None when no pending row is left.
     fn take(&mut self, steps: &mut impl Steps, take: usize, src: &SourceTable, cols: &columns::PushColumns) -> Result<Option<Vec<read::Pending>>, ZohoFdwError> {
-        let take = take.min(self.limit.saturating_sub(self.read_keys.len()));
+        let take = take.min(self.limit.saturating_sub(self.taken));
         if take == 0 {
             return Ok(None);
         }
@@ -504,7 +507,10 @@ impl<'a> Source<'a> {
         if rows.is_empty() {
             return Ok(None);
         }
-        self.read_keys.extend(rows.iter().map(|r| r.key.clone()));
+        self.taken += rows.len();
+        if !self.complete {
+            self.read_keys.extend(rows.iter().map(|r| r.key.clone()));
+        }
         Ok(Some(unheld(rows, self.held)))
     }
 }

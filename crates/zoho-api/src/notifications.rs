@@ -115,12 +115,13 @@ fn subscriptions(entry: &ResultEntry) -> Result<Vec<Subscription>> {
         #[serde(default, deserialize_with = "wire::or_default")]
         events: Vec<Subscription>,
     }
-    if wire::is_nothing(&entry.details) {
+    let value = entry.details.value();
+    if wire::is_nothing(&value) {
         return Ok(Vec::new());
     }
-    let details: Details = wire::parse_value("watch", "watch[].details", entry.details.clone())?;
-    if details.events.is_empty() && entry.details.get("channel_id").is_some_and(|id| !wire::is_nothing(id)) {
-        let one: Subscription = wire::parse_value("watch", "watch[].details", entry.details.clone())?;
+    let details: Details = wire::parse_value("watch", "watch[].details", value.clone())?;
+    if details.events.is_empty() && value.get("channel_id").is_some_and(|id| !wire::is_nothing(id)) {
+        let one: Subscription = wire::parse_value("watch", "watch[].details", value)?;
         return Ok(vec![one]);
     }
     Ok(details.events)

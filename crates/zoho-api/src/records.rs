@@ -272,7 +272,50 @@ pub struct ResultEntry {
     pub duplicate_field: Option<String>,
     /// What the entry is about: the record written, the field blamed.
     #[serde(default)]
-    pub details: Value,
+    pub details: Details,
+}
+
+/// An entry's `details`, kept as its JSON text and read on demand: most
+/// entries are successes read for two or three members, and building a map
+/// for each was most of the time a write reply took to parse.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Details(Box<serde_json::value::RawValue>);
+
+impl Details {
+    /// The whole object, parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// A string (or integer) member, as text.
+    pub fn text(&self, key: &str) -> Option<String> {
+        wire::member_text(self.0.get(), key)
+    }
+
+    /// Several members as text, in one pass.
+    pub fn texts<const N: usize>(&self, keys: [&str; N]) -> [Option<String>; N] {
+        wire::members_text(self.0.get(), keys)
+    }
+}
+
+impl Default for Details {
+    fn default() -> Details {
+        Details(serde_json::value::RawValue::from_string("null".into()).expect("null is JSON"))
+    }
+}
+
+impl From<Value> for Details {
+    fn from(v: Value) -> Details {
+        Details(serde_json::value::to_raw_value(&v).expect("a Value serializes"))
+    }
+}
+
+/// Equal when they hold the same JSON, whatever its spacing.
+impl PartialEq for Details {
+    fn eq(&self, other: &Details) -> bool {
+        self.0.get() == other.0.get() || self.value() == other.value()
+    }
 }
 
 impl ResultEntry {
@@ -282,14 +325,14 @@ impl ResultEntry {
 
     /// A string (or integer) member of `details`.
     pub fn detail(&self, key: &str) -> Option<String> {
-        wire::text_of(self.details.get(key)?)
+        self.details.text(key)
     }
 
     pub fn error(&self) -> RecordError {
         RecordError {
             code: self.code.clone().unwrap_or_else(|| "UNKNOWN".into()),
             message: self.message.clone().unwrap_or_default(),
-            details: self.details.clone(),
+            details: self.details.value(),
         }
     }
 }
@@ -308,15 +351,10 @@ pub struct CountReply {
     pub count: u64,
 }
 
-fn parse_result(index: usize, item: &ResultEntry) -> RecordResult {
+fn parse_result(index: usize, item: ResultEntry) -> RecordResult {
     let outcome = if item.is_success() {
-        Ok(WriteSuccess {
-            id: item.detail("id").unwrap_or_default(),
-            action: item.action.clone(),
-            duplicate_field: item.duplicate_field.clone(),
-            created_time: item.detail("Created_Time"),
-            modified_time: item.detail("Modified_Time"),
-        })
+        let [id, created_time, modified_time] = item.details.texts(["id", "Created_Time", "Modified_Time"]);
+        Ok(WriteSuccess { id: id.unwrap_or_default(), action: item.action, duplicate_field: item.duplicate_field, created_time, modified_time })
     } else {
         Err(item.error())
     };
@@ -346,7 +384,7 @@ fn parse_results(endpoint: &str, offset: usize, expected: usize, body: Option<Wr
     if items.len() != expected {
         return Err(Error::malformed(endpoint, format!("{} results for {expected} records", items.len())));
     }
-    Ok(items.iter().enumerate().map(|(i, item)| parse_result(offset + i, item)).collect())
+    Ok(items.into_iter().enumerate().map(|(i, item)| parse_result(offset + i, item)).collect())
 }
 
 impl ZohoClient {
@@ -547,5 +585,27 @@ mod tests {
         let err = r[1].outcome.as_ref().unwrap_err();
         assert_eq!((r[1].index, err.code.as_str(), err.field()), (101, "MANDATORY_NOT_FOUND", Some("Last_Name")));
         assert!(parse_results("x", 0, 3, Some(WriteReply { data: vec![] })).is_err());
+    }
+
+    /// `details` is kept as text, read from bytes or from a Value alike;
+    /// absent, null and `{}` read as no member, and an error keeps all of it.
+    #[test]
+    fn details_are_read_on_demand() {
+        let text = br#"{"data":[{"status":"success","details":{"Modified_By":{"id":"9"},"id":11,"Modified_Time":"2025-01-01T00:00:00+05:30"}},
+                     {"status":"success"},{"status":"success","details":null},{"status":"success","details":{}},
+                     {"status":"error","code":"INVALID_DATA","details":{"api_name":"Email","json_path":"$.data[4].Email","limit":{"max":3}}}]}"#;
+        let from_bytes: WriteReply = wire::parse("records.upsert", text).unwrap();
+        let from_value: WriteReply = wire::parse_value("records.upsert", "", serde_json::from_slice(text).unwrap()).unwrap();
+        assert_eq!(from_bytes.data, from_value.data);
+        let r = parse_results("records.upsert", 0, 5, Some(from_bytes)).unwrap();
+        let ok = r[0].outcome.as_ref().unwrap();
+        assert_eq!((ok.id.as_str(), ok.modified_time.as_deref()), ("11", Some("2025-01-01T00:00:00+05:30")));
+        for blank in &r[1..4] {
+            assert_eq!(blank.outcome.as_ref().unwrap().id, "", "no details, no id");
+        }
+        let err = r[4].outcome.as_ref().unwrap_err();
+        assert_eq!(err.details, json!({"api_name":"Email","json_path":"$.data[4].Email","limit":{"max":3}}));
+        assert_eq!(err.field(), Some("Email"));
+        assert_eq!(Details::from(json!({"a": 1})), Details::from(json!({ "a" : 1 })));
     }
 }

@@ -127,6 +127,76 @@ pub fn text_of(v: &Value) -> Option<String> {
     }
 }
 
+/// Member `key` of the JSON object `json`, as [`text_of`] gives it, found
+/// without building the object: the other members are skipped unread.
+/// None when `json` is no object, lacks `key` or holds no text there.
+pub fn member_text(json: &str, key: &str) -> Option<String> {
+    let [found] = members_text(json, [key]);
+    found
+}
+
+/// [`member_text`] of several keys, in one pass over `json`.
+pub fn members_text<const N: usize>(json: &str, keys: [&str; N]) -> [Option<String>; N] {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Members<'k, const N: usize>(&'k [&'k str; N]);
+    impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
+        type Value = [Option<String>; N];
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut found = [const { None }; N];
+            // Every member is read through, or the object's end is not
+            // reached; the last of a repeated key counts, as in a Value.
+            while let Some(at) = map.next_key_seed(KeyAt(self.0))? {
+                match at {
+                    Some(i) => found[i] = text_of(&map.next_value::<Value>()?),
+                    None => map.next_value::<IgnoredAny>().map(drop)?,
+                }
+            }
+            Ok(found)
+        }
+        // Anything else holds no members.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok([const { None }; N])
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+            Ok([const { None }; N])
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Ok([const { None }; N])
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+            Ok([const { None }; N])
+        }
+    }
+    impl<'de, const N: usize> DeserializeSeed<'de> for Members<'_, N> {
+        type Value = [Option<String>; N];
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    /// Which of the keys sought a member's name is, compared where it lies.
+    struct KeyAt<'k, const N: usize>(&'k [&'k str; N]);
+    impl<'de, const N: usize> Visitor<'de> for KeyAt<'_, N> {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E>(self, name: &str) -> std::result::Result<Option<usize>, E> {
+            Ok(self.0.iter().position(|k| *k == name))
+        }
+    }
+    impl<'de, const N: usize> DeserializeSeed<'de> for KeyAt<'_, N> {
+        type Value = Option<usize>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Option<usize>, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    Members(&keys).deserialize(&mut serde_json::Deserializer::from_str(json)).unwrap_or([const { None }; N])
+}
+
 /// Whether `v` is one of the spellings of "nothing".
 pub fn is_nothing(v: &Value) -> bool {
     match v {
@@ -393,8 +463,34 @@ mod tests {
             #[serde(default, deserialize_with = "or_default")]
             subs: Vec<Sub>,
         }
+        let kept = parse_value::<Outer>("probe", "data[].details", serde_json::json!({"subs": [{"module": "Leads"}]})).unwrap();
+        assert_eq!(kept.subs, vec![Sub { module: "Leads".into() }]);
         let e = parse_value::<Outer>("probe", "data[].details", serde_json::json!({"subs": [{"module": "Leads"}, {}]})).unwrap_err().to_string();
         assert!(e.contains("`data[].details.subs[1]`") && e.contains("missing field `module`"), "a kept value's path: {e}");
+    }
+
+    /// A member is found past nested objects, lists, escapes and numbers,
+    /// and reads as a Value's member would.
+    #[test]
+    fn a_member_is_read_without_the_rest() {
+        let json = r#"{"Created_By":{"name":"A \"q\"","id":"1"},"tags":[{"id":"x"},2,null],"n":1.50,"id":"4876876000000624001","big":12345678901234567890}"#;
+        assert_eq!(member_text(json, "id").as_deref(), Some("4876876000000624001"));
+        assert_eq!(member_text(json, "big").as_deref(), Some("12345678901234567890"), "a number keeps its digits");
+        assert_eq!(member_text(json, "n").as_deref(), Some("1.50"));
+        for missing in ["name", "tags", "Created_By", "absent"] {
+            assert_eq!(member_text(json, missing), None, "{missing}: no text there");
+        }
+        assert_eq!(member_text(r#"{"a\u0069d":"esc","id":"1","id":"2"}"#, "aid").as_deref(), Some("esc"), "an escaped name is compared unescaped");
+        assert_eq!(member_text(r#"{"id":"1","id":"2"}"#, "id").as_deref(), Some("2"), "the last of a repeated key, as in a Value");
+        for not_object in ["null", "{}", "[]", r#"["id"]"#, "7", r#""id""#, "true", r#"{"id":"#] {
+            assert_eq!(member_text(not_object, "id"), None, "{not_object}");
+        }
+        let value: Value = serde_json::from_str(json).unwrap();
+        for key in ["id", "big", "n", "name", "absent"] {
+            assert_eq!(member_text(json, key), value.get(key).and_then(text_of), "{key}");
+        }
+        let [id, absent, n] = members_text(json, ["id", "absent", "n"]);
+        assert_eq!((id.as_deref(), absent, n.as_deref()), (Some("4876876000000624001"), None, Some("1.50")), "several keys in one pass");
     }
 
     #[test]
