@@ -107,7 +107,9 @@ fn cell_str(v: &Value) -> Option<Cow<'_, str>> {
         Value::Null => None,
         Value::String(s) => Some(Cow::Borrowed(s)),
         Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        // Numbers keep the text they were read or written as
+        // (arbitrary_precision), so a cell borrows that too.
+        Value::Number(n) => Some(Cow::Borrowed(n.as_str())),
         Value::Object(m) => m.get("id").and_then(cell_str),
         Value::Array(items) => Some(Cow::Owned(items.iter().filter_map(cell_str).collect::<Vec<_>>().join(";"))),
     }
