@@ -125,7 +125,7 @@ fn wall_time(dsn: &str) {
     println!("(ideal: per bulk job upload, create, the job, one status read and the download in sequence, and beside the jobs upsert calls");
     println!(" 10 at a time (9 while a job runs) at one latency each: the longer of the two;");
     println!(" zoho-api alone: the same rows pushed by the client straight from memory to a fresh simulator, no PostgreSQL, in the same run,");
-    println!(" its bulk jobs woken by their callback as the push's are: the simulator's own floor;");
+    println!(" its bulk jobs woken by their callback as the push's are, its upsert calls beside them: the simulator's own floor;");
     println!(" each row is the median of {RUNS} runs by ratio, every figure of it from that one run, with the ratio's range over the runs)");
     println!("{:>8} {:>8} {:>10} {:>10} {:>7} {:>11} {:>15} {:>9}", "N", "mode", "ideal s", "actual s", "ratio", "range", "zoho-api alone s", "ratio");
     for (n, mode) in [(2_000u64, "upsert"), (10_000, "upsert"), (100_000, "upsert"), (25_000, "bulk"), (30_000, "auto")] {
@@ -181,11 +181,19 @@ fn client_alone(n: u64, p: &zoho_api::planner::Plan, latency: u64, step: u64) ->
         client.push_upsert(&spec, &rows[..1]).await.unwrap();
         client.org().await.unwrap();
         let started = Instant::now();
-        let bulk = p.bulk_records as usize;
-        if bulk > 0 {
-            client.push_bulk(&spec, &rows[..bulk], &mut |_| {}).await.unwrap();
-        }
-        client.push_upsert(&spec, &rows[bulk..]).await.unwrap();
+        let (by_job, by_upsert) = rows.split_at(p.bulk_records as usize);
+        // The jobs and the upsert calls beside them, as the push runs them.
+        let jobs = async {
+            if !by_job.is_empty() {
+                client.push_bulk(&spec, by_job, &mut |_| {}).await.unwrap();
+            }
+        };
+        let upserts = async {
+            if !by_upsert.is_empty() {
+                client.push_upsert(&spec, by_upsert).await.unwrap();
+            }
+        };
+        tokio::join!(jobs, upserts);
         started.elapsed().as_secs_f64()
     })
 }
@@ -241,13 +249,15 @@ impl JobCallback for Place {
 fn local_rate(dsn: &str) {
     println!("\nlocal work of a push (read and convert pending rows, build the CSV, mark rows synced) against COPY of the same rows");
     println!("(cpu: the backend thread's CPU time, while marking and over the whole push, waits on Zoho included; wall minus cpu is time spent waiting for a core, a lock or the disk;");
+    println!(" /UPDATE cpu: the UPDATE's CPU time (the backend's, read from /proc) against the push's: the same ratio without the waits for a core");
+    println!(" that the simulator, on the same machine, causes while the push's calls are in flight;");
     println!(" each row is the median of {RUNS} runs by /UPDATE, every figure of it from that one run, with the range of /UPDATE over the runs)");
     println!(
-        "{:>8} {:>8} {:>12} {:>12} {:>7} {:>10} {:>8} {:>13} {:>9} {:>13} {:>14} {:>8} {:>11}",
-        "N", "mode", "push rows/s", "COPY rows/s", "ratio", "checks ms", "mark ms", "mark cpu ms", "local ms", "push cpu ms", "UPDATE rows/s", "/UPDATE", "range"
+        "{:>8} {:>8} {:>12} {:>12} {:>7} {:>10} {:>8} {:>13} {:>9} {:>13} {:>14} {:>8} {:>11} {:>14} {:>12}",
+        "N", "mode", "push rows/s", "COPY rows/s", "ratio", "checks ms", "mark ms", "mark cpu ms", "local ms", "push cpu ms", "UPDATE rows/s", "/UPDATE", "range", "UPDATE cpu ms", "/UPDATE cpu"
     );
     for (n, mode) in [(100_000u64, "bulk"), (100_000, "upsert")] {
-        let runs: Vec<(Timing, f64, f64)> = (0..RUNS)
+        let runs: Vec<(Timing, f64, f64, f64)> = (0..RUNS)
             .map(|_| {
                 let sim = Sim::start_blocking(SimConfig::default().bulk_step_ms(0)).expect("simulator");
                 let mut db = Db::new(dsn, &sim, n);
@@ -259,16 +269,17 @@ fn local_rate(dsn: &str) {
                 assert_eq!(synced, n as i64);
                 let t = db.timing.lock().unwrap().expect("the push reports its timing at DEBUG1");
                 // What marking costs at best: one UPDATE of the same rows.
-                let update_started = Instant::now();
+                let pid: i32 = db.c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+                let (update_started, cpu_before) = (Instant::now(), backend_cpu(pid));
                 db.c.batch_execute("UPDATE orders SET zoho_synced_at = now()").unwrap();
-                (t, copy, update_started.elapsed().as_secs_f64())
+                (t, copy, update_started.elapsed().as_secs_f64(), backend_cpu(pid) - cpu_before)
             })
             .collect();
-        let ((t, copy, update), lo, hi) = median_run(runs, |(t, _, update)| update / (t.local / 1e3));
+        let ((t, copy, update, update_cpu), lo, hi) = median_run(runs, |(t, _, update, _)| update / (t.local / 1e3));
         let local = t.local / 1e3;
         let range = format!("{:.2}-{:.2}", lo, hi);
         println!(
-            "{n:>8} {mode:>8} {:>12.0} {:>12.0} {:>7.3} {:>10.0} {:>8.0} {:>13.0} {:>9.0} {:>13.0} {:>14.0} {:>8.2} {range:>11}",
+            "{n:>8} {mode:>8} {:>12.0} {:>12.0} {:>7.3} {:>10.0} {:>8.0} {:>13.0} {:>9.0} {:>13.0} {:>14.0} {:>8.2} {range:>11} {:>14.0} {:>12.2}",
             n as f64 / local,
             n as f64 / copy,
             copy / local,
@@ -278,7 +289,21 @@ fn local_rate(dsn: &str) {
             t.local,
             t.cpu,
             n as f64 / update,
-            update / local
+            update / local,
+            update_cpu * 1e3,
+            update_cpu / (t.cpu / 1e3)
         );
     }
+}
+
+/// CPU seconds a backend has used so far: its main thread's utime and
+/// stime, in /proc's clock ticks (always 100 a second). NaN when the
+/// backend is not on this machine.
+fn backend_cpu(pid: i32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")) else { return f64::NAN };
+    // After the command, which is in parentheses and may hold spaces:
+    // utime and stime are the 12th and 13th fields (14 and 15 of stat).
+    let fields: Vec<&str> = stat[stat.rfind(')').map_or(0, |i| i + 2)..].split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|t| t.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
 }
