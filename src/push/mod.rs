@@ -358,7 +358,7 @@ fn send_pending(
         // are on their way first: their latency overlaps the SPI work.
         // Once no call is left to start, outcomes are marked a thousand at
         // a time beside the last calls, so little is left for after them.
-        let tail = drained && queue.is_empty();
+        let tail = (drained || rows.exhausted()) && queue.is_empty();
         let mark_due = answered.len() >= MARK_BATCH || (tail && answered.len() >= TAIL_MARK_BATCH) || (upserts_in_flight == 0 && !answered.is_empty());
         if mark_due || job_done.is_some() {
             while let Some(done) = kick(&mut flight) {
@@ -494,6 +494,11 @@ struct Source<'a> {
 impl<'a> Source<'a> {
     fn new(query: &'a str, limit: usize, held: &'a std::collections::HashSet<quarantine::Fingerprint>, kept: Vec<read::Pending>, complete: bool) -> Source<'a> {
         Source { query, limit, held, kept: kept.into_iter(), complete, taken: 0, read_keys: Vec::new() }
+    }
+
+    /// Every row the push set out to send has been taken.
+    fn exhausted(&self) -> bool {
+        self.taken >= self.limit
     }
 
     /// The next `take` rows (in a step of their own when read from the
