@@ -127,17 +127,12 @@ pub fn text_of(v: &Value) -> Option<String> {
     }
 }
 
-/// Member `key` of the JSON object `json`, as [`text_of`] gives it, found
-/// without building the object: the other members are skipped unread.
-/// None when `json` is no object, lacks `key` or holds no text there.
-pub fn member_text(json: &str, key: &str) -> Option<String> {
-    let [found] = members_text(json, [key]);
-    found
-}
-
-/// [`member_text`] of several keys, in one pass over `json`.
+/// Members `keys` of the JSON object `json`, each as [`text_of`] gives it,
+/// found in one pass without building the object: the other members are
+/// skipped unread. None where `json` is no object, lacks the key or holds
+/// no text there.
 pub fn members_text<const N: usize>(json: &str, keys: [&str; N]) -> [Option<String>; N] {
-    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
     struct Members<'k, const N: usize>(&'k [&'k str; N]);
     impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
         type Value = [Option<String>; N];
@@ -155,20 +150,6 @@ pub fn members_text<const N: usize>(json: &str, keys: [&str; N]) -> [Option<Stri
                 }
             }
             Ok(found)
-        }
-        // Anything else holds no members.
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok([const { None }; N])
-        }
-        fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
-            Ok([const { None }; N])
-        }
-        fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
-            Ok([const { None }; N])
-        }
-        fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
-            Ok([const { None }; N])
         }
     }
     impl<'de, const N: usize> DeserializeSeed<'de> for Members<'_, N> {
@@ -194,6 +175,7 @@ pub fn members_text<const N: usize>(json: &str, keys: [&str; N]) -> [Option<Stri
             d.deserialize_str(self)
         }
     }
+    // Anything but an object (or broken JSON) holds no members.
     Members(&keys).deserialize(&mut serde_json::Deserializer::from_str(json)).unwrap_or([const { None }; N])
 }
 
@@ -473,6 +455,10 @@ mod tests {
     /// and reads as a Value's member would.
     #[test]
     fn a_member_is_read_without_the_rest() {
+        let member_text = |json: &str, key: &str| {
+            let [found] = members_text(json, [key]);
+            found
+        };
         let json = r#"{"Created_By":{"name":"A \"q\"","id":"1"},"tags":[{"id":"x"},2,null],"n":1.50,"id":"4876876000000624001","big":12345678901234567890}"#;
         assert_eq!(member_text(json, "id").as_deref(), Some("4876876000000624001"));
         assert_eq!(member_text(json, "big").as_deref(), Some("12345678901234567890"), "a number keeps its digits");
