@@ -44,6 +44,7 @@ impl Access {
 fn rel_name(rel: pg_sys::Oid) -> Option<String> {
     // SAFETY: get_rel_name returns NULL or a palloc'd copy of the name.
     let p = unsafe { pg_sys::get_rel_name(rel) };
+    // SAFETY: `p` is non-null (checked) and NUL-terminated.
     (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
@@ -53,6 +54,7 @@ fn role_name(role: pg_sys::Oid) -> String {
     if p.is_null() {
         format!("role {}", u32::from(role))
     } else {
+        // SAFETY: `p` is non-null and a palloc'd, NUL-terminated role name.
         unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
@@ -229,6 +231,7 @@ pub fn unrestricted<R>(f: impl FnOnce() -> R) -> R {
         pg_sys::SetUserIdAndSecContext(user, context & !(pg_sys::SECURITY_RESTRICTED_OPERATION as i32));
     }
     let r = f();
+    // SAFETY: puts back the identity and context saved above.
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     r
 }
@@ -248,6 +251,8 @@ pub fn as_superuser<R>(f: impl FnOnce() -> R) -> R {
     };
     set_guc("search_path", "pg_catalog, pg_temp", pg_sys::GucAction::GUC_ACTION_SAVE);
     let r = f();
+    // SAFETY: undoes the settings made since NewGUCNestLevel above and puts back
+    // the identity and context saved there.
     unsafe {
         pg_sys::AtEOXact_GUC(false, nest);
         pg_sys::SetUserIdAndSecContext(user, context);

@@ -39,6 +39,9 @@ pub fn report_activity(on: bool) {
 pub fn activity(text: &str) {
     if REPORTING.get() {
         if let Ok(c) = CString::new(text) {
+            // SAFETY: `c` is NUL-terminated and outlives the call, which copies
+            // it into this backend's pg_stat_activity entry; REPORTING is set
+            // on the backend thread only.
             unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, c.as_ptr()) };
         }
     }

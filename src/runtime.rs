@@ -49,5 +49,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 /// is asked to exit; the client then stops waiting within ~50 ms and the
 /// caller lets Postgres raise its own error.
 pub fn cancel_hook() -> CancelHook {
+    // SAFETY: plain reads of two flags PostgreSQL's signal handlers set; the hook
+    // is polled by futures that block_on runs on the backend thread.
     Arc::new(|| unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 })
 }

@@ -23,14 +23,18 @@ pub struct ServerContext {
 }
 
 unsafe fn def_elems(list: *mut pg_sys::List) -> HashMap<String, String> {
-    PgList::<pg_sys::DefElem>::from_pg(list)
-        .iter_ptr()
-        .map(|d| {
-            let name = CStr::from_ptr((*d).defname).to_string_lossy().into_owned();
-            let value = CStr::from_ptr(pg_sys::defGetString(d)).to_string_lossy().into_owned();
-            (name, value)
-        })
-        .collect()
+    // SAFETY: callers pass a catalog object's options: NIL or a List of DefElem,
+    // each with a NUL-terminated name; defGetString returns a palloc'd string.
+    unsafe {
+        PgList::<pg_sys::DefElem>::from_pg(list)
+            .iter_ptr()
+            .map(|d| {
+                let name = CStr::from_ptr((*d).defname).to_string_lossy().into_owned();
+                let value = CStr::from_ptr(pg_sys::defGetString(d)).to_string_lossy().into_owned();
+                (name, value)
+            })
+            .collect()
+    }
 }
 
 /// The named server, or the only zoho_fdw server when `name` is None.
@@ -65,6 +69,8 @@ pub fn resolve(name: Option<&str>) -> Result<ServerContext, ZohoFdwError> {
         }
     };
     let cname = CString::new(name.clone()).map_err(|_| ZohoFdwError::NoServer("server name contains a NUL byte".into()))?;
+    // SAFETY: `cname` is NUL-terminated; the server (checked non-null) and its
+    // wrapper are palloc'd catalog copies with NUL-terminated names.
     unsafe {
         let server = pg_sys::GetForeignServerByName(cname.as_ptr(), true);
         if server.is_null() {
@@ -81,6 +87,8 @@ pub fn resolve(name: Option<&str>) -> Result<ServerContext, ZohoFdwError> {
 
 /// The server with this oid.
 pub fn resolve_oid(oid: pg_sys::Oid) -> Result<ServerContext, ZohoFdwError> {
+    // SAFETY: GetForeignServer raises an ERROR for an unknown oid, else returns
+    // a palloc'd copy with a NUL-terminated name and its options list.
     unsafe {
         let server = pg_sys::GetForeignServer(oid);
         Ok(ServerContext {
@@ -95,11 +103,14 @@ impl ServerContext {
     /// The current user's mapping (or PUBLIC's). Postgres raises its own
     /// error, naming server and user, when there is none.
     fn credentials(&self) -> Result<Credentials, ZohoFdwError> {
+        // SAFETY: a plain read of the session's current user.
         self.credentials_of(unsafe { pg_sys::GetUserId() })
     }
 
     fn credentials_of(&self, user: pg_sys::Oid) -> Result<Credentials, ZohoFdwError> {
         crate::privileges::check_server_usage(self.oid, &self.name, user)?;
+        // SAFETY: GetUserMapping raises an ERROR when neither `user` nor PUBLIC
+        // has a mapping for the server, else returns one with its options list.
         let opts = unsafe {
             let um = pg_sys::GetUserMapping(user, self.oid);
             def_elems((*um).options)
@@ -122,6 +133,9 @@ impl ServerContext {
             static CLIENTS: RefCell<HashMap<u64, Rc<ZohoClient>>> = RefCell::new(HashMap::new());
         }
         crate::privileges::check_server_usage(self.oid, &self.name, crate::privileges::current_user())?;
+        // SAFETY: GetUserMapping raises an ERROR when neither the current user
+        // nor PUBLIC has a mapping for the server, else returns one with its
+        // options.
         let um = unsafe {
             let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), self.oid);
             def_elems((*um).options)

@@ -50,18 +50,24 @@ pub struct Table {
 
 impl Default for Table {
     fn default() -> Table {
-        // Every field is an integer or a bool: all-zero is "empty".
+        // SAFETY: every field is an integer, a bool or a byte array: all-zero is
+        // "empty".
         unsafe { std::mem::zeroed() }
     }
 }
 
+// SAFETY: integers, bools and byte arrays, no pointers: valid at any address
+// and in any process; every access holds the LWLock.
 unsafe impl PGRXSharedMemory for Table {}
 
+// SAFETY: the name is unique to this extension; the lock and memory are
+// attached by pgrx's shmem hooks before any backend uses them.
 static TOKENS: PgLwLock<Table> = unsafe { PgLwLock::new(c"zoho_fdw_tokens") };
 static SHARED: AtomicBool = AtomicBool::new(false);
 
 /// Called from _PG_init: reserves the table when preloading.
 pub fn init() {
+    // SAFETY: a plain read of a flag PostgreSQL sets while preloading.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(TOKENS);
         SHARED.store(true, Ordering::SeqCst);
@@ -96,6 +102,8 @@ impl Table {
         });
         let slot = &mut self.slots[i];
         if !(slot.used && slot.key == key) {
+            // SAFETY: every field of Slot is an integer, a bool or a byte
+            // array: all-zero is an empty slot.
             *slot = unsafe { std::mem::zeroed() };
             slot.used = true;
             slot.key = key;

@@ -57,18 +57,22 @@ pub struct Counters {
 
 impl Default for Counters {
     fn default() -> Counters {
-        // Atomics of integers: all-zero is every slot empty.
+        // SAFETY: atomics of integers; all-zero is every slot empty.
         unsafe { std::mem::zeroed() }
     }
 }
 
+// SAFETY: only atomics, valid at any address and in any process.
 unsafe impl PGRXSharedMemory for Counters {}
 
+// SAFETY: the name is unique to this extension; the memory is attached by
+// pgrx's shmem hooks before any backend uses it.
 static COUNTERS: PgAtomic<Counters> = unsafe { PgAtomic::new(c"zoho_fdw_usage") };
 static SHARED: AtomicBool = AtomicBool::new(false);
 
 /// Called from _PG_init: reserves the counters when preloading.
 pub fn init() {
+    // SAFETY: a plain read of a flag PostgreSQL sets while preloading.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(COUNTERS);
         SHARED.store(true, Ordering::SeqCst);

@@ -93,6 +93,7 @@ fn watch(module: &str, target: pg_sys::Oid, events: &[String], notify_url: Optio
         let subscribed = match result.into_iter().next().map(|r| r.outcome) {
             Some(Ok(subs)) => {
                 // Live in Zoho from now on, whatever becomes of this transaction.
+                // SAFETY: a plain read of the session's current user.
                 crate::worker::strays::disable_on_abort(ctx.oid, unsafe { pg_sys::GetUserId() }, channel_id);
                 subs
             }

@@ -63,17 +63,21 @@ thread_local! {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn read_feed(outbuf: *mut c_void, _minread: c_int, maxread: c_int) -> c_int {
-    let out = std::slice::from_raw_parts_mut(outbuf as *mut u8, maxread as usize);
-    let got = FEED.with(|f| match f.borrow_mut().as_mut() {
-        Some(feed) => feed.read(out),
-        None => Ok(0),
-    });
-    match got {
-        Ok(n) => n as c_int,
-        Err(e) => {
-            // Stops the parsing thread before the ERROR unwinds.
-            FEED.with(|f| f.borrow_mut().take());
-            raise(e)
+    // SAFETY: COPY's data-source callback: `outbuf` has room for `maxread` bytes,
+    // which nothing else touches until this returns.
+    unsafe {
+        let out = std::slice::from_raw_parts_mut(outbuf as *mut u8, maxread as usize);
+        let got = FEED.with(|f| match f.borrow_mut().as_mut() {
+            Some(feed) => feed.read(out),
+            None => Ok(0),
+        });
+        match got {
+            Ok(n) => n as c_int,
+            Err(e) => {
+                // Stops the parsing thread before the ERROR unwinds.
+                FEED.with(|f| f.borrow_mut().take());
+                raise(e)
+            }
         }
     }
 }
@@ -81,6 +85,9 @@ unsafe extern "C-unwind" fn read_feed(outbuf: *mut c_void, _minread: c_int, maxr
 /// `COPY rel (columns) FROM <feed>`; returns the rows inserted and gives
 /// the feed back (for its row count).
 pub fn copy_into(rel_oid: pg_sys::Oid, columns: &[String], feed: Feed) -> Result<(u64, Feed), ZohoFdwError> {
+    // SAFETY: `rel` is opened and locked here and closed after the COPY;
+    // `pstate` and `nsitem` are built for it just above, and read_feed runs only
+    // inside CopyFrom, while FEED holds the feed.
     unsafe {
         if pg_sys::check_enable_rls(rel_oid, pg_sys::InvalidOid, false) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 {
             return Err(ZohoFdwError::NotSupported(format!("{} has row-level security, which COPY FROM does not support", feed.table)));

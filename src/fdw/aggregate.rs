@@ -140,42 +140,50 @@ fn groupable(c: &ColumnDef) -> bool {
 
 /// An aggregate call Zoho computes exactly, or None.
 unsafe fn aggregate(a: *mut pg_sys::Aggref, relid: u32, table: &TableDef) -> Option<Output> {
-    let simple = (*a).aggdistinct.is_null()
-        && (*a).aggorder.is_null()
-        && (*a).aggfilter.is_null()
-        && (*a).aggkind as u8 == b'n' // AGGKIND_NORMAL
-        && (*a).aggsplit == pg_sys::AggSplit::AGGSPLIT_SIMPLE
-        && (*a).agglevelsup == 0
-        && !(*a).aggvariadic
-        && super::pushdown::is_builtin((*a).aggfnoid);
-    if !simple {
-        return None;
+    // SAFETY: `a` is an Aggref of the grouping target (tag checked by the
+    // caller); its aggfnoid is checked built-in first, so get_func_name is not
+    // NULL.
+    unsafe {
+        let simple = (*a).aggdistinct.is_null()
+            && (*a).aggorder.is_null()
+            && (*a).aggfilter.is_null()
+            && (*a).aggkind as u8 == b'n' // AGGKIND_NORMAL
+            && (*a).aggsplit == pg_sys::AggSplit::AGGSPLIT_SIMPLE
+            && (*a).agglevelsup == 0
+            && !(*a).aggvariadic
+            && super::pushdown::is_builtin((*a).aggfnoid);
+        if !simple {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pg_sys::get_func_name((*a).aggfnoid)).to_str().ok()?.to_string();
+        if (*a).aggstar {
+            return (name == "count").then(|| Output::Count("id".into()));
+        }
+        let args: Vec<*mut pg_sys::TargetEntry> = PgList::<pg_sys::TargetEntry>::from_pg((*a).args).iter_ptr().collect();
+        let [arg] = args[..] else { return None };
+        let col = column_of((*arg).expr as *mut pg_sys::Node, relid, table)?;
+        if !aggregable(col, &name) {
+            return None;
+        }
+        let f = col.api_name.clone();
+        Some(match name.as_str() {
+            "count" => Output::Count(f),
+            "sum" => Output::Sum(f),
+            "min" => Output::Min(f),
+            "max" => Output::Max(f),
+            "avg" if (*a).aggtype == pg_sys::NUMERICOID => Output::Avg(f),
+            _ => return None,
+        })
     }
-    let name = std::ffi::CStr::from_ptr(pg_sys::get_func_name((*a).aggfnoid)).to_str().ok()?.to_string();
-    if (*a).aggstar {
-        return (name == "count").then(|| Output::Count("id".into()));
-    }
-    let args: Vec<*mut pg_sys::TargetEntry> = PgList::<pg_sys::TargetEntry>::from_pg((*a).args).iter_ptr().collect();
-    let [arg] = args[..] else { return None };
-    let col = column_of((*arg).expr as *mut pg_sys::Node, relid, table)?;
-    if !aggregable(col, &name) {
-        return None;
-    }
-    let f = col.api_name.clone();
-    Some(match name.as_str() {
-        "count" => Output::Count(f),
-        "sum" => Output::Sum(f),
-        "min" => Output::Min(f),
-        "max" => Output::Max(f),
-        "avg" if (*a).aggtype == pg_sys::NUMERICOID => Output::Avg(f),
-        _ => return None,
-    })
 }
 
 /// The pushed plan for the grouping `target` of a query over `table`,
 /// whose WHERE translated to `filters` with `fits`, and the expressions the
 /// scan returns (group columns and aggregates, in output order); None when
 /// any part cannot be computed by Zoho.
+///
+/// # Safety
+/// `root` and `target` are the planner's, for the query being planned.
 pub unsafe fn plan(
     root: *mut pg_sys::PlannerInfo,
     target: *mut pg_sys::PathTarget,
@@ -184,64 +192,68 @@ pub unsafe fn plan(
     filters: &[Filter],
     fits: &[Fit],
 ) -> Option<(AggPlan, Vec<*mut pg_sys::Node>)> {
-    let parse = (*root).parse;
-    if !(*parse).groupingSets.is_null() || !(*parse).havingQual.is_null() || fits.contains(&Fit::Partial) {
-        return None;
-    }
-    let group_clauses: Vec<*mut pg_sys::SortGroupClause> = PgList::<pg_sys::SortGroupClause>::from_pg((*parse).groupClause).iter_ptr().collect();
-    let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*target).exprs).iter_ptr().collect();
-    let (mut outputs, mut types, mut group_by) = (Vec::new(), Vec::new(), Vec::new());
-    let mut scan_exprs: Vec<*mut pg_sys::Node> = Vec::new();
-    let mut add = |e: *mut pg_sys::Node, out: Output, scan_exprs: &mut Vec<*mut pg_sys::Node>| {
-        if !scan_exprs.iter().any(|x| pg_sys::equal(x.cast(), e.cast())) {
-            scan_exprs.push(e);
-            outputs.push(out);
-            types.push((u32::from(pg_sys::exprType(e)), pg_sys::exprTypmod(e)));
+    // SAFETY: the caller's contract above: the parse tree, the target's exprs and
+    // its sortgrouprefs (one per expression when non-null) are the planner's.
+    unsafe {
+        let parse = (*root).parse;
+        if !(*parse).groupingSets.is_null() || !(*parse).havingQual.is_null() || fits.contains(&Fit::Partial) {
+            return None;
         }
-    };
-    for (i, e) in exprs.iter().enumerate() {
-        let sgref = if (*target).sortgrouprefs.is_null() { 0 } else { *(*target).sortgrouprefs.add(i) };
-        if sgref != 0 {
-            let sgc = group_clauses.iter().find(|c| (***c).tleSortGroupRef == sgref)?;
-            let col = column_of(*e, relid, table).filter(|c| groupable(c))?;
-            if !super::pushdown::is_builtin((**sgc).eqop) {
-                return None;
+        let group_clauses: Vec<*mut pg_sys::SortGroupClause> = PgList::<pg_sys::SortGroupClause>::from_pg((*parse).groupClause).iter_ptr().collect();
+        let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*target).exprs).iter_ptr().collect();
+        let (mut outputs, mut types, mut group_by) = (Vec::new(), Vec::new(), Vec::new());
+        let mut scan_exprs: Vec<*mut pg_sys::Node> = Vec::new();
+        let mut add = |e: *mut pg_sys::Node, out: Output, scan_exprs: &mut Vec<*mut pg_sys::Node>| {
+            if !scan_exprs.iter().any(|x| pg_sys::equal(x.cast(), e.cast())) {
+                scan_exprs.push(e);
+                outputs.push(out);
+                types.push((u32::from(pg_sys::exprType(e)), pg_sys::exprTypmod(e)));
             }
-            group_by.push(col.api_name.clone());
-            add(*e, Output::Group(col.api_name.clone()), &mut scan_exprs);
-            continue;
-        }
-        // An expression over aggregates and group columns (`sum(x)::text`,
-        // `count(*) + 1`): Zoho computes the aggregates, PostgreSQL the rest.
-        let parts: Vec<*mut pg_sys::Node> =
-            PgList::<pg_sys::Node>::from_pg(pg_sys::pull_var_clause(*e, pg_sys::PVC_INCLUDE_AGGREGATES as i32)).iter_ptr().collect();
-        for p in parts {
-            if (*p).type_ == pg_sys::NodeTag::T_Aggref {
-                add(p, aggregate(p as *mut pg_sys::Aggref, relid, table)?, &mut scan_exprs);
-            } else if !scan_exprs.iter().any(|x| pg_sys::equal(x.cast(), p.cast())) {
-                // A column outside GROUP BY cannot appear here; refuse anyway.
-                return None;
+        };
+        for (i, e) in exprs.iter().enumerate() {
+            let sgref = if (*target).sortgrouprefs.is_null() { 0 } else { *(*target).sortgrouprefs.add(i) };
+            if sgref != 0 {
+                let sgc = group_clauses.iter().find(|c| (***c).tleSortGroupRef == sgref)?;
+                let col = column_of(*e, relid, table).filter(|c| groupable(c))?;
+                if !super::pushdown::is_builtin((**sgc).eqop) {
+                    return None;
+                }
+                group_by.push(col.api_name.clone());
+                add(*e, Output::Group(col.api_name.clone()), &mut scan_exprs);
+                continue;
+            }
+            // An expression over aggregates and group columns (`sum(x)::text`,
+            // `count(*) + 1`): Zoho computes the aggregates, PostgreSQL the rest.
+            let parts: Vec<*mut pg_sys::Node> =
+                PgList::<pg_sys::Node>::from_pg(pg_sys::pull_var_clause(*e, pg_sys::PVC_INCLUDE_AGGREGATES as i32)).iter_ptr().collect();
+            for p in parts {
+                if (*p).type_ == pg_sys::NodeTag::T_Aggref {
+                    add(p, aggregate(p as *mut pg_sys::Aggref, relid, table)?, &mut scan_exprs);
+                } else if !scan_exprs.iter().any(|x| pg_sys::equal(x.cast(), p.cast())) {
+                    // A column outside GROUP BY cannot appear here; refuse anyway.
+                    return None;
+                }
             }
         }
-    }
-    if group_by.len() != group_clauses.len() {
-        return None;
-    }
-    // A case-insensitive picklist equality: group by it too and keep the
-    // exact value's group.
-    let mut exact = Vec::new();
-    for (f, fit) in filters.iter().zip(fits) {
-        if *fit == Fit::Exact {
-            continue;
+        if group_by.len() != group_clauses.len() {
+            return None;
         }
-        let Filter::Cmp { field, op: CmpOp::Eq, value: Operand::Lit(Literal::Text(v)) } = f else { return None };
-        table.columns.iter().find(|c| &c.api_name == field).filter(|c| c.is_picklist())?;
-        if !group_by.contains(field) {
-            group_by.push(field.clone());
+        // A case-insensitive picklist equality: group by it too and keep the
+        // exact value's group.
+        let mut exact = Vec::new();
+        for (f, fit) in filters.iter().zip(fits) {
+            if *fit == Fit::Exact {
+                continue;
+            }
+            let Filter::Cmp { field, op: CmpOp::Eq, value: Operand::Lit(Literal::Text(v)) } = f else { return None };
+            table.columns.iter().find(|c| &c.api_name == field).filter(|c| c.is_picklist())?;
+            if !group_by.contains(field) {
+                group_by.push(field.clone());
+            }
+            exact.push((field.clone(), v.clone()));
         }
-        exact.push((field.clone(), v.clone()));
+        let plan = AggPlan { outputs, types, group_by, exact };
+        let aggregates = plan.select().iter().filter(|s| s.ends_with(')')).count();
+        (aggregates <= MAX_AGGREGATES && plan.group_by.len() <= MAX_GROUP_BY).then_some((plan, scan_exprs))
     }
-    let plan = AggPlan { outputs, types, group_by, exact };
-    let aggregates = plan.select().iter().filter(|s| s.ends_with(')')).count();
-    (aggregates <= MAX_AGGREGATES && plan.group_by.len() <= MAX_GROUP_BY).then_some((plan, scan_exprs))
 }

@@ -38,6 +38,8 @@ pub fn pg_type(field: &FieldMeta) -> &'static str {
 
 fn quote_ident(s: &str) -> String {
     let c = CString::new(s).expect("identifier without NUL");
+    // SAFETY: `c` is NUL-terminated and outlives the call; quote_identifier
+    // returns it or a palloc'd quoted copy, read before `c` is dropped.
     unsafe { CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())).to_string_lossy().into_owned() }
 }
 
@@ -83,52 +85,58 @@ pub fn create_table(schema: &str, server: &str, module: &str, fields: &[FieldMet
     (sql, skipped)
 }
 
+/// # Safety
+/// PostgreSQL's ImportForeignSchema: a valid statement, for one of our servers.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportForeignSchemaStmt, server_oid: pg_sys::Oid) -> *mut pg_sys::List {
-    let ctx = server::resolve_oid(server_oid).unwrap_or_else(|e| raise(e));
-    let client = ctx.client().unwrap_or_else(|e| raise(e));
-    let schema = CStr::from_ptr((*stmt).local_schema).to_string_lossy().into_owned();
-    let listed: Vec<String> = PgList::<pg_sys::RangeVar>::from_pg((*stmt).table_list)
-        .iter_ptr()
-        .map(|rv| CStr::from_ptr((*rv).relname).to_string_lossy().into_owned())
-        .collect();
-    let list_type = (*stmt).list_type;
-    let wanted = |table: &str| match list_type {
-        pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_LIMIT_TO => listed.iter().any(|l| l == table),
-        pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_EXCEPT => !listed.iter().any(|l| l == table),
-        _ => true,
-    };
-    let modules = block_on(client.modules()).unwrap_or_else(|e| raise(ZohoFdwError::api(&ctx.name, e)));
-    let mut commands = PgList::<std::ffi::c_char>::new();
-    let mut found = HashSet::new();
-    for m in &modules {
-        let table = m.api_name.to_lowercase();
-        if !wanted(&table) {
-            continue;
-        }
-        found.insert(table.clone());
-        if let Some(reason) = m.unreadable_reason() {
-            if list_type != pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_ALL || m.api_supported {
-                notice!("zoho_fdw: skipping module {}: {}", m.api_name, reason);
+    // SAFETY: the contract above: local_schema and each RangeVar's relname are
+    // NUL-terminated; the commands are palloc'd in the current memory context.
+    unsafe {
+        let ctx = server::resolve_oid(server_oid).unwrap_or_else(|e| raise(e));
+        let client = ctx.client().unwrap_or_else(|e| raise(e));
+        let schema = CStr::from_ptr((*stmt).local_schema).to_string_lossy().into_owned();
+        let listed: Vec<String> = PgList::<pg_sys::RangeVar>::from_pg((*stmt).table_list)
+            .iter_ptr()
+            .map(|rv| CStr::from_ptr((*rv).relname).to_string_lossy().into_owned())
+            .collect();
+        let list_type = (*stmt).list_type;
+        let wanted = |table: &str| match list_type {
+            pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_LIMIT_TO => listed.iter().any(|l| l == table),
+            pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_EXCEPT => !listed.iter().any(|l| l == table),
+            _ => true,
+        };
+        let modules = block_on(client.modules()).unwrap_or_else(|e| raise(ZohoFdwError::api(&ctx.name, e)));
+        let mut commands = PgList::<std::ffi::c_char>::new();
+        let mut found = HashSet::new();
+        for m in &modules {
+            let table = m.api_name.to_lowercase();
+            if !wanted(&table) {
+                continue;
             }
-            continue;
+            found.insert(table.clone());
+            if let Some(reason) = m.unreadable_reason() {
+                if list_type != pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_ALL || m.api_supported {
+                    notice!("zoho_fdw: skipping module {}: {}", m.api_name, reason);
+                }
+                continue;
+            }
+            let fields = block_on(client.fields(&m.api_name)).unwrap_or_else(|e| raise(ZohoFdwError::api(&ctx.name, e)));
+            if fields.is_empty() {
+                notice!("zoho_fdw: skipping module {}: Zoho lists no fields this user can read", m.api_name);
+                continue;
+            }
+            let (sql, skipped) = create_table(&schema, &ctx.name, &m.api_name, &fields);
+            if !skipped.is_empty() {
+                notice!("zoho_fdw: {}: not imported, as list reads cannot return them: {}", m.api_name, skipped.join(", "));
+            }
+            let c = CString::new(sql).expect("no NUL in generated SQL");
+            commands.push(pg_sys::pstrdup(c.as_ptr()));
         }
-        let fields = block_on(client.fields(&m.api_name)).unwrap_or_else(|e| raise(ZohoFdwError::api(&ctx.name, e)));
-        if fields.is_empty() {
-            notice!("zoho_fdw: skipping module {}: Zoho lists no fields this user can read", m.api_name);
-            continue;
+        if list_type == pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_LIMIT_TO {
+            for l in listed.iter().filter(|l| !found.contains(*l)) {
+                notice!("zoho_fdw: no Zoho module is named {l} (LIMIT TO uses lower-case API names, e.g. leads)");
+            }
         }
-        let (sql, skipped) = create_table(&schema, &ctx.name, &m.api_name, &fields);
-        if !skipped.is_empty() {
-            notice!("zoho_fdw: {}: not imported, as list reads cannot return them: {}", m.api_name, skipped.join(", "));
-        }
-        let c = CString::new(sql).expect("no NUL in generated SQL");
-        commands.push(pg_sys::pstrdup(c.as_ptr()));
+        commands.into_pg()
     }
-    if list_type == pg_sys::ImportForeignSchemaType::FDW_IMPORT_SCHEMA_LIMIT_TO {
-        for l in listed.iter().filter(|l| !found.contains(*l)) {
-            notice!("zoho_fdw: no Zoho module is named {l} (LIMIT TO uses lower-case API names, e.g. leads)");
-        }
-    }
-    commands.into_pg()
 }

@@ -40,6 +40,9 @@ use crate::options::{self, Catalog};
 
 #[pg_extern(create_or_replace)]
 fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
+    // SAFETY: alloc_node pallocs a zeroed node tagged T_FdwRoutine in the current
+    // memory context; each callback has the signature its field declares, and
+    // into_pg_boxed hands the node to PostgreSQL without freeing it.
     unsafe {
         let mut r = PgBox::<pg_sys::FdwRoutine, AllocatedByRust>::alloc_node(pg_sys::NodeTag::T_FdwRoutine);
         r.GetForeignRelSize = Some(plan::get_foreign_rel_size);

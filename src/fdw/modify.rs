@@ -79,46 +79,58 @@ impl Op {
 }
 
 unsafe fn values(slot: *mut pg_sys::TupleTableSlot) -> (&'static [pg_sys::Datum], &'static [bool]) {
-    let natts = (*(*slot).tts_tupleDescriptor).natts;
-    if i32::from((*slot).tts_nvalid) < natts {
-        pg_sys::slot_getsomeattrs_int(slot, natts);
+    // SAFETY: callers pass a valid slot; deformed, tts_values and tts_isnull hold
+    // natts entries, valid until the slot changes: callers use the 'static
+    // slices at once and never keep them.
+    unsafe {
+        let natts = (*(*slot).tts_tupleDescriptor).natts;
+        if i32::from((*slot).tts_nvalid) < natts {
+            pg_sys::slot_getsomeattrs_int(slot, natts);
+        }
+        (
+            std::slice::from_raw_parts((*slot).tts_values, natts as usize),
+            std::slice::from_raw_parts((*slot).tts_isnull, natts as usize),
+        )
     }
-    (
-        std::slice::from_raw_parts((*slot).tts_values, natts as usize),
-        std::slice::from_raw_parts((*slot).tts_isnull, natts as usize),
-    )
 }
 
 impl ModifyState {
     /// A write of `cmd` to foreign table `rel_oid` with `user`'s mapping.
+    ///
+    /// # Safety
+    /// `rel_oid` is a foreign table of this wrapper, locked by the running statement.
     pub(super) unsafe fn open(cmd: pg_sys::CmdType::Type, rel_oid: pg_sys::Oid, user: pg_sys::Oid) -> ModifyState {
-        let op = Op::of(cmd);
-        let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
-        let ctx = server::resolve_oid((*pg_sys::GetForeignTable(rel_oid)).serverid).unwrap_or_else(|e| raise(e));
-        let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
-        let id_output = match table.id_column() {
-            Some(id) if op != Op::Insert => {
-                let (mut func, mut varlena) = (pg_sys::Oid::INVALID, false);
-                pg_sys::getTypeOutputInfo(pg_sys::Oid::from(id.type_oid), &mut func, &mut varlena);
-                func
+        // SAFETY: the caller's contract above: GetForeignTable finds the table,
+        // and getTypeOutputInfo looks up its id column's type.
+        unsafe {
+            let op = Op::of(cmd);
+            let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
+            let ctx = server::resolve_oid((*pg_sys::GetForeignTable(rel_oid)).serverid).unwrap_or_else(|e| raise(e));
+            let targets = table.columns.iter().map(|c| Target::new(pg_sys::Oid::from(c.type_oid), c.typmod)).collect();
+            let id_output = match table.id_column() {
+                Some(id) if op != Op::Insert => {
+                    let (mut func, mut varlena) = (pg_sys::Oid::INVALID, false);
+                    pg_sys::getTypeOutputInfo(pg_sys::Oid::from(id.type_oid), &mut func, &mut varlena);
+                    func
+                }
+                _ => pg_sys::Oid::INVALID,
+            };
+            ModifyState {
+                op,
+                server: ctx.name.clone(),
+                client: ctx.client_for(user).unwrap_or_else(|e| raise(e)),
+                table,
+                id_attno: 0,
+                id_output,
+                updated: Vec::new(),
+                returning: false,
+                returning_known: false,
+                pending: Vec::new(),
+                rows: 0,
+                written: 0,
+                written_ids: Vec::new(),
+                targets,
             }
-            _ => pg_sys::Oid::INVALID,
-        };
-        ModifyState {
-            op,
-            server: ctx.name.clone(),
-            client: ctx.client_for(user).unwrap_or_else(|e| raise(e)),
-            table,
-            id_attno: 0,
-            id_output,
-            updated: Vec::new(),
-            returning: false,
-            returning_known: false,
-            pending: Vec::new(),
-            rows: 0,
-            written: 0,
-            written_ids: Vec::new(),
-            targets,
         }
     }
 
@@ -136,24 +148,28 @@ impl ModifyState {
 
     /// The record to send for a row; wrong values fail before any sending.
     unsafe fn record(&self, row: usize, slot: *mut pg_sys::TupleTableSlot, only: Option<&[i16]>) -> Result<Record, ZohoFdwError> {
-        let (vals, nulls) = values(slot);
-        let mut rec = Record::new();
-        for col in &self.table.columns {
-            if only.is_some_and(|o| !o.contains(&col.attnum)) {
-                continue;
+        // SAFETY: `slot` holds a row of this table (the caller's), so each
+        // column's datum is of the type to_json reads it as.
+        unsafe {
+            let (vals, nulls) = values(slot);
+            let mut rec = Record::new();
+            for col in &self.table.columns {
+                if only.is_some_and(|o| !o.contains(&col.attnum)) {
+                    continue;
+                }
+                let i = (col.attnum - 1) as usize;
+                if self.op == Op::Insert && nulls[i] {
+                    continue;
+                }
+                if col.read_only {
+                    return Err(self.fail(row, format!("column {} ({}.{}) is set by Zoho and cannot be written", col.name, self.table.module, col.api_name), None));
+                }
+                let v = convert::to_json(vals[i], nulls[i], col)
+                    .map_err(|why| self.fail(row, format!("column {} ({}.{}): {why}", col.name, self.table.module, col.api_name), None))?;
+                rec.insert(col.api_name.clone(), v);
             }
-            let i = (col.attnum - 1) as usize;
-            if self.op == Op::Insert && nulls[i] {
-                continue;
-            }
-            if col.read_only {
-                return Err(self.fail(row, format!("column {} ({}.{}) is set by Zoho and cannot be written", col.name, self.table.module, col.api_name), None));
-            }
-            let v = convert::to_json(vals[i], nulls[i], col)
-                .map_err(|why| self.fail(row, format!("column {} ({}.{}): {why}", col.name, self.table.module, col.api_name), None))?;
-            rec.insert(col.api_name.clone(), v);
+            Ok(rec)
         }
-        Ok(rec)
     }
 
     pub(super) fn client(&self) -> &ZohoClient {
@@ -168,14 +184,19 @@ impl ModifyState {
 
     /// The record naming the row UPDATE or DELETE acts on, and its id.
     unsafe fn id_record(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> (String, Record) {
-        let id = self.row_id(plan_slot);
-        let mut rec = Record::new();
-        rec.insert("id".into(), Value::String(id.clone()));
-        (id, rec)
+        // SAFETY: `plan_slot` is the plan's output row, as row_id requires.
+        unsafe {
+            let id = self.row_id(plan_slot);
+            let mut rec = Record::new();
+            rec.insert("id".into(), Value::String(id.clone()));
+            (id, rec)
+        }
     }
 
     unsafe fn row_id(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> String {
-        let (vals, nulls) = values(plan_slot);
+        // SAFETY: `plan_slot` is the ModifyTable's plan output row (the
+        // caller's), which holds the row id junk column at id_attno.
+        let (vals, nulls) = unsafe { values(plan_slot) };
         let i = (self.id_attno - 1) as usize;
         if nulls[i] {
             raise(ZohoFdwError::Internal(format!("{} row without an id", self.op.verb())));
@@ -259,21 +280,29 @@ impl ModifyState {
     /// Replaces `slot`'s contents with the record as Zoho holds it. The
     /// tuple is formed in the current memory context; the slot frees it
     /// only when `owned` (not when that context is reset under it).
+    ///
+    /// # Safety
+    /// `slot` is a valid slot of this table's descriptor.
     pub(super) unsafe fn fill_from(&self, slot: *mut pg_sys::TupleTableSlot, record: &Record, owned: bool) {
-        let tupdesc = (*slot).tts_tupleDescriptor;
-        let natts = (*tupdesc).natts as usize;
-        let mut vals = vec![pg_sys::Datum::from(0usize); natts];
-        let mut nulls = vec![true; natts];
-        for (col, target) in self.table.columns.iter().zip(&self.targets) {
-            let v = record.get(&col.api_name).unwrap_or(&Value::Null);
-            let describe = || format!("column {} ({}.{}) of the {} result", col.name, self.table.module, col.api_name, self.op.verb());
-            if let Some(d) = target.datum(v, describe).unwrap_or_else(|e| raise(e)) {
-                vals[(col.attnum - 1) as usize] = d;
-                nulls[(col.attnum - 1) as usize] = false;
+        // SAFETY: the caller's contract above: the tuple is formed with the
+        // slot's descriptor from natts values, each made by its column type's
+        // input function.
+        unsafe {
+            let tupdesc = (*slot).tts_tupleDescriptor;
+            let natts = (*tupdesc).natts as usize;
+            let mut vals = vec![pg_sys::Datum::from(0usize); natts];
+            let mut nulls = vec![true; natts];
+            for (col, target) in self.table.columns.iter().zip(&self.targets) {
+                let v = record.get(&col.api_name).unwrap_or(&Value::Null);
+                let describe = || format!("column {} ({}.{}) of the {} result", col.name, self.table.module, col.api_name, self.op.verb());
+                if let Some(d) = target.datum(v, describe).unwrap_or_else(|e| raise(e)) {
+                    vals[(col.attnum - 1) as usize] = d;
+                    nulls[(col.attnum - 1) as usize] = false;
+                }
             }
+            let tuple = pg_sys::heap_form_tuple(tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr());
+            pg_sys::ExecForceStoreHeapTuple(tuple, slot, owned);
         }
-        let tuple = pg_sys::heap_form_tuple(tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr());
-        pg_sys::ExecForceStoreHeapTuple(tuple, slot, owned);
     }
 
     fn fetch(&self, id: &str) -> Record {
@@ -298,83 +327,121 @@ fn check_id_type(table: &TableDef, id: &super::table::ColumnDef) {
     )));
 }
 
+/// # Safety
+/// PostgreSQL's AddForeignUpdateTargets: a valid PlannerInfo, and our
+/// table's open Relation at range table index `rtindex`.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::PlannerInfo, rtindex: pg_sys::Index, _rte: *mut pg_sys::RangeTblEntry, rel: pg_sys::Relation) {
-    let table = table::load((*rel).rd_id).unwrap_or_else(|e| raise(e));
-    let Some(id) = table.id_column() else {
-        raise(ZohoFdwError::NotSupported(format!(
-            "foreign table {} has no column for the record id (a bigint column with api_name 'id'), which UPDATE and DELETE need",
-            table.relation
-        )));
-    };
-    check_id_type(&table, id);
-    let var = pg_sys::makeVar(rtindex as i32, id.attnum, pg_sys::Oid::from(id.type_oid), id.typmod, pg_sys::Oid::INVALID, 0);
-    pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
+    // SAFETY: the contract above; the Var is made in the planner's memory and
+    // ROW_ID is a static C string.
+    unsafe {
+        let table = table::load((*rel).rd_id).unwrap_or_else(|e| raise(e));
+        let Some(id) = table.id_column() else {
+            raise(ZohoFdwError::NotSupported(format!(
+                "foreign table {} has no column for the record id (a bigint column with api_name 'id'), which UPDATE and DELETE need",
+                table.relation
+            )));
+        };
+        check_id_type(&table, id);
+        let var = pg_sys::makeVar(rtindex as i32, id.attnum, pg_sys::Oid::from(id.type_oid), id.typmod, pg_sys::Oid::INVALID, 0);
+        pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
+    }
 }
 
 unsafe fn returning_list(mtstate: *mut pg_sys::ModifyTableState, subplan: i32) -> Option<*mut pg_sys::Node> {
-    pgrx::PgList::<pg_sys::Node>::from_pg((*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists).get_ptr(subplan as usize)
+    // SAFETY: the executor's `mtstate` runs a ModifyTable, whose returningLists
+    // is NIL or a List with an entry per result relation.
+    unsafe {
+        pgrx::PgList::<pg_sys::Node>::from_pg((*((*mtstate).ps.plan as *mut pg_sys::ModifyTable)).returningLists).get_ptr(subplan as usize)
+    }
 }
 
 /// Whether an UPDATE's RETURNING shows only values known before the write:
 /// the slot holds the new row, and only what Zoho recomputes (Modified_Time,
 /// formulas) is not in it.
 unsafe fn returning_known(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, subplan: i32, table: &TableDef) -> bool {
-    let Some(list) = returning_list(mtstate, subplan) else { return false };
-    let (mut attrs, mut whole_row) = (Vec::new(), false);
-    super::plan::attrs_used(list, (*rinfo).ri_RangeTableIndex, &mut attrs, &mut whole_row);
-    let known = |a: &i16| table.column(*a).is_some_and(|c| !c.read_only || matches!(c.api_name.as_str(), "id" | "Created_Time" | "Created_By"));
-    !whole_row && attrs.iter().all(known)
+    // SAFETY: the executor's `mtstate` and `rinfo` (as returning_list needs); a
+    // RETURNING list is an expression tree.
+    unsafe {
+        let Some(list) = returning_list(mtstate, subplan) else { return false };
+        let (mut attrs, mut whole_row) = (Vec::new(), false);
+        super::plan::attrs_used(list, (*rinfo).ri_RangeTableIndex, &mut attrs, &mut whole_row);
+        let known = |a: &i16| table.column(*a).is_some_and(|c| !c.read_only || matches!(c.api_name.as_str(), "id" | "Created_Time" | "Created_By"));
+        !whole_row && attrs.iter().all(known)
+    }
 }
 
+/// # Safety
+/// PostgreSQL's BeginForeignModify: ExecInitModifyTable's state and our
+/// table's ResultRelInfo.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, _private: *mut pg_sys::List, subplan: i32, eflags: i32) {
-    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
-        return;
-    }
-    let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
-    let user = super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex);
-    let mut state = ModifyState::open((*mtstate).operation, rel_oid, user);
-    if state.op != Op::Insert {
-        let sub = (*(*mtstate).ps.lefttree).plan;
-        state.id_attno = pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, ROW_ID.as_ptr());
-    }
-    if state.op == Op::Update {
-        let set = pg_sys::ExecGetUpdatedCols(rinfo, (*mtstate).ps.state);
-        let mut i = -1;
-        loop {
-            i = pg_sys::bms_next_member(set, i);
-            if i < 0 {
-                break;
+    // SAFETY: the contract above: for UPDATE and DELETE the subplan is
+    // initialised (lefttree); the ModifyState lives in the query's memory
+    // context (current here) until the executor ends.
+    unsafe {
+        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+            return;
+        }
+        let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
+        let user = super::check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex);
+        let mut state = ModifyState::open((*mtstate).operation, rel_oid, user);
+        if state.op != Op::Insert {
+            let sub = (*(*mtstate).ps.lefttree).plan;
+            state.id_attno = pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, ROW_ID.as_ptr());
+        }
+        if state.op == Op::Update {
+            let set = pg_sys::ExecGetUpdatedCols(rinfo, (*mtstate).ps.state);
+            let mut i = -1;
+            loop {
+                i = pg_sys::bms_next_member(set, i);
+                if i < 0 {
+                    break;
+                }
+                state.updated.push((i + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
             }
-            state.updated.push((i + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
+            // Refuse up front, before any row is sent.
+            if let Some(c) = state.table.columns.iter().find(|c| state.updated.contains(&c.attnum) && c.read_only) {
+                raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, state.table.module, c.api_name, state.table.relation)));
+            }
         }
-        // Refuse up front, before any row is sent.
-        if let Some(c) = state.table.columns.iter().find(|c| state.updated.contains(&c.attnum) && c.read_only) {
-            raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, state.table.module, c.api_name, state.table.relation)));
-        }
+        // ri_projectReturning is set up after this callback: ask the plan.
+        state.returning = returning_list(mtstate, subplan).is_some();
+        state.returning_known = state.op == Op::Update && returning_known(mtstate, rinfo, subplan, &state.table);
+        (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
     }
-    // ri_projectReturning is set up after this callback: ask the plan.
-    state.returning = returning_list(mtstate, subplan).is_some();
-    state.returning_known = state.op == Op::Update && returning_known(mtstate, rinfo, subplan, &state.table);
-    (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
 }
 
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
-    &mut *((*rinfo).ri_FdwState as *mut ModifyState)
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn get_foreign_modify_batch_size(rinfo: *mut pg_sys::ResultRelInfo) -> i32 {
-    let td = (*rinfo).ri_TrigDesc;
-    let row_triggers = !td.is_null() && ((*td).trig_insert_before_row || (*td).trig_insert_after_row);
-    if !(*rinfo).ri_projectReturning.is_null() || row_triggers {
-        1
-    } else {
-        BATCH as i32
+    // SAFETY: callers pass a ResultRelInfo begin_foreign_modify set up, whose
+    // ri_FdwState is our ModifyState, borrowed only for one callback. FIXME: COPY
+    // FROM and INSERTs routed to a partition skip BeginForeignModify (there is no
+    // BeginForeignInsert), so ExecForeign(Batch)Insert can bring it here NULL.
+    unsafe {
+        &mut *((*rinfo).ri_FdwState as *mut ModifyState)
     }
 }
 
+/// # Safety
+/// PostgreSQL's GetForeignModifyBatchSize: our table's ResultRelInfo.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_foreign_modify_batch_size(rinfo: *mut pg_sys::ResultRelInfo) -> i32 {
+    // SAFETY: the contract above; ri_TrigDesc is NULL or the table's trigger
+    // descriptor.
+    unsafe {
+        let td = (*rinfo).ri_TrigDesc;
+        let row_triggers = !td.is_null() && ((*td).trig_insert_before_row || (*td).trig_insert_after_row);
+        if !(*rinfo).ri_projectReturning.is_null() || row_triggers {
+            1
+        } else {
+            BATCH as i32
+        }
+    }
+}
+
+/// # Safety
+/// PostgreSQL's ExecForeignBatchInsert: our table's ResultRelInfo and
+/// `*num_slots` slots of new rows.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_batch_insert(
     _estate: *mut pg_sys::EState,
@@ -383,19 +450,26 @@ pub unsafe extern "C-unwind" fn exec_foreign_batch_insert(
     _plan_slots: *mut *mut pg_sys::TupleTableSlot,
     num_slots: *mut i32,
 ) -> *mut *mut pg_sys::TupleTableSlot {
-    let st = state(rinfo);
-    let n = *num_slots as usize;
-    let mut rows = Vec::with_capacity(n);
-    let mut records = Vec::with_capacity(n);
-    for i in 0..n {
-        let row = st.next_row();
-        rows.push(row);
-        records.push(st.record(row, *slots.add(i), None).unwrap_or_else(|e| raise(e)));
+    // SAFETY: the contract above: `slots` holds `*num_slots` rows of the table,
+    // and rinfo's ModifyState is begin_foreign_modify's (see `state`).
+    unsafe {
+        let st = state(rinfo);
+        let n = *num_slots as usize;
+        let mut rows = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
+        for i in 0..n {
+            let row = st.next_row();
+            rows.push(row);
+            records.push(st.record(row, *slots.add(i), None).unwrap_or_else(|e| raise(e)));
+        }
+        st.send(&rows, records);
+        slots
     }
-    st.send(&rows, records);
-    slots
 }
 
+/// # Safety
+/// PostgreSQL's ExecForeignInsert: our table's ResultRelInfo and a slot
+/// holding the new row.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_insert(
     _estate: *mut pg_sys::EState,
@@ -403,17 +477,24 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
     slot: *mut pg_sys::TupleTableSlot,
     _plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    let st = state(rinfo);
-    let row = st.next_row();
-    let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
-    let ids = st.send(&[row], vec![rec]);
-    if st.returning {
-        let fresh = st.fetch(&ids[0].id);
-        st.fill_from(slot, &fresh, true);
+    // SAFETY: the contract above: `slot` holds the new row, and rinfo's
+    // ModifyState is begin_foreign_modify's (see `state`).
+    unsafe {
+        let st = state(rinfo);
+        let row = st.next_row();
+        let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
+        let ids = st.send(&[row], vec![rec]);
+        if st.returning {
+            let fresh = st.fetch(&ids[0].id);
+            st.fill_from(slot, &fresh, true);
+        }
+        slot
     }
-    slot
 }
 
+/// # Safety
+/// PostgreSQL's ExecForeignUpdate: our table's ResultRelInfo, the new row,
+/// and the plan's output row.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_update(
     _estate: *mut pg_sys::EState,
@@ -421,24 +502,31 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     slot: *mut pg_sys::TupleTableSlot,
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    let st = state(rinfo);
-    let row = st.next_row();
-    let (id, mut rec) = st.id_record(plan_slot);
-    let updated = st.updated.clone();
-    rec.extend(st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e)));
-    if st.returning && !st.returning_known {
-        st.send(&[row], vec![rec]);
-        let fresh = st.fetch(&id);
-        st.fill_from(slot, &fresh, true);
-    } else {
-        // RETURNING (if any) shows the slot's new row as it is; a record
-        // Zoho rejects at the flush fails the statement before any row of
-        // it reaches the client.
-        st.buffer(row, rec);
+    // SAFETY: the contract above: after begin_foreign_modify, `slot` holds the
+    // new row and `plan_slot` the plan's output with the row id.
+    unsafe {
+        let st = state(rinfo);
+        let row = st.next_row();
+        let (id, mut rec) = st.id_record(plan_slot);
+        let updated = st.updated.clone();
+        rec.extend(st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e)));
+        if st.returning && !st.returning_known {
+            st.send(&[row], vec![rec]);
+            let fresh = st.fetch(&id);
+            st.fill_from(slot, &fresh, true);
+        } else {
+            // RETURNING (if any) shows the slot's new row as it is; a record
+            // Zoho rejects at the flush fails the statement before any row of
+            // it reaches the client.
+            st.buffer(row, rec);
+        }
+        slot
     }
-    slot
 }
 
+/// # Safety
+/// PostgreSQL's ExecForeignDelete: our table's ResultRelInfo, a slot for
+/// RETURNING, and the plan's output row.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_delete(
     _estate: *mut pg_sys::EState,
@@ -446,27 +534,40 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
     slot: *mut pg_sys::TupleTableSlot,
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    let st = state(rinfo);
-    let row = st.next_row();
-    let (id, rec) = st.id_record(plan_slot);
-    if st.returning {
-        // What was deleted: read it before it goes.
-        let old = st.fetch(&id);
-        st.send(&[row], vec![rec]);
-        st.fill_from(slot, &old, true);
-    } else {
-        st.buffer(row, rec);
+    // SAFETY: the contract above: after begin_foreign_modify, `plan_slot` holds
+    // the row id, and `slot` has the table's descriptor for RETURNING.
+    unsafe {
+        let st = state(rinfo);
+        let row = st.next_row();
+        let (id, rec) = st.id_record(plan_slot);
+        if st.returning {
+            // What was deleted: read it before it goes.
+            let old = st.fetch(&id);
+            st.send(&[row], vec![rec]);
+            st.fill_from(slot, &old, true);
+        } else {
+            st.buffer(row, rec);
+        }
+        slot
     }
-    slot
 }
 
+/// # Safety
+/// PostgreSQL's EndForeignModify: our table's ResultRelInfo.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo) {
-    if let Some(st) = ((*rinfo).ri_FdwState as *mut ModifyState).as_mut() {
-        st.flush();
+    // SAFETY: the contract above: ri_FdwState is our ModifyState, or NULL under
+    // EXPLAIN alone.
+    unsafe {
+        if let Some(st) = ((*rinfo).ri_FdwState as *mut ModifyState).as_mut() {
+            st.flush();
+        }
     }
 }
 
+/// # Safety
+/// PostgreSQL's ExplainForeignModify: a valid ExplainState, the running
+/// ModifyTableState and our table's ResultRelInfo.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn explain_foreign_modify(
     mtstate: *mut pg_sys::ModifyTableState,
@@ -475,19 +576,22 @@ pub unsafe extern "C-unwind" fn explain_foreign_modify(
     subplan: i32,
     es: *mut pg_sys::ExplainState,
 ) {
-    if !(*es).verbose {
-        return;
+    // SAFETY: the contract above, which returning_known also needs.
+    unsafe {
+        if !(*es).verbose {
+            return;
+        }
+        let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
+        let Ok(table) = table::load(rel_oid) else { return };
+        let module = table.module.clone();
+        let (verb, path) = match (*mtstate).operation {
+            pg_sys::CmdType::CMD_INSERT => ("insert", format!("POST /crm/v8/{module}")),
+            pg_sys::CmdType::CMD_UPDATE => ("update", format!("PUT /crm/v8/{module}")),
+            _ => ("delete", format!("DELETE /crm/v8/{module}?ids=…")),
+        };
+        let known = (*mtstate).operation == pg_sys::CmdType::CMD_UPDATE && returning_known(mtstate, rinfo, subplan, &table);
+        let per_call = if (*rinfo).ri_projectReturning.is_null() || known { format!("up to {BATCH} records per call") } else { "1 record per call, then a read for RETURNING".to_string() };
+        let text = CString::new(format!("{verb} via {path}, {per_call}")).expect("no NUL");
+        pg_sys::ExplainPropertyText(c"Zoho Write".as_ptr(), text.as_ptr(), es);
     }
-    let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
-    let Ok(table) = table::load(rel_oid) else { return };
-    let module = table.module.clone();
-    let (verb, path) = match (*mtstate).operation {
-        pg_sys::CmdType::CMD_INSERT => ("insert", format!("POST /crm/v8/{module}")),
-        pg_sys::CmdType::CMD_UPDATE => ("update", format!("PUT /crm/v8/{module}")),
-        _ => ("delete", format!("DELETE /crm/v8/{module}?ids=…")),
-    };
-    let known = (*mtstate).operation == pg_sys::CmdType::CMD_UPDATE && returning_known(mtstate, rinfo, subplan, &table);
-    let per_call = if (*rinfo).ri_projectReturning.is_null() || known { format!("up to {BATCH} records per call") } else { "1 record per call, then a read for RETURNING".to_string() };
-    let text = CString::new(format!("{verb} via {path}, {per_call}")).expect("no NUL");
-    pg_sys::ExplainPropertyText(c"Zoho Write".as_ptr(), text.as_ptr(), es);
 }

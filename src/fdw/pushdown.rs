@@ -151,40 +151,73 @@ pub(super) fn is_builtin(oid: pg_sys::Oid) -> bool {
 
 /// The name of a built-in operator; None for any other.
 unsafe fn builtin_opname(opno: pg_sys::Oid) -> Option<String> {
-    if opno == pg_sys::Oid::INVALID || !is_builtin(opno) {
-        return None;
+    // SAFETY: callers pass an expression's operator or its commutator, so an
+    // existing built-in (pinned) operator: get_opname returns its name, not NULL.
+    unsafe {
+        if opno == pg_sys::Oid::INVALID || !is_builtin(opno) {
+            return None;
+        }
+        CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok().map(str::to_string)
     }
-    CStr::from_ptr(pg_sys::get_opname(opno)).to_str().ok().map(str::to_string)
 }
 
 /// Whether a text comparison may be pushed under its collation. A
 /// nondeterministic one (ICU, accent- or case-insensitive) calls strings
 /// equal that Zoho keeps apart, so Zoho's answer could miss rows.
 unsafe fn deterministic(collation: pg_sys::Oid) -> bool {
-    collation == pg_sys::Oid::INVALID || pg_sys::get_collation_isdeterministic(collation)
+    // SAFETY: a catalog lookup of an expression's input collation; an unknown one
+    // raises an ERROR.
+    unsafe {
+        collation == pg_sys::Oid::INVALID || pg_sys::get_collation_isdeterministic(collation)
+    }
 }
 
 unsafe fn is(node: *mut pg_sys::Node, tag: pg_sys::NodeTag) -> bool {
-    !node.is_null() && (*node).type_ == tag
+    // SAFETY: callers pass NULL or a valid Node; only a non-null one is read.
+    unsafe {
+        !node.is_null() && (*node).type_ == tag
+    }
 }
 
+/// `node` under any RelabelTypes.
+///
+/// # Safety
+/// `node` is NULL or a valid expression node.
 pub(super) unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
-    while is(node, pg_sys::NodeTag::T_RelabelType) {
-        node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+    // SAFETY: the caller's contract above; a RelabelType's arg is a node of the
+    // same tree (or NULL).
+    unsafe {
+        while is(node, pg_sys::NodeTag::T_RelabelType) {
+            node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+        }
+        node
     }
-    node
 }
 
 /// The Var `node` plainly is (under any relabelling), of this query level.
+///
+/// # Safety
+/// `node` is NULL or a valid expression node.
 pub(super) unsafe fn plain_var(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Var> {
-    let node = strip_relabel(node);
-    (is(node, pg_sys::NodeTag::T_Var) && (*(node as *mut pg_sys::Var)).varlevelsup == 0).then_some(node as *mut pg_sys::Var)
+    // SAFETY: the caller's contract above; the node is read as a Var only after
+    // `is` has checked its tag.
+    unsafe {
+        let node = strip_relabel(node);
+        (is(node, pg_sys::NodeTag::T_Var) && (*(node as *mut pg_sys::Var)).varlevelsup == 0).then_some(node as *mut pg_sys::Var)
+    }
 }
 
 /// The column of relation `relid` that `node` plainly reads.
+///
+/// # Safety
+/// `node` is NULL or a valid expression node.
 pub(super) unsafe fn column_of(node: *mut pg_sys::Node, relid: u32, table: &TableDef) -> Option<&ColumnDef> {
-    let var = plain_var(node)?;
-    ((*var).varno as u32 == relid && (*var).varattno > 0).then(|| table.column((*var).varattno)).flatten()
+    // SAFETY: the caller's contract above; plain_var returns only a Var of the
+    // tree.
+    unsafe {
+        let var = plain_var(node)?;
+        ((*var).varno as u32 == relid && (*var).varattno > 0).then(|| table.column((*var).varattno)).flatten()
+    }
 }
 
 impl<'t> Ctx<'t> {
@@ -195,11 +228,18 @@ impl<'t> Ctx<'t> {
     /// One WHERE clause: its COQL form, and how well it fits (see [`Fit`]:
     /// a LIMIT sizes the first call only for whole clauses, and an UPDATE
     /// or DELETE runs directly only on exact ones).
+    ///
+    /// # Safety
+    /// `node` is a valid qual (a RestrictInfo's clause) of relation `relid`, in
+    /// planner memory that outlives the plan's making: `params` point into it.
     pub unsafe fn clause(&mut self, node: *mut pg_sys::Node) -> (Option<Filter>, Fit) {
-        self.fit = Fit::Exact;
-        let f = self.translate(node);
-        let fit = if f.is_some() { self.fit } else { Fit::Partial };
-        (f, fit)
+        // SAFETY: the caller's contract above, passed on to translate.
+        unsafe {
+            self.fit = Fit::Exact;
+            let f = self.translate(node);
+            let fit = if f.is_some() { self.fit } else { Fit::Partial };
+            (f, fit)
+        }
     }
 
     /// Notes that a translation is a superset of the clause.
@@ -209,188 +249,215 @@ impl<'t> Ctx<'t> {
 
     /// The column a node reads, if it is a plain column of this relation.
     unsafe fn column(&self, node: *mut pg_sys::Node) -> Option<&'t ColumnDef> {
-        column_of(node, self.relid, self.table).filter(|c| !c.unfilterable())
+        // SAFETY: `node` is NULL or a node of the clause being translated.
+        unsafe {
+            column_of(node, self.relid, self.table).filter(|c| !c.unfilterable())
+        }
     }
 
     /// A value fixed for the whole scan: a constant, or an expression with
     /// no column and nothing volatile in it.
     unsafe fn operand(&mut self, node: *mut pg_sys::Node, rounding: Rounding) -> Option<Operand> {
-        let node = strip_relabel(node);
-        if is(node, pg_sys::NodeTag::T_Const) {
-            let c = node as *mut pg_sys::Const;
-            if (*c).constisnull {
+        // SAFETY: `node` is an operand of the clause being translated: a
+        // Const's value is of its consttype, and a parameter kept in `params`
+        // stays in the planner's memory until make_foreignscan takes it.
+        unsafe {
+            let node = strip_relabel(node);
+            if is(node, pg_sys::NodeTag::T_Const) {
+                let c = node as *mut pg_sys::Const;
+                if (*c).constisnull {
+                    return None;
+                }
+                return convert::literal((*c).constvalue, (*c).consttype, rounding).map(Operand::Lit);
+            }
+            // A SubPlan is run by its own node, not ours: only Params (of
+            // initplans, outer rows, `$1`) and stable expressions are shipped.
+            if pg_sys::contain_var_clause(node) || pg_sys::contain_volatile_functions(node) || pg_sys::contain_subplans(node) {
                 return None;
             }
-            return convert::literal((*c).constvalue, (*c).consttype, rounding).map(Operand::Lit);
+            let type_oid = pg_sys::exprType(node);
+            if !matches!(Kind::of(type_oid), Kind::Int | Kind::Decimal | Kind::Bool | Kind::Date | Kind::DateTime | Kind::Text) {
+                return None;
+            }
+            self.params.push(node as *mut pg_sys::Expr);
+            Some(Operand::Param { index: self.params.len() - 1, type_oid: u32::from(type_oid), rounding })
         }
-        // A SubPlan is run by its own node, not ours: only Params (of
-        // initplans, outer rows, `$1`) and stable expressions are shipped.
-        if pg_sys::contain_var_clause(node) || pg_sys::contain_volatile_functions(node) || pg_sys::contain_subplans(node) {
-            return None;
-        }
-        let type_oid = pg_sys::exprType(node);
-        if !matches!(Kind::of(type_oid), Kind::Int | Kind::Decimal | Kind::Bool | Kind::Date | Kind::DateTime | Kind::Text) {
-            return None;
-        }
-        self.params.push(node as *mut pg_sys::Expr);
-        Some(Operand::Param { index: self.params.len() - 1, type_oid: u32::from(type_oid), rounding })
     }
 
     /// A pushable condition for `node`, or None to leave it local only.
+    ///
+    /// # Safety
+    /// As for [`Ctx::clause`]; `node` may also be NULL.
     pub unsafe fn translate(&mut self, node: *mut pg_sys::Node) -> Option<Filter> {
-        if is(node, pg_sys::NodeTag::T_BoolExpr) {
-            let b = node as *mut pg_sys::BoolExpr;
-            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args).iter_ptr().collect();
-            return match (*b).boolop {
-                pg_sys::BoolExprType::AND_EXPR => {
-                    // Any subset of an AND widens the result: keep what translates.
-                    let n = args.len();
-                    let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
-                    if parts.len() < n {
-                        self.widened(Fit::Partial);
+        // SAFETY: the caller's contract above; each node is cast only after
+        // `is` has checked its tag, and a BoolExpr's args are nodes of the same
+        // tree.
+        unsafe {
+            if is(node, pg_sys::NodeTag::T_BoolExpr) {
+                let b = node as *mut pg_sys::BoolExpr;
+                let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args).iter_ptr().collect();
+                return match (*b).boolop {
+                    pg_sys::BoolExprType::AND_EXPR => {
+                        // Any subset of an AND widens the result: keep what translates.
+                        let n = args.len();
+                        let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                        if parts.len() < n {
+                            self.widened(Fit::Partial);
+                        }
+                        parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
                     }
-                    parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
-                }
-                pg_sys::BoolExprType::OR_EXPR => {
-                    let mut parts = Vec::new();
-                    for a in args {
-                        parts.push(self.translate(a)?);
+                    pg_sys::BoolExprType::OR_EXPR => {
+                        let mut parts = Vec::new();
+                        for a in args {
+                            parts.push(self.translate(a)?);
+                        }
+                        parts.into_iter().reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
                     }
-                    parts.into_iter().reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
-                }
-                _ => {
-                    // NOT bool_column
-                    let col = self.column(*args.first()?)?;
-                    (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(false)) })
-                }
-            };
-        }
-        if let Some(col) = self.column(node) {
-            // A bare boolean column.
-            return (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(true)) });
-        }
-        if is(node, pg_sys::NodeTag::T_NullTest) {
-            let t = node as *mut pg_sys::NullTest;
-            let col = self.column((*t).arg as *mut pg_sys::Node)?;
-            if (*t).argisrow || col.kind == Kind::Bool {
-                return None;
+                    _ => {
+                        // NOT bool_column
+                        let col = self.column(*args.first()?)?;
+                        (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(false)) })
+                    }
+                };
             }
-            if !col.exact() {
-                self.widened(Fit::Widened); // Zoho may hold an empty text where PostgreSQL sees NULL
+            if let Some(col) = self.column(node) {
+                // A bare boolean column.
+                return (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(true)) });
             }
-            return Some(Filter::Null { field: col.api_name.clone(), negated: (*t).nulltesttype == pg_sys::NullTestType::IS_NOT_NULL });
+            if is(node, pg_sys::NodeTag::T_NullTest) {
+                let t = node as *mut pg_sys::NullTest;
+                let col = self.column((*t).arg as *mut pg_sys::Node)?;
+                if (*t).argisrow || col.kind == Kind::Bool {
+                    return None;
+                }
+                if !col.exact() {
+                    self.widened(Fit::Widened); // Zoho may hold an empty text where PostgreSQL sees NULL
+                }
+                return Some(Filter::Null { field: col.api_name.clone(), negated: (*t).nulltesttype == pg_sys::NullTestType::IS_NOT_NULL });
+            }
+            if is(node, pg_sys::NodeTag::T_OpExpr) {
+                return self.op_expr(node as *mut pg_sys::OpExpr);
+            }
+            if is(node, pg_sys::NodeTag::T_ScalarArrayOpExpr) {
+                return self.array_op(node as *mut pg_sys::ScalarArrayOpExpr);
+            }
+            None
         }
-        if is(node, pg_sys::NodeTag::T_OpExpr) {
-            return self.op_expr(node as *mut pg_sys::OpExpr);
-        }
-        if is(node, pg_sys::NodeTag::T_ScalarArrayOpExpr) {
-            return self.array_op(node as *mut pg_sys::ScalarArrayOpExpr);
-        }
-        None
     }
 
     unsafe fn op_expr(&mut self, e: *mut pg_sys::OpExpr) -> Option<Filter> {
-        let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
-        let [left, right] = args[..] else { return None };
-        let (col, other, opno) = match (self.column(left), self.column(right)) {
-            (Some(c), None) => (c, right, (*e).opno),
-            (None, Some(c)) => (c, left, pg_sys::get_commutator((*e).opno)),
-            _ => return None,
-        };
-        let name = builtin_opname(opno)?;
-        if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
-            return None;
-        }
-        if name == "~~" {
-            // LIKE: only `%` maps to COQL, and only at either end.
-            if col.kind != Kind::Text || col.is_lookup() {
+        // SAFETY: `e` is an OpExpr of the clause (its tag checked by
+        // translate), with a List of argument nodes; get_commutator gives
+        // InvalidOid or an operator.
+        unsafe {
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
+            let [left, right] = args[..] else { return None };
+            let (col, other, opno) = match (self.column(left), self.column(right)) {
+                (Some(c), None) => (c, right, (*e).opno),
+                (None, Some(c)) => (c, left, pg_sys::get_commutator((*e).opno)),
+                _ => return None,
+            };
+            let name = builtin_opname(opno)?;
+            if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
                 return None;
             }
-            let Operand::Lit(Literal::Text(p)) = self.operand(other, Rounding::Exact)? else { return None };
-            let core = p.trim_start_matches('%').trim_end_matches('%');
-            if core.is_empty() || core.contains(['%', '_', '\\']) {
+            if name == "~~" {
+                // LIKE: only `%` maps to COQL, and only at either end.
+                if col.kind != Kind::Text || col.is_lookup() {
+                    return None;
+                }
+                let Operand::Lit(Literal::Text(p)) = self.operand(other, Rounding::Exact)? else { return None };
+                let core = p.trim_start_matches('%').trim_end_matches('%');
+                if core.is_empty() || core.contains(['%', '_', '\\']) {
+                    return None;
+                }
+                self.widened(Fit::Widened); // case-insensitive in Zoho
+                return Some(Filter::Like { field: col.api_name.clone(), pattern: p });
+            }
+            let (op, rounding) = match name.as_str() {
+                "=" => (CmpOp::Eq, Rounding::Exact),
+                "<>" => (CmpOp::Ne, Rounding::Exact),
+                "<" => (CmpOp::Lt, Rounding::Ceil),
+                "<=" => (CmpOp::Le, Rounding::Floor),
+                ">" => (CmpOp::Gt, Rounding::Floor),
+                ">=" => (CmpOp::Ge, Rounding::Ceil),
+                _ => return None,
+            };
+            let allowed = if col.exact() {
+                true
+            } else {
+                // Text, booleans and lookups: equality only (a superset on text).
+                op == CmpOp::Eq && col.kind != Kind::Other
+            };
+            if !allowed {
                 return None;
             }
-            self.widened(Fit::Widened); // case-insensitive in Zoho
-            return Some(Filter::Like { field: col.api_name.clone(), pattern: p });
+            if !col.exact() && col.kind != Kind::Bool {
+                self.widened(Fit::Widened); // text and lookups compare case-insensitively
+            }
+            let value = self.operand(other, rounding)?;
+            let value_kind = match &value {
+                Operand::Lit(l) => kind_of_literal(l),
+                Operand::Param { type_oid, .. } => Kind::of(pg_sys::Oid::from(*type_oid)),
+            };
+            compatible(col.kind, value_kind).then(|| Filter::Cmp { field: col.api_name.clone(), op, value })
         }
-        let (op, rounding) = match name.as_str() {
-            "=" => (CmpOp::Eq, Rounding::Exact),
-            "<>" => (CmpOp::Ne, Rounding::Exact),
-            "<" => (CmpOp::Lt, Rounding::Ceil),
-            "<=" => (CmpOp::Le, Rounding::Floor),
-            ">" => (CmpOp::Gt, Rounding::Floor),
-            ">=" => (CmpOp::Ge, Rounding::Ceil),
-            _ => return None,
-        };
-        let allowed = if col.exact() {
-            true
-        } else {
-            // Text, booleans and lookups: equality only (a superset on text).
-            op == CmpOp::Eq && col.kind != Kind::Other
-        };
-        if !allowed {
-            return None;
-        }
-        if !col.exact() && col.kind != Kind::Bool {
-            self.widened(Fit::Widened); // text and lookups compare case-insensitively
-        }
-        let value = self.operand(other, rounding)?;
-        let value_kind = match &value {
-            Operand::Lit(l) => kind_of_literal(l),
-            Operand::Param { type_oid, .. } => Kind::of(pg_sys::Oid::from(*type_oid)),
-        };
-        compatible(col.kind, value_kind).then(|| Filter::Cmp { field: col.api_name.clone(), op, value })
     }
 
     unsafe fn array_op(&mut self, e: *mut pg_sys::ScalarArrayOpExpr) -> Option<Filter> {
-        let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
-        let [left, right] = args[..] else { return None };
-        let col = self.column(left)?;
-        let name = builtin_opname((*e).opno)?;
-        if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
-            return None;
-        }
-        let negated = match (name.as_str(), (*e).useOr) {
-            ("=", true) => false,
-            ("<>", false) if col.exact() => true,
-            _ => return None,
-        };
-        if col.kind == Kind::Bool {
-            return None;
-        }
-        let right = strip_relabel(right);
-        if !is(right, pg_sys::NodeTag::T_Const) || (*(right as *mut pg_sys::Const)).constisnull {
-            return None;
-        }
-        let c = right as *mut pg_sys::Const;
-        let array = pg_sys::pg_detoast_datum((*c).constvalue.cast_mut_ptr()) as *mut pg_sys::ArrayType;
-        let elem = pg_sys::get_element_type((*c).consttype);
-        let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
-        pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
-        let (mut datums, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
-        pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut datums, &mut nulls, &mut n);
-        let mut values = Vec::with_capacity(n as usize);
-        for i in 0..n as usize {
-            if *nulls.add(i) {
-                if negated {
-                    return None; // NOT IN (…, NULL) is never true
-                }
-                continue;
-            }
-            let lit = convert::literal(*datums.add(i), elem, Rounding::Exact)?;
-            if !compatible(col.kind, kind_of_literal(&lit)) {
+        // SAFETY: `e` is a ScalarArrayOpExpr of the clause (tag checked by
+        // translate); its right side, checked to be a non-null Const, is an
+        // array of its type's element type, detoasted and deconstructed with
+        // that type's layout.
+        unsafe {
+            let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*e).args).iter_ptr().collect();
+            let [left, right] = args[..] else { return None };
+            let col = self.column(left)?;
+            let name = builtin_opname((*e).opno)?;
+            if col.kind == Kind::Text && !deterministic((*e).inputcollid) {
                 return None;
             }
-            values.push(lit);
+            let negated = match (name.as_str(), (*e).useOr) {
+                ("=", true) => false,
+                ("<>", false) if col.exact() => true,
+                _ => return None,
+            };
+            if col.kind == Kind::Bool {
+                return None;
+            }
+            let right = strip_relabel(right);
+            if !is(right, pg_sys::NodeTag::T_Const) || (*(right as *mut pg_sys::Const)).constisnull {
+                return None;
+            }
+            let c = right as *mut pg_sys::Const;
+            let array = pg_sys::pg_detoast_datum((*c).constvalue.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+            let elem = pg_sys::get_element_type((*c).consttype);
+            let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+            pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+            let (mut datums, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+            pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut datums, &mut nulls, &mut n);
+            let mut values = Vec::with_capacity(n as usize);
+            for i in 0..n as usize {
+                if *nulls.add(i) {
+                    if negated {
+                        return None; // NOT IN (…, NULL) is never true
+                    }
+                    continue;
+                }
+                let lit = convert::literal(*datums.add(i), elem, Rounding::Exact)?;
+                if !compatible(col.kind, kind_of_literal(&lit)) {
+                    return None;
+                }
+                values.push(lit);
+            }
+            if values.is_empty() {
+                return None;
+            }
+            if !col.exact() {
+                self.widened(Fit::Widened);
+            }
+            Some(Filter::In { field: col.api_name.clone(), values, negated })
         }
-        if values.is_empty() {
-            return None;
-        }
-        if !col.exact() {
-            self.widened(Fit::Widened);
-        }
-        Some(Filter::In { field: col.api_name.clone(), values, negated })
     }
 }
 

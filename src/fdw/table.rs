@@ -132,20 +132,32 @@ impl TableDef {
     }
 }
 
+/// A catalog object's options, name → value.
+///
+/// # Safety
+/// `list` is NIL or a List of DefElem nodes (a catalog object's options).
 pub(crate) unsafe fn options_of(list: *mut pg_sys::List) -> HashMap<String, String> {
-    PgList::<pg_sys::DefElem>::from_pg(list)
-        .iter_ptr()
-        .map(|d| {
-            (
-                CStr::from_ptr((*d).defname).to_string_lossy().into_owned(),
-                CStr::from_ptr(pg_sys::defGetString(d)).to_string_lossy().into_owned(),
-            )
-        })
-        .collect()
+    // SAFETY: the caller's contract above; each DefElem's name is NUL-terminated
+    // and defGetString returns a palloc'd string.
+    unsafe {
+        PgList::<pg_sys::DefElem>::from_pg(list)
+            .iter_ptr()
+            .map(|d| {
+                (
+                    CStr::from_ptr((*d).defname).to_string_lossy().into_owned(),
+                    CStr::from_ptr(pg_sys::defGetString(d)).to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Reads a foreign table's module and columns from the catalogs.
 pub fn load(table_oid: pg_sys::Oid) -> Result<TableDef, ZohoFdwError> {
+    // SAFETY: GetForeignTable raises an ERROR unless `table_oid` is a foreign
+    // table. Opening it with NoLock assumes the caller holds a lock on it, as the
+    // planner, executor and ANALYZE do (FIXME: zoho_refresh_foreign_table does
+    // not); the lock also keeps its namespace, so get_namespace_name is non-null.
     unsafe {
         let ft = pg_sys::GetForeignTable(table_oid);
         let opts = options_of((*ft).options);

@@ -579,6 +579,9 @@ fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>) {
 
 /// `"schema"."table"` of a table, for SQL.
 pub(crate) fn qualified_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: catalog lookups returning palloc'd names, non-null only while `oid`
+    // names an existing relation. FIXME: not checked; zoho_verify can pass a
+    // dangling regclass here, and CStr::from_ptr(NULL) is undefined behaviour.
     unsafe {
         let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))).to_string_lossy().into_owned();
         let name = CStr::from_ptr(pg_sys::get_rel_name(oid)).to_string_lossy().into_owned();
@@ -638,6 +641,7 @@ fn lock(spi: &mut pgrx::spi::SpiClient<'_>, src: &SourceTable, session: bool) ->
     if got {
         return Ok(());
     }
+    // SAFETY: a plain read of the transaction's isolation level.
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         return Err(ZohoFdwError::BadArgument {
             what: format!("another zoho_upsert_pending is pushing {} now", src.display),

@@ -89,12 +89,19 @@ impl Cursor {
 
     /// On an ERROR the transaction's end closes the portal instead.
     pub fn close(self) {
+        // SAFETY: the portal `open` opened, closed once here; callers keep a
+        // Cursor within the SPI connection it was opened under.
         unsafe { pg_sys::SPI_cursor_close(self.portal) }
     }
 
     /// The next `n` rows, converted. A value Zoho cannot take is an error
     /// naming the row's key, the column and the value.
     pub fn fetch(&mut self, n: usize, src: &SourceTable, cols: &PushColumns) -> Result<Vec<Pending>, ZohoFdwError> {
+        // SAFETY: `portal` is open (see `close`); SPI_tuptable then holds
+        // SPI_processed rows of pending_query: tableoid, ctid, xmin, the key as
+        // text, then `cols`, assumed of the types their `def`s were built with.
+        // FIXME: not checked against tupdesc, and an earlier step (transaction)
+        // read them.
         unsafe {
             pg_sys::SPI_cursor_fetch(self.portal, true, n as std::ffi::c_long);
             let table = pg_sys::SPI_tuptable;

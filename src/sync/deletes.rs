@@ -110,18 +110,22 @@ fn fail(msg: &str) -> ! {
 /// # Safety
 /// `tuple` is a valid heap tuple of `desc`.
 unsafe fn column_text(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &str) -> Option<String> {
-    let natts = (*desc).natts as usize;
-    let attrs = (*desc).attrs.as_slice(natts);
-    let i = attrs.iter().position(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_str() == Ok(name))?;
-    let mut null = false;
-    let value = pg_sys::heap_getattr(tuple, i as c_int + 1, desc, &mut null);
-    if null {
-        return None;
+    // SAFETY: the caller's contract above: attribute i (among desc's natts) is
+    // read with its null flag and printed by its own type's output function.
+    unsafe {
+        let natts = (*desc).natts as usize;
+        let attrs = (*desc).attrs.as_slice(natts);
+        let i = attrs.iter().position(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_str() == Ok(name))?;
+        let mut null = false;
+        let value = pg_sys::heap_getattr(tuple, i as c_int + 1, desc, &mut null);
+        if null {
+            return None;
+        }
+        let (mut output, mut varlena) = (pg_sys::InvalidOid, false);
+        pg_sys::getTypeOutputInfo(attrs[i].atttypid, &mut output, &mut varlena);
+        let text = pg_sys::OidOutputFunctionCall(output, value);
+        Some(CStr::from_ptr(text).to_string_lossy().into_owned())
     }
-    let (mut output, mut varlena) = (pg_sys::InvalidOid, false);
-    pg_sys::getTypeOutputInfo(attrs[i].atttypid, &mut output, &mut varlena);
-    let text = pg_sys::OidOutputFunctionCall(output, value);
-    Some(CStr::from_ptr(text).to_string_lossy().into_owned())
 }
 
 /// `zoho_record_delete()`: a user's delete of a row of a table synced with
@@ -136,45 +140,50 @@ unsafe fn column_text(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn zoho_record_delete(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let td = (*fcinfo).context as *mut pg_sys::TriggerData;
-    if td.is_null() || (*td).type_ != pg_sys::NodeTag::T_TriggerData {
-        fail("zoho_record_delete() must be called as a trigger");
+    // SAFETY: the contract above; context is checked to be TriggerData for an
+    // AFTER DELETE row event, so tg_trigtuple is a row of tg_relation, and tgargs
+    // holds the one argument checked for.
+    unsafe {
+        let td = (*fcinfo).context as *mut pg_sys::TriggerData;
+        if td.is_null() || (*td).type_ != pg_sys::NodeTag::T_TriggerData {
+            fail("zoho_record_delete() must be called as a trigger");
+        }
+        let event = (*td).tg_event;
+        let after_row_delete = event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER
+            && event & pg_sys::TRIGGER_EVENT_ROW != 0
+            && event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_DELETE;
+        let trigger = (*td).tg_trigger;
+        if !after_row_delete || (*trigger).tgnargs != 1 {
+            fail("zoho_record_delete() must be an AFTER DELETE … FOR EACH ROW trigger with the key column as its argument");
+        }
+        let rel = (*td).tg_relation;
+        let (relid, is_partition) = ((*rel).rd_id, (*(*rel).rd_rel).relispartition);
+        if super::origin::current(relid, is_partition).is_some() {
+            return pg_sys::Datum::from(0);
+        }
+        let key_column = CStr::from_ptr(*(*trigger).tgargs).to_string_lossy().into_owned();
+        let (old, desc) = ((*td).tg_trigtuple, (*rel).rd_att);
+        let (Some(record), Some(key)) = (column_text(old, desc, zoho_api::mapping::ZOHO_ID), column_text(old, desc, &key_column)) else {
+            return pg_sys::Datum::from(0);
+        };
+        let Ok(record) = record.parse::<i64>() else { return pg_sys::Datum::from(0) };
+        // The table flows are registered on: a partition's topmost parent.
+        let root = if is_partition { super::origin::partition_ancestors(relid).last().copied().unwrap_or(relid) } else { relid };
+        let may = Spi::get_one_with_args::<bool>("SELECT pg_catalog.has_table_privilege($1, 'DELETE')", &[root.into()]).ok().flatten().unwrap_or(false);
+        if !may {
+            return pg_sys::Datum::from(0);
+        }
+        let kept = crate::privileges::as_superuser(|| {
+            Spi::run_with_args(
+                "INSERT INTO zoho.sync_deletes (target, record_id, row_key)
+                 SELECT s.target, $2, $3 FROM zoho.syncs s WHERE s.target = $1 AND s.deletes = 'both'
+                 ON CONFLICT (target, record_id) DO UPDATE SET row_key = EXCLUDED.row_key, deleted_at = EXCLUDED.deleted_at",
+                &[root.into(), record.into(), key.as_str().into()],
+            )
+        });
+        if let Err(e) = kept {
+            crate::error::raise(ZohoFdwError::Internal(format!("recording a delete for Zoho: {e}")));
+        }
+        pg_sys::Datum::from(0)
     }
-    let event = (*td).tg_event;
-    let after_row_delete = event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER
-        && event & pg_sys::TRIGGER_EVENT_ROW != 0
-        && event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_DELETE;
-    let trigger = (*td).tg_trigger;
-    if !after_row_delete || (*trigger).tgnargs != 1 {
-        fail("zoho_record_delete() must be an AFTER DELETE … FOR EACH ROW trigger with the key column as its argument");
-    }
-    let rel = (*td).tg_relation;
-    let (relid, is_partition) = ((*rel).rd_id, (*(*rel).rd_rel).relispartition);
-    if super::origin::current(relid, is_partition).is_some() {
-        return pg_sys::Datum::from(0);
-    }
-    let key_column = CStr::from_ptr(*(*trigger).tgargs).to_string_lossy().into_owned();
-    let (old, desc) = ((*td).tg_trigtuple, (*rel).rd_att);
-    let (Some(record), Some(key)) = (column_text(old, desc, zoho_api::mapping::ZOHO_ID), column_text(old, desc, &key_column)) else {
-        return pg_sys::Datum::from(0);
-    };
-    let Ok(record) = record.parse::<i64>() else { return pg_sys::Datum::from(0) };
-    // The table flows are registered on: a partition's topmost parent.
-    let root = if is_partition { super::origin::partition_ancestors(relid).last().copied().unwrap_or(relid) } else { relid };
-    let may = Spi::get_one_with_args::<bool>("SELECT pg_catalog.has_table_privilege($1, 'DELETE')", &[root.into()]).ok().flatten().unwrap_or(false);
-    if !may {
-        return pg_sys::Datum::from(0);
-    }
-    let kept = crate::privileges::as_superuser(|| {
-        Spi::run_with_args(
-            "INSERT INTO zoho.sync_deletes (target, record_id, row_key)
-             SELECT s.target, $2, $3 FROM zoho.syncs s WHERE s.target = $1 AND s.deletes = 'both'
-             ON CONFLICT (target, record_id) DO UPDATE SET row_key = EXCLUDED.row_key, deleted_at = EXCLUDED.deleted_at",
-            &[root.into(), record.into(), key.as_str().into()],
-        )
-    });
-    if let Err(e) = kept {
-        crate::error::raise(ZohoFdwError::Internal(format!("recording a delete for Zoho: {e}")));
-    }
-    pg_sys::Datum::from(0)
 }

@@ -72,6 +72,7 @@ impl Runner {
             .set_function("zoho_fdw_jobs_main")
             .enable_spi_access()
             .set_extra(db)
+            // SAFETY: a plain read of this process's pid.
             .set_notify_pid(unsafe { pg_sys::MyProcPid })
             .load_dynamic();
         match started {
@@ -336,6 +337,9 @@ extern "C-unwind" {
 pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
     crate::progress::on_backend_thread();
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SAFETY: PostgreSQL's own SIGTERM and SIGINT handlers for backends,
+    // installed as a backend installs them, before this process does anything
+    // else.
     unsafe {
         pg_sys::pqsignal(super::libc_sigterm(), Some(super::backend_die));
         // A cancel (zoho_cancel_job) interrupts the job's Zoho calls and
@@ -373,11 +377,16 @@ pub extern "C-unwind" fn zoho_fdw_jobs_main(_arg: pg_sys::Datum) {
             Ok(rows) => log!("zoho_fdw jobs: job {} ({} of {}) done: {rows} row(s) written", job.id, job.kind, job.module),
             Err(e) => {
                 // A cancel (zoho_cancel_job) ends this job, not the runner.
+                // SAFETY: a plain write of the backend's cancel flag, between
+                // jobs and transactions; only this thread and its signal
+                // handlers touch it.
                 unsafe { pg_sys::QueryCancelPending = 0 };
                 fail(&job, &e);
             }
         }
         // Usage counted while the job ran is written by the main worker.
+        // SAFETY: this backend's own pg_stat_activity entry; a NULL text is
+        // allowed for STATE_IDLE.
         unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null()) };
     }
 }

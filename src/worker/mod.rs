@@ -44,6 +44,7 @@ use crate::error::ZohoFdwError;
 use crate::gucs;
 
 pub fn register() {
+    // SAFETY: a plain read of a flag PostgreSQL sets while preloading.
     if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
         return;
     }
@@ -103,6 +104,8 @@ impl WarnOnce {
 /// Runs `f` in a transaction of its own; any error (a PostgreSQL ERROR
 /// included) rolls it back and comes back as text.
 pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> Result<R, String> {
+    // SAFETY: only the background workers call this, between transactions: it
+    // starts one, with a snapshot that the commit below pops (an abort drops it).
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
@@ -119,6 +122,8 @@ pub(crate) fn in_transaction<R>(f: impl FnOnce() -> Result<R, ZohoFdwError>) -> 
             })
         })
         .execute();
+    // SAFETY: ends the transaction started above: its snapshot popped before the
+    // commit, or dropped by the abort.
     unsafe {
         match &result {
             Ok(_) => {
@@ -159,6 +164,8 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
     // SIGTERM as in any backend: it sets ProcDiePending, which stops a
     // Zoho call within ~50 ms (the cancel hook reads it), and the next
     // CHECK_FOR_INTERRUPTS exits. Shutdown never waits on Zoho.
+    // SAFETY: PostgreSQL's own SIGTERM handler for backends, installed as a
+    // backend installs it, before this process does anything else.
     unsafe {
         pg_sys::pqsignal(libc_sigterm(), Some(backend_die));
     }
@@ -167,9 +174,13 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
         while BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
             pg_sys::check_for_interrupts!();
             if BackgroundWorker::sighup_received() {
+                // SAFETY: rereads the configuration after SIGHUP, between
+                // transactions, as a backend's main loop does.
                 unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
                 if gucs::database().is_some() {
                     // Restarted by the postmaster, connected to it.
+                    // SAFETY: exits the process (the postmaster restarts it);
+                    // no Rust state needs unwinding.
                     unsafe { pg_sys::proc_exit(1) };
                 }
             }
@@ -188,10 +199,14 @@ pub extern "C-unwind" fn zoho_fdw_worker_main(_arg: pg_sys::Datum) {
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(50))) {
         pg_sys::check_for_interrupts!();
         if BackgroundWorker::sighup_received() {
+            // SAFETY: rereads the configuration after SIGHUP, between
+            // transactions, as a backend's main loop does.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             if gucs::database().as_deref() != Some(db.as_str()) {
                 log!("zoho_fdw worker: zoho_fdw.database changed; restarting");
                 worker.stop_listening();
+                // SAFETY: exits the process (the postmaster restarts it); the
+                // listener was stopped just above.
                 unsafe { pg_sys::proc_exit(1) };
             }
         }

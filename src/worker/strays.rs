@@ -33,17 +33,21 @@ pub struct Strays {
 
 impl Default for Strays {
     fn default() -> Strays {
-        // Atomics of integers: all-zero is every slot empty.
+        // SAFETY: atomics of integers; all-zero is every slot empty.
         unsafe { std::mem::zeroed() }
     }
 }
 
+// SAFETY: only atomics, valid at any address and in any process.
 unsafe impl PGRXSharedMemory for Strays {}
 
+// SAFETY: the name is unique to this extension; the memory is attached by
+// pgrx's shmem hooks before any backend uses it.
 static STRAYS: PgAtomic<Strays> = unsafe { PgAtomic::new(c"zoho_fdw_strays") };
 static SHARED: AtomicBool = AtomicBool::new(false);
 
 pub fn init() {
+    // SAFETY: a plain read of a flag PostgreSQL sets while preloading.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(STRAYS);
         SHARED.store(true, Ordering::SeqCst);
@@ -58,6 +62,7 @@ pub(crate) fn disable_on_abort(server: pg_sys::Oid, owner: pg_sys::Oid, channel:
     register_xact_callback(PgXactCallbackEvent::Abort, move || {
         for s in &STRAYS.get().slots {
             if s.state.compare_exchange(EMPTY, CLAIMING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                // SAFETY: a plain read of this backend's database oid.
                 s.database.store(unsafe { pg_sys::MyDatabaseId }.into(), Ordering::Relaxed);
                 s.server.store(server.into(), Ordering::Relaxed);
                 s.owner.store(owner.into(), Ordering::Relaxed);
@@ -81,6 +86,7 @@ pub(super) fn take() -> Vec<(pg_sys::Oid, pg_sys::Oid, i64)> {
     for s in &STRAYS.get().slots {
         if s.state.load(Ordering::Acquire) == READY {
             let channel = s.channel.load(Ordering::Relaxed);
+            // SAFETY: a plain read of this backend's database oid.
             if s.database.load(Ordering::Relaxed) == u32::from(unsafe { pg_sys::MyDatabaseId }) {
                 out.push((s.server.load(Ordering::Relaxed).into(), s.owner.load(Ordering::Relaxed).into(), channel));
             } else {

@@ -20,8 +20,12 @@ pub struct Wake {
     pushes: AtomicBool,
 }
 
+// SAFETY: only atomics (the latch as an address), valid at any address and
+// in any process.
 unsafe impl PGRXSharedMemory for Wake {}
 
+// SAFETY: the name is unique to this extension; the memory is attached by
+// pgrx's shmem hooks before any backend uses it.
 static WAKE: PgAtomic<Wake> = unsafe { PgAtomic::new(c"zoho_fdw_wake") };
 static SHARED: AtomicBool = AtomicBool::new(false);
 
@@ -30,6 +34,7 @@ thread_local! {
 }
 
 pub fn init() {
+    // SAFETY: a plain read of a flag PostgreSQL sets while preloading.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(WAKE);
         SHARED.store(true, Ordering::SeqCst);
@@ -39,6 +44,8 @@ pub fn init() {
 /// The worker says where its latch is.
 pub(super) fn set_worker_latch() {
     if SHARED.load(Ordering::SeqCst) {
+        // SAFETY: MyProc is this process's PGPROC (a background worker has one);
+        // only its latch's address is taken.
         let latch = unsafe { &raw mut (*pg_sys::MyProc).procLatch };
         WAKE.get().latch.store(latch as usize, Ordering::Release);
     }
@@ -61,6 +68,10 @@ pub(crate) fn pushes_at_commit() {
         w.pushes.store(true, Ordering::Release);
         let latch = w.latch.load(Ordering::Acquire);
         if latch != 0 {
+            // SAFETY: `latch` is the worker's procLatch, in its PGPROC in
+            // shared memory (the same address in every backend; a PGPROC
+            // outlives its process, so a stale one at worst wakes another
+            // process); SetLatch may be called from any process.
             unsafe { pg_sys::SetLatch(latch as *mut pg_sys::Latch) };
         }
     });
