@@ -65,6 +65,8 @@ fn zoho_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
         r.ExecForeignDelete = Some(modify::exec_foreign_delete);
         r.EndForeignModify = Some(modify::end_foreign_modify);
         r.ExplainForeignModify = Some(modify::explain_foreign_modify);
+        r.BeginForeignInsert = Some(modify::begin_foreign_insert);
+        r.EndForeignInsert = Some(modify::end_foreign_insert);
         r.PlanDirectModify = Some(direct::plan_direct_modify);
         r.BeginDirectModify = Some(direct::begin_direct_modify);
         r.IterateDirectModify = Some(direct::iterate_direct_modify);

@@ -60,7 +60,9 @@ pub(super) struct ModifyState {
     /// RETURNING shows only values this statement knows (what it sets and
     /// what it read), so UPDATE rows can be held back and sent 100 a call.
     returning_known: bool,
-    /// Buffered UPDATE records or DELETE ids, with their row numbers.
+    /// Inserts arrive one at a time (COPY FROM) and may wait for a full call.
+    buffer_inserts: bool,
+    /// Buffered UPDATE records, DELETE ids or COPY rows, with their row numbers.
     pending: Vec<(usize, Record)>,
     rows: usize,
     written: usize,
@@ -125,6 +127,7 @@ impl ModifyState {
                 updated: Vec::new(),
                 returning: false,
                 returning_known: false,
+                buffer_inserts: false,
                 pending: Vec::new(),
                 rows: 0,
                 written: 0,
@@ -412,14 +415,60 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
     }
 }
 
+/// rinfo's write state. Every path into the Exec callbacks passes through
+/// begin_foreign_modify or begin_foreign_insert first; a NULL state is an
+/// error, never a dereference.
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
-    // SAFETY: callers pass a ResultRelInfo begin_foreign_modify set up, whose
-    // ri_FdwState is our ModifyState, borrowed only for one callback. FIXME: COPY
-    // FROM and INSERTs routed to a partition skip BeginForeignModify (there is no
-    // BeginForeignInsert), so ExecForeign(Batch)Insert can bring it here NULL.
+    // SAFETY: callers pass a live ResultRelInfo of our table, whose
+    // ri_FdwState is NULL or the ModifyState one of the begin callbacks put
+    // there, borrowed only for one callback.
+    let st = unsafe { ((*rinfo).ri_FdwState as *mut ModifyState).as_mut() };
+    st.unwrap_or_else(|| raise(ZohoFdwError::Internal("a write reached a foreign table that was not opened for writing".into())))
+}
+
+/// # Safety
+/// PostgreSQL's BeginForeignInsert: `COPY FROM` into our table, or rows an
+/// INSERT or UPDATE routes to a partition that is our table. `mtstate`'s
+/// ps.state is the running EState (for COPY the ModifyTableState is one
+/// CopyFrom made, without a plan); `rinfo` is our table's ResultRelInfo.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo) {
+    // SAFETY: the contract above; ri_RootResultRelInfo is NULL or the routing
+    // target's ResultRelInfo, and the ModifyState lives in the query's memory
+    // context (current here) until the executor ends.
     unsafe {
-        &mut *((*rinfo).ri_FdwState as *mut ModifyState)
+        let rel_oid = (*(*rinfo).ri_RelationDesc).rd_id;
+        // A partition the statement also updates or deletes from already
+        // holds that command's state (or is written directly); one state
+        // cannot serve both.
+        if !(*rinfo).ri_FdwState.is_null() || (*rinfo).ri_usesFdwDirectModify {
+            let table = table::load(rel_oid).unwrap_or_else(|e| raise(e));
+            raise(ZohoFdwError::NotSupported(format!("cannot move rows into foreign table {}, which the same statement updates", table.relation)));
+        }
+        // A routed partition has no range-table entry of its own (index 0):
+        // its rows are written as the statement's target's user, as
+        // postgres_fdw does.
+        let mut rti = (*rinfo).ri_RangeTableIndex;
+        if rti == 0 && !(*rinfo).ri_RootResultRelInfo.is_null() {
+            rti = (*(*rinfo).ri_RootResultRelInfo).ri_RangeTableIndex;
+        }
+        let user = super::check_as_user((*mtstate).ps.state, rti);
+        let mut state = ModifyState::open(pg_sys::CmdType::CMD_INSERT, rel_oid, user);
+        state.returning = !(*rinfo).ri_returningList.is_null();
+        // COPY hands rows over one at a time: hold them back and send 100 a
+        // call, unless each must come back with Zoho's values for RETURNING.
+        state.buffer_inserts = !state.returning;
+        (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
     }
+}
+
+/// # Safety
+/// PostgreSQL's EndForeignInsert: our table's ResultRelInfo, after
+/// begin_foreign_insert.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end_foreign_insert(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo) {
+    // SAFETY: the contract above: ri_FdwState is our ModifyState.
+    unsafe { state(rinfo) }.flush();
 }
 
 /// # Safety
@@ -483,6 +532,10 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
         let st = state(rinfo);
         let row = st.next_row();
         let rec = st.record(row, slot, None).unwrap_or_else(|e| raise(e));
+        if st.buffer_inserts {
+            st.buffer(row, rec);
+            return slot;
+        }
         let ids = st.send(&[row], vec![rec]);
         if st.returning {
             let fresh = st.fetch(&ids[0].id);

@@ -49,8 +49,18 @@ fn refresh(oid: pg_sys::Oid) -> Result<Vec<Change>, ZohoFdwError> {
     if !owner {
         return Err(ZohoFdwError::Denied { what: format!("must be owner of foreign table {name} to refresh it"), hint: Some("Run it as the table's owner, or a member of that role.".into()) });
     }
+    // Held to the end of the transaction, so the table is not dropped or
+    // altered under the catalog reads below. Self-conflicting, so two
+    // refreshes of one table take turns; readers are not blocked until the
+    // ALTERs. Taken only after the owner check: others may not lock it.
+    // SAFETY: a plain lock request on an OID; it raises an ERROR on deadlock.
+    unsafe { pg_sys::LockRelationOid(oid, pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE) };
+    // SAFETY: a syscache lookup, NULL when the relation is gone.
+    if unsafe { pg_sys::get_rel_name(oid) }.is_null() {
+        return Err(ZohoFdwError::WrongObject { what: format!("foreign table {name} was dropped while waiting to refresh it"), hint: None });
+    }
     let def = table::load(oid)?;
-    // SAFETY: `oid` is a foreign table (checked above).
+    // SAFETY: `oid` is a foreign table (checked above), locked.
     let server_oid = unsafe { (*pg_sys::GetForeignTable(oid)).serverid };
     let ctx = server::resolve_oid(server_oid)?;
     let client = ctx.client()?;

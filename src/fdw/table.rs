@@ -156,8 +156,8 @@ pub(crate) unsafe fn options_of(list: *mut pg_sys::List) -> HashMap<String, Stri
 pub fn load(table_oid: pg_sys::Oid) -> Result<TableDef, ZohoFdwError> {
     // SAFETY: GetForeignTable raises an ERROR unless `table_oid` is a foreign
     // table. Opening it with NoLock assumes the caller holds a lock on it, as the
-    // planner, executor and ANALYZE do (FIXME: zoho_refresh_foreign_table does
-    // not); the lock also keeps its namespace, so get_namespace_name is non-null.
+    // planner, executor, ANALYZE and zoho_refresh_foreign_table do; the lock
+    // also keeps its namespace, so get_namespace_name is non-null.
     unsafe {
         let ft = pg_sys::GetForeignTable(table_oid);
         let opts = options_of((*ft).options);

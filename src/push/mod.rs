@@ -577,16 +577,21 @@ fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>) {
     rows.into_iter().map(|r| (r.at, r.values)).unzip()
 }
 
-/// `"schema"."table"` of a table, for SQL.
+/// `"schema"."table"` of a table, for SQL. A relation that no longer
+/// exists (a dropped table, a made-up regclass) reads as its OID, as
+/// regclass prints it.
 pub(crate) fn qualified_name(oid: pg_sys::Oid) -> String {
-    // SAFETY: catalog lookups returning palloc'd names, non-null only while `oid`
-    // names an existing relation. FIXME: not checked; zoho_verify can pass a
-    // dangling regclass here, and CStr::from_ptr(NULL) is undefined behaviour.
-    unsafe {
-        let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))).to_string_lossy().into_owned();
-        let name = CStr::from_ptr(pg_sys::get_rel_name(oid)).to_string_lossy().into_owned();
-        format!("{}.{}", crate::local::quote_ident(&schema), crate::local::quote_ident(&name))
-    }
+    // SAFETY: catalog lookups; each returns a palloc'd name or NULL when the
+    // relation or its schema is gone, and NULL is checked before reading.
+    let (schema, name) = unsafe {
+        let name = pg_sys::get_rel_name(oid);
+        let schema = if name.is_null() { std::ptr::null_mut() } else { pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)) };
+        if name.is_null() || schema.is_null() {
+            return oid.to_u32().to_string();
+        }
+        (CStr::from_ptr(schema).to_string_lossy().into_owned(), CStr::from_ptr(name).to_string_lossy().into_owned())
+    };
+    format!("{}.{}", crate::local::quote_ident(&schema), crate::local::quote_ident(&name))
 }
 
 fn spi_error(e: pgrx::spi::SpiError) -> ZohoFdwError {

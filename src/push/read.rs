@@ -99,9 +99,8 @@ impl Cursor {
     pub fn fetch(&mut self, n: usize, src: &SourceTable, cols: &PushColumns) -> Result<Vec<Pending>, ZohoFdwError> {
         // SAFETY: `portal` is open (see `close`); SPI_tuptable then holds
         // SPI_processed rows of pending_query: tableoid, ctid, xmin, the key as
-        // text, then `cols`, assumed of the types their `def`s were built with.
-        // FIXME: not checked against tupdesc, and an earlier step (transaction)
-        // read them.
+        // text, then `cols`, whose types are checked against the descriptor
+        // before any datum is read as one.
         unsafe {
             pg_sys::SPI_cursor_fetch(self.portal, true, n as std::ffi::c_long);
             let table = pg_sys::SPI_tuptable;
@@ -111,6 +110,16 @@ impl Cursor {
             let count = pg_sys::SPI_processed as usize;
             let desc = (*table).tupdesc;
             let natts = (*desc).natts as usize;
+            // The columns were typed from the catalog, maybe in an earlier
+            // transaction (a worker's step): an ALTER COLUMN ... TYPE since
+            // then would have each value read as the wrong type.
+            let typed = |j: usize| (*(*desc).attrs.as_ptr().add(4 + j)).atttypid.to_u32() == cols.columns[j].def.type_oid;
+            if natts != 4 + cols.columns.len() || !(0..cols.columns.len()).all(typed) {
+                return Err(ZohoFdwError::BadArgument {
+                    what: format!("the columns of {} changed while its pending rows were read", src.display),
+                    hint: Some("Push again: the next run reads the table as it is now.".into()),
+                });
+            }
             // Each row taken apart once: heap_getattr walks a tuple from its
             // start for every column after a varlena.
             let (mut datums, mut nulls) = (vec![pg_sys::Datum::from(0); natts], vec![false; natts]);

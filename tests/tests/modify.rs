@@ -314,3 +314,67 @@ fn a_joined_update_returning_known_columns_goes_100_records_a_call() {
     assert_eq!(rows.len(), 3);
     assert_eq!(write_calls(&sim, "records.update"), vec![1, 1, 1]);
 }
+
+/// COPY FROM has no plan: PostgreSQL opens the table with BeginForeignInsert
+/// and hands rows over one at a time. They still go 100 a call.
+#[test]
+fn copy_from_goes_100_records_a_call() {
+    use std::io::Write;
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("copy");
+    let mut c = setup(&sim, &db);
+    let mut w = c.copy_in("COPY zoho_crm.orders (name, parent_id, quantity) FROM STDIN").unwrap();
+    for g in 1..=250 {
+        writeln!(w, "O{g}\tC-{g}\t{g}").unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), 250);
+    assert_eq!(write_calls(&sim, "records.insert"), vec![100, 100, 50]);
+    let stored = sim.records("Orders");
+    assert_eq!(stored.len(), 250);
+    assert!(stored.iter().any(|r| r["parent_id"] == "C-250" && r["Quantity"] == 250), "the last row arrived whole");
+}
+
+/// A bad value in a COPY fails it at that row, before anything is sent.
+#[test]
+fn a_bad_value_in_copy_names_its_row_and_sends_nothing() {
+    use std::io::Write;
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("copybad");
+    let mut c = setup(&sim, &db);
+    let mut w = c.copy_in("COPY zoho_crm.orders (name, parent_id, modified_time) FROM STDIN").unwrap();
+    writeln!(w, "A\tB-1\t\\N\nB\tB-2\t2026-01-01 00:00:00+00\nC\tB-3\t\\N").unwrap();
+    let err = w.finish().unwrap_err();
+    let (code, message, _) = sql_error(&err);
+    assert_eq!(code, "22023", "{message}");
+    assert!(message.contains("row 2") && message.contains("modified_time"), "{message}");
+    assert!(write_calls(&sim, "records.insert").is_empty(), "nothing may be sent");
+    assert!(sim.records("Orders").is_empty());
+}
+
+/// A partition that is a Zoho table: rows an INSERT routes to it are written
+/// as the target's user, in batches, and with RETURNING one by one.
+#[test]
+fn rows_routed_to_a_foreign_partition_are_written() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("routed");
+    let mut c = setup(&sim, &db);
+    c.batch_execute(
+        "CREATE TABLE all_orders (LIKE zoho_crm.orders) PARTITION BY LIST (status);
+         CREATE TABLE local_orders PARTITION OF all_orders FOR VALUES IN ('Draft');
+         ALTER TABLE all_orders ATTACH PARTITION zoho_crm.orders DEFAULT;",
+    )
+    .unwrap();
+    let n = c.execute("INSERT INTO all_orders (name, parent_id, status) SELECT 'O' || g, 'R-' || g, CASE WHEN g % 2 = 0 THEN 'Draft' ELSE 'Paid' END FROM generate_series(1, 20) g", &[]).unwrap();
+    assert_eq!(n, 20);
+    assert_eq!(write_calls(&sim, "records.insert"), vec![10], "the ten routed rows in one call");
+    assert_eq!(c.query_one("SELECT count(*) FROM local_orders", &[]).unwrap().get::<_, i64>(0), 10);
+    sim.clear_calls();
+    let rows = c.query("INSERT INTO all_orders (name, parent_id, status) VALUES ('X', 'R-X', 'Paid'), ('Y', 'R-Y', 'Paid') RETURNING id, parent_id", &[]).unwrap();
+    assert_eq!(write_calls(&sim, "records.insert"), vec![1, 1], "RETURNING writes row by row");
+    let stored = sim.records("Orders");
+    assert_eq!(stored.len(), 12);
+    for row in &rows {
+        let id: i64 = row.get(0);
+        assert!(stored.iter().any(|r| r["id"] == serde_json::json!(id.to_string()) && r["parent_id"] == serde_json::json!(row.get::<_, String>(1))), "returned id {id} is Zoho's");
+    }
+}

@@ -112,6 +112,22 @@ fn a_target_without_a_flow_needs_its_module_named() {
     assert_eq!(n, 5);
 }
 
+/// A regclass is only an OID: one that names no table is an error, not a
+/// read of a missing catalog row.
+#[test]
+fn a_target_that_names_no_table_is_an_error() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("verify_notable");
+    let mut c = db.client_for(&sim);
+    for sql in ["SELECT * FROM zoho_verify(4242424::oid::regclass)", "SELECT * FROM zoho_verify(4242424::oid::regclass, module => 'Leads')"] {
+        let e = c.query(sql, &[]).unwrap_err();
+        let (state, message, _) = sql_error(&e);
+        assert_eq!(state, "22023", "{sql}: {message}");
+        assert!(message.contains("4242424"), "{sql}: {message}");
+    }
+    assert_eq!(c.query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1, "the session lives on");
+}
+
 /// zoho_schedule_verify: the worker verifies and repairs a drifted mirror
 /// as its owner, says so on zoho_fdw_events and in zoho.health, and holds
 /// its runs while the server's daily_credit_budget is reached.
