@@ -85,19 +85,17 @@ struct JoinPlan {
 }
 
 /// A foreign table of this wrapper (whose planning state is a RelState),
-/// known by its wrapper's handler function.
+/// known by its FDW routine holding our own planner callback: a function's
+/// name can be reused by any wrapper, its address in this library cannot.
 unsafe fn is_ours(rel: *mut pg_sys::RelOptInfo) -> bool {
-    // SAFETY: the planner's RelOptInfo; a base rel with an FDW routine is a
-    // foreign table, whose server and wrapper exist. The handler's name is what
-    // makes fdw_private a RelState for the callers.
+    // SAFETY: the planner's RelOptInfo; fdwroutine is NULL or the routine its
+    // wrapper's handler returned. get_foreign_rel_size set fdw_private to a
+    // RelState for every base rel whose routine is ours.
     unsafe {
-        if (*rel).reloptkind != pg_sys::RelOptKind::RELOPT_BASEREL || (*rel).fdwroutine.is_null() || (*rel).fdw_private.is_null() {
-            return false;
-        }
-        let server = pg_sys::GetForeignServer((*rel).serverid);
-        let handler = (*pg_sys::GetForeignDataWrapper((*server).fdwid)).fdwhandler;
-        let name = pg_sys::get_func_name(handler);
-        !name.is_null() && CStr::from_ptr(name).to_bytes() == b"zoho_fdw_handler"
+        (*rel).reloptkind == pg_sys::RelOptKind::RELOPT_BASEREL
+            && !(*rel).fdw_private.is_null()
+            && !(*rel).fdwroutine.is_null()
+            && (*(*rel).fdwroutine).GetForeignRelSize.map(|f| f as *const ()) == Some(super::plan::get_foreign_rel_size as *const ())
     }
 }
 

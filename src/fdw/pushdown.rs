@@ -19,7 +19,7 @@ use std::ffi::CStr;
 
 use pgrx::{pg_sys, PgList};
 use serde::{Deserialize, Serialize};
-use zoho_api::coql::{CmpOp, Cond, Literal};
+use zoho_api::coql::{CmpOp, Cond, Literal, MAX_CRITERIA};
 
 use super::convert::{self, Rounding};
 use super::table::{ColumnDef, Kind, TableDef};
@@ -42,6 +42,14 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Conditions joined by AND / OR: each is at least one of Zoho's criteria.
+    fn conditions(&self) -> usize {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.conditions() + b.conditions(),
+            _ => 1,
+        }
+    }
+
     /// The COQL condition, with parameters substituted. None when a
     /// parameter has no COQL form (then the condition is left to the local
     /// recheck).
@@ -127,7 +135,13 @@ pub struct Ctx<'t> {
     pub params: Vec<*mut pg_sys::Expr>,
     /// How the clause being translated maps to COQL.
     fit: Fit,
+    /// AND / OR levels around the node being translated.
+    depth: usize,
 }
+
+/// AND / OR levels the translation descends. Zoho takes 25 criteria a query
+/// (a level holds at least one), so deeper trees could not be sent whole.
+const MAX_BOOL_NESTING: usize = MAX_CRITERIA;
 
 /// How closely a pushed clause matches what PostgreSQL keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -222,7 +236,7 @@ pub(super) unsafe fn column_of(node: *mut pg_sys::Node, relid: u32, table: &Tabl
 
 impl<'t> Ctx<'t> {
     pub fn new(relid: u32, table: &'t TableDef) -> Ctx<'t> {
-        Ctx { relid, table, params: Vec::new(), fit: Fit::Exact }
+        Ctx { relid, table, params: Vec::new(), fit: Fit::Exact, depth: 0 }
     }
 
     /// One WHERE clause: its COQL form, and how well it fits (see [`Fit`]:
@@ -236,7 +250,9 @@ impl<'t> Ctx<'t> {
         // SAFETY: the caller's contract above, passed on to translate.
         unsafe {
             self.fit = Fit::Exact;
-            let f = self.translate(node);
+            // More conditions than one query takes could never be sent, and
+            // the plan carrying them would nest too deep to read back.
+            let f = self.translate(node).filter(|f| f.conditions() <= MAX_CRITERIA);
             let fit = if f.is_some() { self.fit } else { Fit::Partial };
             (f, fit)
         }
@@ -294,31 +310,15 @@ impl<'t> Ctx<'t> {
         // tree.
         unsafe {
             if is(node, pg_sys::NodeTag::T_BoolExpr) {
+                if self.depth >= MAX_BOOL_NESTING {
+                    return None;
+                }
                 let b = node as *mut pg_sys::BoolExpr;
                 let args: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*b).args).iter_ptr().collect();
-                return match (*b).boolop {
-                    pg_sys::BoolExprType::AND_EXPR => {
-                        // Any subset of an AND widens the result: keep what translates.
-                        let n = args.len();
-                        let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
-                        if parts.len() < n {
-                            self.widened(Fit::Partial);
-                        }
-                        parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
-                    }
-                    pg_sys::BoolExprType::OR_EXPR => {
-                        let mut parts = Vec::new();
-                        for a in args {
-                            parts.push(self.translate(a)?);
-                        }
-                        parts.into_iter().reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
-                    }
-                    _ => {
-                        // NOT bool_column
-                        let col = self.column(*args.first()?)?;
-                        (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(false)) })
-                    }
-                };
+                self.depth += 1;
+                let filter = self.bool_expr((*b).boolop, args);
+                self.depth -= 1;
+                return filter;
             }
             if let Some(col) = self.column(node) {
                 // A bare boolean column.
@@ -342,6 +342,42 @@ impl<'t> Ctx<'t> {
                 return self.array_op(node as *mut pg_sys::ScalarArrayOpExpr);
             }
             None
+        }
+    }
+
+    /// An AND, OR or NOT of `args`, translated one level down.
+    ///
+    /// # Safety
+    /// As for [`Ctx::translate`]: `args` are the BoolExpr's argument nodes.
+    unsafe fn bool_expr(&mut self, op: pg_sys::BoolExprType::Type, args: Vec<*mut pg_sys::Node>) -> Option<Filter> {
+        // SAFETY: the caller's contract above.
+        unsafe {
+            match op {
+                // Wider than a query's criteria: never sent whole (see `clause`),
+                // so not built, to keep the tree shallow.
+                _ if args.len() > MAX_CRITERIA => None,
+                pg_sys::BoolExprType::AND_EXPR => {
+                    // Any subset of an AND widens the result: keep what translates.
+                    let n = args.len();
+                    let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                    if parts.len() < n {
+                        self.widened(Fit::Partial);
+                    }
+                    parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
+                }
+                pg_sys::BoolExprType::OR_EXPR => {
+                    let mut parts = Vec::new();
+                    for a in args {
+                        parts.push(self.translate(a)?);
+                    }
+                    parts.into_iter().reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)))
+                }
+                _ => {
+                    // NOT bool_column
+                    let col = self.column(*args.first()?)?;
+                    (col.kind == Kind::Bool).then(|| Filter::Cmp { field: col.api_name.clone(), op: CmpOp::Eq, value: Operand::Lit(Literal::Bool(false)) })
+                }
+            }
         }
     }
 

@@ -192,6 +192,29 @@ fn twenty_five_pushable_conditions_leave_room_for_the_paging_predicate() {
     assert!(sim.calls().iter().filter(|c| c.endpoint == "coql").all(|c| c.status == 200), "{:?}", sim.calls().iter().map(|c| (c.status, c.code.clone())).collect::<Vec<_>>());
 }
 
+/// Conditions no query could take whole (a 100-way OR, AND / OR nested 70
+/// deep) stay local and give the right rows, instead of a plan that cannot
+/// be read back.
+#[test]
+fn conditions_wider_or_deeper_than_a_query_are_checked_locally() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 300));
+    let db = TestDb::new("wide_or");
+    let mut c = setup(&sim, &db);
+    // PostgreSQL's own answer, from a local copy, is the oracle.
+    c.batch_execute("CREATE TABLE leads_copy AS SELECT * FROM zoho_crm.leads").unwrap();
+    let count = |c: &mut Client, table: &str, cond: &str| -> i64 { c.query_one(&format!("SELECT count(*) FROM {table} WHERE {cond}"), &[]).unwrap().get(0) };
+    let wide = (1..=100).map(|g| format!("no_of_employees > {}", g * 50)).collect::<Vec<_>>().join(" OR ");
+    sim.clear_calls();
+    let n = count(&mut c, "zoho_crm.leads", &wide);
+    assert!(n > 0);
+    assert_eq!(n, count(&mut c, "leads_copy", &wide));
+    assert!(coql_queries(&sim).iter().all(|q| !q.contains("No_of_Employees > 5000")), "{:?}", coql_queries(&sim));
+    let deep = format!("{}no_of_employees > 0{}", "(no_of_employees = 1 OR (no_of_employees > 2 AND ".repeat(70), "))".repeat(70));
+    let n = count(&mut c, "zoho_crm.leads", &deep);
+    assert!(n > 0);
+    assert_eq!(n, count(&mut c, "leads_copy", &deep));
+}
+
 /// Estimates come from what an earlier scan in the session read, not a
 /// fixed 1,000: the next plan of the same query, and of the table with
 /// other conditions, sizes the scan by it.

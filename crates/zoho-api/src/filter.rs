@@ -168,10 +168,20 @@ fn lex(text: &str) -> std::result::Result<Vec<Token>, String> {
     Ok(out)
 }
 
+/// Parentheses a filter may nest. The parser recurses per level, and on a
+/// backend's stack: a few thousand levels of user text would overflow it.
+/// More than the criteria a query takes can mean nothing more.
+const MAX_NESTING: usize = MAX_CRITERIA;
+
 struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
     fields: &'a [FieldMeta],
+    /// Open parentheses around the current token.
+    depth: usize,
+    /// Predicates read so far: counted while parsing, so that a chain of
+    /// `or`s is refused before its tree, walked recursively, grows deep.
+    predicates: usize,
 }
 
 impl Parser<'_> {
@@ -221,11 +231,20 @@ impl Parser<'_> {
     fn primary(&mut self) -> std::result::Result<Cond, String> {
         if self.peek() == Some(&Token::Open) {
             self.next();
+            self.depth += 1;
+            if self.depth > MAX_NESTING {
+                return Err(format!("it nests parentheses more than {MAX_NESTING} deep"));
+            }
             let c = self.or()?;
             if self.next() != Some(Token::Close) {
                 return Err("a \"(\" is not closed".into());
             }
+            self.depth -= 1;
             return Ok(c);
+        }
+        self.predicates += 1;
+        if self.predicates > MAX_FILTER_CRITERIA {
+            return Err(format!("it has more than {MAX_FILTER_CRITERIA} criteria; Zoho takes {MAX_CRITERIA} a query, and the flow needs one"));
         }
         self.predicate()
     }
@@ -375,7 +394,7 @@ pub fn parse(text: &str, fields: &[FieldMeta]) -> Result<Filter> {
     if tokens.is_empty() {
         return Err(invalid("it is empty".into()));
     }
-    let mut p = Parser { tokens, at: 0, fields };
+    let mut p = Parser { tokens, at: 0, fields, depth: 0, predicates: 0 };
     let mut cond = p.or().map_err(invalid)?;
     if let Some(t) = p.peek() {
         return Err(invalid(format!("unexpected {} after a complete condition", describe(t))));
@@ -510,6 +529,24 @@ mod tests {
 
     fn refused(text: &str) -> String {
         parse(text, &leads()).expect_err(text).to_string()
+    }
+
+    /// Run on a small stack, as a backend's is bounded: text no query could
+    /// use is refused while it is read, before it nests the parser or the
+    /// tree it builds thousands deep.
+    #[test]
+    fn deep_or_long_text_is_refused_before_it_recurses() {
+        let run = |text: String| std::thread::Builder::new().stack_size(256 << 10).spawn(move || parse(&text, &leads()).map(|f| f.text).map_err(|e| e.to_string())).unwrap().join().expect("no stack overflow");
+        let nested = |n: usize| format!("{}Last_Name = 'x'{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(run(nested(MAX_NESTING)).unwrap(), "Last_Name = 'x'");
+        let e = run(nested(MAX_NESTING + 1)).unwrap_err();
+        assert!(e.contains("nests parentheses more than 25 deep"), "{e}");
+        assert!(run(nested(5_000)).unwrap_err().contains("nests parentheses"));
+        let chain = |n: usize| format!("Last_Name = 'x'{}", " or Last_Name = 'x'".repeat(n - 1));
+        assert!(run(chain(MAX_FILTER_CRITERIA)).is_ok());
+        let e = run(chain(MAX_FILTER_CRITERIA + 1)).unwrap_err();
+        assert!(e.contains("more than 24 criteria"), "{e}");
+        assert!(run(chain(200_000)).unwrap_err().contains("more than 24 criteria"));
     }
 
     #[test]
