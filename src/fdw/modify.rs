@@ -407,6 +407,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
             if let Some(c) = state.table.columns.iter().find(|c| state.updated.contains(&c.attnum) && c.read_only) {
                 raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, state.table.module, c.api_name, state.table.relation)));
             }
+            // A BEFORE ROW trigger may change any column, not only those SET
+            // names: send every column Zoho lets us write, as postgres_fdw does.
+            let td = (*rinfo).ri_TrigDesc;
+            if !td.is_null() && (*td).trig_update_before_row {
+                let more: Vec<i16> = state.table.columns.iter().filter(|c| !c.read_only && !state.updated.contains(&c.attnum)).map(|c| c.attnum).collect();
+                state.updated.extend(more);
+            }
         }
         // ri_projectReturning is set up after this callback: ask the plan.
         state.returning = returning_list(mtstate, subplan).is_some();
@@ -456,8 +463,11 @@ pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::Modif
         let mut state = ModifyState::open(pg_sys::CmdType::CMD_INSERT, rel_oid, user);
         state.returning = !(*rinfo).ri_returningList.is_null();
         // COPY hands rows over one at a time: hold them back and send 100 a
-        // call, unless each must come back with Zoho's values for RETURNING.
-        state.buffer_inserts = !state.returning;
+        // call, unless each must come back with Zoho's values for RETURNING,
+        // or row triggers are to fire after each row is written.
+        let td = (*rinfo).ri_TrigDesc;
+        let row_triggers = !td.is_null() && ((*td).trig_insert_before_row || (*td).trig_insert_after_row);
+        state.buffer_inserts = !state.returning && !row_triggers;
         (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
     }
 }

@@ -378,3 +378,28 @@ fn rows_routed_to_a_foreign_partition_are_written() {
         assert!(stored.iter().any(|r| r["id"] == serde_json::json!(id.to_string()) && r["parent_id"] == serde_json::json!(row.get::<_, String>(1))), "returned id {id} is Zoho's");
     }
 }
+
+/// A BEFORE ROW UPDATE trigger may change columns the SET list does not
+/// name: what it changes reaches Zoho, the other fields keep their values,
+/// and the UPDATE is not run directly (that would skip the trigger).
+#[test]
+fn a_before_update_trigger_change_reaches_zoho() {
+    let sim = start_sim(SimConfig::default());
+    let db = TestDb::new("trigupd");
+    let mut c = setup(&sim, &db);
+    c.batch_execute(
+        "INSERT INTO zoho_crm.orders (name, parent_id, quantity, customer_name) SELECT 'O' || g, 'T-' || g, g, 'Cust ' || g FROM generate_series(1, 5) g;
+         CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.paid := true; RETURN NEW; END $$;
+         CREATE TRIGGER stamp BEFORE UPDATE ON zoho_crm.orders FOR EACH ROW EXECUTE FUNCTION stamp();",
+    )
+    .unwrap();
+    let plan: Vec<String> = c.query("EXPLAIN UPDATE zoho_crm.orders SET status = 'Shipped' WHERE quantity <= 3", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(!plan.iter().any(|l| l.contains("Foreign Update")), "a direct update skips row triggers: {plan:?}");
+    assert_eq!(c.execute("UPDATE zoho_crm.orders SET status = 'Shipped' WHERE quantity <= 3", &[]).unwrap(), 3);
+    for r in sim.records("Orders") {
+        let q = r["Quantity"].as_i64().unwrap();
+        assert_eq!(r["Status"] == "Shipped", q <= 3, "{r:?}");
+        assert_eq!(r["Paid"] == true, q <= 3, "the trigger's change was sent: {r:?}");
+        assert_eq!(r["Customer_Name"], serde_json::json!(format!("Cust {q}")), "fields the update did not touch keep their values: {r:?}");
+    }
+}
