@@ -34,6 +34,7 @@ mod runtime;
 mod server;
 mod steps;
 mod sync;
+mod timestamps;
 mod tokens;
 mod usage;
 mod verify;

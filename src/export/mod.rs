@@ -55,11 +55,7 @@ fn zoho_bulk_export(module: Option<&str>, target: Option<pg_sys::Oid>, since: Op
     let required = |what: &str| ZohoFdwError::BadArgument { what: format!("{what} must not be NULL"), hint: None };
     let module = module.unwrap_or_else(|| raise(required("module")));
     let target = target.unwrap_or_else(|| raise(required("target")));
-    let since = since.map(|t| {
-        let micros: i64 = t.into_inner();
-        // PostgreSQL's epoch is 2000-01-01.
-        chrono::DateTime::from_timestamp_micros(micros + 946_684_800_000_000).expect("a timestamp in range").fixed_offset()
-    });
+    let since = since.map(|t| crate::timestamps::to_chrono(t, "since").unwrap_or_else(|e| raise(e)).fixed_offset());
     let server = server.map(|c| c.to_string_lossy().into_owned());
     let spec = Export { module, target, since, mapping: mapping.as_ref().map(|j| &j.0), server: server.as_deref(), formulas_only: false, fields_only: None, filter };
     export(&spec).unwrap_or_else(|e| raise(e))

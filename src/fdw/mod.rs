@@ -88,8 +88,8 @@ fn catalog_of(oid: Option<pg_sys::Oid>) -> Catalog {
 
 /// Checks the options of every zoho_fdw object as it is created or altered.
 #[pg_extern(create_or_replace)]
-fn zoho_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
-    let pairs = options::parse_pairs(options.into_iter().flatten());
+fn zoho_fdw_validator(options: Option<Vec<Option<String>>>, catalog: Option<pg_sys::Oid>) {
+    let pairs = options::parse_pairs(options.unwrap_or_default().into_iter().flatten());
     options::validate(catalog_of(catalog), &pairs).unwrap_or_else(|e| raise(e));
 }
 

@@ -248,7 +248,6 @@ COMMENT ON FUNCTION zoho.cron_next(text, timestamptz) IS
     requires = ["export_catalog"]
 )]
 fn cron_next(schedule: &str, after: pgrx::datum::TimestampWithTimeZone) -> pgrx::datum::TimestampWithTimeZone {
-    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
     let bad = |why: String| -> ! {
         crate::error::raise(ZohoFdwError::BadArgument {
             what: format!("refresh schedule \"{schedule}\" is not a cron schedule: {why}"),
@@ -256,8 +255,7 @@ fn cron_next(schedule: &str, after: pgrx::datum::TimestampWithTimeZone) -> pgrx:
         })
     };
     let cron = croner::Cron::new(schedule).with_seconds_optional().parse().unwrap_or_else(|e| bad(e.to_string()));
-    let micros: i64 = after.into_inner();
-    let after = DateTime::from_timestamp_micros(micros + PG_EPOCH_MICROS).unwrap_or_default();
+    let after = crate::timestamps::to_chrono(after, "after").unwrap_or_else(|e| crate::error::raise(e));
     let next = cron.find_next_occurrence(&after, false).unwrap_or_else(|e| bad(e.to_string()));
-    pgrx::datum::TimestampWithTimeZone::try_from(next.timestamp_micros() - PG_EPOCH_MICROS).unwrap_or_else(|e| bad(e.to_string()))
+    crate::timestamps::from_chrono(next).unwrap_or_else(|| bad(format!("its next time after {after} is past PostgreSQL's range")))
 }

@@ -179,3 +179,27 @@ fn token_expiry_during_the_download_is_survived() {
     assert!(sim.calls().iter().any(|c| c.endpoint == "bulk_read.download" && c.status == 401), "the fault never fired");
     assert_eq!(count(&mut c, "SELECT count(DISTINCT id) FROM leads_mirror"), 1_000);
 }
+
+/// Times at PostgreSQL's edges (±infinity) and NULL option arrays are
+/// arguments like any other: a clear error naming them, never a panic.
+#[test]
+fn infinite_times_and_null_options_are_clear_errors() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 5));
+    let db = TestDb::new("edges");
+    let mut c = mirror(&sim, &db);
+    for since in ["infinity", "-infinity"] {
+        let (code, message, _) = sql_error(&export(&mut c, &format!(", since => '{since}'")).unwrap_err());
+        assert_eq!(code, "22023", "{message}");
+        assert!(message.contains("since must be a finite time"), "{message}");
+    }
+    for after in ["infinity", "-infinity"] {
+        let e = c.query_one(&format!("SELECT zoho.cron_next('* * * * *', '{after}')"), &[]).unwrap_err();
+        let (code, message, _) = sql_error(&e);
+        assert_eq!(code, "22023", "{message}");
+        assert!(message.contains("after must be a finite time"), "{message}");
+    }
+    let next: String = c.query_one("SELECT zoho.cron_next('0 3 * * *', '2026-01-01 04:00+00')::text", &[]).unwrap().get(0);
+    assert_eq!(next, "2026-01-02 03:00:00+00");
+    c.batch_execute("SELECT zoho_fdw_validator(NULL, NULL)").unwrap();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM leads_mirror"), 0, "nothing was exported");
+}
