@@ -45,6 +45,10 @@ fn create(module: &str, target: &str, server: Option<&str>) -> Result<pg_sys::Oi
             .and_then(|r| r.first().get_one::<pg_sys::Oid>())
             .map_err(err)?;
         if let Some(oid) = existing {
+            // Someone else's table is not accepted on its shape alone: the
+            // caller must be able to fill it (the check's error names what
+            // is missing).
+            spi.select("SELECT zoho.require_table($1, '{SELECT,INSERT,UPDATE}', 'mirror into')", None, &[oid.into()]).map_err(err)?;
             return compatible(oid, module).map(|_| oid);
         }
         let mut cols = vec!["  id bigint PRIMARY KEY".to_string()];

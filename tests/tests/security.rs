@@ -495,3 +495,39 @@ fn a_forged_filter_is_refused_by_the_worker_and_others_channels_stay_held() {
     assert!(!sent, "the forged filter reached Zoho");
     drop_mallory(&mut c);
 }
+
+/// Two things an ordinary role could do with its own user mapping: claim a
+/// table it cannot write as its mirror, and hand the filter parser text
+/// nested past any stack. Both are refused with the reason, nothing reaches
+/// Zoho for the filter, and the backend lives.
+#[test]
+fn another_roles_table_and_stack_deep_filters_are_refused() {
+    let sim = start_sim(SimConfig::default());
+    let (_db, mut c) = WorkerDb::new(&sim);
+    mallory(&mut c);
+    c.batch_execute(&format!(
+        "RESET SESSION AUTHORIZATION;
+         CREATE TABLE public.their_leads (id bigint PRIMARY KEY, modified_time timestamptz);
+         SET SESSION AUTHORIZATION {MALLORY};"
+    ))
+    .unwrap();
+    let (state, msg, hint) = sql_error(&c.batch_execute("SELECT zoho_create_mirror('Leads', 'public.their_leads')").unwrap_err());
+    assert_eq!(state, "42501", "{msg}");
+    assert!(msg.contains("mirror into") && msg.contains("their_leads"), "{msg}");
+    assert!(hint.unwrap_or_default().contains("SELECT, INSERT, UPDATE"));
+    alive(&mut c);
+    c.batch_execute("CREATE TABLE m.leads (id bigint PRIMARY KEY, last_name text, modified_time timestamptz)").unwrap();
+    sim.clear_calls();
+    for call in [
+        "SELECT zoho.filter_check('Leads', repeat('(', 5000) || 'Last_Name = ''x''' || repeat(')', 5000), NULL)",
+        "SELECT zoho_bulk_export('Leads', 'm.leads', filter => 'Last_Name = ''x''' || repeat(' or Last_Name = ''x''', 200000))",
+    ] {
+        let (state, msg, _) = sql_error(&c.batch_execute(call).unwrap_err());
+        assert_eq!(state, "22023", "{call}: {msg}");
+        assert!(msg.contains("nests parentheses") || msg.contains("more than 24 criteria"), "{msg}");
+        alive(&mut c);
+    }
+    assert!(sim.calls().iter().all(|call| !call.endpoint.starts_with("bulk")), "no job was started");
+    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    drop_mallory(&mut c);
+}
