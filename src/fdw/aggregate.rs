@@ -202,6 +202,7 @@ pub unsafe fn plan(
         let group_clauses: Vec<*mut pg_sys::SortGroupClause> = PgList::<pg_sys::SortGroupClause>::from_pg((*parse).groupClause).iter_ptr().collect();
         let exprs: Vec<*mut pg_sys::Node> = PgList::<pg_sys::Node>::from_pg((*target).exprs).iter_ptr().collect();
         let (mut outputs, mut types, mut group_by) = (Vec::new(), Vec::new(), Vec::new());
+        let mut grouped = 0;
         let mut scan_exprs: Vec<*mut pg_sys::Node> = Vec::new();
         let mut add = |e: *mut pg_sys::Node, out: Output, scan_exprs: &mut Vec<*mut pg_sys::Node>| {
             if !scan_exprs.iter().any(|x| pg_sys::equal(x.cast(), e.cast())) {
@@ -218,7 +219,12 @@ pub unsafe fn plan(
                 if !super::pushdown::is_builtin((**sgc).eqop) {
                     return None;
                 }
-                group_by.push(col.api_name.clone());
+                // `GROUP BY 1, 2` over the same column twice groups by it once:
+                // Zoho refuses a field named twice.
+                grouped += 1;
+                if !group_by.contains(&col.api_name) {
+                    group_by.push(col.api_name.clone());
+                }
                 add(*e, Output::Group(col.api_name.clone()), &mut scan_exprs);
                 continue;
             }
@@ -235,7 +241,7 @@ pub unsafe fn plan(
                 }
             }
         }
-        if group_by.len() != group_clauses.len() {
+        if grouped != group_clauses.len() {
             return None;
         }
         // A case-insensitive picklist equality: group by it too and keep the

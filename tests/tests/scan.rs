@@ -271,6 +271,21 @@ fn aggregates_are_one_call_each_and_exact() {
     }
     assert_eq!(groups, expected);
     assert_eq!(coql_queries(&sim).len(), 1);
+    // The same column grouped twice is grouped once: Zoho refuses a field named twice.
+    sim.clear_calls();
+    let twice: std::collections::BTreeMap<Option<String>, i64> = c
+        .query("SELECT lead_status a, lead_status b, count(*) FROM zoho_crm.leads GROUP BY 1, 2", &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1));
+            (r.get(0), r.get(2))
+        })
+        .collect();
+    assert_eq!(twice, expected);
+    let q = coql_queries(&sim);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].contains("group by Lead_Status") && !q[0].contains("Lead_Status, Lead_Status"), "{}", q[0]);
     // A condition Zoho cannot apply leaves the aggregate here, over a full read.
     sim.clear_calls();
     let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE lower(last_name) = 'no such name'", &[]).unwrap().get(0);
