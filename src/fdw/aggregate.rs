@@ -126,12 +126,20 @@ fn whole(v: Value, integral: bool) -> Value {
 }
 
 /// Columns whose aggregates Zoho computes as PostgreSQL does.
+/// Whether Zoho computes `func` over the column: sums over number fields,
+/// minimum and maximum over numbers and times (not ids, lookups or text),
+/// counts over anything. A column without a `zoho_type` is left to
+/// PostgreSQL.
 fn aggregable(c: &ColumnDef, func: &str) -> bool {
-    match func {
-        "sum" | "avg" => c.exact() && matches!(c.kind, Kind::Int | Kind::Decimal),
-        "min" | "max" | "count" => c.exact(),
-        _ => false,
-    }
+    let numeric = matches!(c.zoho_type.as_deref(), Some("integer" | "double" | "currency" | "percent")) && matches!(c.kind, Kind::Int | Kind::Decimal);
+    let ordered = numeric || matches!(c.zoho_type.as_deref(), Some("date" | "datetime"));
+    c.exact()
+        && match func {
+            "sum" | "avg" => numeric,
+            "min" | "max" => ordered,
+            "count" => true,
+            _ => false,
+        }
 }
 
 fn groupable(c: &ColumnDef) -> bool {

@@ -286,6 +286,16 @@ fn aggregates_are_one_call_each_and_exact() {
     let q = coql_queries(&sim);
     assert_eq!(q.len(), 1, "{q:?}");
     assert!(q[0].contains("group by Lead_Status") && !q[0].contains("Lead_Status, Lead_Status"), "{}", q[0]);
+    // Zoho takes MIN and MAX over numbers and times only: over ids and text
+    // PostgreSQL computes them (from one sorted call each, not a full read).
+    sim.clear_calls();
+    let row = c.query_one("SELECT min(id), max(id), min(last_name) FROM zoho_crm.leads", &[]).unwrap();
+    let ids: Vec<i64> = live.iter().map(|r| r["id"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (*ids.iter().min().unwrap(), *ids.iter().max().unwrap()));
+    assert!(row.get::<_, Option<String>>(2).is_some());
+    let q = coql_queries(&sim);
+    assert!(q.iter().all(|q| !q.contains("MIN(") && !q.contains("MAX(")), "{q:?}");
+    assert!(sim.calls().iter().all(|c| c.status == 200), "Zoho refused none");
     // A condition Zoho cannot apply leaves the aggregate here, over a full read.
     sim.clear_calls();
     let n: i64 = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE lower(last_name) = 'no such name'", &[]).unwrap().get(0);
