@@ -118,7 +118,12 @@ impl TableDef {
     pub fn explain_error(&self, server: &str, e: zoho_api::Error) -> ZohoFdwError {
         if e.zoho_code() == Some("INVALID_QUERY") {
             if let zoho_api::Error::Api { details, .. } = &e {
-                if let Some(field) = details.get("column_name").and_then(|v| v.as_str()) {
+                // A known column named with another reason (a value, an
+                // operator, a data type) is not a missing field: Zoho's own
+                // words say more than a guess would.
+                let reason = details.get("reason").and_then(|v| v.as_str());
+                let unknown_column = reason.is_none_or(|r| r.contains("invalid column"));
+                if let Some(field) = details.get("column_name").and_then(|v| v.as_str()).filter(|_| unknown_column) {
                     if let Some(col) = self.columns.iter().find(|c| c.api_name == field) {
                         return ZohoFdwError::UnknownField { module: self.module.clone(), field: field.into(), column: col.name.clone(), table: self.relation.clone() };
                     }

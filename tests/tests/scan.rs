@@ -215,6 +215,19 @@ fn conditions_wider_or_deeper_than_a_query_are_checked_locally() {
     assert_eq!(n, count(&mut c, "leads_copy", &deep));
 }
 
+/// A value Zoho refuses for a field it has is reported in Zoho's words, not
+/// as a field the module lacks.
+#[test]
+fn a_refused_value_is_not_reported_as_a_missing_field() {
+    let sim = start_sim(SimConfig::default().seed("Leads", 10));
+    let db = TestDb::new("refused_value");
+    let mut c = setup(&sim, &db);
+    let e = c.query_one("SELECT count(*) FROM zoho_crm.leads WHERE modified_time > '200000-01-01'", &[]).unwrap_err();
+    let db_err = e.as_db_error().unwrap();
+    assert!(!db_err.message().contains("has no field"), "{}", db_err.message());
+    assert!(db_err.message().contains("INVALID_QUERY") && db_err.detail().unwrap_or_default().contains("invalid value given"), "{} / {:?}", db_err.message(), db_err.detail());
+}
+
 /// Estimates come from what an earlier scan in the session read, not a
 /// fixed 1,000: the next plan of the same query, and of the table with
 /// other conditions, sizes the scan by it.
