@@ -40,8 +40,24 @@ fn block_signals() {
     }
 }
 
-/// Runs `fut` to completion on the backend thread.
+/// Runs `fut` to completion on the backend thread. Meanwhile the backend
+/// shows in pg_stat_activity as waiting (wait_event_type `Extension`), as
+/// postgres_fdw's do on their remote server.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
+    /// pgstat_report_wait_start / _end, which are inline in C: the event
+    /// goes into the word my_wait_event_info points to, cleared on the way
+    /// out, also when the future unwinds.
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            // SAFETY: my_wait_event_info always points to a valid word (this
+            // backend's PGPROC entry, or a local one before it has one).
+            unsafe { *pg_sys::my_wait_event_info = 0 };
+        }
+    }
+    // SAFETY: as in Drop above; only the backend thread runs block_on.
+    unsafe { *pg_sys::my_wait_event_info = pg_sys::PG_WAIT_EXTENSION };
+    let _waiting = Waiting;
     runtime().block_on(fut)
 }
 

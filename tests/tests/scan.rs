@@ -108,6 +108,40 @@ fn statement_timeout_stops_a_scan_within_a_second() {
     assert_eq!(n, 100);
 }
 
+/// While a backend waits on Zoho, pg_stat_activity says so.
+#[test]
+fn a_backend_waiting_on_zoho_shows_an_extension_wait() {
+    let sim = start_sim(SimConfig::default().seed("Accounts", 10));
+    let db = TestDb::new("scan_wait");
+    let mut c = setup(&sim, &db);
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    sim.inject(Fault::slow(1_500, 1).on_path("/crm/v8/coql"));
+    let scan = std::thread::spawn(move || {
+        let n = c.query_one("SELECT count(*) FROM zoho_crm.accounts", &[]).map(|r| r.get::<_, i64>(0));
+        (c, n)
+    });
+    let mut watcher = db.client();
+    let waits = |w: &mut Client| -> Option<(Option<String>, Option<String>)> {
+        w.query_opt("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().map(|r| (r.get(0), r.get(1)))
+    };
+    let mut seen = None;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1_200) {
+        if let Some((Some(t), e)) = waits(&mut watcher) {
+            if t == "Extension" {
+                seen = Some((t, e));
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(seen, Some(("Extension".to_string(), Some("Extension".to_string()))), "the slow call showed as a wait");
+    let (_c, n) = scan.join().unwrap();
+    assert_eq!(n.unwrap(), 10);
+    // Once the statement is done, the wait is cleared.
+    assert_eq!(waits(&mut watcher).and_then(|(t, _)| t).as_deref(), Some("Client"));
+}
+
 #[test]
 fn literals_with_quotes_reach_zoho_escaped_and_match() {
     let sim = start_sim(SimConfig::default().seed("Accounts", 10));
