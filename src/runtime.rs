@@ -45,19 +45,22 @@ fn block_signals() {
 /// postgres_fdw's do on their remote server.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     /// pgstat_report_wait_start / _end, which are inline in C: the event
-    /// goes into the word my_wait_event_info points to, cleared on the way
-    /// out, also when the future unwinds.
-    struct Waiting;
+    /// goes into the word my_wait_event_info points to. The word before is
+    /// put back on the way out, also when the future unwinds.
+    struct Waiting(u32);
     impl Drop for Waiting {
         fn drop(&mut self) {
             // SAFETY: my_wait_event_info always points to a valid word (this
             // backend's PGPROC entry, or a local one before it has one).
-            unsafe { *pg_sys::my_wait_event_info = 0 };
+            unsafe { std::ptr::write_volatile(pg_sys::my_wait_event_info, self.0) };
         }
     }
     // SAFETY: as in Drop above; only the backend thread runs block_on.
-    unsafe { *pg_sys::my_wait_event_info = pg_sys::PG_WAIT_EXTENSION };
-    let _waiting = Waiting;
+    let _waiting = unsafe {
+        let before = std::ptr::read_volatile(pg_sys::my_wait_event_info);
+        std::ptr::write_volatile(pg_sys::my_wait_event_info, pg_sys::PG_WAIT_EXTENSION);
+        Waiting(before)
+    };
     runtime().block_on(fut)
 }
 

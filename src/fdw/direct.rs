@@ -68,26 +68,6 @@ unsafe fn fixed(expr: *mut pg_sys::Node) -> bool {
     }
 }
 
-/// Whether the result relation has row triggers for `op`: PostgreSQL fires
-/// them only for rows the ModifyTable handles one by one.
-///
-/// # Safety
-/// `root` is the planner's, and `rti` a relation of its range table.
-unsafe fn has_row_triggers(root: *mut pg_sys::PlannerInfo, rti: pg_sys::Index, op: pg_sys::CmdType::Type) -> bool {
-    // SAFETY: the contract above: simple_rte_array holds the range table,
-    // and the planner holds a lock on the result relation, so NoLock opens it.
-    unsafe {
-        let rte = *(*root).simple_rte_array.add(rti as usize);
-        let rel = pgrx::PgRelation::with_lock((*rte).relid, pg_sys::NoLock as i32);
-        let td = rel.trigdesc;
-        !td.is_null()
-            && match op {
-                pg_sys::CmdType::CMD_UPDATE => (*td).trig_update_before_row || (*td).trig_update_after_row,
-                _ => (*td).trig_delete_before_row || (*td).trig_delete_after_row,
-            }
-    }
-}
-
 /// # Safety
 /// PostgreSQL's PlanDirectModify: a valid PlannerInfo and the ModifyTable
 /// being built, whose result relation `result_relation` is one of our tables.
@@ -101,9 +81,9 @@ pub unsafe extern "C-unwind" fn plan_direct_modify(root: *mut pg_sys::PlannerInf
         if op != pg_sys::CmdType::CMD_UPDATE && op != pg_sys::CmdType::CMD_DELETE {
             return false;
         }
-        // `SET (a, b) = (SELECT …)` is computed by the ModifyTable row by row,
-        // and so are rows whose triggers must fire.
-        if !(*root).multiexpr_params.is_null() || has_row_triggers(root, result_relation, op) {
+        // `SET (a, b) = (SELECT …)` is computed by the ModifyTable row by row.
+        // (PostgreSQL asks no direct modify of a table with row triggers.)
+        if !(*root).multiexpr_params.is_null() {
             return false;
         }
         let Some(fs) = scan_under(plan, result_relation) else { return false };

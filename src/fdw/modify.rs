@@ -52,6 +52,9 @@ pub(super) struct ModifyState {
     client: ZohoClient,
     /// Attribute of the row id in the plan's output (UPDATE, DELETE).
     id_attno: i16,
+    /// The plan's `wholerow` junk column (the old row), when a BEFORE ROW
+    /// UPDATE trigger may change columns the SET list does not name.
+    wholerow_attno: i16,
     /// The id column's output function: an id is read as its own type.
     id_output: pg_sys::Oid,
     /// Columns an UPDATE sets.
@@ -96,6 +99,32 @@ unsafe fn values(slot: *mut pg_sys::TupleTableSlot) -> (&'static [pg_sys::Datum]
     }
 }
 
+/// Whether two values of one attribute are stored alike, as PostgreSQL's
+/// datumIsEqual compares (a value stored two ways counts as changed, which
+/// only sends it again).
+///
+/// # Safety
+/// Both datums are non-null values of an attribute with this byval / len.
+unsafe fn same_datum(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) -> bool {
+    if byval {
+        return a == b;
+    }
+    // SAFETY: the contract above: a by-reference value points to `len`
+    // bytes, a varlena (-1) to its header, a cstring (-2) to a C string.
+    unsafe {
+        let bytes = |d: pg_sys::Datum| -> &[u8] {
+            let p = d.cast_mut_ptr::<u8>();
+            let n = match len {
+                -1 => pgrx::varlena::varsize_any(p.cast()),
+                -2 => CStr::from_ptr(p.cast()).to_bytes().len(),
+                n => n as usize,
+            };
+            std::slice::from_raw_parts(p, n)
+        };
+        bytes(a) == bytes(b)
+    }
+}
+
 impl ModifyState {
     /// A write of `cmd` to foreign table `rel_oid` with `user`'s mapping.
     ///
@@ -123,6 +152,7 @@ impl ModifyState {
                 client: ctx.client_for(user).unwrap_or_else(|e| raise(e)),
                 table,
                 id_attno: 0,
+                wholerow_attno: 0,
                 id_output,
                 updated: Vec::new(),
                 returning: false,
@@ -193,6 +223,52 @@ impl ModifyState {
             let mut rec = Record::new();
             rec.insert("id".into(), Value::String(id.clone()));
             (id, rec)
+        }
+    }
+
+    /// The columns besides the SET list whose new value differs from the
+    /// old row (a BEFORE ROW trigger's changes); an error when one is a
+    /// field Zoho sets, since that change could not be sent.
+    ///
+    /// # Safety
+    /// `plan_slot` is the plan's output row with `wholerow` at
+    /// wholerow_attno, and `slot` the new row, both of this table.
+    unsafe fn trigger_changes(&self, row: usize, plan_slot: *mut pg_sys::TupleTableSlot, slot: *mut pg_sys::TupleTableSlot) -> Result<Vec<i16>, ZohoFdwError> {
+        if self.wholerow_attno <= 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: the contract above: wholerow is a composite datum of the
+        // table's row type, deformed with the new row's (the table's)
+        // descriptor; each datum is compared as its attribute stores it.
+        unsafe {
+            let (plan_vals, plan_nulls) = values(plan_slot);
+            let w = (self.wholerow_attno - 1) as usize;
+            if plan_nulls[w] {
+                return Ok(Vec::new());
+            }
+            let header = pg_sys::pg_detoast_datum(plan_vals[w].cast_mut_ptr()) as pg_sys::HeapTupleHeader;
+            let mut old_tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+            old_tuple.t_len = pgrx::varlena::varsize_any(header.cast()) as u32;
+            old_tuple.t_data = header;
+            let desc = (*slot).tts_tupleDescriptor;
+            let natts = (*desc).natts as usize;
+            let (mut old, mut old_nulls) = (vec![pg_sys::Datum::from(0); natts], vec![true; natts]);
+            pg_sys::heap_deform_tuple(&mut old_tuple, desc, old.as_mut_ptr(), old_nulls.as_mut_ptr());
+            let (new, new_nulls) = values(slot);
+            let mut changed = Vec::new();
+            for col in self.table.columns.iter().filter(|c| !self.updated.contains(&c.attnum)) {
+                let i = (col.attnum - 1) as usize;
+                let att = &*(*desc).attrs.as_ptr().add(i);
+                let same = old_nulls[i] == new_nulls[i] && (new_nulls[i] || same_datum(old[i], new[i], att.attbyval, att.attlen));
+                if same {
+                    continue;
+                }
+                if col.read_only {
+                    return Err(self.fail(row, format!("a trigger changed column {} ({}.{}), which Zoho sets and the update cannot send", col.name, self.table.module, col.api_name), None));
+                }
+                changed.push(col.attnum);
+            }
+            Ok(changed)
         }
     }
 
@@ -408,11 +484,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::Modif
                 raise(ZohoFdwError::NotSupported(format!("column {} ({}.{}) of {} is set by Zoho and cannot be updated", c.name, state.table.module, c.api_name, state.table.relation)));
             }
             // A BEFORE ROW trigger may change any column, not only those SET
-            // names: send every column Zoho lets us write, as postgres_fdw does.
+            // names. PostgreSQL then gives the old row as `wholerow`; what
+            // differs from it is sent too (not every column: the values of
+            // some fields do not survive a round trip unchanged).
             let td = (*rinfo).ri_TrigDesc;
             if !td.is_null() && (*td).trig_update_before_row {
-                let more: Vec<i16> = state.table.columns.iter().filter(|c| !c.read_only && !state.updated.contains(&c.attnum)).map(|c| c.attnum).collect();
-                state.updated.extend(more);
+                let sub = (*(*mtstate).ps.lefttree).plan;
+                state.wholerow_attno = pg_sys::ExecFindJunkAttributeInTlist((*sub).targetlist, c"wholerow".as_ptr());
             }
         }
         // ri_projectReturning is set up after this callback: ask the plan.
@@ -464,10 +542,14 @@ pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::Modif
         state.returning = !(*rinfo).ri_returningList.is_null();
         // COPY hands rows over one at a time: hold them back and send 100 a
         // call, unless each must come back with Zoho's values for RETURNING,
-        // or row triggers are to fire after each row is written.
-        let td = (*rinfo).ri_TrigDesc;
-        let row_triggers = !td.is_null() && ((*td).trig_insert_before_row || (*td).trig_insert_after_row);
-        state.buffer_inserts = !state.returning && !row_triggers;
+        // or AFTER triggers are to see them written.
+        // Only COPY (which has no plan) ends its inserts before the
+        // statement's AFTER triggers fire; an UPDATE moving rows here ends
+        // them after. Neither may hold rows past AFTER triggers.
+        let after = |td: *mut pg_sys::TriggerDesc| !td.is_null() && ((*td).trig_insert_after_row || (*td).trig_insert_after_statement);
+        let root = (*rinfo).ri_RootResultRelInfo;
+        let triggers = after((*rinfo).ri_TrigDesc) || (!root.is_null() && after((*root).ri_TrigDesc));
+        state.buffer_inserts = (*mtstate).ps.plan.is_null() && !state.returning && !triggers;
         (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state).cast();
     }
 }
@@ -571,7 +653,8 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
         let st = state(rinfo);
         let row = st.next_row();
         let (id, mut rec) = st.id_record(plan_slot);
-        let updated = st.updated.clone();
+        let mut updated = st.updated.clone();
+        updated.extend(st.trigger_changes(row, plan_slot, slot).unwrap_or_else(|e| raise(e)));
         rec.extend(st.record(row, slot, Some(&updated)).unwrap_or_else(|e| raise(e)));
         if st.returning && !st.returning_known {
             st.send(&[row], vec![rec]);

@@ -353,18 +353,20 @@ impl<'t> Ctx<'t> {
         // SAFETY: the caller's contract above.
         unsafe {
             match op {
-                // Wider than a query's criteria: never sent whole (see `clause`),
-                // so not built, to keep the tree shallow.
-                _ if args.len() > MAX_CRITERIA => None,
                 pg_sys::BoolExprType::AND_EXPR => {
-                    // Any subset of an AND widens the result: keep what translates.
+                    // Any subset of an AND widens the result: keep what translates,
+                    // up to what one query takes.
                     let n = args.len();
-                    let parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                    let mut parts: Vec<Filter> = args.into_iter().filter_map(|a| self.translate(a)).collect();
+                    parts.truncate(MAX_CRITERIA);
                     if parts.len() < n {
                         self.widened(Fit::Partial);
                     }
                     parts.into_iter().reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
                 }
+                // Wider than a query's criteria: never sent whole (see `clause`),
+                // so not built, to keep the tree shallow.
+                pg_sys::BoolExprType::OR_EXPR if args.len() > MAX_CRITERIA => None,
                 pg_sys::BoolExprType::OR_EXPR => {
                     let mut parts = Vec::new();
                     for a in args {

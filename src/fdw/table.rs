@@ -122,7 +122,7 @@ impl TableDef {
                 // operator, a data type) is not a missing field: Zoho's own
                 // words say more than a guess would.
                 let reason = details.get("reason").and_then(|v| v.as_str());
-                let unknown_column = reason.is_none_or(|r| r.contains("invalid column"));
+                let unknown_column = reason.is_none_or(|r| r.contains("invalid column")) || e.to_string().contains("column given seems to be invalid");
                 if let Some(field) = details.get("column_name").and_then(|v| v.as_str()).filter(|_| unknown_column) {
                     if let Some(col) = self.columns.iter().find(|c| c.api_name == field) {
                         return ZohoFdwError::UnknownField { module: self.module.clone(), field: field.into(), column: col.name.clone(), table: self.relation.clone() };

@@ -393,13 +393,33 @@ fn a_before_update_trigger_change_reaches_zoho() {
          CREATE TRIGGER stamp BEFORE UPDATE ON zoho_crm.orders FOR EACH ROW EXECUTE FUNCTION stamp();",
     )
     .unwrap();
+    // PostgreSQL plans no direct update for a table with row triggers.
     let plan: Vec<String> = c.query("EXPLAIN UPDATE zoho_crm.orders SET status = 'Shipped' WHERE quantity <= 3", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert!(!plan.iter().any(|l| l.contains("Foreign Update")), "a direct update skips row triggers: {plan:?}");
+    sim.clear_calls();
     assert_eq!(c.execute("UPDATE zoho_crm.orders SET status = 'Shipped' WHERE quantity <= 3", &[]).unwrap(), 3);
+    // What SET names and what the trigger changed, not every field.
+    for call in sim.calls().iter().filter(|c| c.endpoint == "records.update") {
+        for item in call.request_body.as_ref().unwrap()["data"].as_array().unwrap() {
+            let mut keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["Paid", "Status", "id"], "{item}");
+        }
+    }
     for r in sim.records("Orders") {
         let q = r["Quantity"].as_i64().unwrap();
         assert_eq!(r["Status"] == "Shipped", q <= 3, "{r:?}");
         assert_eq!(r["Paid"] == true, q <= 3, "the trigger's change was sent: {r:?}");
         assert_eq!(r["Customer_Name"], serde_json::json!(format!("Cust {q}")), "fields the update did not touch keep their values: {r:?}");
     }
+    // A change to a field Zoho sets cannot be sent: an error, before any call.
+    c.batch_execute(
+        "CREATE OR REPLACE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.modified_time := now() - interval '1 day'; RETURN NEW; END $$;",
+    )
+    .unwrap();
+    sim.clear_calls();
+    let (code, message, _) = sql_error(&c.execute("UPDATE zoho_crm.orders SET status = 'Paid' WHERE quantity = 1", &[]).unwrap_err());
+    assert_eq!(code, "22023", "{message}");
+    assert!(message.contains("trigger changed column modified_time"), "{message}");
+    assert!(write_calls(&sim, "records.update").is_empty(), "nothing was sent");
 }
