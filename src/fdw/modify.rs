@@ -540,12 +540,10 @@ pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::Modif
         let user = super::check_as_user((*mtstate).ps.state, rti);
         let mut state = ModifyState::open(pg_sys::CmdType::CMD_INSERT, rel_oid, user);
         state.returning = !(*rinfo).ri_returningList.is_null();
-        // COPY hands rows over one at a time: hold them back and send 100 a
-        // call, unless each must come back with Zoho's values for RETURNING,
-        // or AFTER triggers are to see them written.
-        // Only COPY (which has no plan) ends its inserts before the
-        // statement's AFTER triggers fire; an UPDATE moving rows here ends
-        // them after. Neither may hold rows past AFTER triggers.
+        // COPY (which has no plan) hands rows over one at a time: hold them
+        // back and send 100 a call, unless each must come back with Zoho's
+        // values for RETURNING, or AFTER triggers are to see them written (an
+        // UPDATE moving rows here would end its inserts after those fire).
         let after = |td: *mut pg_sys::TriggerDesc| !td.is_null() && ((*td).trig_insert_after_row || (*td).trig_insert_after_statement);
         let root = (*rinfo).ri_RootResultRelInfo;
         let triggers = after((*rinfo).ri_TrigDesc) || (!root.is_null() && after((*root).ri_TrigDesc));
