@@ -41,7 +41,8 @@ impl Access {
     }
 }
 
-fn rel_name(rel: pg_sys::Oid) -> Option<String> {
+/// A relation's name, or None when no relation has that OID.
+pub(crate) fn rel_name(rel: pg_sys::Oid) -> Option<String> {
     // SAFETY: get_rel_name returns NULL or a palloc'd copy of the name.
     let p = unsafe { pg_sys::get_rel_name(rel) };
     // SAFETY: `p` is non-null (checked) and NUL-terminated.

@@ -55,8 +55,7 @@ fn refresh(oid: pg_sys::Oid) -> Result<Vec<Change>, ZohoFdwError> {
     // ALTERs. Taken only after the owner check: others may not lock it.
     // SAFETY: a plain lock request on an OID; it raises an ERROR on deadlock.
     unsafe { pg_sys::LockRelationOid(oid, pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE) };
-    // SAFETY: a syscache lookup, NULL when the relation is gone.
-    if unsafe { pg_sys::get_rel_name(oid) }.is_null() {
+    if crate::privileges::rel_name(oid).is_none() {
         return Err(ZohoFdwError::WrongObject { what: format!("foreign table {name} was dropped while waiting to refresh it"), hint: None });
     }
     let def = table::load(oid)?;

@@ -581,16 +581,15 @@ fn split(rows: Vec<read::Pending>) -> (Vec<RowRef>, Vec<PushRow>) {
 /// exists (a dropped table, a made-up regclass) reads as its OID, as
 /// regclass prints it.
 pub(crate) fn qualified_name(oid: pg_sys::Oid) -> String {
-    // SAFETY: catalog lookups; each returns a palloc'd name or NULL when the
-    // relation or its schema is gone, and NULL is checked before reading.
-    let (schema, name) = unsafe {
-        let name = pg_sys::get_rel_name(oid);
-        let schema = if name.is_null() { std::ptr::null_mut() } else { pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)) };
-        if name.is_null() || schema.is_null() {
-            return oid.to_u32().to_string();
-        }
-        (CStr::from_ptr(schema).to_string_lossy().into_owned(), CStr::from_ptr(name).to_string_lossy().into_owned())
-    };
+    let Some(name) = crate::privileges::rel_name(oid) else { return oid.to_u32().to_string() };
+    // SAFETY: a catalog lookup returning a palloc'd name, or NULL when the
+    // schema is gone (checked before reading).
+    let schema = unsafe { pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)) };
+    if schema.is_null() {
+        return oid.to_u32().to_string();
+    }
+    // SAFETY: non-null (checked) and NUL-terminated.
+    let schema = unsafe { CStr::from_ptr(schema) }.to_string_lossy().into_owned();
     format!("{}.{}", crate::local::quote_ident(&schema), crate::local::quote_ident(&name))
 }
 
