@@ -507,6 +507,7 @@ fn another_roles_table_and_stack_deep_filters_are_refused() {
     mallory(&mut c);
     c.batch_execute(&format!(
         "RESET SESSION AUTHORIZATION;
+         DROP TABLE IF EXISTS public.their_leads;
          CREATE TABLE public.their_leads (id bigint PRIMARY KEY, modified_time timestamptz);
          SET SESSION AUTHORIZATION {MALLORY};"
     ))
@@ -528,6 +529,6 @@ fn another_roles_table_and_stack_deep_filters_are_refused() {
         alive(&mut c);
     }
     assert!(sim.calls().iter().all(|call| !call.endpoint.starts_with("bulk")), "no job was started");
-    c.batch_execute("RESET SESSION AUTHORIZATION").unwrap();
+    c.batch_execute("RESET SESSION AUTHORIZATION; DROP TABLE public.their_leads").unwrap();
     drop_mallory(&mut c);
 }
