@@ -77,16 +77,28 @@ impl Db {
     }
 }
 
-pub fn run() {
+/// `push [credits|wall|local]… [upsert|bulk|auto]…`: the tables named (all
+/// by default), and in them the rows of the modes named (all by default).
+pub fn run(args: &[String]) {
     println!("\n== zoho_upsert_pending: credits, wall time and local work ==");
     let Ok(dsn) = std::env::var("ZOHO_FDW_TEST_PG") else {
         println!("skipped: set ZOHO_FDW_TEST_PG to a PostgreSQL with zoho_fdw installed (scripts/pg.sh start)");
         return;
     };
     crate::installed::warn_unless_release();
-    credits(&dsn);
-    wall_time(&dsn);
-    local_rate(&dsn);
+    let parts: Vec<&str> = args.iter().map(String::as_str).filter(|a| ["credits", "wall", "local"].contains(a)).collect();
+    let modes: Vec<&str> = args.iter().map(String::as_str).filter(|a| ["upsert", "bulk", "auto"].contains(a)).collect();
+    let part = |p: &str| parts.is_empty() || parts.contains(&p);
+    let mode = |m: &str| modes.is_empty() || modes.contains(&m);
+    if part("credits") {
+        credits(&dsn);
+    }
+    if part("wall") {
+        wall_time(&dsn, &mode);
+    }
+    if part("local") {
+        local_rate(&dsn, &mode);
+    }
 }
 
 fn credits(dsn: &str) {
@@ -118,7 +130,7 @@ fn median_run<T>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> (T, f64, f64) {
     (runs.swap_remove(runs.len() / 2), lo, hi)
 }
 
-fn wall_time(dsn: &str) {
+fn wall_time(dsn: &str, wanted: &dyn Fn(&str) -> bool) {
     const LATENCY: u64 = 200;
     const STEP: u64 = 100;
     println!("\nwall time at {LATENCY} ms per call, 10 calls at once, bulk jobs running {} ms, against the ideal", 2 * STEP);
@@ -128,7 +140,7 @@ fn wall_time(dsn: &str) {
     println!(" its bulk jobs woken by their callback as the push's are, its upsert calls beside them: the simulator's own floor;");
     println!(" each row is the median of {RUNS} runs by ratio, every figure of it from that one run, with the ratio's range over the runs)");
     println!("{:>8} {:>8} {:>10} {:>10} {:>7} {:>11} {:>15} {:>9}", "N", "mode", "ideal s", "actual s", "ratio", "range", "zoho-api alone s", "ratio");
-    for (n, mode) in [(2_000u64, "upsert"), (10_000, "upsert"), (100_000, "upsert"), (25_000, "bulk"), (30_000, "auto")] {
+    for (n, mode) in [(2_000u64, "upsert"), (10_000, "upsert"), (100_000, "upsert"), (25_000, "bulk"), (30_000, "auto")].into_iter().filter(|(_, m)| wanted(m)) {
         let p = plan(n, if mode == "bulk" { Mode::Bulk } else if mode == "upsert" { Mode::Upsert } else { Mode::Auto });
         // Bulk jobs one after another; upsert calls beside them, 10 at once
         // (9 while a job's own call holds a place).
@@ -246,7 +258,7 @@ impl JobCallback for Place {
     }
 }
 
-fn local_rate(dsn: &str) {
+fn local_rate(dsn: &str, wanted: &dyn Fn(&str) -> bool) {
     println!("\nlocal work of a push (read and convert pending rows, build the CSV, mark rows synced) against COPY of the same rows");
     println!("(cpu: the backend thread's CPU time, while marking and over the whole push, waits on Zoho included; wall minus cpu is time spent waiting for a core, a lock or the disk;");
     println!(" /UPDATE cpu: the UPDATE's CPU time (the backend's, read from /proc) against the push's: the same ratio without the waits for a core");
@@ -256,7 +268,7 @@ fn local_rate(dsn: &str) {
         "{:>8} {:>8} {:>12} {:>12} {:>7} {:>10} {:>8} {:>13} {:>9} {:>13} {:>14} {:>8} {:>11} {:>14} {:>12}",
         "N", "mode", "push rows/s", "COPY rows/s", "ratio", "checks ms", "mark ms", "mark cpu ms", "local ms", "push cpu ms", "UPDATE rows/s", "/UPDATE", "range", "UPDATE cpu ms", "/UPDATE cpu"
     );
-    for (n, mode) in [(100_000u64, "bulk"), (100_000, "upsert")] {
+    for (n, mode) in [(100_000u64, "bulk"), (100_000, "upsert")].into_iter().filter(|(_, m)| wanted(m)) {
         let runs: Vec<(Timing, f64, f64, f64)> = (0..RUNS)
             .map(|_| {
                 let sim = Sim::start_blocking(SimConfig::default().bulk_step_ms(0)).expect("simulator");

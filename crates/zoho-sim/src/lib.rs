@@ -9,6 +9,7 @@
 //! ```
 
 pub mod coql;
+pub mod host;
 pub mod schema;
 
 mod admin;

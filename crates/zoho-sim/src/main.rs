@@ -46,9 +46,13 @@ struct Args {
     capture_bodies: bool,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let a = Args::parse();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before the runtime's threads allocate anything.
+    zoho_sim::host::one_malloc_arena();
+    tokio::runtime::Runtime::new()?.block_on(serve(Args::parse()))
+}
+
+async fn serve(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = SimConfig::default()
         .port(a.port)
         .rng_seed(a.rng_seed)

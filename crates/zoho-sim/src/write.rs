@@ -106,11 +106,37 @@ pub fn module_id_base(m: &ModuleDef) -> i64 {
     5_725_767_000_000_000_000 + idx * 1_000_000_000 + 1_000_000
 }
 
+/// Who makes a write and when: the owner lookup and the time every record
+/// of one call (or one slice of a bulk job) is stamped with, built once.
+pub struct Stamp {
+    pub now: chrono::DateTime<Utc>,
+    time: Value,
+    owner: Value,
+}
+
+impl Stamp {
+    pub fn new(app: &App, user: &User) -> Stamp {
+        let now = app.now();
+        Stamp { now, time: Value::String(app.fmt(now)), owner: user.owner_json() }
+    }
+}
+
+/// Sets `key`, reusing the key already there (a stored record has every
+/// field), so that no key is allocated per write.
+fn set(rec: &mut Map<String, Value>, key: &str, v: Value) {
+    match rec.get_mut(key) {
+        Some(slot) => *slot = v,
+        None => {
+            rec.insert(key.to_string(), v);
+        }
+    }
+}
+
 /// Validates and inserts one record.
 pub fn insert(app: &App, st: &mut State, m: &ModuleDef, input: &Map<String, Value>, jp: &str, user: &User, ch: &mut Changes) -> Result<Map<String, Value>, RecErr> {
     let values = normalize_record(st, m, input, jp, true, app.tz)?;
     check_unique(st, m, &values, jp, None)?;
-    let id = insert_normalized(app, st, m, blank_record(m), values, user, ch);
+    let id = insert_normalized(st, m, blank_record(m), values, &Stamp::new(app, user), ch);
     Ok(stored(st, m, id))
 }
 
@@ -121,23 +147,28 @@ fn stored(st: &State, m: &ModuleDef, id: i64) -> Map<String, Value> {
 
 /// Inserts checked values over `blank` (the module's [`blank_record`],
 /// which a bulk job builds once and clones); the new record's id.
-pub fn insert_normalized(app: &App, st: &mut State, m: &ModuleDef, blank: Map<String, Value>, values: Map<String, Value>, user: &User, ch: &mut Changes) -> i64 {
-    let now = app.now();
+pub fn insert_normalized(st: &mut State, m: &ModuleDef, blank: Map<String, Value>, values: Map<String, Value>, stamp: &Stamp, ch: &mut Changes) -> i64 {
     let id = alloc_id(st, m);
     let mut rec = blank;
-    let owner = user.owner_json();
-    rec.insert("id".into(), Value::String(id.to_string()));
-    rec.insert("Owner".into(), owner.clone());
+    set(&mut rec, "id", Value::String(id.to_string()));
+    set(&mut rec, "Owner", stamp.owner.clone());
     for (k, v) in values {
-        rec.insert(k, v);
+        match rec.get_mut(&k) {
+            Some(slot) => *slot = v,
+            None => {
+                rec.insert(k, v);
+            }
+        }
     }
-    let ts = app.fmt(now);
-    rec.insert("Created_Time".into(), Value::String(ts.clone()));
-    rec.insert("Modified_Time".into(), Value::String(ts));
-    rec.insert("Created_By".into(), owner.clone());
-    rec.insert("Modified_By".into(), owner);
-    apply_formulas(m.api_name, &mut rec, now);
-    st.store.entry(m.api_name.to_string()).or_default().insert(id, rec);
+    set(&mut rec, "Created_Time", stamp.time.clone());
+    set(&mut rec, "Modified_Time", stamp.time.clone());
+    set(&mut rec, "Created_By", stamp.owner.clone());
+    set(&mut rec, "Modified_By", stamp.owner.clone());
+    apply_formulas(m.api_name, &mut rec, stamp.now);
+    match st.store.get_mut(m.api_name) {
+        Some(store) => store.insert(id, rec),
+        None => st.store.entry(m.api_name.to_string()).or_default().insert(id, rec),
+    }
     ch.inserted.push(id.to_string());
     id
 }
@@ -149,13 +180,12 @@ pub fn update(app: &App, st: &mut State, m: &ModuleDef, id: i64, input: &Map<Str
     }
     let values = normalize_record(st, m, input, jp, false, app.tz)?;
     check_unique(st, m, &values, jp, Some(id))?;
-    update_normalized(app, st, m, id, values, user, ch);
+    update_normalized(st, m, id, values, &Stamp::new(app, user), ch);
     Ok(stored(st, m, id))
 }
 
 /// Applies checked values to record `id`, which exists.
-pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, values: Map<String, Value>, user: &User, ch: &mut Changes) {
-    let now = app.now();
+pub fn update_normalized(st: &mut State, m: &ModuleDef, id: i64, values: Map<String, Value>, stamp: &Stamp, ch: &mut Changes) {
     let store = st.store.get_mut(m.api_name).expect("record checked above");
     let changed = store
         .update(id, |rec| {
@@ -166,9 +196,9 @@ pub fn update_normalized(app: &App, st: &mut State, m: &ModuleDef, id: i64, valu
                 }
                 rec.insert(k, v);
             }
-            rec.insert("Modified_Time".into(), Value::String(app.fmt(now)));
-            rec.insert("Modified_By".into(), user.owner_json());
-            apply_formulas(m.api_name, rec, now);
+            set(rec, "Modified_Time", stamp.time.clone());
+            set(rec, "Modified_By", stamp.owner.clone());
+            apply_formulas(m.api_name, rec, stamp.now);
             changed
         })
         .expect("record checked above");

@@ -16,7 +16,7 @@ use crate::notify;
 use crate::schema::{DataType, FieldDef, ModuleDef};
 use crate::state::{api_user, id_of, Advanced, App, BulkWriteJob, JobState, State as SimState, UploadedFile, WriteCounts, USERS};
 use crate::values::normalize_value;
-use crate::write::{self, check_unique, find_by_value, Changes};
+use crate::write::{self, check_unique, find_by_value, Changes, Stamp};
 use crate::ziputil::{first_csv, zip_one};
 
 pub const MAX_ZIP_BYTES: usize = 25 * 1024 * 1024;
@@ -86,6 +86,8 @@ pub async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, mut mp: Mul
 #[derive(Debug, Clone)]
 struct Mapping {
     api_name: String,
+    /// `$.<api_name>`, for the checks' errors.
+    json_path: String,
     index: Option<usize>,
     format: Option<String>,
     find_by: Option<String>,
@@ -104,18 +106,26 @@ fn detect_delimiter(csv: &[u8]) -> u8 {
     best.1
 }
 
-fn parse_csv(csv: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>), ApiError> {
+/// The file's header and its rows, each handed to `row`; the file is
+/// refused past MAX_ROWS rows.
+fn read_csv(csv: &[u8], mut row: impl FnMut(&csv::StringRecord)) -> Result<Vec<String>, ApiError> {
     let mut r = csv::ReaderBuilder::new().delimiter(detect_delimiter(csv)).flexible(true).has_headers(true).from_reader(csv);
     let bad = || ApiError::bad("INVALID_FILE_FORMAT", "File not supported for bulk write", json!({}));
     let header: Vec<String> = r.headers().map_err(|_| bad())?.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|_| bad())?;
-        rows.push(rec.iter().map(String::from).collect());
-        if rows.len() > MAX_ROWS {
+    let (mut rec, mut n) = (csv::StringRecord::new(), 0);
+    while r.read_record(&mut rec).map_err(|_| bad())? {
+        n += 1;
+        if n > MAX_ROWS {
             return Err(ApiError::bad("LIMIT_EXCEEDED", "Record count exceeded", json!({"limit": MAX_ROWS})));
         }
+        row(&rec);
     }
+    Ok(header)
+}
+
+fn parse_csv(csv: &[u8]) -> Result<(Vec<String>, Vec<csv::StringRecord>), ApiError> {
+    let mut rows = Vec::new();
+    let header = read_csv(csv, |r| rows.push(r.clone()))?;
     Ok((header, rows))
 }
 
@@ -145,6 +155,7 @@ fn job_mappings(m: &ModuleDef, header: &[String], given: Option<&Vec<Value>>) ->
                     return Err(ApiError::bad("MISSING_REQUIRED_KEY", &format!("required key index for field {name} is not found in request body."), json!({"api_name": name})));
                 }
                 out.push(Mapping {
+                    json_path: format!("$.{name}"),
                     api_name: name,
                     index,
                     format: mv.get("format").and_then(|v| v.as_str()).map(String::from),
@@ -165,7 +176,7 @@ fn job_mappings(m: &ModuleDef, header: &[String], given: Option<&Vec<Value>>) ->
                 if m.field(&name).is_none() {
                     return Err(invalid(h));
                 }
-                out.push(Mapping { api_name: name, index: Some(i), format: None, find_by, default: None });
+                out.push(Mapping { json_path: format!("$.{name}"), api_name: name, index: Some(i), format: None, find_by, default: None });
             }
         }
     }
@@ -212,7 +223,8 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
             return Err(ApiError::bad("INVALID_DATA", "invalid data", json!({"api_name": "find_by", "json_path": "$.resource[0].find_by"})));
         }
     }
-    let (header, rows) = parse_csv(&file.csv)?;
+    // Checked whole now, parsed again when the job runs.
+    let header = read_csv(&file.csv, |_| {})?;
     let mappings = job_mappings(&m, &header, res.get("field_mappings").and_then(|f| f.as_array()))?;
     if op != "update" {
         let mapped = |f: &str| mappings.iter().any(|mp| mp.api_name == f);
@@ -225,7 +237,6 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
             return Err(ApiError::bad("MANDATORY_NOT_FOUND", "the find_by field is not mapped", json!({"api_name": fb, "json_path": "$.resource[0].field_mappings"})));
         }
     }
-    let _ = rows;
     let now = app.now();
     let mut st = app.st();
     let id = app.next_job_id(&mut st);
@@ -380,16 +391,16 @@ fn errors_text(errs: &[(&'static str, String)]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, Value>, op: &str, find_by: Option<&str>, ignore_empty: bool, mappings: &[Mapping], row: &[String], ch: &mut Changes) -> RowOutcome {
+fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, Value>, op: &str, find_by: Option<&str>, ignore_empty: bool, mappings: &[Mapping], row: &csv::StringRecord, stamp: &Stamp, ch: &mut Changes) -> RowOutcome {
     let skipped = |errors| RowOutcome { status: "SKIPPED", record_id: String::new(), errors };
     let mut values = Map::new();
     let mut errors = Vec::new();
     let mut key_value: Option<Value> = None;
     for mp in mappings {
         let f = m.field(&mp.api_name).expect("validated");
-        let mut raw = mp.index.and_then(|i| row.get(i)).cloned().unwrap_or_default();
+        let mut raw = mp.index.and_then(|i| row.get(i)).unwrap_or("");
         if raw.is_empty() {
-            raw = mp.default.clone().unwrap_or_default();
+            raw = mp.default.as_deref().unwrap_or("");
         }
         let value = if raw.is_empty() {
             if ignore_empty {
@@ -397,7 +408,7 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, 
             }
             Value::Null
         } else {
-            match cell_value(st, f, mp, &raw, app.tz) {
+            match cell_value(st, f, mp, raw, app.tz) {
                 Ok(v) => v,
                 Err(()) => {
                     errors.push(("INVALID_DATA", mp.api_name.clone()));
@@ -411,7 +422,7 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, 
         if f.read_only {
             continue;
         }
-        match normalize_value(st, f, &value, &format!("$.{}", f.api_name), app.tz) {
+        match normalize_value(st, f, &value, &mp.json_path, app.tz) {
             Ok(v) => {
                 values.insert(mp.api_name.clone(), v);
             }
@@ -445,7 +456,7 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, 
             let col = e["details"]["api_name"].as_str().unwrap_or("").to_string();
             return skipped(vec![("DUPLICATE_DATA", col)]);
         }
-        let id = write::insert_normalized(app, st, m, blank.clone(), values, api_user(), ch);
+        let id = write::insert_normalized(st, m, blank.clone(), values, stamp, ch);
         RowOutcome { status: "ADDED", record_id: id.to_string(), errors: vec![] }
     };
     let update = |st: &mut SimState, id: i64, values: Map<String, Value>, ch: &mut Changes| -> RowOutcome {
@@ -457,7 +468,7 @@ fn process_row(app: &App, st: &mut SimState, m: &ModuleDef, blank: &Map<String, 
             let col = e["details"]["api_name"].as_str().unwrap_or("").to_string();
             return skipped(vec![("DUPLICATE_DATA", col)]);
         }
-        write::update_normalized(app, st, m, id, values, api_user(), ch);
+        write::update_normalized(st, m, id, values, stamp, ch);
         RowOutcome { status: "UPDATED", record_id: id.to_string(), errors: vec![] }
     };
     match (op, existing) {
@@ -497,9 +508,8 @@ async fn run_job(app: Arc<App>, id: String) {
     };
     let mut counts = WriteCounts { total: rows.len(), ..Default::default() };
     let mut out = csv::Writer::from_writer(Vec::new());
-    let mut head: Vec<String> = echo.iter().map(|i| header.get(*i).cloned().unwrap_or_default()).collect();
-    head.extend(["STATUS", "RECORD_ID", "ERRORS"].map(String::from));
-    let _ = out.write_record(&head);
+    let head = echo.iter().map(|i| header.get(*i).map_or("", String::as_str)).chain(["STATUS", "RECORD_ID", "ERRORS"]);
+    let _ = out.write_record(head);
     // A slice of rows per hold of the lock, so that other calls are served
     // while a large job runs; the job's notifications go out at its end.
     let mut ch = Changes::new(m.api_name);
@@ -507,23 +517,26 @@ async fn run_job(app: Arc<App>, id: String) {
     for (first, slice) in rows.chunks(SLICE).enumerate().map(|(n, s)| (n * SLICE, s)) {
         {
             let mut st = app.st();
+            let stamp = Stamp::new(&app, api_user());
             for (i, row) in (first..).zip(slice) {
                 let outcome = if i < job.skip_rows {
                     let col = mappings.first().map(|m| m.api_name.clone()).unwrap_or_default();
                     RowOutcome { status: "SKIPPED", record_id: String::new(), errors: vec![("INVALID_DATA", col)] }
                 } else {
-                    process_row(&app, &mut st, &m, &blank, &job.operation, find_by, ignore_empty, &mappings, row, &mut ch)
+                    process_row(&app, &mut st, &m, &blank, &job.operation, find_by, ignore_empty, &mappings, row, &stamp, &mut ch)
                 };
                 match outcome.status {
                     "ADDED" => counts.added += 1,
                     "UPDATED" => counts.updated += 1,
                     _ => counts.skipped += 1,
                 }
-                let mut rec: Vec<String> = echo.iter().map(|i| row.get(*i).cloned().unwrap_or_default()).collect();
-                rec.push(outcome.status.to_string());
-                rec.push(outcome.record_id);
-                rec.push(errors_text(&outcome.errors));
-                let _ = out.write_record(&rec);
+                for i in &echo {
+                    let _ = out.write_field(row.get(*i).unwrap_or(""));
+                }
+                let _ = out.write_field(outcome.status);
+                let _ = out.write_field(&outcome.record_id);
+                let _ = out.write_field(errors_text(&outcome.errors));
+                let _ = out.write_record(None::<&[u8]>);
             }
         }
         tokio::task::yield_now().await;
