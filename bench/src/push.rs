@@ -178,11 +178,19 @@ fn client_alone(n: u64, p: &zoho_api::planner::Plan, latency: u64, step: u64) ->
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let url = sim.base_url();
-        let mut cfg = zoho_api::http::ClientConfig::new(Endpoints::custom(&url, &url, None).unwrap());
         // Bulk jobs wake on their callback and then read their status once,
         // as the push's do through the worker's listener.
-        cfg.job_callbacks = Some(Callbacks::listen().await);
-        let client = ZohoClient::new(cfg, Credentials::new("sim-client-id", "sim-client-secret", "sim-refresh-token")).unwrap();
+        let callbacks = Callbacks::listen().await;
+        let client_with = |places: usize| {
+            let mut cfg = zoho_api::http::ClientConfig::new(Endpoints::custom(&url, &url, None).unwrap());
+            cfg.job_callbacks = Some(callbacks.clone());
+            cfg.max_concurrency = places;
+            ZohoClient::new(cfg, Credentials::new("sim-client-id", "sim-client-secret", "sim-refresh-token")).unwrap()
+        };
+        // Upsert calls beside jobs leave one place of the ten to the jobs'
+        // calls, as the push's do.
+        let client = client_with(10);
+        let upsert_client = if p.bulk_jobs > 0 { client_with(9) } else { client_with(10) };
         let field = |name: &str, data_type: &str| PushField { api_name: name.into(), data_type: data_type.into() };
         let spec = PushSpec { module: "Orders".into(), fields: vec![field("parent_id", "text"), field("Name", "text"), field("Customer_Name", "text"), field("Amount", "currency"), field("Order_Date", "date"), field("Quantity", "integer")] };
         let rows: Vec<Vec<serde_json::Value>> = (1..=n)
@@ -191,6 +199,7 @@ fn client_alone(n: u64, p: &zoho_api::planner::Plan, latency: u64, step: u64) ->
         // Warm the token, as the push's warm-up does, and the org read a
         // bulk upload needs (the push makes it while it reads the rows).
         client.push_upsert(&spec, &rows[..1]).await.unwrap();
+        upsert_client.push_upsert(&spec, &rows[..1]).await.unwrap();
         client.org().await.unwrap();
         let started = Instant::now();
         let (by_job, by_upsert) = rows.split_at(p.bulk_records as usize);
@@ -202,7 +211,7 @@ fn client_alone(n: u64, p: &zoho_api::planner::Plan, latency: u64, step: u64) ->
         };
         let upserts = async {
             if !by_upsert.is_empty() {
-                client.push_upsert(&spec, by_upsert).await.unwrap();
+                upsert_client.push_upsert(&spec, by_upsert).await.unwrap();
             }
         };
         tokio::join!(jobs, upserts);

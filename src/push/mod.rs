@@ -328,7 +328,12 @@ fn send_pending(
                 Err(e) => failed = Some(e),
             }
         }
-        while failed.is_none() && upserts_in_flight < window {
+        // While a job is to run or running, one place stays free for its
+        // calls (upload, create, status, download): they share the
+        // transport's limit, and each one kept waiting for a place would
+        // hold the job back by a whole upsert call.
+        let places = if window > 1 && (job_running || jobs_started < plan.bulk_jobs) { window - 1 } else { window };
+        while failed.is_none() && upserts_in_flight < places {
             let share = if jobs_started < plan.bulk_jobs { plan.upsert_records.saturating_sub(upsert_taken) } else { u64::MAX };
             if queue.len() < PUSH_CALL_ROWS && !drained && share > 0 {
                 match rows.take(steps, READ_CHUNK.min(share.try_into().unwrap_or(usize::MAX)), src, cols) {

@@ -442,6 +442,29 @@ fn upsert_calls_run_while_the_bulk_job_does() {
     assert_eq!(check_invariants(&sim, &mut c), 30_000);
 }
 
+/// Beside a bulk job, upsert calls leave one of the ten places free, so
+/// the job's own calls never wait behind them: at no moment between the
+/// upload's arrival and the result's download are ten upsert calls in
+/// flight at the simulator (the window stays full at nine).
+#[test]
+fn upsert_calls_beside_a_job_leave_it_a_place() {
+    let sim = start_sim(SimConfig::default().latency_ms(150).bulk_step_ms(400));
+    let db = TestDb::new("push_places");
+    let mut c = setup(&sim, &db, 30_000);
+    let p = push(&mut c, "auto").unwrap();
+    assert_eq!((p.mode.as_str(), p.synced), ("bulk+upsert", 30_000));
+    let calls = sim.calls();
+    let at = |endpoint: &str| calls.iter().find(|c| c.endpoint == endpoint).unwrap_or_else(|| panic!("no {endpoint} call"));
+    let (job_from, job_to) = (at("bulk_write.upload").started_us, at("bulk_write.download").ended_us);
+    let upserts: Vec<(u64, u64)> = calls.iter().filter(|c| c.endpoint == "records.upsert").map(|c| (c.started_us, c.ended_us)).collect();
+    assert_eq!(upserts.len(), 50);
+    // The most upsert calls in flight at once, at any arrival while the job ran.
+    let in_flight = |t: u64| upserts.iter().filter(|(a, b)| *a <= t && t < *b).count();
+    let peak = upserts.iter().map(|(s, _)| *s).filter(|s| (job_from..job_to).contains(s)).map(in_flight).max();
+    assert_eq!(peak, Some(9), "upsert calls in flight at once while the job ran");
+    assert_eq!(check_invariants(&sim, &mut c), 30_000);
+}
+
 /// A push of more rows than one round reads them all before sending; the
 /// keys' check it makes of them in memory stops the same rows, with the
 /// same words, as the SQL one a short push makes, and sends nothing.

@@ -28,6 +28,10 @@ pub struct CallRecord {
     /// [`crate::MAX_CAPTURED_BODY`]; only with `SimConfig::capture_bodies`.
     pub response_body: Option<Value>,
     pub duration_ms: u64,
+    /// When the call arrived and when it was answered, in microseconds
+    /// since the simulator started: which calls were in flight together.
+    pub started_us: u64,
+    pub ended_us: u64,
 }
 
 #[derive(Debug, Default)]

@@ -74,6 +74,7 @@ impl Sim {
             limits: Default::default(),
             http,
             notify_tx: tx,
+            started: std::time::Instant::now(),
             cfg,
         });
         let _ = app.base_url.set(format!("http://{addr}"));

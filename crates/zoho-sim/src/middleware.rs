@@ -166,6 +166,8 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             response_content_type,
             response_body,
             duration_ms: start.elapsed().as_millis() as u64,
+            started_us: start.duration_since(app.started).as_micros() as u64,
+            ended_us: app.started.elapsed().as_micros() as u64,
         });
     }
     if reset {

@@ -388,6 +388,8 @@ pub struct App {
     pub limits: Limits,
     pub http: reqwest::Client,
     pub notify_tx: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    /// When the simulator started: the call log's times count from here.
+    pub started: std::time::Instant,
 }
 
 impl App {

@@ -769,6 +769,8 @@ fn validator_catches_deviations() {
         response_content_type: resp.as_ref().map(|_| "application/json;charset=UTF-8".into()),
         response_body: resp,
         duration_ms: 0,
+        started_us: 0,
+        ended_us: 0,
     };
     assert_eq!(s.find_op("GET", "/crm/v8/Leads/123").unwrap().template, "/crm/v8/{module_api_name}/{id}");
     assert_eq!(s.find_op("POST", "/crm/v8/Leads/upsert").unwrap().template, "/crm/v8/{module_api_name}/upsert");
