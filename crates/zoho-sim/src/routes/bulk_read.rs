@@ -146,8 +146,9 @@ pub fn cell(v: &Value) -> Cow<'_, str> {
     match v {
         Value::Null => Cow::Borrowed(""),
         Value::String(s) => Cow::Borrowed(s),
-        Value::Bool(b) => Cow::Owned(b.to_string()),
-        Value::Number(n) => Cow::Owned(n.to_string()),
+        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        // Numbers keep their text (arbitrary_precision): borrowed too.
+        Value::Number(n) => Cow::Borrowed(n.as_str()),
         Value::Array(a) => Cow::Owned(a.iter().map(cell).collect::<Vec<_>>().join(";")),
         Value::Object(o) => o.get("id").map(cell).unwrap_or_default(),
     }
