@@ -221,8 +221,10 @@ pub unsafe fn plan(
         };
         for (i, e) in exprs.iter().enumerate() {
             let sgref = if (*target).sortgrouprefs.is_null() { 0 } else { *(*target).sortgrouprefs.add(i) };
-            if sgref != 0 {
-                let sgc = group_clauses.iter().find(|c| (***c).tleSortGroupRef == sgref)?;
+            // A reference names a GROUP BY item or only an ORDER BY one
+            // (`ORDER BY count(*)`): the latter is an aggregate like any other,
+            // and PostgreSQL sorts the groups.
+            if let Some(sgc) = group_clauses.iter().find(|c| sgref != 0 && (***c).tleSortGroupRef == sgref) {
                 let col = column_of(*e, relid, table).filter(|c| groupable(c))?;
                 if !super::pushdown::is_builtin((**sgc).eqop) {
                     return None;

@@ -318,6 +318,15 @@ fn aggregates_are_one_call_each_and_exact() {
     }
     assert_eq!(groups, expected);
     assert_eq!(coql_queries(&sim).len(), 1);
+    // Ordered by the aggregate: the same one call, the groups sorted here.
+    sim.clear_calls();
+    let sql = "SELECT lead_status, count(*) FROM zoho_crm.leads GROUP BY lead_status ORDER BY count(*) DESC, lead_status";
+    let ordered: Vec<(Option<String>, i64)> = c.query(sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(ordered.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(), expected, "every group once");
+    assert!(ordered.windows(2).all(|w| w[0].1 >= w[1].1), "counts in descending order: {ordered:?}");
+    let q = coql_queries(&sim);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].contains("COUNT(id)") && q[0].contains("group by Lead_Status"), "{}", q[0]);
     // The same column grouped twice is grouped once: Zoho refuses a field named twice.
     sim.clear_calls();
     let twice: std::collections::BTreeMap<Option<String>, i64> = c
