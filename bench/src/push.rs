@@ -190,7 +190,7 @@ fn client_alone(n: u64, p: &zoho_api::planner::Plan, latency: u64, step: u64) ->
         // Upsert calls beside jobs leave one place of the ten to the jobs'
         // calls, as the push's do.
         let client = client_with(10);
-        let upsert_client = if p.bulk_jobs > 0 { client_with(9) } else { client_with(10) };
+        let upsert_client = client_with(if p.bulk_jobs > 0 { 9 } else { 10 });
         let field = |name: &str, data_type: &str| PushField { api_name: name.into(), data_type: data_type.into() };
         let spec = PushSpec { module: "Orders".into(), fields: vec![field("parent_id", "text"), field("Name", "text"), field("Customer_Name", "text"), field("Amount", "currency"), field("Order_Date", "date"), field("Quantity", "integer")] };
         let rows: Vec<Vec<serde_json::Value>> = (1..=n)

@@ -152,13 +152,9 @@ pub fn insert_normalized(st: &mut State, m: &ModuleDef, blank: Map<String, Value
     let mut rec = blank;
     set(&mut rec, "id", Value::String(id.to_string()));
     set(&mut rec, "Owner", stamp.owner.clone());
+    // An owned key allocates nothing more: insert keeps the key it finds.
     for (k, v) in values {
-        match rec.get_mut(&k) {
-            Some(slot) => *slot = v,
-            None => {
-                rec.insert(k, v);
-            }
-        }
+        rec.insert(k, v);
     }
     set(&mut rec, "Created_Time", stamp.time.clone());
     set(&mut rec, "Modified_Time", stamp.time.clone());
